@@ -1,0 +1,34 @@
+# drivestack: two commands set everything up on a fresh machine.
+#   make demo   create .venv, install, run the main job on the embedded default
+#   make test   create .venv, install, run ruff, mypy and the whole test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+DATA   ?= ../shared/data/commonroad
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck pytest clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip==26.3
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/drivestack demo --data $(DATA)
+
+lint: $(STAMP)
+	$(BIN)/ruff check drivestack tests benchmarks
+	$(BIN)/ruff format --check drivestack tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/pytest -q
+
+test: lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,31 @@
+"""The one exception family of drivestack: every error a user can cause is a `DrivestackError`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class DrivestackError(Exception):
+    """Base of every error drivestack raises on purpose; the CLI prints it in one line."""
+
+
+class InputError(DrivestackError):
+    """A file (or other input) is not what drivestack expects: names the file, the element and the problem.
+
+    `element` is a short locator such as ``lanelet 61 / leftBound`` or ``obstacle 8 / trajectory / state[3]``.
+    """
+
+    def __init__(self, path: str | Path | None, element: str | None, problem: str) -> None:
+        self.path = str(path) if path is not None else None
+        self.element = element
+        self.problem = problem
+        where = ": ".join(part for part in (self.path, self.element) if part)
+        super().__init__(f"{where}: {problem}" if where else problem)
+
+
+class StoreError(DrivestackError):
+    """The scenario store is missing, corrupted, of another schema version, or was asked to do something unsafe."""
+
+
+class ConfigError(DrivestackError):
+    """A configuration or command-line value is out of range or inconsistent."""
