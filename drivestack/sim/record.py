@@ -24,7 +24,7 @@ EGO_WHEELBASE = 2.578
 
 @dataclass(frozen=True, eq=False)
 class EgoStates:
-    """The ego's simulated states, shape (T,): rear-axle-free centre pose [m, rad], speed [m/s],
+    """The ego's simulated states, shape (T,): pose of the vehicle centre [m, rad], speed [m/s],
     acceleration [m/s2], yaw rate [rad/s], steering angle [rad]."""
 
     x: FloatArray
