@@ -13,7 +13,7 @@ input gets `DIR/<n>_<stem>.json`, where n is its position on the command line (t
 occurs in two ngsim format folders); `DIR/manifest.json` maps every input path to its JSON name.
 A file commonroad-io cannot read gets a JSON with an `error` field instead of stopping the run.
 
-Scenario JSON: scenario_id, dt [s], lanelet_count, dynamic_obstacle_count, static_obstacle_count,
+Scenario JSON: scenario_id (null when commonroad-io rejects the file's id), dt [s], lanelet_count, dynamic_obstacle_count, static_obstacle_count,
 environment_obstacle_count, phantom_obstacle_count, planning_problems [{id, goal_state_count}],
 dynamic_obstacles [{id, type, time_step[], x[], y[], orientation[], velocity[]}] (initial state
 first, then the trajectory; x, y [m], orientation [rad] as in the file, velocity [m/s]; null where
@@ -33,6 +33,7 @@ import shutil
 import sys
 import tempfile
 import traceback
+import warnings
 from collections.abc import Iterable, Sequence
 from multiprocessing import Pool
 from pathlib import Path
@@ -42,6 +43,7 @@ from commonroad.common.file_reader import CommonRoadFileReader
 from commonroad.common.solution import CommonRoadSolutionReader
 
 SOLUTION_MARK = ".solution.xml"
+ID_REJECTED = "Not a valid scenario ID"
 
 
 def plain_copy(path: Path, folder: Path) -> Path:
@@ -73,7 +75,11 @@ def state_series(states: Iterable[Any]) -> dict[str, list[Any]]:
 
 def dump_scenario(path: Path) -> dict[str, Any]:
     """Counts, planning problems and every dynamic obstacle's states as commonroad-io reads them."""
-    scenario, problems = CommonRoadFileReader(path).open()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scenario, problems = CommonRoadFileReader(path).open()
+    # an id outside commonroad-io's grammar (e.g. inD's DEU_AAH4-0_66_T-1) comes back renamed ZAM_...
+    rejected = any(ID_REJECTED in str(warning.message) for warning in caught)
     obstacles = []
     for obstacle in scenario.dynamic_obstacles:
         trajectory = getattr(obstacle.prediction, "trajectory", None)
@@ -86,7 +92,7 @@ def dump_scenario(path: Path) -> dict[str, Any]:
             }
         )
     return {
-        "scenario_id": str(scenario.scenario_id),
+        "scenario_id": None if rejected else str(scenario.scenario_id),
         "dt": float(scenario.dt),
         "lanelet_count": len(scenario.lanelet_network.lanelets),
         "dynamic_obstacle_count": len(scenario.dynamic_obstacles),
