@@ -13,9 +13,9 @@ input gets `DIR/<n>_<stem>.json`, where n is its position on the command line (t
 occurs in two ngsim format folders); `DIR/manifest.json` maps every input path to its JSON name.
 A file commonroad-io cannot read gets a JSON with an `error` field instead of stopping the run.
 
-Scenario JSON: scenario_id (null when commonroad-io rejects the file's id), dt [s], lanelet_count, dynamic_obstacle_count, static_obstacle_count,
-environment_obstacle_count, phantom_obstacle_count, planning_problems [{id, goal_state_count}],
-dynamic_obstacles [{id, type, time_step[], x[], y[], orientation[], velocity[]}] (initial state
+Scenario JSON: scenario_id (null when commonroad-io rejects the file's id), dt [s], lanelet_count,
+dynamic_obstacle_count, static_obstacle_count, environment_obstacle_count, phantom_obstacle_count,
+planning_problems [{id, goal_state_count}], dynamic_obstacles [{id, type, time_step[], x[], y[], orientation[], velocity[]}] (initial state
 first, then the trajectory; x, y [m], orientation [rad] as in the file, velocity [m/s]; null where
 a state has no such field).
 Solution JSON: scenario_id, egos [{planning_problem_id, vehicle_model, vehicle_type, cost_function,
