@@ -15,9 +15,9 @@ A file commonroad-io cannot read gets a JSON with an `error` field instead of st
 
 Scenario JSON: scenario_id (null when commonroad-io rejects the file's id), dt [s], lanelet_count,
 dynamic_obstacle_count, static_obstacle_count, environment_obstacle_count, phantom_obstacle_count,
-planning_problems [{id, goal_state_count}], dynamic_obstacles [{id, type, time_step[], x[], y[], orientation[], velocity[]}] (initial state
-first, then the trajectory; x, y [m], orientation [rad] as in the file, velocity [m/s]; null where
-a state has no such field).
+planning_problems [{id, goal_state_count}], dynamic_obstacles [{id, type, time_step[], x[], y[],
+orientation[], velocity[]}] (initial state first, then the trajectory; x, y [m], orientation [rad]
+as in the file, velocity [m/s]; null where a state has no such field).
 Solution JSON: scenario_id, egos [{planning_problem_id, vehicle_model, vehicle_type, cost_function,
 time_step[], x[], y[], orientation[], velocity[]}].
 """
