@@ -29,3 +29,7 @@ class StoreError(DrivestackError):
 
 class ConfigError(DrivestackError):
     """A configuration or command-line value is out of range or inconsistent."""
+
+
+class GeometryError(DrivestackError):
+    """Geometry input is degenerate: fewer than two distinct points, NaN or infinite values, bad spacing."""
