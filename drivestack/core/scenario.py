@@ -299,6 +299,19 @@ class RecordedEgo:
     source_file: str
 
 
+# CommonRoad's vehicle parameter sets by vehicle type id: (length, width) [m].
+VEHICLE_DIMENSIONS: dict[int, tuple[float, float]] = {1: (4.298, 1.674), 2: (4.508, 1.610), 3: (4.569, 1.844)}
+DEFAULT_VEHICLE_TYPE = 2
+"""CommonRoad's benchmark default vehicle (BMW 320i), used when a planning problem names none."""
+
+
+def vehicle_dimensions(vehicle_type: int | None) -> tuple[float, float]:
+    """(length, width) [m] of CommonRoad vehicle type 1-3; the default type's for None or an unknown id."""
+    return VEHICLE_DIMENSIONS.get(
+        vehicle_type or DEFAULT_VEHICLE_TYPE, VEHICLE_DIMENSIONS[DEFAULT_VEHICLE_TYPE]
+    )
+
+
 class LightColor(StrEnum):
     """A traffic light's colour in CommonRoad's vocabulary."""
 
