@@ -1,0 +1,111 @@
+"""MapIndex on hand-built roads with known answers, and on every recorded map of a small sample."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scenes import LANE_WIDTH, lane_between, lane_id, straight_road
+
+from drivestack.core.map import LaneGraph, Neighbour
+from drivestack.maps.index import MapIndex
+
+
+def test_lanes_at_and_assign_pick_the_lane_holding_the_point() -> None:
+    index = MapIndex(straight_road(num_lanes=3))
+    xy = np.array([[10.0, 0.2], [50.0, LANE_WIDTH + 1.0], [60.0, 2 * LANE_WIDTH], [60.0, 30.0]])
+    assert index.lanes_at(xy) == [(lane_id(0),), (lane_id(1),), (lane_id(2),), ()]
+    assert index.assign(xy, np.zeros(4)).tolist() == [lane_id(0), lane_id(1), lane_id(2), -1]
+
+
+def test_assign_rejects_lanes_against_the_heading() -> None:
+    forward = lane_between(1, (0.0, 0.0), (100.0, 0.0))
+    backward = lane_between(2, (100.0, 0.0), (0.0, 0.0))  # same strip, opposite direction
+    index = MapIndex(LaneGraph("two-way", {1: forward, 2: backward}))
+    xy = np.array([[50.0, 0.5], [50.0, 0.5], [50.0, 0.5]])
+    assert index.assign(xy, np.array([0.0, np.pi - 0.1, np.pi / 2])).tolist() == [1, 2, -1]
+
+
+def test_project_gives_arc_length_signed_offset_and_heading() -> None:
+    index = MapIndex(straight_road(num_lanes=1))
+    s, d, heading = index.project(
+        np.array([lane_id(0), lane_id(0), -1]), np.array([[30.0, 1.0], [80.0, -0.5], [1.0, 1.0]])
+    )
+    np.testing.assert_allclose(s[:2], [30.0, 80.0])
+    np.testing.assert_allclose(d[:2], [1.0, -0.5])
+    np.testing.assert_allclose(heading[:2], [0.0, 0.0], atol=1e-12)
+    assert np.isnan(s[2]) and np.isnan(d[2])
+
+
+def test_side_knows_neighbours_also_across_segment_joints() -> None:
+    index = MapIndex(straight_road(num_lanes=2, segments=2))
+    a = np.array([lane_id(0, 0), lane_id(1, 0), lane_id(0, 0), lane_id(0, 0), lane_id(0, 0)])
+    b = np.array([lane_id(1, 0), lane_id(0, 0), lane_id(1, 1), lane_id(0, 1), -1])
+    assert index.side(a, b).tolist() == [1, -1, 1, 0, 0]
+
+
+def test_downstream_follows_successors_within_the_distance() -> None:
+    index = MapIndex(straight_road(num_lanes=1, length=300.0, segments=3))
+    assert index.downstream(lane_id(0, 0), 150.0) == {lane_id(0, 0): 0.0, lane_id(0, 1): 100.0}
+    assert index.downstream(lane_id(0, 0), 250.0) == {
+        lane_id(0, 0): 0.0,
+        lane_id(0, 1): 100.0,
+        lane_id(0, 2): 200.0,
+    }
+
+
+def test_merges_from_topology_junction_and_lane_drop() -> None:
+    junction = LaneGraph(
+        "junction",
+        {
+            1: lane_between(1, (0.0, 0.0), (100.0, 0.0), successors=(3,)),
+            2: lane_between(2, (0.0, -20.0), (100.0, 0.0), successors=(3,)),
+            3: lane_between(3, (100.0, 0.0), (200.0, 0.0), predecessors=(1, 2)),
+        },
+    )
+    assert MapIndex(junction).merge_lanes == {1, 2, 3}
+    drop = LaneGraph(
+        "drop",
+        {
+            1: lane_between(1, (0.0, 0.0), (100.0, 0.0), successors=(3,), left_neighbour=Neighbour(2, True)),
+            2: lane_between(2, (0.0, 3.5), (100.0, 3.5), right_neighbour=Neighbour(1, True)),
+            3: lane_between(3, (100.0, 0.0), (200.0, 0.0), predecessors=(1,)),
+        },
+    )
+    assert MapIndex(drop).merge_lanes == {1, 2}
+    assert MapIndex(straight_road(num_lanes=3, segments=2)).merge_lanes == frozenset()
+
+
+def test_intersection_and_driving_lanes_from_lane_types() -> None:
+    graph = LaneGraph(
+        "types",
+        {
+            1: lane_between(1, (0.0, 0.0), (50.0, 0.0), lane_types=("urban",)),
+            2: lane_between(2, (50.0, 0.0), (60.0, 10.0), lane_types=("intersection",)),
+            3: lane_between(3, (0.0, -5.0), (50.0, -5.0), lane_types=("sidewalk",)),
+            4: lane_between(4, (0.0, 5.0), (50.0, 5.0), users_one_way=("bicycle",)),
+        },
+    )
+    index = MapIndex(graph)
+    assert index.is_intersection(2) and not index.is_intersection(1)
+    assert index.driving_lanes == {1, 2}
+
+
+@pytest.mark.usefixtures("commonroad_root")
+def test_every_sample_map_indexes_and_places_its_vehicles() -> None:
+    from conftest import commonroad_sample
+
+    from drivestack.data.formats.commonroad import read_scenario
+
+    for path in commonroad_sample(2):
+        scenario = read_scenario(path)
+        index = MapIndex(scenario.lane_graph)
+        assert len(index) == len(scenario.lane_graph)
+        tracks = scenario.tracks
+        vehicles = np.array([kind.is_vehicle for kind in tracks.agent_type], dtype=bool)
+        if not vehicles.any():
+            continue
+        valid = tracks.valid[vehicles]
+        xy = np.stack([tracks.x[vehicles][valid], tracks.y[vehicles][valid]], axis=-1)
+        lanes = index.assign(xy, tracks.yaw[vehicles][valid])
+        # recorded vehicles drive on the mapped lanes: most of their states find a lane
+        assert (lanes >= 0).mean() > 0.7, path.name
