@@ -1,0 +1,94 @@
+"""Detectors on motion alone: hard braking, high speed, dense traffic around the ego."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from drivestack.data.mining.registry import register
+from drivestack.data.mining.scene import (
+    EgoPath,
+    FloatArray,
+    IntArray,
+    Scene,
+    reduce_runs,
+    runs,
+    tags_from_runs,
+)
+from drivestack.data.tags import Tag
+
+
+def vehicles_and_ego(
+    scene: Scene, ego: EgoPath, agents: FloatArray, own: FloatArray
+) -> tuple[FloatArray, IntArray]:
+    """Per-vehicle values `agents` (agents, steps) restricted to vehicles, with the ego's `own` (steps,)
+    appended as the last row; returns the (vehicles + 1, steps) values and their agent ids."""
+    vehicles = scene.is_vehicle
+    values = np.vstack([agents[vehicles], own[None]])
+    ids = np.concatenate([scene.scenario.tracks.ids[vehicles], [ego.agent_id]]).astype(np.int64)
+    return values, ids
+
+
+def sustained(
+    scene: Scene, tag: str, ids: IntArray, values: FloatArray, above: float, seconds: float
+) -> list[Tag]:
+    """Tags for every run where `values` (N, steps) exceed `above` for at least `seconds` [s]; each
+    tag's value is the run's maximum; `ids` (N,) name the rows' agents."""
+    found = runs(np.nan_to_num(values, nan=-np.inf) > above, scene.steps_for(seconds))
+    return tags_from_runs(scene.scenario_id, tag, ids, found, reduce_runs(values, found, np.maximum))
+
+
+@dataclass(frozen=True)
+class HardBrakingConfig:
+    """Deceleration above `deceleration` [m/s2] held for at least `min_duration` [s].
+
+    Acceleration is the derivative of the Savitzky-Golay-smoothed speed (see `SceneConfig`): raw
+    finite differences of recorded speeds are too noisy at 0.1 s steps to threshold.
+    """
+
+    deceleration: float = 3.0
+    min_duration: float = 0.3
+
+
+@register("hard_braking", version=1, config=HardBrakingConfig())
+def hard_braking(scene: Scene, ego: EgoPath, config: HardBrakingConfig) -> list[Tag]:
+    """Vehicles (and the ego) decelerating harder than the threshold; value = peak deceleration [m/s2]."""
+    values, ids = vehicles_and_ego(scene, ego, -scene.acceleration, -ego.acceleration)
+    return sustained(scene, "hard_braking", ids, values, config.deceleration, config.min_duration)
+
+
+@dataclass(frozen=True)
+class HighSpeedConfig:
+    """Smoothed speed above `speed` [m/s] (default 120 km/h) for at least `min_duration` [s]."""
+
+    speed: float = 120.0 / 3.6
+    min_duration: float = 1.0
+
+
+@register("high_speed", version=1, config=HighSpeedConfig())
+def high_speed(scene: Scene, ego: EgoPath, config: HighSpeedConfig) -> list[Tag]:
+    """Vehicles (and the ego) driving faster than the threshold; value = peak speed [m/s]."""
+    values, ids = vehicles_and_ego(scene, ego, scene.speed, ego.smoothed_speed)
+    return sustained(scene, "high_speed", ids, values, config.speed, config.min_duration)
+
+
+@dataclass(frozen=True)
+class DenseTrafficConfig:
+    """At least `min_vehicles` other vehicles with centres within `radius` [m] of the ego's centre,
+    for at least `min_duration` [s]."""
+
+    radius: float = 30.0
+    min_vehicles: int = 10
+    min_duration: float = 1.0
+
+
+@register("dense_traffic", version=1, config=DenseTrafficConfig())
+def dense_traffic(scene: Scene, ego: EgoPath, config: DenseTrafficConfig) -> list[Tag]:
+    """Steps where the ego is surrounded by many vehicles; agent = the ego, value = peak vehicle count."""
+    tracks = scene.scenario.tracks
+    distance = np.hypot(tracks.x - ego.x[None], tracks.y - ego.y[None])[scene.is_vehicle]
+    count = (np.nan_to_num(distance, nan=np.inf) <= config.radius).sum(axis=0).astype(np.float64)
+    count = np.where(ego.valid, count, np.nan)[None]
+    ids = np.array([ego.agent_id], dtype=np.int64)
+    return sustained(scene, "dense_traffic", ids, count, config.min_vehicles - 0.5, config.min_duration)

@@ -1,0 +1,103 @@
+"""Detectors on the map along the ego's path: red lights ahead, merges, intersections.
+
+Distances run along the lane graph: from the ego's position on its lane (arc length `EgoPath.s`)
+through successor lanes (`MapIndex.downstream`), so a light or a junction counts as "ahead" only
+when the ego's lane leads to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from drivestack.core.scenario import LightColor
+from drivestack.data.mining.registry import register
+from drivestack.data.mining.scene import EgoPath, FloatArray, Scene, reduce_runs, runs, tags_from_runs
+from drivestack.data.tags import Tag
+
+RED = (LightColor.RED, LightColor.RED_YELLOW)
+
+
+def distances_ahead(
+    scene: Scene, ego: EgoPath, targets: Sequence[tuple[int, float]], max_distance: float
+) -> FloatArray:
+    """Distance [m] along the lanes from the ego's centre to each target point, (targets, steps).
+
+    A target is (lane id, arc length along that lane [m]). NaN where the ego is invalid or off the
+    lanes, where the target lies behind the ego, or farther than `max_distance` [m].
+    """
+    result = np.full((len(targets), scene.scenario.num_steps), np.nan)
+    for lane in np.unique(ego.lane[ego.lane >= 0]).tolist():
+        at = np.flatnonzero(ego.lane == lane)
+        reached = scene.map.downstream(lane, max_distance + float(np.nanmax(ego.s[at])))
+        for i, (target, offset) in enumerate(targets):
+            if target in reached:
+                distance = reached[target] + offset - ego.s[at]
+                result[i, at] = np.where((distance >= 0.0) & (distance <= max_distance), distance, np.nan)
+    return result
+
+
+def approach(scene: Scene, ego: EgoPath, lanes: Collection[int], lookahead: float) -> FloatArray:
+    """Per step (steps,): 0 where the ego is on one of `lanes`, else the distance [m] along the lanes
+    to the nearest start of one of them within `lookahead` [m]; NaN otherwise."""
+    starts = distances_ahead(scene, ego, [(lane, 0.0) for lane in sorted(lanes)], lookahead)
+    nearest = np.min(starts, axis=0, initial=np.inf, where=~np.isnan(starts))
+    nearest = np.where(np.isin(ego.lane, np.array(sorted(lanes), dtype=np.int64)), 0.0, nearest)
+    return np.where(ego.valid & np.isfinite(nearest), nearest, np.nan)
+
+
+def ego_tags(scene: Scene, ego: EgoPath, tag: str, distance: FloatArray) -> list[Tag]:
+    """A tag per run of steps with finite `distance` (steps,) [m]; agent = the ego, value = its minimum."""
+    found = runs(np.isfinite(distance)[None])
+    values = reduce_runs(distance[None], found, np.minimum)
+    return tags_from_runs(scene.scenario_id, tag, np.array([ego.agent_id]), found, values)
+
+
+@dataclass(frozen=True)
+class RedLightConfig:
+    """A red (or red-yellow) light within `max_distance` [m] ahead on the ego's lanes. A light applies
+    at the end of the lanes that reference it (CommonRoad's convention; the stop line sits there)."""
+
+    max_distance: float = 50.0
+
+
+@register("red_light_ahead", version=1, config=RedLightConfig())
+def red_light_ahead(scene: Scene, ego: EgoPath, config: RedLightConfig) -> list[Tag]:
+    """Steps where the ego's lane leads to a red light; value = smallest distance to it [m]."""
+    lights = {light.id: light for light in scene.scenario.traffic_lights}
+    steps = np.arange(scene.scenario.num_steps)
+    targets, red = [], []
+    for lane in scene.scenario.lane_graph.lanes.values():
+        stop_line_lights = lane.stop_line.traffic_light_ids if lane.stop_line else ()
+        for light_id in sorted(set(lane.traffic_light_ids) | set(stop_line_lights)):
+            if light_id in lights:
+                length = float(scene.map.lengths[scene.map.rows(np.array([lane.id]))[0]])
+                targets.append((lane.id, length))
+                red.append([color in RED for color in lights[light_id].colors_at(steps)])
+    if not targets:
+        return []
+    distance = np.where(np.array(red), distances_ahead(scene, ego, targets, config.max_distance), np.nan)
+    nearest = np.min(distance, axis=0, initial=np.inf, where=~np.isnan(distance))
+    return ego_tags(scene, ego, "red_light_ahead", np.where(np.isfinite(nearest), nearest, np.nan))
+
+
+@dataclass(frozen=True)
+class MapFeatureConfig:
+    """The ego is on a lane of the feature, or its lane leads there within `lookahead` [m]."""
+
+    lookahead: float = 30.0
+
+
+@register("merge", version=1, config=MapFeatureConfig())
+def merge(scene: Scene, ego: EgoPath, config: MapFeatureConfig) -> list[Tag]:
+    """Steps where the ego drives through or towards a merge (`MapIndex.merge_lanes`); value = distance."""
+    return ego_tags(scene, ego, "merge", approach(scene, ego, scene.map.merge_lanes, config.lookahead))
+
+
+@register("intersection", version=1, config=MapFeatureConfig())
+def intersection(scene: Scene, ego: EgoPath, config: MapFeatureConfig) -> list[Tag]:
+    """Steps where the ego drives through or towards an intersection lane; value = distance [m]."""
+    lanes = scene.map.intersection_lanes
+    return ego_tags(scene, ego, "intersection", approach(scene, ego, lanes, config.lookahead))

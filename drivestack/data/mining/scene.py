@@ -1,0 +1,290 @@
+"""What detectors read: a scenario with its shared derived arrays (computed once), and its egos.
+
+`Scene` wraps a `Scenario` and lazily derives what several detectors need (the map index, each
+vehicle's lane at each step, smoothed speed and acceleration), so running eleven detectors costs one
+lane assignment, not eleven. `EgoPath` is one planning problem's vehicle on the scenario's grid.
+
+The ego: the planning problem's recorded (human) trajectory where a solution file provides one.
+Without one, the ego is known only at its initial state: it is valid at that single step, and its
+path ahead is its initial lane plus the lanes downstream of it within `path_lookahead`. Nothing is
+extrapolated, so a scenario without a recorded ego yields fewer findings, never invented ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.signal import savgol_filter
+
+from drivestack.core.scenario import PlanningProblem, RecordedEgo, Scenario, vehicle_dimensions
+from drivestack.data.tags import Tag
+from drivestack.maps.index import MapIndex
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+BoolArray = NDArray[np.bool_]
+
+
+@dataclass(frozen=True)
+class SceneConfig:
+    """Shared derivations: `smoothing_window` [s] of the Savitzky-Golay filter (quadratic) applied to
+    speeds before differentiating, and `path_lookahead` [m] of lanes ahead of an ego known only at
+    its initial state."""
+
+    smoothing_window: float = 1.0
+    path_lookahead: float = 50.0
+
+
+@dataclass(frozen=True, eq=False)
+class EgoPath:
+    """One planning problem's ego on the scenario grid: arrays of shape (steps,), NaN where not `valid`.
+
+    `agent_id` is the planning problem id (tags about the ego carry it); `source` is "recorded"
+    (solution trajectory) or "initial" (initial state only). Pose of the vehicle centre x, y [m],
+    yaw [rad]; `speed` [m/s] as recorded, `smoothed_speed` [m/s] and `acceleration` [m/s2] smoothed
+    like the agents'; `lane` (steps,) the
+    assigned lane id (-1 none) and `s` [m] the arc length along it; `path_lanes` every lane the ego
+    drives on (recorded) or its initial lane and the lanes downstream of it (initial only).
+    """
+
+    agent_id: int
+    source: str
+    x: FloatArray
+    y: FloatArray
+    yaw: FloatArray
+    speed: FloatArray
+    smoothed_speed: FloatArray
+    acceleration: FloatArray
+    valid: BoolArray
+    length: float
+    width: float
+    lane: IntArray
+    s: FloatArray
+    path_lanes: frozenset[int]
+
+    @property
+    def xy(self) -> FloatArray:
+        """Positions (steps, 2) [m]."""
+        return np.stack([self.x, self.y], axis=-1)
+
+
+class Scene:
+    """A scenario plus the derived arrays detectors share, each computed on first use.
+
+    Per-agent arrays have the tracks' shape (agents, steps); lanes are assigned to vehicles only
+    (other road users get -1). `egos` holds one `EgoPath` per planning problem.
+    """
+
+    def __init__(self, scenario: Scenario, config: SceneConfig = SceneConfig()) -> None:
+        self.scenario = scenario
+        self.config = config
+
+    @property
+    def scenario_id(self) -> str:
+        """The scenario's id (tags carry it)."""
+        return self.scenario.scenario_id
+
+    @property
+    def dt(self) -> float:
+        """Time step [s]."""
+        return self.scenario.dt
+
+    def steps_for(self, seconds: float) -> int:
+        """Number of steps (>= 1) covering `seconds` [s] on this scenario's grid."""
+        return max(1, round(seconds / self.scenario.dt))
+
+    @cached_property
+    def map(self) -> MapIndex:
+        """Spatial index over the scenario's lane graph."""
+        return MapIndex(self.scenario.lane_graph)
+
+    @cached_property
+    def is_vehicle(self) -> BoolArray:
+        """(agents,) True for motorised vehicles (cars, trucks, buses, motorcycles, ...)."""
+        return np.array([kind.is_vehicle for kind in self.scenario.tracks.agent_type], dtype=bool)
+
+    @cached_property
+    def is_vulnerable(self) -> BoolArray:
+        """(agents,) True for pedestrians, bicycles and motorcycles."""
+        return np.array([kind.is_vulnerable for kind in self.scenario.tracks.agent_type], dtype=bool)
+
+    @cached_property
+    def speed(self) -> FloatArray:
+        """(agents, steps) speed along the heading [m/s], smoothed; NaN where invalid."""
+        tracks = self.scenario.tracks
+        return smooth(tracks.speed, tracks.valid, self.dt, self.config.smoothing_window)
+
+    @cached_property
+    def acceleration(self) -> FloatArray:
+        """(agents, steps) acceleration [m/s2] along the heading, from the smoothed speed; NaN if invalid."""
+        tracks = self.scenario.tracks
+        return smooth(tracks.speed, tracks.valid, self.dt, self.config.smoothing_window, derivative=True)
+
+    @cached_property
+    def lanes(self) -> IntArray:
+        """(agents, steps) lane id of each vehicle at each valid step (heading-aware best lane), -1 else."""
+        tracks = self.scenario.tracks
+        wanted = tracks.valid & self.is_vehicle[:, None]
+        lanes = np.full(tracks.valid.shape, -1, dtype=np.int64)
+        xy = np.stack([tracks.x[wanted], tracks.y[wanted]], axis=-1)
+        lanes[wanted] = self.map.assign(xy, tracks.yaw[wanted])
+        return lanes
+
+    @cached_property
+    def egos(self) -> tuple[EgoPath, ...]:
+        """One ego per planning problem, recorded where a solution exists (see the module docstring)."""
+        return tuple(
+            self._ego(problem, self.scenario.recorded_ego(problem.id))
+            for problem in self.scenario.planning_problems
+        )
+
+    def _ego(self, problem: PlanningProblem, recorded: RecordedEgo | None) -> EgoPath:
+        """The `EgoPath` of one planning problem."""
+        num_steps = self.scenario.num_steps
+        x, y, yaw, speed = (np.full(num_steps, np.nan) for _ in range(4))
+        if recorded is not None:
+            trajectory = recorded.trajectory
+            inside = (trajectory.steps >= 0) & (trajectory.steps < num_steps)
+            at = trajectory.steps[inside]
+            x[at], y[at] = trajectory.x[inside], trajectory.y[inside]
+            yaw[at], speed[at] = trajectory.yaw[inside], trajectory.speed[inside]
+            length, width = vehicle_dimensions(recorded.vehicle_type)
+        else:
+            state = problem.initial
+            if 0 <= state.step < num_steps:
+                x[state.step], y[state.step] = state.x, state.y
+                yaw[state.step], speed[state.step] = state.yaw, state.speed
+            length, width = vehicle_dimensions(None)
+        valid = np.isfinite(x)
+        lane = np.full(num_steps, -1, dtype=np.int64)
+        lane[valid] = self.map.assign(np.stack([x[valid], y[valid]], axis=-1), yaw[valid])
+        s, _, _ = self.map.project(lane, np.stack([x, y], axis=-1))
+        path = set(lane[lane >= 0].tolist())
+        if recorded is None and path:
+            path.update(self.map.downstream(int(lane[valid][0]), self.config.path_lookahead))
+        window = self.config.smoothing_window
+        return EgoPath(
+            agent_id=problem.id,
+            source="recorded" if recorded is not None else "initial",
+            x=x,
+            y=y,
+            yaw=yaw,
+            speed=speed,
+            smoothed_speed=smooth(speed[None], valid[None], self.dt, window)[0],
+            acceleration=smooth(speed[None], valid[None], self.dt, window, derivative=True)[0],
+            valid=valid,
+            length=length,
+            width=width,
+            lane=lane,
+            s=s,
+            path_lanes=frozenset(path),
+        )
+
+
+def relative_to_ego(scene: Scene, ego: EgoPath) -> tuple[FloatArray, FloatArray]:
+    """Agents' centres in the ego's frame at each step: longitudinal (ahead +) and lateral (left +)
+    offsets (agents, steps) [m]; NaN where the agent or the ego is invalid."""
+    tracks = scene.scenario.tracks
+    dx, dy = tracks.x - ego.x[None], tracks.y - ego.y[None]
+    cos, sin = np.cos(ego.yaw)[None], np.sin(ego.yaw)[None]
+    valid = tracks.valid & ego.valid[None]
+    return np.where(valid, dx * cos + dy * sin, np.nan), np.where(valid, dy * cos - dx * sin, np.nan)
+
+
+def fill_invalid(values: FloatArray, valid: BoolArray) -> FloatArray:
+    """`values` (A, T) with each invalid entry replaced by the row's nearest earlier valid value (or,
+    before the first valid one, the first valid value); rows without any valid entry become 0."""
+    steps = np.arange(values.shape[1])
+    last = np.maximum.accumulate(np.where(valid, steps, -1), axis=1)
+    first = np.argmax(valid, axis=1)
+    source = np.where(last >= 0, last, first[:, None])
+    filled = np.take_along_axis(values, source, axis=1)
+    present = np.any(valid, axis=1, keepdims=True)
+    return np.where(present, filled, 0.0)
+
+
+def smooth(
+    values: FloatArray, valid: BoolArray, dt: float, window: float, derivative: bool = False
+) -> FloatArray:
+    """Savitzky-Golay smoothing (quadratic, `window` [s]) of `values` (A, T) along time, or its time
+    derivative [unit/s] with `derivative`; NaN where not `valid`.
+
+    Invalid steps are filled with the nearest valid value first, so a track's ends are extended flat:
+    derivatives there lean towards 0 (a conservative bias for braking detection).
+    """
+    values = np.asarray(values, dtype=np.float64)
+    num_steps = values.shape[1]
+    if num_steps < 3 or values.shape[0] == 0:
+        result = np.zeros_like(values) if derivative else values.copy()
+        return np.where(valid, result, np.nan)
+    length = min(max(3, round(window / dt) | 1), num_steps if num_steps % 2 else num_steps - 1)
+    filtered = savgol_filter(
+        fill_invalid(values, valid),
+        length,
+        polyorder=2,
+        deriv=int(derivative),
+        delta=dt,
+        axis=1,
+        mode="interp",
+    )
+    return np.where(valid, filtered, np.nan)
+
+
+@dataclass(frozen=True)
+class Runs:
+    """Maximal runs of True in a (rows, steps) mask: `rows`, `starts`, `ends` (inclusive), each (R,)."""
+
+    rows: IntArray
+    starts: IntArray
+    ends: IntArray
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def mask(self, shape: tuple[int, int]) -> BoolArray:
+        """The (rows, steps) mask that is True exactly on these runs."""
+        delta = np.zeros((shape[0], shape[1] + 1), dtype=np.int64)
+        np.add.at(delta, (self.rows, self.starts), 1)
+        np.add.at(delta, (self.rows, self.ends + 1), -1)
+        return np.cumsum(delta, axis=1)[:, :-1] > 0
+
+
+def runs(mask: BoolArray, min_length: int = 1) -> Runs:
+    """Maximal runs of True along axis 1 of `mask` (A, T) that last at least `min_length` steps."""
+    mask = np.atleast_2d(np.asarray(mask, dtype=bool))
+    padded = np.pad(mask.astype(np.int8), ((0, 0), (1, 1)))
+    edges = np.diff(padded, axis=1)
+    start_rows, starts = np.nonzero(edges == 1)
+    _, ends = np.nonzero(edges == -1)
+    keep = ends - starts >= min_length
+    return Runs(
+        start_rows[keep].astype(np.int64), starts[keep].astype(np.int64), ends[keep].astype(np.int64) - 1
+    )
+
+
+def reduce_runs(values: FloatArray, found: Runs, reducer: np.ufunc) -> FloatArray:
+    """`reducer` (np.minimum or np.maximum) of `values` (A, T) over each run of `found`: (R,).
+
+    NaN entries inside a run are ignored (treated as the reducer's identity); an all-NaN run gives +-inf.
+    """
+    if len(found) == 0:
+        return np.zeros(0)
+    neutral = np.inf if reducer is np.minimum else -np.inf
+    masked = np.where(found.mask(values.shape) & ~np.isnan(values), values, neutral).ravel()
+    flat_starts = found.rows * values.shape[1] + found.starts
+    return np.asarray(reducer.reduceat(masked, flat_starts), dtype=np.float64)[: len(found)]
+
+
+def tags_from_runs(
+    scenario_id: str, tag: str, agent_ids: IntArray, found: Runs, values: FloatArray
+) -> list[Tag]:
+    """One `Tag` per run: agent `agent_ids[row]`, steps [start, end], value `values[i]` (R,)."""
+    return [
+        Tag(scenario_id, tag, int(agent_ids[row]), int(start), int(end), float(value))
+        for row, start, end, value in zip(
+            found.rows.tolist(), found.starts.tolist(), found.ends.tolist(), values.tolist(), strict=True
+        )
+    ]

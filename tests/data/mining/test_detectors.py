@@ -1,0 +1,311 @@
+"""Each detector on tiny built scenes: one where the finding is there, one near miss where it is not."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scenes import (
+    EGO_ID,
+    LANE_WIDTH,
+    Agent,
+    Ego,
+    braking,
+    lane_between,
+    lane_id,
+    moving,
+    scenario,
+    straight_road,
+)
+
+from drivestack.core.map import LaneGraph
+from drivestack.core.scenario import AgentType, LightColor, TrafficLight
+from drivestack.data.mining import REGISTRY, Scene
+from drivestack.data.tags import Tag
+
+ROAD = straight_road(num_lanes=2)
+
+
+def found(name: str, agents: list[Agent], ego: Ego | None = None, **scene: object) -> list[Tag]:
+    """The tags detector `name` finds in a scene on ROAD (or `graph=`) with `agents` and `ego`."""
+    graph = scene.pop("graph", ROAD)
+    built = scenario(graph, agents, ego if ego is not None else Ego(moving(0, 10.0, 0.0, 15.0)), **scene)  # type: ignore[arg-type]
+    return REGISTRY[name].detect(Scene(built))
+
+
+def agents_of(tags: list[Tag]) -> set[int]:
+    """Agent ids named by `tags`."""
+    return {tag.agent_id for tag in tags}
+
+
+def lane_changer(
+    agent_id: int, x0: float, speed: float, y_from: float, y_to: float, start: int, steps: int = 50
+) -> Agent:
+    """An agent along +x at `speed` moving laterally from `y_from` to `y_to` over 2 s from step `start`."""
+    t = np.arange(steps) * 0.1
+    progress = np.clip((t - start * 0.1) / 2.0, 0.0, 1.0)
+    lateral = y_from + (y_to - y_from) * (3 * progress**2 - 2 * progress**3)
+    return Agent(agent_id, x0 + speed * t, lateral)
+
+
+# --- hard_braking -------------------------------------------------------------------------------
+
+
+def test_hard_braking_finds_a_vehicle_braking_at_5_mps2() -> None:
+    tags = found("hard_braking", [braking(10, 30.0, LANE_WIDTH, 20.0, 5.0)])
+    assert agents_of(tags) == {10}
+    assert tags[0].value == pytest.approx(5.0, abs=0.3)
+
+
+def test_hard_braking_ignores_2_mps2_and_noisy_constant_speed() -> None:
+    noisy = moving(11, 30.0, 0.0, 20.0)
+    noisy.speed = 20.0 + np.random.default_rng(0).normal(0.0, 0.2, 50)  # 0.2 m/s sensor noise
+    assert found("hard_braking", [braking(10, 30.0, LANE_WIDTH, 20.0, 2.0), noisy]) == []
+
+
+def test_hard_braking_finds_the_ego_itself() -> None:
+    tags = found("hard_braking", [], Ego(braking(0, 0.0, 0.0, 20.0, 4.0)))
+    assert agents_of(tags) == {EGO_ID}
+
+
+# --- high_speed ----------------------------------------------------------------------------------
+
+
+def test_high_speed_finds_a_vehicle_at_36_mps_and_not_one_at_32() -> None:
+    tags = found("high_speed", [moving(10, 0.0, LANE_WIDTH, 36.0), moving(11, 0.0, 0.0, 32.0)])
+    assert agents_of(tags) == {10}
+    assert tags[0].value == pytest.approx(36.0)
+
+
+# --- dense_traffic -------------------------------------------------------------------------------
+
+
+def _crowd(count: int) -> list[Agent]:
+    """`count` vehicles within 25 m of the ego (which starts at x = 10 and drives at 15 m/s)."""
+    return [moving(10 + i, 10.0 + 5.0 * (i // 2) - 10.0, LANE_WIDTH * (i % 2), 15.0) for i in range(count)]
+
+
+def test_dense_traffic_with_ten_vehicles_around_the_ego() -> None:
+    tags = found("dense_traffic", _crowd(10))
+    assert [(tag.agent_id, tag.step_start, tag.step_end, tag.value) for tag in tags] == [
+        (EGO_ID, 0, 49, 10.0)
+    ]
+
+
+def test_dense_traffic_not_with_nine() -> None:
+    assert found("dense_traffic", _crowd(9)) == []
+
+
+# --- low_ttc -------------------------------------------------------------------------------------
+
+
+def test_low_ttc_for_a_standing_vehicle_ahead() -> None:
+    # ego at x = 10 driving 15 m/s; a standing car whose rear is 22.5 m ahead of the ego's front:
+    # the boxes touch after 1.5 s.
+    tags = found("low_ttc", [moving(10, 10.0 + 22.5 + 4.5, 0.0, 0.0)], num_steps=5)
+    assert [(tag.agent_id, tag.step_start, tag.step_end) for tag in tags] == [(10, 0, 4)]
+    assert tags[0].value == pytest.approx(1.1)  # the smallest TTC, at the last step
+
+
+def test_low_ttc_not_for_a_vehicle_beyond_two_seconds_behind_or_alongside() -> None:
+    agents = [
+        moving(10, 10.0 + 33.0 + 4.5, 0.0, 0.0, num_steps=1),  # touches after 2.2 s: above threshold
+        moving(11, -10.0, 0.0, 25.0, num_steps=1),  # behind and faster: nuPlan ignores it
+        moving(12, 10.0, LANE_WIDTH, 15.0, num_steps=1),  # alongside in the next lane
+    ]
+    assert found("low_ttc", agents, num_steps=1) == []
+
+
+def test_time_to_collision_matches_the_propagation_grid() -> None:
+    from drivestack.data.mining.interaction import LowTtcConfig, time_to_collision
+
+    built = scenario(
+        ROAD,
+        [moving(10, 10.0 + 22.5 + 4.5, 0.0, 0.0, num_steps=1)],
+        Ego(moving(0, 10.0, 0.0, 15.0)),
+        num_steps=1,
+    )
+    scene = Scene(built)
+    ttc = time_to_collision(scene, scene.egos[0], LowTtcConfig())
+    # front gap 22.5 - (4.508 - 4.5) / 2 = 22.496 m at 15 m/s: contact within (1.4, 1.5] s
+    assert ttc[0, 0] == pytest.approx(1.5)
+
+
+# --- lane_change ---------------------------------------------------------------------------------
+
+
+def test_lane_change_to_the_left_and_back_right() -> None:
+    left = lane_changer(10, 30.0, 15.0, 0.0, LANE_WIDTH, start=5)
+    right = lane_changer(11, 60.0, 15.0, LANE_WIDTH, 0.0, start=5)
+    tags = found("lane_change", [left, right])
+    assert {(tag.agent_id, tag.value) for tag in tags} == {(10, 1.0), (11, -1.0)}
+    assert all(tag.step_start + 1 == tag.step_end for tag in tags)
+
+
+def test_lane_change_not_for_weaving_or_a_brief_touch_of_the_next_lane() -> None:
+    t = np.arange(50) * 0.1
+    weaving = Agent(10, 30.0 + 15.0 * t, 1.2 * np.sin(t * 2.0))  # stays within its lane
+    touch = Agent(11, 60.0 + 15.0 * t, np.where((t > 2.0) & (t < 2.3), LANE_WIDTH / 2 + 0.3, 0.5))
+    assert found("lane_change", [weaving, touch]) == []
+
+
+def test_lane_change_of_the_ego() -> None:
+    tags = found("lane_change", [], Ego(lane_changer(0, 10.0, 15.0, 0.0, LANE_WIDTH, start=10)))
+    assert [(tag.agent_id, tag.value) for tag in tags] == [(EGO_ID, 1.0)]
+
+
+# --- cut_in --------------------------------------------------------------------------------------
+
+
+def test_cut_in_from_the_next_lane_close_ahead() -> None:
+    # ego at x = 10 in lane 0 at 15 m/s; a car 20 m ahead in lane 1 moves into lane 0
+    tags = found("cut_in", [lane_changer(10, 30.0, 15.0, LANE_WIDTH, 0.0, start=10)])
+    assert agents_of(tags) == {10}
+    assert tags[0].value == pytest.approx(20.0 - 4.504, abs=0.01)
+
+
+def test_cut_in_not_when_far_ahead_or_into_the_other_lane() -> None:
+    far = lane_changer(10, 70.0, 15.0, LANE_WIDTH, 0.0, start=10)  # 60 m ahead: beyond the 30 m gap
+    away = lane_changer(11, 30.0, 15.0, 0.0, LANE_WIDTH, start=10)  # leaves the ego's lane
+    assert found("cut_in", [far, away]) == []
+
+
+# --- stopped_vehicle_in_lane -----------------------------------------------------------------------
+
+
+def test_stopped_vehicle_in_the_ego_lane_ahead() -> None:
+    tags = found("stopped_vehicle_in_lane", [moving(10, 120.0, 0.0, 0.0)], Ego(moving(0, 10.0, 0.0, 5.0)))
+    assert agents_of(tags) == {10}
+    assert (tags[0].step_start, tags[0].step_end) == (11, 49)  # from when the gap is within 100 m
+    assert tags[0].value == pytest.approx(120.0 - 10.0 - 4.504 - 5.0 * 4.9, abs=0.01)  # gap at the end
+
+
+def test_stopped_vehicle_not_in_the_next_lane_or_when_stopped_briefly() -> None:
+    beside = moving(10, 120.0, LANE_WIDTH, 0.0)
+    brief = braking(11, 60.0, 0.0, 3.0, 3.0, num_steps=25)  # stands still for 1.5 s only, then leaves
+    assert found("stopped_vehicle_in_lane", [beside, brief], Ego(moving(0, 10.0, 0.0, 5.0))) == []
+
+
+# --- vulnerable_road_user ---------------------------------------------------------------------------
+
+
+def test_pedestrian_within_30_m_of_the_ego_path() -> None:
+    standing = moving(10, 60.0, 25.0, 0.0, kind=AgentType.PEDESTRIAN, length=0.5, width=0.5)
+    tags = found("vulnerable_road_user", [standing])  # the ego passes x = 60 after 3.3 s
+    assert [(tag.agent_id, tag.step_start, tag.value) for tag in tags] == [
+        (10, 0, pytest.approx(25.0, abs=0.01))
+    ]
+    assert tags[0].step_end == 44  # then the ego (x = 77.5 m) and all its path ahead are over 30 m away
+
+
+def test_pedestrian_at_35_m_or_behind_the_ego_is_no_finding() -> None:
+    far = moving(10, 100.0, 35.0, 0.0, kind=AgentType.PEDESTRIAN)
+    behind = moving(11, -20.0, 10.0, 0.0, kind=AgentType.BICYCLE)  # 41 m behind the start, ego moves away
+    tags = found("vulnerable_road_user", [far, behind], Ego(moving(0, 20.0, 0.0, 15.0)))
+    assert tags == []
+
+
+# --- red_light_ahead -----------------------------------------------------------------------------
+
+
+def _light(color: LightColor) -> TrafficLight:
+    return TrafficLight(id=900, x=100.0, y=-2.0, cycle=((color, 1000),))
+
+
+def _lit_road() -> LaneGraph:
+    graph = straight_road(num_lanes=1, segments=2)  # segments of 100 m; the light at the end of the first
+    first = graph.lanes[lane_id(0, 0)]
+    lanes = dict(graph.lanes)
+    lanes[first.id] = type(first)(**{**first.__dict__, "traffic_light_ids": (900,)})
+    return LaneGraph("lit", lanes)
+
+
+def test_red_light_ahead_within_50_m() -> None:
+    tags = found(
+        "red_light_ahead",
+        [],
+        Ego(moving(0, 60.0, 0.0, 5.0)),
+        graph=_lit_road(),
+        lights=(_light(LightColor.RED),),
+    )
+    assert [(tag.agent_id, tag.step_start, tag.value) for tag in tags] == [
+        (EGO_ID, 0, pytest.approx(40.0 - 5.0 * 4.9))
+    ]
+
+
+def test_no_red_light_when_green_or_farther_than_50_m() -> None:
+    green = found(
+        "red_light_ahead",
+        [],
+        Ego(moving(0, 60.0, 0.0, 5.0)),
+        graph=_lit_road(),
+        lights=(_light(LightColor.GREEN),),
+    )
+    far = found(
+        "red_light_ahead",
+        [],
+        Ego(moving(0, 20.0, 0.0, 5.0)),
+        graph=_lit_road(),
+        lights=(_light(LightColor.RED),),
+    )
+    assert green == []
+    # 80 m away at first: tagged only from the step the light comes within 50 m (x >= 50 after 6 s)
+    assert far == []
+
+
+# --- merge / intersection --------------------------------------------------------------------------
+
+JUNCTION = LaneGraph(
+    "junction",
+    {
+        1: lane_between(1, (0.0, 0.0), (100.0, 0.0), successors=(3,)),
+        2: lane_between(2, (0.0, -30.0), (100.0, 0.0), successors=(3,)),
+        3: lane_between(3, (100.0, 0.0), (300.0, 0.0), predecessors=(1, 2)),
+        4: lane_between(4, (0.0, 40.0), (300.0, 40.0)),
+    },
+)
+
+
+def test_merge_on_the_ego_path() -> None:
+    tags = found("merge", [], Ego(moving(0, 10.0, 0.0, 15.0)), graph=JUNCTION)
+    assert [(tag.agent_id, tag.step_start, tag.step_end, tag.value) for tag in tags] == [(EGO_ID, 0, 49, 0.0)]
+
+
+def test_no_merge_on_a_separate_road() -> None:
+    assert found("merge", [], Ego(moving(0, 10.0, 40.0, 15.0)), graph=JUNCTION) == []
+
+
+def test_intersection_ahead_and_inside() -> None:
+    graph = LaneGraph(
+        "crossing",
+        {
+            1: lane_between(1, (0.0, 0.0), (100.0, 0.0), successors=(2,)),
+            2: lane_between(
+                2,
+                (100.0, 0.0),
+                (120.0, 0.0),
+                predecessors=(1,),
+                successors=(3,),
+                lane_types=("intersection",),
+            ),
+            3: lane_between(3, (120.0, 0.0), (300.0, 0.0), predecessors=(2,)),
+        },
+    )
+    tags = found("intersection", [], Ego(moving(0, 60.0, 0.0, 10.0)), graph=graph)
+    # the intersection starts 40 m ahead: tagged from 30 m before it (step 10) until the ego leaves it
+    assert [(tag.step_start, tag.step_end, tag.value) for tag in tags] == [(10, 49, 0.0)]
+    before = found("intersection", [], Ego(moving(0, 10.0, 0.0, 10.0)), graph=graph)
+    assert before == []  # still 40 m short of the 30 m approach zone at the end
+
+
+# --- an ego known only at its initial state ----------------------------------------------------------
+
+
+def test_ego_without_recording_is_judged_at_its_initial_step_only() -> None:
+    ego = Ego(moving(0, 10.0, 0.0, 15.0), recorded=False)
+    assert found("dense_traffic", _crowd(12), ego) == []  # 1 s of density cannot be seen in one step
+    tags = found("low_ttc", [moving(10, 10.0 + 22.5 + 4.5, 0.0, 0.0)], ego)
+    assert [(tag.step_start, tag.step_end) for tag in tags] == [(0, 0)]
+    # a car standing ahead through the initial step is found there; one that stops later is not
+    standing = found("stopped_vehicle_in_lane", [moving(10, 80.0, 0.0, 0.0)], ego)
+    assert [(tag.step_start, tag.step_end) for tag in standing] == [(0, 0)]
+    assert found("stopped_vehicle_in_lane", [braking(10, 40.0, 0.0, 6.0, 6.0)], ego) == []
