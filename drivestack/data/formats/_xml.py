@@ -1,0 +1,272 @@
+"""Hardened loading of untrusted XML files (plain or gzip) and typed extraction of their values.
+
+Every failure is an `InputError` naming the file, the element and what was expected. Loading
+refuses any document type declaration (the door to XXE and entity-expansion bombs), never touches
+the network, and bounds both the file size and the decompressed size (`MAX_DECOMPRESSED_BYTES`).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+from lxml import etree
+from numpy.typing import NDArray
+
+from drivestack.core.errors import InputError
+
+MAX_DECOMPRESSED_BYTES = 512 * 1024 * 1024
+"""Largest document (after gzip decompression) that is parsed at all [bytes]."""
+
+GZIP_MAGIC = b"\x1f\x8b"
+PEEK_BYTES = 64 * 1024
+"""Decompressed bytes `peek_root` looks at to find the root element."""
+
+_UTF8_BOM = b"\xef\xbb\xbf"
+_PARSER_OPTIONS: dict[str, Any] = {
+    "resolve_entities": False,
+    "no_network": True,
+    "load_dtd": False,
+    "dtd_validation": False,
+    "huge_tree": False,
+    "remove_blank_text": True,
+    "remove_comments": True,
+    "remove_pis": True,
+    "collect_ids": False,
+}
+_PARSER = etree.XMLParser(**_PARSER_OPTIONS)
+
+
+class Texts:
+    """A compiled XPath selecting text nodes; called on an element it gives plain `str`s in document order."""
+
+    def __init__(self, expression: str) -> None:
+        self._xpath = etree.XPath(expression, smart_strings=False)
+
+    def __call__(self, node: etree._Element) -> list[str]:
+        return cast(list[str], self._xpath(node))
+
+
+class Count:
+    """A compiled XPath counting the elements `expression` selects under an element."""
+
+    def __init__(self, expression: str) -> None:
+        self._xpath = etree.XPath(f"count({expression})")
+
+    def __call__(self, node: etree._Element) -> int:
+        return int(cast(float, self._xpath(node)))
+
+
+def read_bytes(path: Path, max_bytes: int = MAX_DECOMPRESSED_BYTES) -> bytes:
+    """The document's bytes, gunzipped when the file is gzip (by magic number), at most `max_bytes`."""
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise InputError(path, None, f"file is {size} bytes, more than the limit of {max_bytes}")
+        with path.open("rb") as handle:
+            raw = handle.read(max_bytes + 1)
+    except OSError as error:
+        raise InputError(path, None, f"cannot be read ({error.strerror or error})") from error
+    return gunzip(path, raw, max_bytes) if raw.startswith(GZIP_MAGIC) else raw
+
+
+def gunzip(path: Path, raw: bytes, max_bytes: int = MAX_DECOMPRESSED_BYTES) -> bytes:
+    """Decompress every gzip member of `raw`, refusing output beyond `max_bytes` and truncated streams."""
+    parts: list[bytes] = []
+    total = 0
+    rest = raw
+    while rest:
+        stream = zlib.decompressobj(wbits=31)
+        try:
+            part = stream.decompress(rest, max_bytes - total + 1)
+        except zlib.error as error:
+            raise InputError(path, "gzip stream", f"corrupt gzip data ({error})") from error
+        total += len(part)
+        if total > max_bytes:
+            raise InputError(path, "gzip stream", f"decompresses to more than the limit of {max_bytes} bytes")
+        if not stream.eof:
+            raise InputError(
+                path, "gzip stream", "truncated gzip data (the stream ends before its end marker)"
+            )
+        parts.append(part)
+        rest = stream.unused_data
+        if rest and not rest.startswith(GZIP_MAGIC):
+            if rest.strip(b"\x00"):
+                raise InputError(path, "gzip stream", "unexpected bytes after the end of the gzip data")
+            break
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def _reject_doctype(path: Path, data: bytes) -> None:
+    """Refuse a document type declaration in the prolog before the parser ever sees it (fast path)."""
+    position = len(_UTF8_BOM) if data.startswith(_UTF8_BOM) else 0
+    end = len(data)
+    while position < end:
+        while position < end and data[position] in b" \t\r\n":
+            position += 1
+        if data.startswith(b"<?", position):
+            close = data.find(b"?>", position)
+            position = end if close < 0 else close + 2
+        elif data.startswith(b"<!--", position):
+            close = data.find(b"-->", position)
+            position = end if close < 0 else close + 3
+        elif data[position : position + 9].upper() == b"<!DOCTYPE":
+            raise InputError(
+                path, "DOCTYPE", "document type declarations are not allowed (expected plain XML)"
+            )
+        else:
+            return
+
+
+def parse(path: Path, data: bytes) -> etree._Element:
+    """Parse `data` (from `path`) without DTDs, entities or network access; returns the root element."""
+    _reject_doctype(path, data)
+    try:
+        root = etree.fromstring(data, _PARSER)
+    except etree.XMLSyntaxError as error:
+        where = f"line {error.lineno}" if error.lineno else None
+        raise InputError(path, where, f"malformed XML ({error.msg})") from error
+    if root is None:
+        raise InputError(path, None, "empty document (expected an XML root element)")
+    docinfo: Any = root.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None:
+        raise InputError(path, "DOCTYPE", "document type declarations are not allowed (expected plain XML)")
+    return root
+
+
+def load(path: Path, max_bytes: int = MAX_DECOMPRESSED_BYTES) -> etree._Element:
+    """Read, gunzip (bounded) and parse the XML file at `path`; returns the root element."""
+    return parse(path, read_bytes(path, max_bytes))
+
+
+def peek_root(path: Path) -> tuple[str, dict[str, str]] | None:
+    """The root element's tag and attributes from the first `PEEK_BYTES` of the document, or None.
+
+    Cheap (reads a few kB) and never raises: None means the root could not be found there.
+    """
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(PEEK_BYTES)
+        if head.startswith(GZIP_MAGIC):
+            head = zlib.decompressobj(wbits=31).decompress(head, PEEK_BYTES)
+        _reject_doctype(path, head)
+        parser = etree.XMLPullParser(events=("start",), **_PARSER_OPTIONS)
+        parser.feed(head)
+        for _, element in parser.read_events():
+            root = cast(etree._Element, element)
+            return str(root.tag), {str(key): str(value) for key, value in root.attrib.items()}
+    except (OSError, zlib.error, etree.XMLSyntaxError, InputError):
+        return None
+    return None
+
+
+class Reader:
+    """Typed access to one document's values; every failure names `path`, the element and the expectation."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def error(self, element: str | None, problem: str) -> InputError:
+        """An `InputError` for this file."""
+        return InputError(self.path, element, problem)
+
+    def child(self, parent: etree._Element, tag: str, element: str) -> etree._Element:
+        """The single required child `tag` of `parent` (`element` locates `parent` in messages)."""
+        found = parent.findall(tag)
+        if len(found) != 1:
+            problem = "is missing" if not found else f"appears {len(found)} times (expected once)"
+            raise self.error(f"{element} / {tag}", f"required element {problem}")
+        return found[0]
+
+    def optional(self, parent: etree._Element, tag: str, element: str) -> etree._Element | None:
+        """The child `tag` of `parent` if present (at most once), else None."""
+        found = parent.findall(tag)
+        if len(found) > 1:
+            raise self.error(f"{element} / {tag}", f"appears {len(found)} times (expected at most once)")
+        return found[0] if found else None
+
+    def text(self, parent: etree._Element, tag: str, element: str) -> str:
+        """The stripped, non-empty text of the required child `tag`."""
+        value = (self.child(parent, tag, element).text or "").strip()
+        if not value:
+            raise self.error(f"{element} / {tag}", "is empty (expected a value)")
+        return value
+
+    def attribute(self, node: etree._Element, name: str, element: str) -> str:
+        """The required attribute `name` of `node`."""
+        value = node.get(name)
+        if value is None or not value.strip():
+            raise self.error(element, f"attribute '{name}' is missing (expected a value)")
+        return value.strip()
+
+    def number(self, text: str | None, element: str) -> float:
+        """`text` as a finite float."""
+        try:
+            value = float(text)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise self.error(element, f"expected a number, got {_quote(text)}") from None
+        if not np.isfinite(value):
+            raise self.error(element, f"expected a finite number, got {_quote(text)}")
+        return value
+
+    def integer(self, text: str | None, element: str) -> int:
+        """`text` as an integer (no fraction, no exponent)."""
+        try:
+            return int(text)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise self.error(element, f"expected an integer, got {_quote(text)}") from None
+
+    def number_of(self, parent: etree._Element, tag: str, element: str) -> float:
+        """The required child `tag` of `parent` as a finite float."""
+        return self.number(self.text(parent, tag, element), f"{element} / {tag}")
+
+    def integer_of(self, parent: etree._Element, tag: str, element: str) -> int:
+        """The required child `tag` of `parent` as an integer."""
+        return self.integer(self.text(parent, tag, element), f"{element} / {tag}")
+
+    def numbers(self, texts: Sequence[str], element_of: Callable[[int], str]) -> NDArray[np.float64]:
+        """`texts` as a (N,) float64 array of finite numbers; `element_of(i)` locates entry i in messages."""
+        try:
+            values = np.array(texts, dtype=np.float64)
+        except ValueError:
+            bad = next(i for i, text in enumerate(texts) if not _is_float(text))
+            raise self.error(element_of(bad), f"expected a number, got {_quote(texts[bad])}") from None
+        finite = np.isfinite(values)
+        if not finite.all():
+            bad = int(np.argmin(finite))
+            raise self.error(element_of(bad), f"expected a finite number, got {_quote(texts[bad])}")
+        return values
+
+    def integers(self, texts: Sequence[str], element_of: Callable[[int], str]) -> NDArray[np.int64]:
+        """`texts` as a (N,) int64 array; `element_of(i)` locates entry i in messages."""
+        try:
+            return np.array([int(text) for text in texts], dtype=np.int64)
+        except (ValueError, OverflowError):
+            bad = next(i for i, text in enumerate(texts) if not _is_int(text))
+            raise self.error(element_of(bad), f"expected an integer, got {_quote(texts[bad])}") from None
+
+
+def _quote(text: str | None) -> str:
+    """`text` quoted for a message, shortened when long."""
+    if text is None:
+        return "nothing"
+    return repr(text if len(text) <= 40 else text[:37] + "...")
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_int(text: str) -> bool:
+    try:
+        value = int(text)
+    except ValueError:
+        return False
+    return bool(np.iinfo(np.int64).min <= value <= np.iinfo(np.int64).max)
