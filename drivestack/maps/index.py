@@ -100,6 +100,15 @@ class MapIndex:
             found[point].append(int(self.lane_ids[row]))
         return [tuple(sorted(ids)) for ids in found]
 
+    def contains(self, lane_ids: IntArray, xy: FloatArray) -> BoolArray:
+        """Whether each point xy (N, 2) [m] lies in the polygon of lane `lane_ids` (N,) (False for -1)."""
+        xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+        rows = self.rows(lane_ids)
+        inside = np.zeros(len(xy), dtype=bool)
+        known = rows >= 0
+        inside[known] = shapely.intersects_xy(self.polygons[rows[known]], xy[known, 0], xy[known, 1])
+        return inside
+
     def project(self, lane_ids: IntArray, xy: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
         """Frenet coordinates of points xy (N, 2) [m] on lanes `lane_ids` (N,)'s centerlines.
 
@@ -163,7 +172,9 @@ class MapIndex:
         """Where `to_lanes` (N,) lie beside `from_lanes` (N,): +1 left, -1 right, 0 not a lateral neighbour.
 
         Lateral means a same-direction left/right neighbour, also across one successor or
-        predecessor step (a lane change that happens where lane segments join).
+        predecessor step (a lane change that happens where lane segments join); a lane's own
+        successors and predecessors are never lateral (where a lane fans out into turn lanes,
+        those are successors and neighbours of each other at once).
         """
         a, b = self.rows(from_lanes), self.rows(to_lanes)
         known = (a >= 0) & (b >= 0)
@@ -186,7 +197,7 @@ class MapIndex:
             linked = [lane.id, *lane.successors, *lane.predecessors]
             for other in linked:
                 for neighbour_id, sign in direct.get(other, []):
-                    if neighbour_id != lane.id:
+                    if neighbour_id not in linked:
                         table[self._row[lane.id], self._row[neighbour_id]] = sign
         return table
 

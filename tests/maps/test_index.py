@@ -43,6 +43,25 @@ def test_side_knows_neighbours_also_across_segment_joints() -> None:
     assert index.side(a, b).tolist() == [1, -1, 1, 0, 0]
 
 
+def test_side_is_never_a_successor_where_a_lane_fans_out() -> None:
+    # lane 1 splits into turn lanes 2 and 3, which are also each other's neighbours
+    graph = LaneGraph(
+        "fan",
+        {
+            1: lane_between(1, (0.0, 0.0), (50.0, 0.0), successors=(2, 3), left_neighbour=Neighbour(4, True)),
+            2: lane_between(
+                2, (50.0, 0.0), (80.0, 0.0), predecessors=(1,), left_neighbour=Neighbour(3, True)
+            ),
+            3: lane_between(
+                3, (50.0, 0.0), (80.0, 10.0), predecessors=(1,), right_neighbour=Neighbour(2, True)
+            ),
+            4: lane_between(4, (0.0, 3.5), (50.0, 3.5), right_neighbour=Neighbour(1, True)),
+        },
+    )
+    index = MapIndex(graph)
+    assert index.side(np.array([1, 1, 2, 1]), np.array([2, 3, 3, 4])).tolist() == [0, 0, 1, 1]
+
+
 def test_downstream_follows_successors_within_the_distance() -> None:
     index = MapIndex(straight_road(num_lanes=1, length=300.0, segments=3))
     assert index.downstream(lane_id(0, 0), 150.0) == {lane_id(0, 0): 0.0, lane_id(0, 1): 100.0}

@@ -48,7 +48,7 @@ class HardBrakingConfig:
     """
 
     deceleration: float = 3.0
-    min_duration: float = 0.3
+    min_duration: float = 0.5
 
 
 @register("hard_braking", version=1, config=HardBrakingConfig())

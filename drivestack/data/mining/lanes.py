@@ -39,12 +39,16 @@ class LaneChanges:
     side: IntArray
 
 
-def lane_changes(lanes: IntArray, index: MapIndex, min_dwell: int) -> LaneChanges:
-    """Changes between laterally adjacent lanes in `lanes` (N, steps) (lane ids, -1 none).
+def lane_changes(lanes: IntArray, xy: FloatArray, index: MapIndex, min_dwell: int) -> LaneChanges:
+    """Changes between laterally adjacent lanes in `lanes` (N, steps) (lane ids, -1 none) of agents
+    at positions `xy` (N, steps, 2) [m].
 
     The sequence of each row is cut into runs of one lane; runs of -1 and runs shorter than
     `min_dwell` steps are dropped; a change is a pair of consecutive kept runs of the same row whose
-    lanes are lateral neighbours (`MapIndex.side`). Moving on to a successor lane is no change.
+    lanes are lateral neighbours (`MapIndex.side`) and which the agent really crossed between: it
+    is outside the new lane `min_dwell` steps before entering it and outside the old lane
+    `min_dwell` steps after (where two lanes overlap, e.g. fanning out, a switch is no change).
+    Moving on to a successor lane is no change.
     """
     num_rows, num_steps = lanes.shape
     starts_mask = np.ones(lanes.shape, dtype=bool)
@@ -58,25 +62,38 @@ def lane_changes(lanes: IntArray, index: MapIndex, min_dwell: int) -> LaneChange
     same_row = rows[1:] == rows[:-1]
     side = index.side(lane[:-1], lane[1:]).astype(np.int64)
     change = np.flatnonzero(same_row & (side != 0))
+    before, after = ends[change] - (min_dwell - 1), starts[change + 1] + (min_dwell - 1)
+    crossed = ~index.contains(lane[change + 1], xy[rows[change], before]) & ~index.contains(
+        lane[change], xy[rows[change], after]
+    )
+    change = change[crossed]
     return LaneChanges(
         rows[change], ends[change], starts[change + 1], lane[change], lane[change + 1], side[change]
     )
+
+
+def agent_positions(scene: Scene) -> FloatArray:
+    """Every agent's centre (agents, steps, 2) [m], NaN where invalid."""
+    tracks = scene.scenario.tracks
+    return np.stack([tracks.x, tracks.y], axis=-1)
 
 
 @dataclass(frozen=True)
 class LaneChangeConfig:
     """Lanes must be held at least `min_dwell` [s] on both sides of a change to count."""
 
-    min_dwell: float = 0.5
+    min_dwell: float = 1.0
 
 
 @register("lane_change", version=1, config=LaneChangeConfig())
 def lane_change(scene: Scene, ego: EgoPath, config: LaneChangeConfig) -> list[Tag]:
     """Vehicles (and the ego) moving to an adjacent same-direction lane; steps = [last step in the old
     lane, first step in the new one], value = +1 to the left, -1 to the right."""
+    tracks = scene.scenario.tracks
     lanes = np.vstack([scene.lanes[scene.is_vehicle], ego.lane[None]])
-    ids = np.concatenate([scene.scenario.tracks.ids[scene.is_vehicle], [ego.agent_id]])
-    found = lane_changes(lanes, scene.map, scene.steps_for(config.min_dwell))
+    xy = np.concatenate([agent_positions(scene)[scene.is_vehicle], ego.xy[None]])
+    ids = np.concatenate([tracks.ids[scene.is_vehicle], [ego.agent_id]])
+    found = lane_changes(lanes, xy, scene.map, scene.steps_for(config.min_dwell))
     return [
         Tag(scene.scenario_id, "lane_change", int(ids[row]), int(left), int(entered), float(side))
         for row, left, entered, side in zip(
@@ -102,14 +119,15 @@ class CutInConfig:
     the ego in [0, `max_gap`] [m] when it enters; lane changes debounced by `min_dwell` [s]."""
 
     max_gap: float = 30.0
-    min_dwell: float = 0.5
+    min_dwell: float = 1.0
 
 
 @register("cut_in", version=1, config=CutInConfig())
 def cut_in(scene: Scene, ego: EgoPath, config: CutInConfig) -> list[Tag]:
     """Other vehicles cutting in ahead of the ego; steps = the lane change, value = gap [m] on entry."""
     rows = np.flatnonzero(scene.is_vehicle)
-    found = lane_changes(scene.lanes[rows], scene.map, scene.steps_for(config.min_dwell))
+    xy = agent_positions(scene)[rows]
+    found = lane_changes(scene.lanes[rows], xy, scene.map, scene.steps_for(config.min_dwell))
     gap = bumper_gap(scene, ego)
     tags = []
     for row, left, entered, to_lane in zip(
