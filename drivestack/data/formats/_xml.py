@@ -24,6 +24,7 @@ MAX_DECOMPRESSED_BYTES = 512 * 1024 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
 PEEK_BYTES = 64 * 1024
 """Decompressed bytes `peek_root` looks at to find the root element."""
+_PEEK_CHUNK = 1024
 
 _UTF8_BOM = b"\xef\xbb\xbf"
 _PARSER_OPTIONS: dict[str, Any] = {
@@ -145,7 +146,8 @@ def load(path: Path, max_bytes: int = MAX_DECOMPRESSED_BYTES) -> etree._Element:
 def peek_root(path: Path) -> tuple[str, dict[str, str]] | None:
     """The root element's tag and attributes from the first `PEEK_BYTES` of the document, or None.
 
-    Cheap (reads a few kB) and never raises: None means the root could not be found there.
+    Cheap (decompresses and parses only up to the root's start tag) and never raises: None means the
+    root could not be found there.
     """
     try:
         with path.open("rb") as handle:
@@ -154,10 +156,11 @@ def peek_root(path: Path) -> tuple[str, dict[str, str]] | None:
             head = zlib.decompressobj(wbits=31).decompress(head, PEEK_BYTES)
         _reject_doctype(path, head)
         parser = etree.XMLPullParser(events=("start",), **_PARSER_OPTIONS)
-        parser.feed(head)
-        for _, element in parser.read_events():
-            root = cast(etree._Element, element)
-            return str(root.tag), {str(key): str(value) for key, value in root.attrib.items()}
+        for offset in range(0, len(head), _PEEK_CHUNK):
+            parser.feed(head[offset : offset + _PEEK_CHUNK])
+            for _, element in parser.read_events():
+                root = cast(etree._Element, element)
+                return str(root.tag), {str(key): str(value) for key, value in root.attrib.items()}
     except (OSError, zlib.error, etree.XMLSyntaxError, InputError):
         return None
     return None
