@@ -199,7 +199,7 @@ class Polyline:
                 f"resample spacing: expected a finite length > {MIN_SPACING} m, got {spacing}"
             )
         stations = np.arange(0.0, self.length, spacing)
-        return Polyline(self.interpolate(np.append(stations, self.length)))
+        return Polyline(np.concatenate([self.interpolate(stations), self.points[-1:]]))
 
 
 @dataclass(frozen=True, eq=False)
@@ -267,9 +267,9 @@ class FrenetFrame:
     def to_frenet(self, xy: ArrayLike) -> tuple[FloatArray, FloatArray]:
         """Arc length s (...) [m] and left offset d (...) [m] of points `xy` (..., 2) [m].
 
-        Every segment whose band holds the point offers a (s, d); the one with the smallest |d|
-        wins. A point in no band (far inside a tight curve) gets the nearest point on the line
-        and its signed distance instead; such points do not round-trip. Works on blocks of points
+        Every segment whose fibres reach the point with the right orientation offers a (s, d)
+        (inside a tight curve, beyond `unique_offset`, several do); the smallest |d| wins. Every
+        point has one, so from_frenet(*to_frenet(xy)) == xy everywhere. Works on blocks of points
         so memory stays bounded for any number of points.
         """
         xy = _points("xy", xy)
@@ -303,20 +303,16 @@ class FrenetFrame:
         t[:, -1] = np.where(past, along[:, -1] / lengths[-1], t[:, -1])
         inside[:, 0] |= before
         inside[:, -1] |= past
+        # Along the extended line the fibres sweep the plane with degree 1, so every point lies on
+        # at least one fibre of positive orientation (scale > 0): a candidate always exists.
         rows = np.arange(len(p))
         best = np.where(inside, np.abs(offset), np.inf).argmin(axis=1)
+        missing = ~inside[rows, best]
+        if missing.any():  # only conceivable through rounding at a point where many fibres cross
+            lost = (p[missing][0] + reference.points[0]).tolist()
+            raise GeometryError(f"to_frenet: no segment's fibre holds point {lost}")
         s = reference.s[best] + t[rows, best] * lengths[best]
         d = offset[rows, best]
-        lost = ~inside[rows, best]
-        if lost.any():  # nearest point on the line instead
-            starts = reference.points[:-1] - reference.points[0]
-            fraction = np.clip(along[lost] / lengths, 0.0, 1.0)
-            gap = p[lost, None, :] - starts - (fraction * lengths)[..., None] * reference.directions
-            distance = np.hypot(gap[..., 0], gap[..., 1])
-            nearest = distance.argmin(axis=1)
-            picked = np.arange(len(nearest))
-            s[lost] = reference.s[nearest] + fraction[picked, nearest] * lengths[nearest]
-            d[lost] = np.copysign(distance[picked, nearest], offset[lost][picked, nearest])
         return s, d
 
 
