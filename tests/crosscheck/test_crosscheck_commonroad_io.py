@@ -21,7 +21,7 @@ import json
 import subprocess
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pytest
@@ -68,10 +68,10 @@ def pick_scenarios(root: Path) -> list[tuple[Path, Path | None]]:
     return picks
 
 
-def dump_reference(files: list[Path], out: Path) -> subprocess.Popen[bytes]:
-    """Start commonroad-io's dump of `files` into `out` (2 worker processes); the caller waits."""
+def dump_reference(files: list[Path], out: Path, errors: IO[bytes]) -> subprocess.Popen[bytes]:
+    """Start commonroad-io's dump of `files` into `out` (2 worker processes, stderr to `errors`)."""
     command = [str(CROSSCHECK_PYTHON), str(DUMP_SCRIPT), "--out", str(out), "--workers", "2"]
-    return subprocess.Popen([*command, *map(str, files)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen([*command, *map(str, files)], stdout=subprocess.DEVNULL, stderr=errors)
 
 
 def series_mismatches(
@@ -173,7 +173,7 @@ def ego_mismatches(
 
 @pytest.mark.slow
 def test_reader_matches_commonroad_io(commonroad_root: Path, tmp_path: Path) -> None:
-    """Counts and every obstacle state of ~190 scenarios (and ~15 recorded egos) agree with commonroad-io."""
+    """Counts and every obstacle state of ~180 scenarios (and ~18 recorded egos) agree with commonroad-io."""
     if not CROSSCHECK_PYTHON.exists():
         pytest.skip(
             f"cross-check interpreter {CROSSCHECK_PYTHON} absent: python3 -m venv .venv-crosscheck && "
@@ -182,21 +182,23 @@ def test_reader_matches_commonroad_io(commonroad_root: Path, tmp_path: Path) -> 
     picks = pick_scenarios(commonroad_root)
     solutions = [solution for _, solution in picks if solution is not None]
     files = [scenario for scenario, _ in picks] + solutions
-    dump = dump_reference(files, tmp_path)
-    ours: dict[Path, Any] = {}  # read with drivestack while commonroad-io works in its subprocess
-    for path in files:
-        try:
-            ours[path] = read_solution(path) if path in solutions else read_scenario(path)
-        except Exception as exc:
-            ours[path] = exc
-    _, stderr = dump.communicate(timeout=600)
-    assert dump.returncode == 0, stderr.decode()
-    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    out, errors = tmp_path / "reference", tmp_path / "dump.stderr"
+    with errors.open("wb") as sink:
+        dump = dump_reference(files, out, sink)
+        ours: dict[Path, Any] = {}  # read with drivestack while commonroad-io works in its subprocess
+        for path in files:
+            try:
+                ours[path] = read_solution(path) if path in solutions else read_scenario(path)
+            except Exception as exc:
+                ours[path] = exc
+        dump.wait(timeout=600)
+    assert dump.returncode == 0, errors.read_text()
+    manifest = json.loads((out / "manifest.json").read_text())
 
     mismatches: list[str] = []
     for path in files:
         name = str(path.relative_to(commonroad_root))
-        reference = json.loads((tmp_path / manifest[str(path)]).read_text())
+        reference = json.loads((out / manifest[str(path)]).read_text())
         if "error" in reference:
             mismatches.append(f"{name}: commonroad-io failed: {reference['error']}")
         elif isinstance(ours[path], Exception):
