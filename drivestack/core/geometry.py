@@ -343,12 +343,14 @@ def _finite_boxes(corners: FloatArray) -> BoolArray:
     return np.asarray(np.isfinite(corners).all(axis=(-2, -1)))
 
 
-def _as_boxes(corners_a: ArrayLike, corners_b: ArrayLike) -> tuple[FloatArray, FloatArray]:
-    """Two corner arrays (..., 4, 2) as float64, broadcast against each other (views, no copies)."""
-    a, b = np.broadcast_arrays(
-        np.asarray(corners_a, dtype=np.float64), np.asarray(corners_b, dtype=np.float64)
-    )
-    return a, b
+def _box_parts(corners: FloatArray) -> tuple[FloatArray, FloatArray, list[tuple[FloatArray, FloatArray]]]:
+    """Twice the centre (x, y) and the length and width side vectors [(x, y), (x, y)] of boxes (..., 4, 2)."""
+    twice_centre = corners[..., 0, :] + corners[..., 2, :]
+    sides = [
+        (corners[..., i, 0] - corners[..., i + 1, 0], corners[..., i, 1] - corners[..., i + 1, 1])
+        for i in (0, 1)
+    ]
+    return twice_centre[..., 0], twice_centre[..., 1], sides
 
 
 def boxes_overlap(corners_a: ArrayLike, corners_b: ArrayLike) -> BoolArray:
@@ -356,15 +358,20 @@ def boxes_overlap(corners_a: ArrayLike, corners_b: ArrayLike) -> BoolArray:
 
     Separating-axis test on the normals of both boxes' edges, for corners in box_corners' order
     (any parallelogram works). A box with a NaN corner (an invalid track entry) overlaps nothing.
+    Per-box terms are computed before broadcasting, so (A, 1) against (1, B) stays cheap.
     """
-    a, b = _as_boxes(corners_a, corners_b)
-    centre = 0.5 * (b[..., 0, :] + b[..., 2, :]) - 0.5 * (a[..., 0, :] + a[..., 2, :])  # (..., 2)
-    sides = [box[..., i, :] - box[..., i + 1, :] for box in (a, b) for i in (0, 1)]  # length, width vectors
-    separated = np.zeros(centre.shape[:-1], dtype=bool)
-    for side in sides:  # the four candidate axes: normals of the two edge directions of each box
-        axis_x, axis_y = -side[..., 1], side[..., 0]
-        reach = sum(np.abs(other[..., 0] * axis_x + other[..., 1] * axis_y) for other in sides)
-        separated |= 2.0 * np.abs(centre[..., 0] * axis_x + centre[..., 1] * axis_y) > reach
+    a, b = np.asarray(corners_a, dtype=np.float64), np.asarray(corners_b, dtype=np.float64)
+    a_x, a_y, a_sides = _box_parts(a)
+    b_x, b_y, b_sides = _box_parts(b)
+    gap_x, gap_y = b_x - a_x, b_y - a_y  # twice the centre offset, (...)
+    separated = np.zeros(np.broadcast_shapes(gap_x.shape, gap_y.shape), dtype=bool)
+    for own, other in ((a_sides, b_sides), (b_sides, a_sides)):
+        for (side_x, side_y), (across_x, across_y) in ((own[0], own[1]), (own[1], own[0])):
+            axis_x, axis_y = -side_y, side_x  # normal of this side; the own box's reach is `across` alone
+            reach = np.abs(across_x * axis_x + across_y * axis_y)
+            for other_x, other_y in other:
+                reach = reach + np.abs(other_x * axis_x + other_y * axis_y)
+            separated |= np.abs(gap_x * axis_x + gap_y * axis_y) > reach
     return ~separated & _finite_boxes(a) & _finite_boxes(b)
 
 
@@ -383,7 +390,9 @@ def _corner_to_edge_squared(corners: FloatArray, polygon: FloatArray) -> FloatAr
 
 def box_distance(corners_a: ArrayLike, corners_b: ArrayLike) -> FloatArray:
     """Euclidean gap (...) [m] between boxes (..., 4, 2), 0 where they overlap; NaN where a box is NaN."""
-    a, b = _as_boxes(corners_a, corners_b)
+    a, b = np.broadcast_arrays(
+        np.asarray(corners_a, dtype=np.float64), np.asarray(corners_b, dtype=np.float64)
+    )
     gap = np.sqrt(np.minimum(_corner_to_edge_squared(a, b), _corner_to_edge_squared(b, a)))
     return np.where(boxes_overlap(a, b), 0.0, gap)
 
