@@ -1,0 +1,149 @@
+"""Where the ego is on the lane graph: per-map geometry (cached), lane membership, driven lane, in-lane test.
+
+Lane rows are `MapIndex` rows (0..L-1); -1 means no lane. These helpers feed several metrics
+(collision fault, TTC relevance, driving direction, speed limit), so they are computed once per run.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+from numpy.typing import NDArray
+
+from drivestack.core.map import LaneGraph
+from drivestack.maps.index import AssignConfig, MapIndex
+from drivestack.metrics.drivable import drivable_area
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+BoolArray = NDArray[np.bool_]
+
+_CACHE_SIZE = 64
+# Lane choice for the driven lane: prefer lanes along the heading but reject none (so a wrong-way
+# drive on an oncoming lane is still assigned to that lane and caught by driving-direction compliance).
+PREFER_ALIGNED = AssignConfig(max_heading_error=np.pi)
+
+
+@dataclass(frozen=True, eq=False)
+class MapGeometry:
+    """One map as the metrics use it: its index, drivable area and lane topology as arrays.
+
+    `successors` (L, L) is 1.0 where the column lane follows the row lane; `successor_rows[r]` lists
+    them; `speed_limits` (L,) [m/s] is NaN where the map gives none.
+    """
+
+    index: MapIndex
+    drivable: shapely.Geometry
+    successors: NDArray[np.float32]
+    successor_rows: tuple[tuple[int, ...], ...]
+    speed_limits: FloatArray
+
+    @staticmethod
+    def build(graph: LaneGraph) -> MapGeometry:
+        """Index the map and derive the arrays (O(lanes) shapely work)."""
+        index = MapIndex(graph)
+        lanes = [graph.lanes[int(lane_id)] for lane_id in index.lane_ids]
+        successor_rows = tuple(
+            tuple(int(row) for row in index.rows(np.array(lane.successors, dtype=np.int64)) if row >= 0)
+            for lane in lanes
+        )
+        successors = np.zeros((len(lanes), len(lanes)), dtype=np.float32)
+        for row, following in enumerate(successor_rows):
+            successors[row, list(following)] = 1.0
+        limits = np.array([np.nan if lane.speed_limit is None else lane.speed_limit for lane in lanes])
+        return MapGeometry(index, drivable_area(index), successors, successor_rows, limits.astype(np.float64))
+
+
+_maps: OrderedDict[tuple[str, tuple[int, ...], float], MapGeometry] = OrderedDict()
+
+
+def map_geometry(graph: LaneGraph) -> MapGeometry:
+    """The `MapGeometry` of a lane graph, reused across runs on the same map (LRU cache by map id).
+
+    The key adds the lane ids and a coordinate checksum, so two maps sharing an id never mix.
+    """
+    lane_ids = tuple(sorted(graph.lanes))
+    checksum = float(sum(float(lane.center.sum()) for lane in graph.lanes.values()))
+    key = (graph.map_id, lane_ids, checksum)
+    found = _maps.get(key)
+    if found is None:
+        found = MapGeometry.build(graph)
+        _maps[key] = found
+        if len(_maps) > _CACHE_SIZE:
+            _maps.popitem(last=False)
+    else:
+        _maps.move_to_end(key)
+    return found
+
+
+def take(values: NDArray[np.generic], rows: IntArray, fill: float) -> NDArray[np.generic]:
+    """values (L,) at lane rows (T,), `fill` where the row is -1 (also when the map has no lanes)."""
+    found = rows >= 0
+    out = np.full(len(rows), fill, dtype=np.result_type(values, type(fill)))
+    out[found] = values[rows[found]]
+    return out
+
+
+def membership(index: MapIndex, xy: FloatArray) -> BoolArray:
+    """(N, L) True where lane row l's polygon holds point n of xy (N, 2) [m] (borders count for both)."""
+    member = np.zeros((len(xy), len(index)), dtype=bool)
+    points, rows = index.candidates(xy)
+    member[points, rows] = True
+    return member
+
+
+def driven_lanes(
+    member: BoolArray, preferred: IntArray, successor_rows: tuple[tuple[int, ...], ...]
+) -> IntArray:
+    """The lane row (T,) the ego centre drives in at each step, -1 where it is in none.
+
+    nuPlan's route extraction: keep the previous lane while it holds the centre, else move to one of
+    its successors that does (the `preferred` one if among them), else take `preferred` (T,), the
+    best-aligned lane holding the centre. member (T, L) is the centre's lane membership.
+    """
+    driven = np.full(len(preferred), -1, dtype=np.int64)
+    previous = -1
+    for t in range(len(preferred)):
+        if previous >= 0 and member[t, previous]:
+            driven[t] = previous
+            continue
+        following = [row for row in successor_rows[previous] if member[t, row]] if previous >= 0 else []
+        if following:
+            driven[t] = preferred[t] if preferred[t] in following else following[0]
+        else:
+            driven[t] = preferred[t]
+        previous = int(driven[t])
+    return driven
+
+
+def in_common_or_connected_lane(corners: BoolArray, successors: NDArray[np.float32]) -> BoolArray:
+    """True at steps (T,) where the ego's four corners lie in one lane or in lanes that connect.
+
+    corners (T, 4, L): membership of the front-left, rear-left, rear-right, front-right corners.
+    nuPlan's test (ego_lane_change): every corner is in some lane and either one lane holds all four,
+    or each rear corner is in the other rear corner's lane or its successor and the two front corners
+    share a lane that is (or precedes) that of both diagonally opposite rear corners.
+    """
+    front_left, rear_left, rear_right, front_right = (corners[:, i].astype(np.float32) for i in range(4))
+    everywhere = np.any(corners, axis=2).all(axis=1)
+    common = np.all(corners, axis=1).any(axis=1)
+
+    def forward(lanes: NDArray[np.float32]) -> BoolArray:
+        return (lanes + lanes @ successors) > 0
+
+    def backward(lanes: NDArray[np.float32]) -> BoolArray:
+        return (lanes + lanes @ successors.T) > 0
+
+    rear_right_on = forward(rear_right)
+    rear_left_on = forward(rear_left)
+    rear = ((rear_left > 0) & rear_right_on).any(axis=1) | ((rear_right > 0) & rear_left_on).any(axis=1)
+    front = (backward(front_left) & rear_right_on & backward(front_right) & rear_left_on).any(axis=1)
+    return np.asarray(everywhere & (common | (rear & front)), dtype=bool)
+
+
+def preferred_lanes(index: MapIndex, xy: FloatArray, yaw: FloatArray) -> IntArray:
+    """Best-aligned lane row (T,) holding each centre xy (T, 2) [m] with heading yaw (T,) [rad]; -1: none."""
+    return index.rows(index.assign(xy, yaw, PREFER_ALIGNED))

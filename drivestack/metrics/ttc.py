@@ -1,0 +1,132 @@
+"""Time to collision: when would the ego hit someone if everyone kept their speed and heading?
+
+nuPlan's time_to_collision_within_bound: at each step the ego and the relevant objects are moved
+at constant velocity along their headings, and the TTC is the first time t = 0.1, 0.2, ..., 2.9 s
+(`ttc_step` up to, not including, `ttc_horizon`) at which the boxes overlap; inf when none does or
+the ego is stopped (speed <= 0.005 m/s); 0 at a step with a new at-fault collision. Relevant are
+objects not collided with yet that are ahead of the ego (bearing from the rear axle < 20 deg), or,
+while the ego is changing lanes, off the lanes or in an intersection, every object not behind it
+(bearing <= 150 deg). The score is 1 when the TTC stays above 0.95 s at every step, else 0.
+
+Instead of stepping the boxes 29 times, the overlap of two boxes moving at constant velocities is
+solved exactly (separating axes: each axis gives the time interval in which the projections
+overlap, the boxes overlap in the intersection of the four intervals) and the first grid time in
+that interval is taken, which is what nuPlan's stepping finds.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numpy.typing import NDArray
+
+from drivestack.metrics.collisions import bearing
+from drivestack.metrics.steps import StepValues
+
+if TYPE_CHECKING:
+    from drivestack.metrics.context import MetricContext
+
+FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+
+_EPS = 1e-9
+
+
+def _half_extent(
+    axis: FloatArray, heading: FloatArray, half_length: FloatArray, half_width: FloatArray
+) -> FloatArray:
+    """Half the projection [m] of boxes (heading (K,), half sizes (K,)) onto unit axes (K, 2)."""
+    along = np.abs(axis[:, 0] * np.cos(heading) + axis[:, 1] * np.sin(heading))
+    across = np.abs(-axis[:, 0] * np.sin(heading) + axis[:, 1] * np.cos(heading))
+    return half_length * along + half_width * across
+
+
+def overlap_interval(
+    ego: tuple[FloatArray, ...], other: tuple[FloatArray, ...]
+) -> tuple[FloatArray, FloatArray]:
+    """Times [s] (K,) at which two moving boxes start and stop overlapping (start > stop: never).
+
+    Each box is (x, y, yaw, half_length, half_width, vx, vy) arrays (K,) [m, rad, m/s], moving at
+    constant velocity; times may be negative (overlap in the past).
+    """
+    x, y, yaw, half_length, half_width, vx, vy = ego
+    ox, oy, oyaw, ohalf_length, ohalf_width, ovx, ovy = other
+    start = np.full(len(x), -np.inf)
+    stop = np.full(len(x), np.inf)
+    for heading in (yaw, yaw + 0.5 * np.pi, oyaw, oyaw + 0.5 * np.pi):
+        axis = np.column_stack([np.cos(heading), np.sin(heading)])
+        reach = _half_extent(axis, yaw, half_length, half_width) + _half_extent(
+            axis, oyaw, ohalf_length, ohalf_width
+        )
+        gap = (ox - x) * axis[:, 0] + (oy - y) * axis[:, 1]
+        rate = (ovx - vx) * axis[:, 0] + (ovy - vy) * axis[:, 1]
+        still = np.abs(rate) < _EPS
+        touching = np.abs(gap) <= reach
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            first, last = (-reach - gap) / rate, (reach - gap) / rate
+        low = np.where(still, np.where(touching, -np.inf, np.inf), np.minimum(first, last))
+        high = np.where(still, np.where(touching, np.inf, -np.inf), np.maximum(first, last))
+        start = np.maximum(start, low)
+        stop = np.minimum(stop, high)
+    return start, stop
+
+
+def first_grid_time(start: FloatArray, stop: FloatArray, step: float, horizon: float) -> FloatArray:
+    """First time of the grid step, 2 step, ... (< horizon) [s] inside [start, stop] (K,); inf if none."""
+    grid = np.arange(step, horizon, step)
+    k = np.maximum(np.ceil(start / step - _EPS), 1.0)
+    inside = (k <= len(grid)) & (k * step <= stop + _EPS) & (start <= stop)
+    index = np.clip(k, 1, len(grid)).astype(np.int64) - 1
+    return np.where(inside, grid[index], np.inf)
+
+
+def time_to_collision(ctx: MetricContext) -> StepValues:
+    """Per step, nuPlan's time to collision [s] (inf when no relevant object is hit within the horizon)."""
+    config, objects, ego = ctx.config, ctx.objects, ctx.record.ego
+    num_steps = ctx.num_steps
+    collisions = ctx.collisions
+    collided_from = np.full(objects.count, num_steps, dtype=np.int64)
+    collided_from[collisions.objects] = collisions.steps
+    step_index = np.arange(num_steps)
+    flat_heading = np.broadcast_to(ego.yaw, objects.x.shape)
+    angle = bearing(
+        np.broadcast_to(ctx.rear_axle, (*objects.x.shape, 2)).reshape(-1, 2),
+        flat_heading.reshape(-1),
+        np.stack([objects.x, objects.y], axis=-1).reshape(-1, 2),
+    ).reshape(objects.x.shape)
+    lateral_too = ~ctx.in_lane | ctx.in_intersection
+    relevant = (angle < config.ahead_angle) | (lateral_too[None, :] & ~(angle > config.behind_angle))
+    relevant &= objects.valid & (step_index[None, :] < collided_from[:, None])
+    relevant &= (ego.speed > config.ttc_stopped_speed)[None, :]
+    rows, cols = np.nonzero(relevant)
+    speed = ego.speed[cols]
+    start, stop = overlap_interval(
+        (
+            ego.x[cols],
+            ego.y[cols],
+            ego.yaw[cols],
+            np.full(len(cols), 0.5 * ego.length),
+            np.full(len(cols), 0.5 * ego.width),
+            speed * np.cos(ego.yaw[cols]),
+            speed * np.sin(ego.yaw[cols]),
+        ),
+        (
+            objects.x[rows, cols],
+            objects.y[rows, cols],
+            objects.yaw[rows, cols],
+            0.5 * objects.length[rows],
+            0.5 * objects.width[rows],
+            objects.speed[rows, cols] * np.cos(objects.yaw[rows, cols]),
+            objects.speed[rows, cols] * np.sin(objects.yaw[rows, cols]),
+        ),
+    )
+    ttc = np.full(num_steps, np.inf)
+    np.minimum.at(ttc, cols, first_grid_time(start, stop, config.ttc_step, config.ttc_horizon))
+    ttc[collisions.steps[collisions.at_fault]] = 0.0
+    return StepValues.everywhere(ttc)
+
+
+def within_bound(ttc: FloatArray, minimum: float) -> float:
+    """1.0 when the time to collision (T,) [s] stays above `minimum` [s] at every step, else 0.0."""
+    return 1.0 if bool(np.all(ttc > minimum)) else 0.0
