@@ -6,6 +6,10 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 DATA   ?= ../shared/data/commonroad
 STAMP  := $(VENV)/.installed
+# commonroad-io (the reference reader) pins protobuf 3.20.2, which clashes with ray: it lives in its
+# own small venv used only by the cross-check test.
+CROSSCHECK_VENV  ?= .venv-crosscheck
+CROSSCHECK_STAMP := $(CROSSCHECK_VENV)/.installed
 
 .PHONY: demo test lint typecheck pytest clean
 
@@ -14,6 +18,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip==26.3
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+$(CROSSCHECK_STAMP): tests/crosscheck/requirements.txt
+	$(PYTHON) -m venv $(CROSSCHECK_VENV)
+	$(CROSSCHECK_VENV)/bin/pip install --quiet --upgrade pip==26.3
+	$(CROSSCHECK_VENV)/bin/pip install --quiet -r tests/crosscheck/requirements.txt
+	touch $(CROSSCHECK_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/drivestack demo --data $(DATA)
@@ -25,10 +35,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) $(CROSSCHECK_STAMP)
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CROSSCHECK_VENV) .pytest_cache .mypy_cache .ruff_cache
