@@ -27,6 +27,14 @@ PEEK_BYTES = 64 * 1024
 _PEEK_CHUNK = 1024
 
 _UTF8_BOM = b"\xef\xbb\xbf"
+_WIDE_ENCODINGS = (  # (first bytes, codec), UTF-32 before UTF-16: their byte order marks overlap
+    (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"\xfe\xff", "utf-16-be"),
+    (b"\xff\xfe", "utf-16-le"),
+    (b"\x00<\x00?", "utf-16-be"),
+    (b"<\x00?\x00", "utf-16-le"),
+)
 _PARSER_OPTIONS: dict[str, Any] = {
     "resolve_entities": False,
     "no_network": True,
@@ -66,7 +74,7 @@ def read_bytes(path: Path, max_bytes: int = MAX_DECOMPRESSED_BYTES) -> bytes:
     try:
         size = path.stat().st_size
         if size > max_bytes:
-            raise InputError(path, None, f"file is {size} bytes, more than the limit of {max_bytes}")
+            raise InputError(path, None, f"file is {size} bytes, more than the limit of {max_bytes} bytes")
         with path.open("rb") as handle:
             raw = handle.read(max_bytes + 1)
     except OSError as error:
@@ -101,8 +109,17 @@ def gunzip(path: Path, raw: bytes, max_bytes: int = MAX_DECOMPRESSED_BYTES) -> b
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
+def _ascii_prolog(data: bytes) -> bytes:
+    """The start of `data` in an ASCII-compatible encoding (UTF-16 / UTF-32 documents are transcoded)."""
+    for mark, codec in _WIDE_ENCODINGS:
+        if data.startswith(mark):
+            return data[:PEEK_BYTES].decode(codec, errors="replace").encode("utf-8", errors="replace")
+    return data
+
+
 def _reject_doctype(path: Path, data: bytes) -> None:
-    """Refuse a document type declaration in the prolog before the parser ever sees it (fast path)."""
+    """Refuse a document type declaration in the prolog before the parser ever sees it."""
+    data = _ascii_prolog(data)
     position = len(_UTF8_BOM) if data.startswith(_UTF8_BOM) else 0
     end = len(data)
     while position < end:
