@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 import pyarrow as pa
@@ -53,11 +54,21 @@ _MAPS_PART = "maps"
 _REJECTED_PART = "rejected"
 
 
+class RejectionKind(StrEnum):
+    """Why a file was not stored: it cannot be read, its key is taken by other content, or it is a
+    solution file without a scenario."""
+
+    UNREADABLE = "unreadable"
+    CONFLICT = "conflict"
+    ORPHAN = "orphan_solution"
+
+
 @dataclass(frozen=True)
 class Rejection:
     """A file the store did not take, and why."""
 
     file: str
+    kind: RejectionKind
     reason: str
     content_hash: str | None = None
     scenario_key: str | None = None
@@ -105,10 +116,13 @@ def recording_group(scenario: Scenario) -> str:
 
 @dataclass(frozen=True)
 class _Source:
+    """A file to read; with `conflict` it is only checked (a readable file is rejected for that reason)."""
+
     scenario: str
     solutions: tuple[str, ...]
     content_hash: str
     key: str | None
+    conflict: str | None = None
 
 
 @dataclass(frozen=True)
@@ -209,10 +223,17 @@ def _ingest_batch(task: _Task) -> _Result:
             )
             if item.key != source.key:
                 raise ValueError(f"the file's root element announces {source.key}, its content is {item.key}")
-            converted.append(item)
+            if source.conflict is not None:
+                conflict = Rejection(
+                    source.scenario, RejectionKind.CONFLICT, source.conflict, source.content_hash, source.key
+                )
+                rejected.append(conflict)
+            else:
+                converted.append(item)
         except Exception as error:  # a bad file must never stop the run: it becomes a rejection
             reason = str(error) if isinstance(error, DrivestackError) else f"{type(error).__name__}: {error}"
-            rejected.append(Rejection(source.scenario, reason, source.content_hash, source.key))
+            unreadable = RejectionKind.UNREADABLE
+            rejected.append(Rejection(source.scenario, unreadable, reason, source.content_hash, source.key))
     result = _write_batch(Path(task.root), task.batch, task.dataset, converted, task.known_maps)
     result.attempted = [source.scenario for source in task.sources]
     result.rejected = rejected
@@ -243,7 +264,10 @@ def ingest_scenarios(
                 report.skipped.append(Skip(scenario.scenario_id, stored=hashes[item.content_hash]))
             elif item.key in keys:
                 reason = f"{item.key} is already stored with other content; not overwritten"
-                report.rejected.append(Rejection(scenario.scenario_id, reason, item.content_hash, item.key))
+                kind = RejectionKind.CONFLICT
+                report.rejected.append(
+                    Rejection(scenario.scenario_id, kind, reason, item.content_hash, item.key)
+                )
             else:
                 hashes[item.content_hash] = item.key
                 keys.add(item.key)
@@ -285,7 +309,8 @@ def ingest(
         remove_orphans(store.root, store.manifest, [*SCHEMAS])
         pending = _plan(store, sources, report)
         for solution in orphan_solutions:
-            report.rejected.append(Rejection(str(solution), "solution file without a matching scenario file"))
+            reason = "solution file without a matching scenario file"
+            report.rejected.append(Rejection(str(solution), RejectionKind.ORPHAN, reason))
         _commit_rejections(store, [], report.rejected, [r.file for r in report.rejected])
         tasks = _tasks(store, pending, batch_size)
         total = sum(len(task.sources) for task in tasks)
@@ -305,46 +330,45 @@ def ingest(
 
 
 def _plan(store: Store, sources: Sequence[SourceFiles], report: IngestReport) -> dict[str, list[_Source]]:
-    """Hash and key every source; record skips and conflicts in `report`; return the rest by dataset."""
+    """Hash and key every source; record skips in `report`; return the rest by dataset (conflicting
+    keys marked, to be rejected with the read error if unreadable, else for the conflict)."""
     index = store.index()
     stored_hashes = {str(row["content_hash"]): key for key, row in index.items()}
     stored_keys = {key: str(row["file"]) for key, row in index.items()}
+    rejected = store.read_table("rejected")
+    unreadable = pc.equal(rejected.column("kind"), RejectionKind.UNREADABLE.value)
+    known_bad = set(rejected.filter(unreadable).column("content_hash").to_pylist())
+    hashed = [(found, _content_hash([found.scenario, *found.solutions])) for found in sources]
+    # files known to be unreadable go last, so they cannot claim a key a readable file also has
+    hashed.sort(key=lambda item: item[1] in known_bad)
     seen_hashes: dict[str, str] = {}
     seen_keys: dict[str, str] = {}
     pending: dict[str, list[_Source]] = {}
-    for found in sources:
+    for found, content_hash in hashed:
         solutions = tuple(str(p.resolve()) for p in found.solutions)
         path = found.scenario.resolve()
-        content_hash = _content_hash([path, *map(Path, solutions)])
         key = _header_key(path)
         file = str(path)
         if content_hash in stored_hashes:
             report.skipped.append(Skip(file, stored=stored_hashes[content_hash]))
         elif content_hash in seen_hashes:
             report.skipped.append(Skip(file, same_as=seen_hashes[content_hash]))
-        elif key is not None and key in stored_keys:
-            report.rejected.append(
-                Rejection(
-                    file,
-                    f"{key} is already stored from {stored_keys[key]} with other content; not overwritten",
-                    content_hash,
-                    key,
-                )
-            )
-        elif key is not None and key in seen_keys:
-            report.rejected.append(
-                Rejection(
-                    file,
-                    f"{key} also comes from {seen_keys[key]} (other content) in this run; the first is kept",
-                    content_hash,
-                    key,
-                )
-            )
         else:
-            seen_hashes[content_hash] = file
-            if key is not None:
-                seen_keys[key] = file
-            pending.setdefault(dataset_name(path), []).append(_Source(file, solutions, content_hash, key))
+            conflict = None
+            if key is not None and key in stored_keys:
+                conflict = (
+                    f"{key} is already stored from {stored_keys[key]} with other content; not overwritten"
+                )
+            elif key is not None and key in seen_keys:
+                conflict = (
+                    f"{key} also comes from {seen_keys[key]} (other content) in this run; the first is kept"
+                )
+            else:
+                seen_hashes[content_hash] = file
+                if key is not None:
+                    seen_keys[key] = file
+            source = _Source(file, solutions, content_hash, key, conflict)
+            pending.setdefault(dataset_name(path), []).append(source)
     return pending
 
 
@@ -399,6 +423,7 @@ def _commit_rejections(
     new = pa.table(
         {
             "file": [r.file for r in rejected],
+            "kind": [r.kind.value for r in rejected],
             "content_hash": [r.content_hash for r in rejected],
             "scenario_key": [r.scenario_key for r in rejected],
             "reason": [r.reason for r in rejected],

@@ -324,6 +324,7 @@ SCHEMAS: dict[str, pa.Schema] = {
     "rejected": pa.schema(
         [
             pa.field("file", STR, nullable=False),
+            pa.field("kind", STR),
             pa.field("content_hash", STR),
             pa.field("scenario_key", STR),
             pa.field("reason", STR),

@@ -1,0 +1,94 @@
+"""Catalogue queries for people: a scenario listing, and Arrow results rendered as a table, CSV or JSON."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from enum import StrEnum
+from typing import Any
+
+import pyarrow as pa
+from rich.table import Table
+
+from drivestack.data.store import ScenarioFilter, Store
+
+SUMMARY_SQL = """
+SELECT s.scenario_key, s.dataset, s.recording_group, s.duration, s.num_agents,
+       s.has_traffic_lights, s.has_recorded_ego,
+       list_sort(list_distinct(list_concat(s.tags, coalesce(m.tags, [])))) AS tags
+FROM scenarios AS s
+LEFT JOIN (SELECT scenario_key, list(DISTINCT tag) AS tags FROM tags GROUP BY scenario_key) AS m
+  USING (scenario_key)
+WHERE s.scenario_key IN ({selected})
+ORDER BY s.scenario_key
+"""
+"""One line per scenario: identity, size, lights/ego flags and its file and mined tags together."""
+
+
+class OutputFormat(StrEnum):
+    """How `drivestack query` prints a result."""
+
+    TABLE = "table"
+    CSV = "csv"
+    JSON = "json"
+
+
+def scenario_summary(store: Store, where: ScenarioFilter | None = None) -> pa.Table:
+    """The scenarios matching `where`, one summary row each (SUMMARY_SQL), in key order."""
+    selected, params = store.select_sql(where)
+    return store.query(SUMMARY_SQL.format(selected=selected), params)
+
+
+def _cell(value: Any) -> Any:
+    """A JSON-safe value: NaN/inf floats become None, nested lists and dicts are converted inside."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, list):
+        return [_cell(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _cell(item) for key, item in value.items()}
+    return value
+
+
+def _text(value: Any) -> str:
+    """A cell as text: lists and structs as compact JSON, floats with up to 6 significant digits."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, list | dict):
+        return json.dumps(_cell(value), default=str, separators=(",", ":"))
+    return str(value)
+
+
+def to_rich(result: pa.Table, title: str | None = None) -> Table:
+    """`result` as a rich table (all rows; lists of plain values comma-separated, else compact JSON)."""
+    table = Table(title=title, show_lines=False, header_style="bold")
+    for name in result.column_names:
+        table.add_column(name, overflow="fold")
+    for row in result.to_pylist():
+        table.add_row(*(_display(row[name]) for name in result.column_names))
+    return table
+
+
+def _display(value: Any) -> str:
+    if isinstance(value, list) and not any(isinstance(item, list | dict) for item in value):
+        return ", ".join(_text(item) for item in value)
+    return _text(value)
+
+
+def to_csv(result: pa.Table) -> str:
+    """`result` as CSV text with a header line (lists and structs as compact JSON)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(result.column_names)
+    for row in result.to_pylist():
+        writer.writerow([_text(row[name]) for name in result.column_names])
+    return buffer.getvalue()
+
+
+def to_json(result: pa.Table) -> str:
+    """`result` as a JSON array of row objects (NaN as null; dates and decimals as strings)."""
+    return json.dumps([_cell(row) for row in result.to_pylist()], default=str, indent=1) + "\n"
