@@ -48,6 +48,209 @@ def validate(
         raise typer.Exit(code=1)
 
 
+# --------------------------------------------------------------------------- scenario store
+
+StoreOption = Annotated[
+    Path | None,
+    typer.Option("--store", help="Store directory [default: $DRIVESTACK_STORE, else ./drivestack-store]."),
+]
+WhereOption = Annotated[str | None, typer.Option("--where", help="SQL condition on `scenarios` columns.")]
+TagOption = Annotated[
+    list[str] | None, typer.Option("--tag", help="Required tag, file or mined (repeatable: all must hold).")
+]
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Scenario files or folders (solutions are matched).")],
+    store: StoreOption = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Worker processes [default: CPU count].")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Scenarios per committed batch.")] = 32,
+) -> None:
+    """Ingest recorded scenarios into the store: skips stored content, rejects bad files with reasons."""
+    import os
+
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from drivestack.data.ingest import ingest as ingest_paths
+    from drivestack.data.store import Store
+
+    opened = Store.open(store, create=True)
+    columns = (
+        TextColumn("ingesting"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]} scenarios/s"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err_console, transient=True) as progress:
+        task = progress.add_task("ingest", total=None, rate="-")
+
+        def advance(done: int, total: int) -> None:
+            speed = progress.tasks[0].speed
+            progress.update(task, completed=done, total=total, rate=f"{speed:.1f}" if speed else "-")
+
+        report = ingest_paths(
+            paths, opened, workers=workers or os.cpu_count() or 1, batch_size=batch_size, progress=advance
+        )
+    from rich.table import Table
+
+    summary = Table(title=f"ingest into {opened.root} ({report.seconds:.1f} s)")
+    summary.add_column("result")
+    summary.add_column("files", justify="right")
+    summary.add_column("detail")
+    summary.add_row("added", str(len(report.added)), f"{report.track_rows} track rows")
+    stored = sum(skip.stored is not None for skip in report.skipped)
+    detail = f"{stored} already stored, {len(report.skipped) - stored} repeated in this run"
+    summary.add_row("skipped", str(len(report.skipped)), detail)
+    summary.add_row("rejected", str(len(report.rejected)), "")
+    console.print(summary)
+    for rejection in report.rejected:
+        console.print(f"rejected {rejection.file}: {rejection.reason}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def scenarios(
+    store: StoreOption = None,
+    where: WhereOption = None,
+    tag: TagOption = None,
+    set_name: Annotated[str | None, typer.Option("--set", help="Only members of this set.")] = None,
+    limit: Annotated[int | None, typer.Option(min=0, help="At most this many (in key order).")] = None,
+) -> None:
+    """List the stored scenarios matching the filters as a table."""
+    from drivestack.data.query import scenario_summary, to_rich
+    from drivestack.data.store import ScenarioFilter, Store
+
+    flt = ScenarioFilter(where=where, tags=tuple(tag or ()), set_name=set_name, limit=limit)
+    result = scenario_summary(Store.open(store), flt)
+    console.print(to_rich(result, title=f"{result.num_rows} scenarios"))
+
+
+@app.command()
+def query(
+    sql: Annotated[str, typer.Argument(help="One read-only SELECT over the store's views.")],
+    store: StoreOption = None,
+    output: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+) -> None:
+    """Run read-only SQL over the store (views: scenarios, tracks, lanes, goals, tags, sets, ...)."""
+    from drivestack.core.errors import ConfigError
+    from drivestack.data.query import OutputFormat, to_csv, to_json, to_rich
+    from drivestack.data.store import Store
+
+    if output not in set(OutputFormat):
+        raise ConfigError(f"--format must be one of {', '.join(OutputFormat)}, got {output!r}")
+    result = Store.open(store).query(sql)
+    if output == OutputFormat.TABLE:
+        console.print(to_rich(result, title=f"{result.num_rows} rows"))
+    else:
+        typer.echo(to_csv(result) if output == OutputFormat.CSV else to_json(result), nl=False)
+
+
+set_app = typer.Typer(no_args_is_help=True, help="Named scenario sets.")
+app.add_typer(set_app, name="set")
+
+
+@set_app.command("create")
+def set_create(
+    name: Annotated[str, typer.Argument(help="Set name (letters, digits, '_', '.', '-').")],
+    store: StoreOption = None,
+    where: WhereOption = None,
+    tag: TagOption = None,
+    limit: Annotated[
+        int | None, typer.Option(min=0, help="Sample this many (seeded, deterministic).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+    replace: Annotated[bool, typer.Option(help="Overwrite an existing set of that name.")] = False,
+) -> None:
+    """Create a set from the scenarios matching the filters (a seeded sample with --limit)."""
+    from drivestack.data.sets import create_set
+    from drivestack.data.store import Store
+
+    members = create_set(Store.open(store), name, where, tag or (), limit, seed, replace)
+    console.print(f"set {name}: {len(members)} scenarios")
+
+
+@set_app.command("list")
+def set_list(store: StoreOption = None) -> None:
+    """List the sets with their sizes and definitions."""
+    from drivestack.data.query import to_rich
+    from drivestack.data.sets import list_sets
+    from drivestack.data.store import Store
+
+    console.print(to_rich(list_sets(Store.open(store)), title="sets"))
+
+
+@set_app.command("show")
+def set_show(name: Annotated[str, typer.Argument(help="Set name.")], store: StoreOption = None) -> None:
+    """Show a set's definition and its scenarios."""
+    from drivestack.data.query import scenario_summary, to_rich
+    from drivestack.data.sets import set_definition
+    from drivestack.data.store import ScenarioFilter, Store
+
+    opened = Store.open(store)
+    definition = set_definition(opened, name)
+    console.print(
+        ", ".join(f"{key}={value}" for key, value in vars(definition).items() if value not in (None, ()))
+    )
+    console.print(to_rich(scenario_summary(opened, ScenarioFilter(set_name=name)), title=f"set {name}"))
+
+
+@app.command()
+def split(
+    name: Annotated[str, typer.Argument(help="The set to split.")],
+    store: StoreOption = None,
+    by: Annotated[
+        str, typer.Option(help="Group kept whole: recording, map, dataset or scenario.")
+    ] = "recording",
+    ratios: Annotated[str, typer.Option(help="Part sizes, comma-separated, summing to 1.")] = "0.8,0.2",
+    names: Annotated[str | None, typer.Option(help="Part labels, e.g. train,val [default: 0,1,...].")] = None,
+    seed: Annotated[int, typer.Option(help="Seed ordering equally large groups.")] = 0,
+    replace: Annotated[bool, typer.Option(help="Overwrite existing part sets.")] = False,
+) -> None:
+    """Split a set into parts NAME-<label> that share no recording group (or map, dataset)."""
+    from drivestack.core.errors import ConfigError
+    from drivestack.data.sets import split_set
+    from drivestack.data.store import Store
+
+    try:
+        weights = [float(value) for value in ratios.split(",")]
+    except ValueError:
+        raise ConfigError(f"--ratios must be comma-separated numbers, got {ratios!r}") from None
+    labels = names.split(",") if names else None
+    parts = split_set(Store.open(store), name, by, weights, labels, seed, replace)
+    total = sum(len(keys) for keys in parts.values())
+    for part, keys in parts.items():
+        console.print(f"{part}: {len(keys)} scenarios ({len(keys) / max(total, 1):.1%})")
+
+
+@app.command("split-check")
+def split_check(
+    names: Annotated[list[str], typer.Argument(help="Sets to check, or one split set (checks its parts).")],
+    store: StoreOption = None,
+    by: Annotated[str, typer.Option(help="Group: recording, map, dataset or scenario.")] = "recording",
+) -> None:
+    """Prove that no group is in two of the sets; exit 1 and list the shared groups otherwise."""
+    from drivestack.data.sets import shared_groups
+    from drivestack.data.store import Store
+
+    shared = shared_groups(Store.open(store), names, by)
+    for group, sets in shared.items():
+        console.print(f"{by} group {group} is in {', '.join(sets)}", highlight=False)
+    if shared:
+        console.print(f"LEAK: {len(shared)} {by} group(s) shared")
+        raise typer.Exit(code=1)
+    console.print(f"ok: no {by} group is shared between {', '.join(names)}")
+
+
 def main() -> None:
     """Entry point of the `drivestack` console script: a `DrivestackError` becomes one line and exit 1."""
     try:
