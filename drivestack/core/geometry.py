@@ -9,6 +9,11 @@ along each segment. Lines of constant `d` are then exact parallel offsets of the
 joins) and `d` is the signed perpendicular distance to the segment a point belongs to. Unlike
 projecting onto the nearest segment, this map is one-to-one around vertices, so round trips hold.
 Beyond the ends the reference continues straight along its first and last segments.
+
+Bad input: polylines and Frenet queries raise GeometryError on NaN/inf, on fewer than two points
+more than MIN_SPACING apart, and (Frenet references) on turns sharper than MAX_TURN, which real
+maps only show as defects (Polyline.without_spikes removes them). Angles and boxes follow the
+track convention instead: NaN marks a missing value and propagates (a NaN box overlaps nothing).
 """
 
 from __future__ import annotations
@@ -39,10 +44,11 @@ _BLOCK = 1 << 14  # (points x segments) per to_frenet block: small enough to sta
 def wrap_angle(angle: ArrayLike) -> FloatArray | float:
     """Angle(s) [rad] wrapped to [-pi, pi); values already in range are returned unchanged.
 
-    Returns a float for scalar input, else an array of the input's shape. NaN stays NaN.
+    Returns a float for scalar input, else an array of the input's shape. NaN and inf give NaN.
     """
     a = np.asarray(angle, dtype=np.float64)
-    wrapped = np.remainder(a + np.pi, TWO_PI) - np.pi
+    with np.errstate(invalid="ignore"):  # inf becomes NaN like NaN stays NaN
+        wrapped = np.remainder(a + np.pi, TWO_PI) - np.pi
     wrapped = np.where(wrapped >= np.pi, wrapped - TWO_PI, wrapped)  # remainder may round up to 2 pi
     out = np.where((a >= -np.pi) & (a < np.pi), a, wrapped)
     return float(out) if out.ndim == 0 else out
@@ -206,9 +212,11 @@ class Polyline:
 class FrenetFrame:
     """Lane-relative coordinates (s along, d left of) a reference Polyline; see the module docstring.
 
-    The map is one-to-one while |d| < `unique_offset` (and the band does not overlap itself, e.g.
-    at a hairpin narrower than the band); there, from_frenet and to_frenet invert each other.
-    Beyond the ends the reference runs straight on, with d measured square to the end segments.
+    from_frenet(*to_frenet(xy)) == xy for every point. The map is one-to-one while
+    |d| < `unique_offset` (and the band does not overlap itself, e.g. at a hairpin narrower than
+    the band), so there to_frenet(from_frenet(s, d)) == (s, d) as well. Beyond the ends the
+    reference runs straight on, with d measured square to the end segments. Raises GeometryError
+    for a reference turning more than MAX_TURN at a vertex.
     """
 
     reference: Polyline
