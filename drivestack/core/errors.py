@@ -24,7 +24,7 @@ class InputError(DrivestackError):
 
 
 class StoreError(DrivestackError):
-    """The scenario store is missing, corrupted, of another schema version, or was asked to do something unsafe."""
+    """The scenario store is missing, corrupted, of a newer schema, or was asked to do something unsafe."""
 
 
 class ConfigError(DrivestackError):
