@@ -77,8 +77,8 @@ MAX_SPEED_SIGN_IDS = frozenset({"274", "274.1", "R2-1"})
 """Traffic sign ids whose first additional value is a maximum speed [m/s]."""
 MAX_TIME_STEP = 1_000_000
 """Largest time step accepted in an obstacle or solution trajectory."""
-MAX_TRACK_CELLS = 50_000_000
-"""Largest agents x steps grid the reader allocates (about 3.6 GB over the nine track arrays)."""
+MAX_TRACK_CELLS = 20_000_000
+"""Largest agents x steps grid the reader allocates (about 1.4 GB over the nine track arrays)."""
 
 LIGHT_DIRECTIONS = frozenset(
     {"right", "straight", "left", "leftStraight", "straightRight", "leftRight", "all"}

@@ -1,6 +1,6 @@
 """Small handmade CommonRoad documents for the reader's tests, and helpers to write and edit them.
 
-Importable as `commonroad_docs` from the tests in this folder (pytest puts the test's folder on sys.path).
+Importable as `commonroad_docs` from any test (tests/ is on sys.path through its conftest.py).
 `SCENARIO_2020A` uses every element the reader knows; `SCENARIO_2018B` the 2018b spellings. Tests derive
 broken or special variants with `edit` (which fails loudly when the text to replace is not there).
 """
