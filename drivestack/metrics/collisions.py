@@ -2,7 +2,7 @@
 
 As nuPlan (no_ego_at_fault_collisions): a collision is the ego's box overlapping another box; each
 object counts once, at its first contact. The contact is classified in this order: the ego is
-stopped (speed <= 0.05 m/s: not at fault); the object is stopped (speed <= 0.005 m/s, or static: at
+stopped (|speed| <= 0.05 m/s: not at fault); the object is stopped (speed <= 0.005 m/s, or static: at
 fault); the object is behind the ego (bearing from the rear axle > 150 deg: rear-ended, not at
 fault); the ego's front bumper touches it (at fault); otherwise a lateral collision, at fault
 only when the ego is not within one lane or connected lanes (changing lanes, or off the lanes).
@@ -133,7 +133,7 @@ def find_collisions(ctx: MetricContext) -> Collisions:
     kinds[front] = CollisionKind.ACTIVE_FRONT
     kinds[behind] = CollisionKind.ACTIVE_REAR
     kinds[objects.speed[hit, steps] <= config.agent_stopped_speed] = CollisionKind.STOPPED_AGENT
-    kinds[ego.speed[steps] <= config.ego_stopped_speed] = CollisionKind.STOPPED_EGO
+    kinds[np.abs(ego.speed[steps]) <= config.ego_stopped_speed] = CollisionKind.STOPPED_EGO
     at_fault = np.isin(kinds, [CollisionKind.STOPPED_AGENT, CollisionKind.ACTIVE_FRONT]) | (
         (kinds == CollisionKind.ACTIVE_LATERAL) & ~ctx.in_lane[steps]
     )

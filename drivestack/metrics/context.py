@@ -145,9 +145,7 @@ class MetricContext:
     @cached_property
     def in_lane(self) -> BoolArray:
         """True (T,) where the ego's corners lie in one lane or connected lanes (not changing lanes)."""
-        return lanes.in_common_or_connected_lane(
-            self._membership[1:5].transpose(1, 0, 2), self.map.successors
-        )
+        return lanes.in_common_or_connected_lane(self._membership[1:5], self.map.successors)
 
     @cached_property
     def in_intersection(self) -> BoolArray:

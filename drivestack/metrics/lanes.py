@@ -79,6 +79,11 @@ def map_geometry(graph: LaneGraph) -> MapGeometry:
     return found
 
 
+def clear_map_cache() -> None:
+    """Forget every cached map geometry (benchmarks measure cold starts with it)."""
+    _maps.clear()
+
+
 def take(values: NDArray[np.generic], rows: IntArray, fill: float) -> NDArray[np.generic]:
     """values (L,) at lane rows (T,), `fill` where the row is -1 (also when the map has no lanes)."""
     found = rows >= 0
@@ -122,26 +127,33 @@ def driven_lanes(
 def in_common_or_connected_lane(corners: BoolArray, successors: NDArray[np.float32]) -> BoolArray:
     """True at steps (T,) where the ego's four corners lie in one lane or in lanes that connect.
 
-    corners (T, 4, L): membership of the front-left, rear-left, rear-right, front-right corners.
+    corners (4, T, L): lane membership of the front-left, rear-left, rear-right, front-right corners.
     nuPlan's test (ego_lane_change): every corner is in some lane and either one lane holds all four,
-    or each rear corner is in the other rear corner's lane or its successor and the two front corners
-    share a lane that is (or precedes) that of both diagonally opposite rear corners.
+    or each rear corner lies in the other's lane or a successor of it, and some lane holds (or
+    follows) both front corners' lanes while being (or following) both opposite rear corners' lanes.
     """
-    front_left, rear_left, rear_right, front_right = (corners[:, i].astype(np.float32) for i in range(4))
-    everywhere = np.any(corners, axis=2).all(axis=1)
-    common = np.all(corners, axis=1).any(axis=1)
+    everywhere = np.any(corners, axis=2).all(axis=0)
+    inside = everywhere & np.all(corners, axis=0).any(axis=1)
+    open_steps = np.flatnonzero(everywhere & ~inside)
+    if len(open_steps) == 0:
+        return np.asarray(inside, dtype=bool)
+    front_left, rear_left, rear_right, front_right = (
+        np.ascontiguousarray(corners[i, open_steps], dtype=np.float32) for i in range(4)
+    )
+    following = np.ascontiguousarray(successors.T)
 
     def forward(lanes: NDArray[np.float32]) -> BoolArray:
         return (lanes + lanes @ successors) > 0
 
     def backward(lanes: NDArray[np.float32]) -> BoolArray:
-        return (lanes + lanes @ successors.T) > 0
+        return (lanes + lanes @ following) > 0
 
     rear_right_on = forward(rear_right)
     rear_left_on = forward(rear_left)
     rear = ((rear_left > 0) & rear_right_on).any(axis=1) | ((rear_right > 0) & rear_left_on).any(axis=1)
     front = (backward(front_left) & rear_right_on & backward(front_right) & rear_left_on).any(axis=1)
-    return np.asarray(everywhere & (common | (rear & front)), dtype=bool)
+    inside[open_steps] = rear & front
+    return np.asarray(inside, dtype=bool)
 
 
 def preferred_lanes(index: MapIndex, xy: FloatArray, yaw: FloatArray) -> IntArray:

@@ -3,7 +3,7 @@
 nuPlan's time_to_collision_within_bound: at each step the ego and the relevant objects are moved
 at constant velocity along their headings, and the TTC is the first time t = 0.1, 0.2, ..., 2.9 s
 (`ttc_step` up to, not including, `ttc_horizon`) at which the boxes overlap; inf when none does or
-the ego is stopped (speed <= 0.005 m/s); 0 at a step with a new at-fault collision. Relevant are
+the ego is stopped (|speed| <= 0.005 m/s); 0 at a step with a new at-fault collision. Relevant are
 objects not collided with yet that are ahead of the ego (bearing from the rear axle < 20 deg), or,
 while the ego is changing lanes, off the lanes or in an intersection, every object not behind it
 (bearing <= 150 deg). The score is 1 when the TTC stays above 0.95 s at every step, else 0.
@@ -11,7 +11,8 @@ while the ego is changing lanes, off the lanes or in an intersection, every obje
 Instead of stepping the boxes 29 times, the overlap of two boxes moving at constant velocities is
 solved exactly (separating axes: each axis gives the time interval in which the projections
 overlap, the boxes overlap in the intersection of the four intervals) and the first grid time in
-that interval is taken, which is what nuPlan's stepping finds.
+that interval is taken, which is what nuPlan's stepping finds. Deviation: a reversing ego moves
+backwards (nuPlan moves every ego forward at its speed's magnitude).
 """
 
 from __future__ import annotations
@@ -33,34 +34,34 @@ BoolArray = NDArray[np.bool_]
 _EPS = 1e-9
 
 
-def _half_extent(
-    axis: FloatArray, heading: FloatArray, half_length: FloatArray, half_width: FloatArray
-) -> FloatArray:
-    """Half the projection [m] of boxes (heading (K,), half sizes (K,)) onto unit axes (K, 2)."""
-    along = np.abs(axis[:, 0] * np.cos(heading) + axis[:, 1] * np.sin(heading))
-    across = np.abs(-axis[:, 0] * np.sin(heading) + axis[:, 1] * np.cos(heading))
-    return half_length * along + half_width * across
-
-
 def overlap_interval(
     ego: tuple[FloatArray, ...], other: tuple[FloatArray, ...]
 ) -> tuple[FloatArray, FloatArray]:
     """Times [s] (K,) at which two moving boxes start and stop overlapping (start > stop: never).
 
     Each box is (x, y, yaw, half_length, half_width, vx, vy) arrays (K,) [m, rad, m/s], moving at
-    constant velocity; times may be negative (overlap in the past).
+    constant velocity; times may be negative (overlap in the past). The separating axes are both
+    boxes' length and width axes; on each, a box's half extent is its own half size along its own
+    axes and |cos|, |sin| of the heading difference mixes the other box's half sizes.
     """
     x, y, yaw, half_length, half_width, vx, vy = ego
     ox, oy, oyaw, ohalf_length, ohalf_width, ovx, ovy = other
+    cos, sin = np.cos(yaw), np.sin(yaw)
+    ocos, osin = np.cos(oyaw), np.sin(oyaw)
+    mixed_cos = np.abs(cos * ocos + sin * osin)
+    mixed_sin = np.abs(sin * ocos - cos * osin)
+    axes = (
+        (cos, sin, half_length + ohalf_length * mixed_cos + ohalf_width * mixed_sin),
+        (-sin, cos, half_width + ohalf_length * mixed_sin + ohalf_width * mixed_cos),
+        (ocos, osin, ohalf_length + half_length * mixed_cos + half_width * mixed_sin),
+        (-osin, ocos, ohalf_width + half_length * mixed_sin + half_width * mixed_cos),
+    )
+    dx, dy, dvx, dvy = ox - x, oy - y, ovx - vx, ovy - vy
     start = np.full(len(x), -np.inf)
     stop = np.full(len(x), np.inf)
-    for heading in (yaw, yaw + 0.5 * np.pi, oyaw, oyaw + 0.5 * np.pi):
-        axis = np.column_stack([np.cos(heading), np.sin(heading)])
-        reach = _half_extent(axis, yaw, half_length, half_width) + _half_extent(
-            axis, oyaw, ohalf_length, ohalf_width
-        )
-        gap = (ox - x) * axis[:, 0] + (oy - y) * axis[:, 1]
-        rate = (ovx - vx) * axis[:, 0] + (ovy - vy) * axis[:, 1]
+    for axis_x, axis_y, reach in axes:
+        gap = dx * axis_x + dy * axis_y
+        rate = dvx * axis_x + dvy * axis_y
         still = np.abs(rate) < _EPS
         touching = np.abs(gap) <= reach
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -98,7 +99,11 @@ def time_to_collision(ctx: MetricContext) -> StepValues:
     lateral_too = ~ctx.in_lane | ctx.in_intersection
     relevant = (angle < config.ahead_angle) | (lateral_too[None, :] & ~(angle > config.behind_angle))
     relevant &= objects.valid & (step_index[None, :] < collided_from[:, None])
-    relevant &= (ego.speed > config.ttc_stopped_speed)[None, :]
+    relevant &= (np.abs(ego.speed) > config.ttc_stopped_speed)[None, :]
+    # objects farther than both can close within the horizon cannot be hit (NaN compares False)
+    gap = np.hypot(objects.x - ego.x[None, :], objects.y - ego.y[None, :])
+    radius = 0.5 * (np.hypot(objects.length, objects.width)[:, None] + np.hypot(ego.length, ego.width))
+    relevant &= gap <= radius + (np.abs(ego.speed)[None, :] + objects.speed) * config.ttc_horizon
     rows, cols = np.nonzero(relevant)
     speed = ego.speed[cols]
     start, stop = overlap_interval(

@@ -152,7 +152,7 @@ def context(
         scenario_id="TEST_Scene-1_1_T-1",
         dt=DT,
         num_steps=steps,
-        lane_graph=graph or road(),
+        lane_graph=road() if graph is None else graph,
         tracks=tracks(list(agents), steps),
         static_obstacles=statics,
         planning_problems=(plan,),

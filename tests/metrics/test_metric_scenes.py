@@ -11,6 +11,7 @@ from drivestack.core.map import LaneGraph
 from drivestack.core.scenario import AgentType, Shape, ShapeKind, StaticObstacle
 from drivestack.metrics import closed_loop_score
 from drivestack.metrics.collisions import CollisionKind
+from drivestack.sim.record import EgoStates
 
 STEPS = 60
 
@@ -171,3 +172,11 @@ def test_score_formula(gate: tuple[float, float, float, float], ep: float, expec
 def test_oncoming_lane_is_drivable() -> None:
     assert run(cruise(y=-LANE_WIDTH), graph=road(oncoming=True)).drivable_area == 1.0
     assert ONCOMING in road(oncoming=True).lanes
+
+
+def test_single_step_and_laneless_runs() -> None:
+    single = run(EgoStates(*(np.array([value]) for value in (10.0, 0.0, 0.0, 10.0, 0.0, 0.0, 0.0))))
+    assert single.score == 1.0 and single.steps == 1
+    laneless = run(cruise(), graph=LaneGraph("metric-empty", {}))
+    assert laneless.drivable_area == 0.0 and laneless.max_outside_distance == np.inf
+    assert laneless.driving_direction == 1.0 and laneless.speed_limit == 1.0
