@@ -18,8 +18,13 @@ Conventions of this reader:
 - Speed limits [m/s]: 2018b's `<speedLimit>`; in 2020a the maximum-speed traffic signs a lanelet
   references (`MAX_SPEED_SIGN_IDS`: German/Chinese '274', German zone '274.1', US 'R2-1'), whose first
   `additionalValue` is in m/s in the data (highD '33.33' = 120 km/h, NGSIM 'R2-1' '13.4112' = 30 mph;
-  2018b and 2020a copies of the same NGSIM map agree). The lowest applicable value wins.
-- A stop line without points spans the ends of the lanelet's bounds (as commonroad-io does).
+  the NGSIM drives stored in both versions give the same value per lanelet in 2018b's `<speedLimit>`).
+  The lowest applicable value wins.
+- A stop line without points spans the ends of the lanelet's bounds (as commonroad-io does). Its sign
+  and light references only point back at what its lanelet references; dangling ones are dropped.
+- Field values are matched to states by counting: a field is taken when every state (or every trajectory
+  state) has exactly as many values as states; a state missing a field while another state of the same
+  obstacle repeats it goes unnoticed.
 - Location placeholders (geoNameId -999, coordinates outside +-90/+-180 deg or exactly (0, 0)) become None.
 - Obstacles with only a set-based prediction (`occupancySet`, `phantomObstacle`) and solution files
   holding input vectors instead of states are rejected: both need models drivestack does not have.
@@ -118,7 +123,7 @@ _SOLUTION_XPATHS = {
     name: Texts(f"*/{name}/text()")
     for name in ("x", "y", "time", "orientation", "velocity", "xVelocity", "yVelocity", "steeringAngle")
 }
-_VEHICLE_ID = re.compile(r"^(PM|STD|ST|KST|KS|MB)([1-9][0-9]*)$")
+_VEHICLE_ID = re.compile(rf"^({'|'.join(sorted(VEHICLE_MODELS, key=len, reverse=True))})([1-9][0-9]*)$")
 _COST_ID = re.compile(r"^[A-Za-z0-9_]+$")
 
 

@@ -290,6 +290,20 @@ def test_speed_limits_from_2018b_elements_and_2020a_signs(commonroad_root: Path)
     }
 
 
+def test_drive_stored_in_both_format_versions_reads_the_same(commonroad_root: Path) -> None:
+    """NGSIM's USA_Lanker-2_23_T-1 exists as 2018b (`<speedLimit>`) and 2020a ('R2-1' signs in m/s)."""
+    old = read_scenario(commonroad_root / "ngsim" / "2018b" / "USA_Lanker-2_23_T-1.xml.gz")
+    new = read_scenario(commonroad_root / "ngsim" / "2020a" / "USA_Lanker-2_23_T-1.xml.gz")
+    assert (old.format_version, new.format_version) == ("2018b", "2020a")
+    assert set(old.lane_graph.lanes) <= set(new.lane_graph.lanes)
+    limits = {
+        i: (lane.speed_limit, new.lane_graph.lanes[i].speed_limit) for i, lane in old.lane_graph.lanes.items()
+    }
+    assert all(a is not None and a == pytest.approx(b) for a, b in limits.values())
+    np.testing.assert_array_equal(old.tracks.valid, new.tracks.valid)
+    np.testing.assert_array_equal(old.tracks.x[old.tracks.valid], new.tracks.x[new.tracks.valid])
+
+
 def test_map_id_shared_by_windows_of_one_recording(commonroad_root: Path) -> None:
     with (commonroad_root / "highd" / "index.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))
