@@ -108,6 +108,16 @@ def braking(
     return Agent(agent_id, x0 + v0 * tc - 0.5 * deceleration * tc**2, np.full(num_steps, y0))
 
 
+def changing_lanes(
+    agent_id: int, x0: float, speed: float, y_from: float, y_to: float, start: int, num_steps: int = 50
+) -> Agent:
+    """An agent along +x at `speed` [m/s] moving from y = `y_from` to `y_to` [m] in 2 s from step `start`."""
+    t = np.arange(num_steps) * DT
+    progress = np.clip((t - start * DT) / 2.0, 0.0, 1.0)
+    lateral = y_from + (y_to - y_from) * (3 * progress**2 - 2 * progress**3)
+    return Agent(agent_id, x0 + speed * t, lateral)
+
+
 def _derived(agent: Agent) -> tuple[np.ndarray, np.ndarray]:
     """Yaw [rad] and speed [m/s] (steps,) of an agent: given, or from its motion (held when standing)."""
     if agent.yaw is not None and agent.speed is not None:
@@ -176,6 +186,7 @@ def scenario(
     ego: Ego | None = None,
     num_steps: int = 50,
     lights: tuple[TrafficLight, ...] = (),
+    scenario_id: str = "TEST_Scene-1_1_T-1",
 ) -> Scenario:
     """A scenario on `graph` with `agents`, one planning problem (id EGO_ID) for `ego`, and `lights`."""
     problems, recorded = (), ()
@@ -192,7 +203,8 @@ def scenario(
             trajectory = Trajectory(steps, ego.path.x, ego.path.y, yaw, speed, DT)
             recorded = (RecordedEgo(EGO_ID, trajectory, "KS", 2, "TR1", "test"),)
     return Scenario(
-        scenario_id="TEST_Scene-1_1_T-1",
+        scenario_id=scenario_id,
+        format_version="2020a",
         dt=DT,
         num_steps=num_steps,
         lane_graph=graph,

@@ -10,6 +10,7 @@ from scenes import (
     Agent,
     Ego,
     braking,
+    changing_lanes,
     lane_between,
     lane_id,
     moving,
@@ -35,16 +36,6 @@ def found(name: str, agents: list[Agent], ego: Ego | None = None, **scene: objec
 def agents_of(tags: list[Tag]) -> set[int]:
     """Agent ids named by `tags`."""
     return {tag.agent_id for tag in tags}
-
-
-def lane_changer(
-    agent_id: int, x0: float, speed: float, y_from: float, y_to: float, start: int, steps: int = 50
-) -> Agent:
-    """An agent along +x at `speed` moving laterally from `y_from` to `y_to` over 2 s from step `start`."""
-    t = np.arange(steps) * 0.1
-    progress = np.clip((t - start * 0.1) / 2.0, 0.0, 1.0)
-    lateral = y_from + (y_to - y_from) * (3 * progress**2 - 2 * progress**3)
-    return Agent(agent_id, x0 + speed * t, lateral)
 
 
 # --- hard_braking -------------------------------------------------------------------------------
@@ -134,8 +125,8 @@ def test_time_to_collision_matches_the_propagation_grid() -> None:
 
 
 def test_lane_change_to_the_left_and_back_right() -> None:
-    left = lane_changer(10, 30.0, 15.0, 0.0, LANE_WIDTH, start=5)
-    right = lane_changer(11, 60.0, 15.0, LANE_WIDTH, 0.0, start=5)
+    left = changing_lanes(10, 30.0, 15.0, 0.0, LANE_WIDTH, start=5)
+    right = changing_lanes(11, 60.0, 15.0, LANE_WIDTH, 0.0, start=5)
     tags = found("lane_change", [left, right])
     assert {(tag.agent_id, tag.value) for tag in tags} == {(10, 1.0), (11, -1.0)}
     assert all(tag.step_start + 1 == tag.step_end for tag in tags)
@@ -149,7 +140,7 @@ def test_lane_change_not_for_weaving_or_a_brief_touch_of_the_next_lane() -> None
 
 
 def test_lane_change_of_the_ego() -> None:
-    tags = found("lane_change", [], Ego(lane_changer(0, 10.0, 15.0, 0.0, LANE_WIDTH, start=10)))
+    tags = found("lane_change", [], Ego(changing_lanes(0, 10.0, 15.0, 0.0, LANE_WIDTH, start=10)))
     assert [(tag.agent_id, tag.value) for tag in tags] == [(EGO_ID, 1.0)]
 
 
@@ -158,14 +149,14 @@ def test_lane_change_of_the_ego() -> None:
 
 def test_cut_in_from_the_next_lane_close_ahead() -> None:
     # ego at x = 10 in lane 0 at 15 m/s; a car 20 m ahead in lane 1 moves into lane 0
-    tags = found("cut_in", [lane_changer(10, 30.0, 15.0, LANE_WIDTH, 0.0, start=10)])
+    tags = found("cut_in", [changing_lanes(10, 30.0, 15.0, LANE_WIDTH, 0.0, start=10)])
     assert agents_of(tags) == {10}
     assert tags[0].value == pytest.approx(20.0 - 4.504, abs=0.01)
 
 
 def test_cut_in_not_when_far_ahead_or_into_the_other_lane() -> None:
-    far = lane_changer(10, 70.0, 15.0, LANE_WIDTH, 0.0, start=10)  # 60 m ahead: beyond the 30 m gap
-    away = lane_changer(11, 30.0, 15.0, 0.0, LANE_WIDTH, start=10)  # leaves the ego's lane
+    far = changing_lanes(10, 70.0, 15.0, LANE_WIDTH, 0.0, start=10)  # 60 m ahead: beyond the 30 m gap
+    away = changing_lanes(11, 30.0, 15.0, 0.0, LANE_WIDTH, start=10)  # leaves the ego's lane
     assert found("cut_in", [far, away]) == []
 
 

@@ -1,0 +1,184 @@
+"""Run detectors over the store: only what is not mined yet, in worker processes, in batches.
+
+For each selected detector and its version the runner asks the store which scenarios are mined
+(`Store.mined`), loads every scenario some detector still needs once, runs those detectors on it
+and writes each batch's findings with `Store.replace_tags`, which also records the scenarios as
+mined. So mining is incremental (a new detector or version mines everything, a re-run nothing) and
+idempotent (a batch is replaced, never appended); an interrupted run keeps its finished batches.
+A scenario on which a detector raises is reported and left unmined, so the next run retries it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from drivestack.core.errors import ConfigError
+from drivestack.core.scenario import Scenario
+from drivestack.data.mining.registry import Detector, select
+from drivestack.data.mining.scene import Scene
+from drivestack.data.store import Store
+from drivestack.data.tags import Tag
+
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A detector that raised on a scenario (store key): the error, in one line."""
+
+    scenario_key: str
+    detector: str
+    error: str
+
+
+@dataclass
+class MiningReport:
+    """What a mining run did: per detector, scenarios mined now and already mined before; failures;
+    the number of scenarios loaded and the wall time [s]."""
+
+    mined: dict[str, int] = field(default_factory=dict)
+    already: dict[str, int] = field(default_factory=dict)
+    failures: list[Failure] = field(default_factory=list)
+    scenarios: int = 0
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Result:
+    """One scenario's findings: tags per detector that succeeded, failures of those that raised."""
+
+    key: str
+    tags: dict[str, list[Tag]]
+    failures: tuple[Failure, ...]
+
+
+def mine_scenario(scenario: Scenario, detectors: Sequence[Detector[Any]], key: str | None = None) -> _Result:
+    """Run `detectors` on one scenario; tags carry `key` (default: the scenario id) as scenario id."""
+    key = key or scenario.scenario_id
+    scene = Scene(scenario)
+    tags: dict[str, list[Tag]] = {}
+    failures = []
+    for detector in detectors:
+        try:
+            found = detector.detect(scene)
+        except Exception as error:  # a detector bug on one scenario must not stop the run: report it
+            failures.append(Failure(key, detector.name, f"{type(error).__name__}: {error}"))
+            continue
+        tags[detector.name] = [replace(tag, scenario_id=key) for tag in found]
+    return _Result(key, tags, tuple(failures))
+
+
+def mine_store(
+    store: Store,
+    detectors: Iterable[str] | None = None,
+    workers: int = 1,
+    batch_size: int = 32,
+    write_every: int = 256,
+    on_progress: ProgressCallback | None = None,
+) -> MiningReport:
+    """Mine every stored scenario not yet mined by each of `detectors` (names; all when None).
+
+    `workers` processes (1: in this process) handle batches of `batch_size` scenarios; the main
+    process writes the findings whenever `write_every` scenarios are done, and at the end (each
+    write replaces a detector's tag file, so writing rarely keeps a full run fast; an interrupted
+    run loses at most the unwritten ones). `on_progress(done, total)` follows the scenarios.
+    """
+    if min(workers, batch_size, write_every) < 1:
+        raise ConfigError(
+            f"workers, batch size and write interval must be >= 1, got {workers}, {batch_size}, {write_every}"
+        )
+    started = time.perf_counter()
+    chosen = select(detectors)
+    every = store.scenario_ids()
+    report = MiningReport()
+    pending: dict[str, list[str]] = defaultdict(list)  # scenario key -> detector names still to run
+    for detector in chosen:
+        done = store.mined(detector.name, detector.version)
+        report.already[detector.name] = len(done & set(every))
+        report.mined[detector.name] = 0
+        for key in every:
+            if key not in done:
+                pending[key].append(detector.name)
+    index = store.index()
+    keys = sorted(pending, key=lambda key: (str(index[key]["batch"]), key))  # ingest batches load together
+    batches = [
+        [(key, tuple(pending[key])) for key in keys[i : i + batch_size]]
+        for i in range(0, len(keys), batch_size)
+    ]
+    versions = {detector.name: detector.version for detector in chosen}
+    if on_progress:
+        on_progress(0, len(keys))
+    unwritten: list[_Result] = []
+    for results in _run(store, batches, workers):
+        unwritten += results
+        report.scenarios += len(results)
+        if len(unwritten) >= write_every or report.scenarios == len(keys):
+            _write(store, versions, unwritten, report)
+            unwritten = []
+        if on_progress:
+            on_progress(report.scenarios, len(keys))
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _write(store: Store, versions: dict[str, int], results: Sequence[_Result], report: MiningReport) -> None:
+    """Store finished scenarios: per detector, replace the tags of the scenarios it succeeded on."""
+    succeeded: dict[str, list[str]] = defaultdict(list)
+    found: dict[str, list[Tag]] = defaultdict(list)
+    for result in results:
+        report.failures.extend(result.failures)
+        for name, tags in result.tags.items():
+            succeeded[name].append(result.key)
+            found[name].extend(tags)
+    for name, keys in succeeded.items():
+        store.replace_tags(name, versions[name], keys, found[name])
+        report.mined[name] += len(keys)
+
+
+Batch = Sequence[tuple[str, tuple[str, ...]]]  # (scenario key, names of the detectors to run on it)
+_worker_store: list[Store] = []  # the store a worker process opened at start (one per process)
+
+
+def _open_worker_store(root: Path) -> None:
+    """Worker initializer: open the store once per process."""
+    _worker_store.append(Store.open(root))
+
+
+def _mine_batch(batch: Batch, store: Store | None = None) -> list[_Result]:
+    """Load and mine one batch in this process (a worker uses the store it opened at start)."""
+    source = store if store is not None else _worker_store[0]
+    return [mine_scenario(source.load_scenario(key), select(names), key) for key, names in batch]
+
+
+def _run(store: Store, batches: Sequence[Batch], workers: int) -> Iterator[list[_Result]]:
+    """Mine `batches` in this process (one worker or one batch) or in `workers` spawned processes."""
+    if workers == 1 or len(batches) <= 1:
+        for batch in batches:
+            yield _mine_batch(batch, store)
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        max_workers=min(workers, len(batches)),
+        mp_context=context,
+        initializer=_open_worker_store,
+        initargs=(store.root,),
+    ) as pool:
+        futures: list[Future[list[_Result]]] = [pool.submit(_mine_batch, batch) for batch in batches]
+        for future in as_completed(futures):
+            yield future.result()
+
+
+def tag_counts(store: Store) -> list[tuple[str, int, int]]:
+    """(tag, scenarios with it, tag rows) for every tag in the store, by tag name."""
+    table = store.query(
+        "SELECT tag, count(DISTINCT scenario_key) AS scenarios, count(*) AS tag_rows FROM tags"
+        " GROUP BY tag ORDER BY tag"
+    )
+    return [(str(row["tag"]), int(row["scenarios"]), int(row["tag_rows"])) for row in table.to_pylist()]
