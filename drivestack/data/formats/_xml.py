@@ -47,6 +47,7 @@ _PARSER_OPTIONS: dict[str, Any] = {
     "collect_ids": False,
 }
 _PARSER = etree.XMLParser(**_PARSER_OPTIONS)
+_INT64_MIN, _INT64_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
 
 
 class Texts:
@@ -233,11 +234,14 @@ class Reader:
         return value
 
     def integer(self, text: str | None, element: str) -> int:
-        """`text` as an integer (no fraction, no exponent)."""
+        """`text` as a 64-bit integer (no fraction, no exponent)."""
         try:
-            return int(text)  # type: ignore[arg-type]
+            value = int(text)  # type: ignore[arg-type]
         except (TypeError, ValueError):
-            raise self.error(element, f"expected an integer, got {_quote(text)}") from None
+            value = None
+        if value is None or not _INT64_MIN <= value <= _INT64_MAX:
+            raise self.error(element, f"expected an integer (64-bit), got {_quote(text)}")
+        return value
 
     def number_of(self, parent: etree._Element, tag: str, element: str) -> float:
         """The required child `tag` of `parent` as a finite float."""
@@ -266,7 +270,9 @@ class Reader:
             return np.array([int(text) for text in texts], dtype=np.int64)
         except (ValueError, OverflowError):
             bad = next(i for i, text in enumerate(texts) if not _is_int(text))
-            raise self.error(element_of(bad), f"expected an integer, got {_quote(texts[bad])}") from None
+            raise self.error(
+                element_of(bad), f"expected an integer (64-bit), got {_quote(texts[bad])}"
+            ) from None
 
 
 def _quote(text: str | None) -> str:
@@ -285,8 +291,9 @@ def _is_float(text: str) -> bool:
 
 
 def _is_int(text: str) -> bool:
+    """True when `text` is an integer that fits 64 bits."""
     try:
         value = int(text)
     except ValueError:
         return False
-    return bool(np.iinfo(np.int64).min <= value <= np.iinfo(np.int64).max)
+    return _INT64_MIN <= value <= _INT64_MAX

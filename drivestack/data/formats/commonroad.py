@@ -799,11 +799,31 @@ def _segment_rate(
     return np.where(count > 0, (forward * has_forward + backward * has_backward) / np.maximum(count, 1), 0.0)
 
 
-def _tracks(doc: Reader, nodes: Sequence[etree._Element], dt: float, fallback_steps: int) -> Tracks:
-    """All dynamic obstacles on the scenario's time grid (agents, steps)."""
+@dataclasses.dataclass(frozen=True)
+class _States:
+    """Every dynamic obstacle's states concatenated (obstacle i owns states starts[i]:starts[i + 1]).
+
+    `columns` maps x, y, yaw, speed, acceleration, yaw_rate to (N,) arrays, NaN where the file omits them.
+    """
+
+    ids: list[int]
+    kinds: list[AgentType]
+    shapes: list[Shape]
+    starts: np.ndarray
+    steps: np.ndarray
+    columns: dict[str, FloatArray]
+
+    @property
+    def agent(self) -> np.ndarray:
+        """(N,) obstacle index of every state."""
+        return np.repeat(np.arange(len(self.ids)), np.diff(self.starts))
+
+
+def _read_states(doc: Reader, nodes: Sequence[etree._Element]) -> _States:
+    """The dynamic obstacles' ids, types, shapes and states, checked and converted to arrays."""
     ids, kinds, shapes, counts, wheres = [], [], [], [], []
     texts: dict[str, list[str]] = {name: [] for name in _STATE_FIELDS}
-    masks: dict[str, list[np.ndarray | int]] = {name: [] for name in _STATE_FIELDS}
+    masks: dict[str, list[np.ndarray]] = {name: [] for name in _STATE_FIELDS}
     for node in nodes:
         tag = str(node.tag)
         obstacle_id = doc.integer(doc.attribute(node, "id", tag), f"{tag} / id")
@@ -826,73 +846,87 @@ def _tracks(doc: Reader, nodes: Sequence[etree._Element], dt: float, fallback_st
         for name in _STATE_FIELDS:
             field, given = _field_texts(doc, node, where, name, count)
             texts[name] += field
-            masks[name].append(count if given is None else given)
+            masks[name].append(np.ones(count, dtype=bool) if given is None else given)
 
     starts = np.cumsum([0, *counts])
-    total = int(starts[-1])
-    values: dict[str, FloatArray] = {}
-    for name, (path, _) in _STATE_FIELDS.items():
-        pieces = masks[name]
-        given = np.concatenate(
-            [np.ones(p, dtype=bool) if isinstance(p, int) else p for p in pieces] or [np.zeros(0, dtype=bool)]
-        )
+
+    def locate(path: str, given: np.ndarray) -> Callable[[int], str]:
+        """Locator of the i-th given value of field `path` (obstacle and state) for messages."""
         positions = np.flatnonzero(given)
 
-        def element_of(i: int, path: str = path, positions: np.ndarray = positions) -> str:
+        def element_of(i: int) -> str:
             k = int(positions[i])
             agent = int(np.searchsorted(starts, k, side="right")) - 1
             return f"{wheres[agent]} / {_state_name(k - int(starts[agent]))} / {path}"
 
-        column = np.full(total, np.nan)
-        if name == "step":
-            column = doc.integers(texts[name], element_of).astype(np.float64)
-        else:
-            column[given] = doc.numbers(texts[name], element_of)
-        values[name] = column
+        return element_of
 
-    agent = np.repeat(np.arange(len(ids)), counts)
-    steps = values["step"].astype(np.int64)
-    _check_steps(doc, steps, agent, starts, wheres)
-    num_steps = int(steps.max()) + 1 if total else fallback_steps
-    if len(ids) * num_steps > MAX_TRACK_CELLS:
+    columns: dict[str, FloatArray] = {}
+    steps = np.zeros(0, dtype=np.int64)
+    for name, (path, _) in _STATE_FIELDS.items():
+        given = np.concatenate(masks[name]) if masks[name] else np.zeros(0, dtype=bool)
+        if name == "step":
+            steps = doc.integers(texts[name], locate(path, given))
+            continue
+        column = np.full(int(starts[-1]), np.nan)
+        column[given] = doc.numbers(texts[name], locate(path, given))
+        columns[name] = column
+    states = _States(ids, kinds, shapes, starts, steps, columns)
+    _check_steps(doc, states, wheres)
+    return states
+
+
+def _derived(states: _States, dt: float) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """(yaw, speed, acceleration, yaw_rate), each (N,): yaw wrapped, missing values by finite differences."""
+    agent = states.agent
+    same_next = agent[1:] == agent[:-1]
+    seconds: FloatArray = states.steps.astype(np.float64) * dt
+    columns = states.columns
+    yaw = _wrap(columns["yaw"])
+
+    def fill(values: FloatArray, derive: Callable[[], FloatArray]) -> FloatArray:
+        missing = np.isnan(values)
+        return np.where(missing, derive(), values) if missing.any() else values
+
+    def along_heading() -> FloatArray:
+        vx = _segment_rate(columns["x"], seconds, same_next, angular=False)
+        vy = _segment_rate(columns["y"], seconds, same_next, angular=False)
+        return np.cos(yaw) * vx + np.sin(yaw) * vy
+
+    speed = fill(columns["speed"], along_heading)
+    acceleration = fill(
+        columns["acceleration"], lambda: _segment_rate(speed, seconds, same_next, angular=False)
+    )
+    yaw_rate = fill(columns["yaw_rate"], lambda: _segment_rate(yaw, seconds, same_next, angular=True))
+    return yaw, speed, acceleration, yaw_rate
+
+
+def _tracks(doc: Reader, nodes: Sequence[etree._Element], dt: float, fallback_steps: int) -> Tracks:
+    """All dynamic obstacles on the scenario's time grid (agents, steps)."""
+    states = _read_states(doc, nodes)
+    num_agents = len(states.ids)
+    num_steps = int(states.steps.max()) + 1 if len(states.steps) else fallback_steps
+    if num_agents * num_steps > MAX_TRACK_CELLS:
         raise doc.error(
             None,
-            f"{len(ids)} obstacles over {num_steps} steps exceed the limit of {MAX_TRACK_CELLS} track cells",
+            f"{num_agents} obstacles over {num_steps} steps exceed the limit of {MAX_TRACK_CELLS} grid cells",
         )
-
-    same_next = agent[1:] == agent[:-1]
-    seconds: FloatArray = steps.astype(np.float64) * dt
-    yaw = _wrap(values["yaw"])
-    speed = values["speed"]
-    if np.isnan(speed).any():
-        heading_speed = np.cos(yaw) * _segment_rate(values["x"], seconds, same_next, False) + np.sin(
-            yaw
-        ) * _segment_rate(values["y"], seconds, same_next, False)
-        speed = np.where(np.isnan(speed), heading_speed, speed)
-    acceleration = values["acceleration"]
-    if np.isnan(acceleration).any():
-        acceleration = np.where(
-            np.isnan(acceleration), _segment_rate(speed, seconds, same_next, False), acceleration
-        )
-    yaw_rate = values["yaw_rate"]
-    if np.isnan(yaw_rate).any():
-        yaw_rate = np.where(np.isnan(yaw_rate), _segment_rate(yaw, seconds, same_next, True), yaw_rate)
-
-    shape_grid = (len(ids), num_steps)
+    yaw, speed, acceleration, yaw_rate = _derived(states, dt)
+    cells = (states.agent, states.steps)
 
     def grid(column: FloatArray) -> FloatArray:
-        out = np.full(shape_grid, np.nan)
-        out[agent, steps] = column
+        out = np.full((num_agents, num_steps), np.nan)
+        out[cells] = column
         return out
 
-    valid = np.zeros(shape_grid, dtype=bool)
-    valid[agent, steps] = True
-    extents = np.array([shape.extent() for shape in shapes]).reshape(-1, 2)
+    valid = np.zeros((num_agents, num_steps), dtype=bool)
+    valid[cells] = True
+    extents = np.array([shape.extent() for shape in states.shapes]).reshape(-1, 2)
     return Tracks(
-        ids=np.array(ids, dtype=np.int64),
-        agent_type=tuple(kinds),
-        x=grid(values["x"]),
-        y=grid(values["y"]),
+        ids=np.array(states.ids, dtype=np.int64),
+        agent_type=tuple(states.kinds),
+        x=grid(states.columns["x"]),
+        y=grid(states.columns["y"]),
         yaw=grid(yaw),
         speed=grid(speed),
         vx=grid(speed * np.cos(yaw)),
@@ -902,25 +936,26 @@ def _tracks(doc: Reader, nodes: Sequence[etree._Element], dt: float, fallback_st
         valid=valid,
         length=extents[:, 0].copy(),
         width=extents[:, 1].copy(),
-        shapes=tuple(shapes),
+        shapes=tuple(states.shapes),
     )
 
 
-def _check_steps(
-    doc: Reader, steps: np.ndarray, agent: np.ndarray, starts: np.ndarray, wheres: Sequence[str]
-) -> None:
+def _check_steps(doc: Reader, states: _States, wheres: Sequence[str]) -> None:
     """Time steps must be in [0, MAX_TIME_STEP] and strictly increasing within each obstacle."""
+    steps, agent, starts = states.steps, states.agent, states.starts
+
+    def where(k: int) -> str:
+        return f"{wheres[agent[k]]} / {_state_name(k - int(starts[agent[k]]))} / time"
+
     out_of_range = (steps < 0) | (steps > MAX_TIME_STEP)
     if out_of_range.any():
         k = int(np.argmax(out_of_range))
-        where = f"{wheres[agent[k]]} / {_state_name(k - int(starts[agent[k]]))} / time"
-        raise doc.error(where, f"time step {steps[k]} outside [0, {MAX_TIME_STEP}]")
+        raise doc.error(where(k), f"time step {steps[k]} outside [0, {MAX_TIME_STEP}]")
     backwards = (np.diff(steps) <= 0) & (agent[1:] == agent[:-1])
     if backwards.any():
         k = int(np.argmax(backwards)) + 1
-        where = f"{wheres[agent[k]]} / {_state_name(k - int(starts[agent[k]]))} / time"
         raise doc.error(
-            where, f"time step {steps[k]} does not follow {steps[k - 1]} (expected increasing steps)"
+            where(k), f"time step {steps[k]} does not follow {steps[k - 1]} (expected increasing steps)"
         )
 
 

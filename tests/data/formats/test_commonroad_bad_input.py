@@ -169,10 +169,10 @@ def test_missing_state_field_names_the_state(tmp_path: Path) -> None:
             "<exact>3</exact>",
             "<exact>3.5</exact>",
             "dynamicObstacle 50 / trajectory / state[2] / time/exact",
-            "expected an integer, got '3.5'",
+            "expected an integer (64-bit), got '3.5'",
         ),
         ('timeStepSize="0.1"', 'timeStepSize="fast"', "commonRoad / timeStepSize", "expected a number"),
-        ('<lanelet id="2">', '<lanelet id="two">', "lanelet / id", "expected an integer, got 'two'"),
+        ('<lanelet id="2">', '<lanelet id="two">', "lanelet / id", "expected an integer (64-bit), got 'two'"),
         (
             "<length>4.5</length>",
             "<length>-4.5</length>",
@@ -227,6 +227,19 @@ def test_non_finite_numbers(tmp_path: Path, token: str) -> None:
 def test_time_steps_must_increase(tmp_path: Path) -> None:
     path = scenario_with(tmp_path, "<time><exact>3</exact>", "<time><exact>1</exact>")
     rejected(path, "dynamicObstacle 50 / trajectory / state[2] / time", "time step 1 does not follow 2")
+
+
+def test_time_steps_and_grid_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    far = scenario_with(tmp_path, "<time><exact>4</exact>", "<time><exact>2000000</exact>")
+    rejected(
+        far, "dynamicObstacle 50 / trajectory / state[3] / time", "time step 2000000 outside [0, 1000000]"
+    )
+    monkeypatch.setattr(commonroad, "MAX_TRACK_CELLS", 9)
+    rejected(
+        write(tmp_path, "s.xml", SCENARIO_2020A),
+        None,
+        "2 obstacles over 5 steps exceed the limit of 9 grid cells",
+    )
 
 
 def test_duplicate_ids(tmp_path: Path) -> None:
