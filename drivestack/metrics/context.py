@@ -139,8 +139,10 @@ class MetricContext:
     @cached_property
     def driven_lane(self) -> IntArray:
         """Lane row (T,) the ego centre drives in (nuPlan's ego route; -1 off every lane)."""
-        preferred = lanes.preferred_lanes(self.map.index, self.ego_xy, self.record.ego.yaw)
-        return lanes.driven_lanes(self._membership[0], preferred, self.map.successor_rows)
+        centre = self._membership[0]
+        overlapped = centre.sum(axis=1) >= 2
+        preferred = lanes.preferred_lanes(self.map.index, self.ego_xy, self.record.ego.yaw, overlapped)
+        return lanes.driven_lanes(centre, preferred, self.map.successor_rows)
 
     @cached_property
     def in_lane(self) -> BoolArray:

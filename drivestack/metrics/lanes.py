@@ -13,6 +13,7 @@ import numpy as np
 import shapely
 from numpy.typing import NDArray
 
+from drivestack.core.geometry import angle_diff
 from drivestack.core.map import LaneGraph
 from drivestack.maps.index import AssignConfig, MapIndex
 from drivestack.metrics.drivable import drivable_area
@@ -25,6 +26,9 @@ _CACHE_SIZE = 64
 # Lane choice for the driven lane: prefer lanes along the heading but reject none (so a wrong-way
 # drive on an oncoming lane is still assigned to that lane and caught by driving-direction compliance).
 PREFER_ALIGNED = AssignConfig(max_heading_error=np.pi)
+# Heading error [rad] beyond which a lane in a junction is not taken as the driven lane: there,
+# lanes of crossing and opposing streams overlap the ego's own turn.
+CROSSING_ERROR = AssignConfig().max_heading_error
 
 
 @dataclass(frozen=True, eq=False)
@@ -156,6 +160,16 @@ def in_common_or_connected_lane(corners: BoolArray, successors: NDArray[np.float
     return np.asarray(inside, dtype=bool)
 
 
-def preferred_lanes(index: MapIndex, xy: FloatArray, yaw: FloatArray) -> IntArray:
-    """Best-aligned lane row (T,) holding each centre xy (T, 2) [m] with heading yaw (T,) [rad]; -1: none."""
-    return index.rows(index.assign(xy, yaw, PREFER_ALIGNED))
+def preferred_lanes(index: MapIndex, xy: FloatArray, yaw: FloatArray, overlapped: BoolArray) -> IntArray:
+    """Best-aligned lane row (T,) holding each centre xy (T, 2) [m] with heading yaw (T,) [rad]; -1: none.
+
+    A lane pointing more than CROSSING_ERROR off the heading is taken only where it is the one lane
+    holding the centre outside intersections (an oncoming lane on an open road): where lanes overlap
+    (`overlapped` (T,): two or more hold the centre) or in intersections, such a lane belongs to a
+    crossing or opposing stream whose area the ego cuts through.
+    """
+    lane_ids = index.assign(xy, yaw, PREFER_ALIGNED)
+    heading = index.project(lane_ids, xy)[2]
+    crossing = np.abs(angle_diff(yaw, heading)) > CROSSING_ERROR
+    junction = overlapped | np.isin(lane_ids, np.array(sorted(index.intersection_lanes), dtype=np.int64))
+    return index.rows(np.where(crossing & junction, -1, lane_ids))

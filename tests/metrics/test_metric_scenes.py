@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from metric_scenes import ONCOMING, context, cruise, ego, motion, road, run
-from scenes import LANE_WIDTH, Agent, moving, straight_road
+from scenes import LANE_WIDTH, Agent, lane_between, moving, straight_road
 
 from drivestack.core.map import LaneGraph
 from drivestack.core.scenario import AgentType, Shape, ShapeKind, StaticObstacle
@@ -180,3 +180,13 @@ def test_single_step_and_laneless_runs() -> None:
     laneless = run(cruise(), graph=LaneGraph("metric-empty", {}))
     assert laneless.drivable_area == 0.0 and laneless.max_outside_distance == np.inf
     assert laneless.driving_direction == 1.0 and laneless.speed_limit == 1.0
+
+
+def test_cutting_across_overlapping_opposing_lanes_is_not_wrong_way() -> None:
+    # two overlapping lanes both run along -x (a junction's opposing and crossing streams): the
+    # ego crossing their area along +x is not assigned to them; one such lane alone would be
+    opposing = {
+        lane: lane_between(lane, (400.0, offset), (0.0, offset)) for lane, offset in ((901, 0.0), (902, 1.0))
+    }
+    assert run(cruise(), graph=LaneGraph("metric-junction", opposing)).driving_direction == 1.0
+    assert run(cruise(), graph=LaneGraph("metric-one-way", {901: opposing[901]})).driving_direction == 0.0
