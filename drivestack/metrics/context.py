@@ -65,7 +65,8 @@ def _static_box(obstacle: StaticObstacle) -> tuple[float, float, float, float, f
 class MetricContext:
     """One complete run with its scenario and problem, plus the intermediates metrics share.
 
-    Raises InputError when the record's arrays disagree in shape (ego (T,), agents (A, T)).
+    Raises InputError when the record's arrays disagree in shape (ego (T,), agents (A, T)) or the
+    ego's pose or speed is not finite.
     """
 
     def __init__(
@@ -86,12 +87,14 @@ class MetricContext:
         where = f"run record {record.scenario_id} / problem {record.planning_problem_id}"
         ego = record.ego
         for name in ("x", "y", "yaw", "speed", "acceleration", "yaw_rate"):
-            if np.shape(getattr(ego, name)) != (self.num_steps,):
+            values = getattr(ego, name)
+            if np.shape(values) != (self.num_steps,):
                 raise InputError(
-                    None,
-                    where,
-                    f"ego.{name} has shape {np.shape(getattr(ego, name))}, expected ({self.num_steps},)",
+                    None, where, f"ego.{name} has shape {np.shape(values)}, expected ({self.num_steps},)"
                 )
+            if name in ("x", "y", "yaw", "speed") and not np.isfinite(values).all():
+                step = int(record.steps[np.flatnonzero(~np.isfinite(values))[0]])
+                raise InputError(None, where, f"ego.{name} is not finite at step {step}")
         if record.agents.x.shape[1:] != (self.num_steps,) and record.agents.num_agents > 0:
             raise InputError(
                 None, where, f"agents have {record.agents.num_steps} steps, expected {self.num_steps}"

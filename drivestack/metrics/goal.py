@@ -11,6 +11,8 @@ orientation interval is tested modulo 2 pi (commonroad-io compares the raw numbe
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import shapely
 from numpy.typing import NDArray
@@ -52,10 +54,12 @@ def shape_geometry(shape: Shape) -> shapely.Geometry:
     return shapely.make_valid(shapely.Polygon(ring)) if len(ring) >= 3 else shapely.Polygon()
 
 
+@lru_cache(maxsize=32)
 def position_geometry(state: GoalState, index: MapIndex) -> shapely.Geometry | None:
     """Union of a goal state's regions and goal lanelets (lane polygons); None when it gives no position.
 
-    Raises InputError when a goal lanelet is not in the map.
+    Cached per (goal state, map index) object, so a simulator checking the goal every step builds it
+    once. Raises InputError when a goal lanelet is not in the map.
     """
     if not state.has_position:
         return None

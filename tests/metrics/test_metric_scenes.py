@@ -7,6 +7,7 @@ import pytest
 from metric_scenes import ONCOMING, context, cruise, ego, motion, road, run
 from scenes import LANE_WIDTH, Agent, lane_between, moving, straight_road
 
+from drivestack.core.errors import InputError
 from drivestack.core.map import LaneGraph
 from drivestack.core.scenario import AgentType, Shape, ShapeKind, StaticObstacle
 from drivestack.metrics import closed_loop_score
@@ -190,3 +191,10 @@ def test_cutting_across_overlapping_opposing_lanes_is_not_wrong_way() -> None:
     }
     assert run(cruise(), graph=LaneGraph("metric-junction", opposing)).driving_direction == 1.0
     assert run(cruise(), graph=LaneGraph("metric-one-way", {901: opposing[901]})).driving_direction == 0.0
+
+
+def test_broken_records_are_rejected_with_the_step() -> None:
+    states = cruise()
+    states.x[7] = np.nan
+    with pytest.raises(InputError, match=r"ego\.x is not finite at step 7"):
+        run(states)
