@@ -6,7 +6,8 @@ Progress is measured along a reference:
   length of the ego centre's projection onto that path, minus the start's; the expert's progress
   is the path's length. Deviation from nuPlan: nuPlan projects onto the lane baselines of the
   roadblocks the expert drove through; CommonRoad has no roadblocks, and the human's own path is
-  the route it took.
+  the route it took. A human who never moved has progress 0 (the ego's is measured along the
+  human's heading), so any ego that does not back up scores 1, as in nuPlan.
 - "goal": without a human but with a goal position, progress is how much closer (straight line)
   the ego centre got to the goal regions/lanelets than at the start, and the reference progress is
   the starting distance (what reaching the goal takes). This is drivestack's definition.
@@ -65,8 +66,13 @@ def _goal_regions(ctx: MetricContext) -> shapely.Geometry | None:
 
 def route_progress(ctx: MetricContext) -> Progress:
     """The ego's progress along the expert's path, toward the goal, or no reference (module docstring)."""
-    path = None if ctx.recorded_ego is None else expert_path(ctx.recorded_ego)
-    if path is not None:
+    recorded = ctx.recorded_ego
+    if recorded is not None:
+        path = expert_path(recorded)
+        if path is None:  # a human who never moved: progress along its heading, reference 0 m
+            heading = float(recorded.trajectory.yaw[0])
+            along = (ctx.ego_xy - ctx.ego_xy[0]) @ np.array([np.cos(heading), np.sin(heading)])
+            return Progress("expert", along, 0.0)
         s = shapely.line_locate_point(path, shapely.points(ctx.ego_xy))
         return Progress("expert", s - s[0], float(path.length))
     regions = _goal_regions(ctx)

@@ -123,8 +123,10 @@ def test_progress_against_the_human() -> None:
     standing = run(cruise(speed=0.0), human=human)
     assert standing.ego_progress == pytest.approx(2.0 / (human.x[-1] - human.x[0]), abs=0.01)
     assert standing.making_progress == 0.0 and standing.score == 0.0
-    # a human who waits is matched by an ego who waits
+    # a human who waits is matched by an ego who waits; backing up more than 2 m is no progress
     assert run(cruise(speed=0.0), human=cruise(speed=0.0)).ego_progress == 1.0
+    backing = run(ego(10.0 - cruise(speed=1.0).x + 10.0, speed=np.full(STEPS, -1.0)), human=cruise(speed=0.0))
+    assert backing.ego_progress == 0.0
 
 
 def test_gap_to_the_human() -> None:
