@@ -33,7 +33,7 @@ from drivestack.core.scenario import Scenario
 from drivestack.data.formats._xml import peek_root
 from drivestack.data.formats.commonroad import read_scenario
 from drivestack.data.sources import SourceFiles, discover
-from drivestack.data.store.layout import FileEntry, remove_orphans, write_parquet
+from drivestack.data.store.layout import FileEntry, write_parquet
 from drivestack.data.store.store import Store, scenario_key
 from drivestack.data.store.tables import (
     MAP_TABLES,
@@ -42,6 +42,8 @@ from drivestack.data.store.tables import (
     Provenance,
     map_tables,
     scenario_tables,
+    set_string_column,
+    table_digest,
 )
 
 DEFAULT_BATCH_SIZE = 32
@@ -177,21 +179,9 @@ def _convert(scenario: Scenario, content_hash: str | None, solutions: tuple[str,
     provenance = Provenance(key, recording_group(scenario), content_hash or "", solutions, "")
     tables = scenario_tables(scenario, provenance, map_key)
     if content_hash is None:
-        digest = hashlib.sha256()
-        for name in SCENARIO_TABLES:
-            sink = pa.BufferOutputStream()
-            with pa.ipc.new_stream(sink, tables[name].schema) as writer:
-                writer.write_table(tables[name])
-            digest.update(sink.getvalue().to_pybytes())
-        content_hash = digest.hexdigest()
-        tables["scenarios"] = _set_column(tables["scenarios"], "content_hash", content_hash)
+        content_hash = table_digest(tables[name] for name in SCENARIO_TABLES)
+        tables["scenarios"] = set_string_column(tables["scenarios"], "content_hash", content_hash)
     return _Converted(key, content_hash, tables, map_key, maps)
-
-
-def _set_column(table: pa.Table, column: str, value: str) -> pa.Table:
-    """`table` with string `column` set to `value` on every row."""
-    index = table.schema.get_field_index(column)
-    return table.set_column(index, column, pa.array([value] * table.num_rows, pa.string()))
 
 
 def _write_batch(
@@ -202,7 +192,7 @@ def _write_batch(
     for name in SCENARIO_TABLES:
         table = pa.concat_tables([SCHEMAS[name].empty_table(), *(item.tables[name] for item in converted)])
         if name == "scenarios":
-            table = _set_column(table, "batch", batch)
+            table = set_string_column(table, "batch", batch)
         if table.num_rows:
             result.files.append(write_parquet(root, name, table, batch, dataset))
     for item in converted:
@@ -306,7 +296,6 @@ def ingest(
     report = IngestReport()
     sources, orphan_solutions = discover([Path(p) for p in paths])
     with store.writing():
-        remove_orphans(store.root, store.manifest, [*SCHEMAS])
         pending = _plan(store, sources, report)
         for solution in orphan_solutions:
             reason = "solution file without a matching scenario file"
@@ -373,6 +362,8 @@ def _plan(store: Store, sources: Sequence[SourceFiles], report: IngestReport) ->
 
 
 def _tasks(store: Store, pending: dict[str, list[_Source]], batch_size: int) -> list[_Task]:
+    """Batches of one dataset each, in key order, biggest files first (so no worker ends the run alone
+    on a big batch)."""
     known_maps = _stored_maps(store)
     tasks = []
     for dataset, sources in sorted(pending.items()):
@@ -381,7 +372,7 @@ def _tasks(store: Store, pending: dict[str, list[_Source]], batch_size: int) -> 
             batch = uuid.uuid4().hex[:16]
             chunk = tuple(ordered[start : start + batch_size])
             tasks.append(_Task(str(store.root), batch, dataset, chunk, known_maps))
-    return tasks
+    return sorted(tasks, key=lambda task: -sum(Path(s.scenario).stat().st_size for s in task.sources))
 
 
 def _run(tasks: Sequence[_Task], workers: int) -> Iterable[_Result]:

@@ -31,6 +31,7 @@ from drivestack.data.store.layout import (
     check_files,
     create_store,
     read_manifest,
+    remove_orphans,
     write_manifest,
     write_parquet,
     writer_lock,
@@ -279,9 +280,13 @@ class Store:
 
     @contextlib.contextmanager
     def writing(self, timeout: float = 30.0) -> Iterator[Store]:
-        """Hold the writer lock; inside, `commit`/`replace_part` see and extend the latest generation."""
+        """Hold the writer lock; inside, `commit`/`replace_part` see and extend the latest generation.
+
+        Taking the lock first deletes the files a killed writer left uncommitted (`remove_orphans`).
+        """
         with writer_lock(self.root, timeout):
             self._signature = None  # re-read: another writer may have committed before we got the lock
+            remove_orphans(self.root, self.manifest, list(SCHEMAS))
             yield self
 
     def commit(self, add: Sequence[FileEntry], drop: Sequence[FileEntry] = ()) -> None:

@@ -10,7 +10,7 @@ Shapes are a struct column (primitive fields plus one level of `parts` for shape
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -374,9 +374,9 @@ def _table(name: str, columns: Mapping[str, Any]) -> pa.Table:
     return pa.Table.from_arrays([pa.array(columns[f.name], type=f.type) for f in schema], schema=schema)
 
 
-def _key_column(key: str, rows: int) -> pa.Array:
-    """`key` repeated `rows` times, cheaply (a dictionary array decoded to plain strings)."""
-    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(rows, dtype=np.int32)), pa.array([key])).cast(STR)
+def _repeat(value: str, rows: int) -> pa.Array:
+    """A string column holding `value` on `rows` rows."""
+    return pa.repeat(pa.scalar(value, STR), rows)
 
 
 def _optional(value: float | None) -> float | None:
@@ -434,16 +434,18 @@ def _points(xs: Sequence[float], ys: Sequence[float]) -> FloatArray:
 
 
 def map_tables(graph: LaneGraph) -> tuple[str, dict[str, pa.Table]]:
-    """(map_key, {maps, lanes, intersections}) for a lane graph; map_key = map_id + hash of the content."""
+    """(map_key, {maps, lanes, intersections}) for a lane graph; map_key = map_id + hash of all rows."""
     lanes = list(graph.lanes.values())
-    stop = [lane.stop_line for lane in lanes]
     lane_columns: dict[str, Any] = {
+        "map_key": [""] * len(lanes),
         "lane_index": np.arange(len(lanes), dtype=np.int32),
         "lane_id": [lane.id for lane in lanes],
         **{
-            f"{bound}_{axis}": [np.asarray(getattr(lane, bound), dtype=np.float64)[:, i] for lane in lanes]
+            f"{bound}_{axis}": column
             for bound in ("left", "right", "center")
-            for i, axis in enumerate("xy")
+            for axis, column in zip(
+                "xy", _polyline_columns([getattr(lane, bound) for lane in lanes]), strict=True
+            )
         },
         "predecessors": [lane.predecessors for lane in lanes],
         "successors": [lane.successors for lane in lanes],
@@ -461,11 +463,12 @@ def map_tables(graph: LaneGraph) -> tuple[str, dict[str, pa.Table]]:
         "speed_limit": [_optional(lane.speed_limit) for lane in lanes],
         "left_marking": [lane.left_marking for lane in lanes],
         "right_marking": [lane.right_marking for lane in lanes],
-        "stop_line": [None if line is None else _stop_line_row(line) for line in stop],
+        "stop_line": [None if lane.stop_line is None else _stop_line_row(lane.stop_line) for lane in lanes],
         "traffic_sign_ids": [lane.traffic_sign_ids for lane in lanes],
         "traffic_light_ids": [lane.traffic_light_ids for lane in lanes],
     }
     intersection_columns: dict[str, Any] = {
+        "map_key": [""] * len(graph.intersections),
         "intersection_index": np.arange(len(graph.intersections), dtype=np.int32),
         "intersection_id": [item.id for item in graph.intersections],
         "incomings": [
@@ -483,32 +486,51 @@ def map_tables(graph: LaneGraph) -> tuple[str, dict[str, pa.Table]]:
             for item in graph.intersections
         ],
     }
-    digest = hashlib.sha256(graph.map_id.encode())
-    for name, columns in (("lanes", lane_columns), ("intersections", intersection_columns)):
-        body = pa.table(
-            {key: pa.array(value, type=SCHEMAS[name].field(key).type) for key, value in columns.items()}
-        )
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, body.schema) as writer:
-            writer.write_table(body)
-        digest.update(sink.getvalue().to_pybytes())
-    map_key = f"{graph.map_id}#{digest.hexdigest()[:16]}"
-    tables = {
-        "maps": _table(
-            "maps",
-            {
-                "map_key": [map_key],
-                "map_id": [graph.map_id],
-                "num_lanes": [len(lanes)],
-                "num_intersections": [len(graph.intersections)],
-            },
-        ),
-        "lanes": _table("lanes", {"map_key": [map_key] * len(lanes), **lane_columns}),
-        "intersections": _table(
-            "intersections", {"map_key": [map_key] * len(graph.intersections), **intersection_columns}
-        ),
+    body = {
+        "lanes": _table("lanes", lane_columns),
+        "intersections": _table("intersections", intersection_columns),
     }
+    map_key = f"{graph.map_id}#{table_digest(body.values(), graph.map_id)[:16]}"
+    tables = {name: set_string_column(table, "map_key", map_key) for name, table in body.items()}
+    tables["maps"] = _table(
+        "maps",
+        {
+            "map_key": [map_key],
+            "map_id": [graph.map_id],
+            "num_lanes": [len(lanes)],
+            "num_intersections": [len(graph.intersections)],
+        },
+    )
     return map_key, tables
+
+
+def _polyline_columns(lines: Sequence[FloatArray]) -> tuple[pa.ListArray, pa.ListArray]:
+    """(x lists, y lists) of polylines (P_i, 2) [m], built from one concatenated buffer."""
+    offsets = pa.array(np.r_[0, np.cumsum([len(line) for line in lines])].astype(np.int32))
+    points = np.concatenate(
+        [np.asarray(line, dtype=np.float64).reshape(-1, 2) for line in lines] or [np.zeros((0, 2))]
+    )
+    return (
+        pa.ListArray.from_arrays(offsets, pa.array(np.ascontiguousarray(points[:, 0]))),
+        pa.ListArray.from_arrays(offsets, pa.array(np.ascontiguousarray(points[:, 1]))),
+    )
+
+
+def table_digest(tables: Iterable[pa.Table], salt: str = "") -> str:
+    """sha256 (hex) over `salt` and the Arrow IPC serialisation of `tables`: equal rows, equal digest."""
+    digest = hashlib.sha256(salt.encode())
+    for table in tables:
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        digest.update(sink.getvalue())
+    return digest.hexdigest()
+
+
+def set_string_column(table: pa.Table, column: str, value: str) -> pa.Table:
+    """`table` with string `column` set to `value` on every row."""
+    index = table.schema.get_field_index(column)
+    return table.set_column(index, table.schema.field(index), _repeat(value, table.num_rows))
 
 
 def _stop_line_row(line: StopLine) -> dict[str, Any]:
@@ -706,7 +728,7 @@ def _agents_rows(key: str, tracks: Tracks) -> pa.Table:
     return _table(
         "agents",
         {
-            "scenario_key": _key_column(key, tracks.num_agents),
+            "scenario_key": _repeat(key, tracks.num_agents),
             "agent_index": np.arange(tracks.num_agents, dtype=np.int32),
             "agent_id": tracks.ids,
             "agent_type": [agent_type.value for agent_type in tracks.agent_type],
@@ -717,20 +739,20 @@ def _agents_rows(key: str, tracks: Tracks) -> pa.Table:
     )
 
 
+_TYPE_CODES = {agent_type: code for code, agent_type in enumerate(AgentType)}
+_TYPE_NAMES = pa.array([agent_type.value for agent_type in AgentType])
 _TRACK_VALUES = ("x", "y", "yaw", "speed", "vx", "vy", "acceleration", "yaw_rate")
 
 
 def _track_rows(key: str, tracks: Tracks) -> pa.Table:
     """One row per valid (agent, step), ordered by agent row then step."""
     rows, steps = np.nonzero(tracks.valid)
-    type_codes = np.array([list(AgentType).index(t) for t in tracks.agent_type], dtype=np.int32)
-    agent_type = pa.DictionaryArray.from_arrays(
-        pa.array(type_codes[rows]), pa.array([t.value for t in AgentType])
-    ).cast(STR)
+    type_codes = np.array([_TYPE_CODES[t] for t in tracks.agent_type], dtype=np.int32)
+    agent_type = pa.DictionaryArray.from_arrays(pa.array(type_codes[rows]), _TYPE_NAMES).cast(STR)
     return _table(
         "tracks",
         {
-            "scenario_key": _key_column(key, len(rows)),
+            "scenario_key": _repeat(key, len(rows)),
             "agent_id": tracks.ids[rows],
             "agent_type": agent_type,
             "step": steps.astype(np.int32),
@@ -814,7 +836,7 @@ def _recorded_ego_rows(key: str, egos: Sequence[RecordedEgo]) -> pa.Table:
     return _table(
         "recorded_egos",
         {
-            "scenario_key": _key_column(key, sum(sizes)),
+            "scenario_key": _repeat(key, sum(sizes)),
             "ego_index": per_ego(list(range(len(egos)))),
             "planning_problem_id": per_ego([ego.planning_problem_id for ego in egos]),
             "step": np.concatenate([ego.trajectory.steps for ego in egos]).astype(np.int32) if egos else [],
