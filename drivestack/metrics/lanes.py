@@ -61,25 +61,23 @@ class MapGeometry:
         return MapGeometry(index, drivable_area(index), successors, successor_rows, limits.astype(np.float64))
 
 
-_maps: OrderedDict[tuple[str, tuple[int, ...], float], MapGeometry] = OrderedDict()
+_maps: OrderedDict[str, MapGeometry] = OrderedDict()
 
 
 def map_geometry(graph: LaneGraph) -> MapGeometry:
     """The `MapGeometry` of a lane graph, reused across runs on the same map (LRU cache by map id).
 
-    The key adds the lane ids and a coordinate checksum, so two maps sharing an id never mix.
+    `map_id` must name the map's content (the CommonRoad reader's is a hash of the lanes' geometry
+    and topology); a cached map with another number of lanes under the same id is rebuilt.
     """
-    lane_ids = tuple(sorted(graph.lanes))
-    checksum = float(sum(float(lane.center.sum()) for lane in graph.lanes.values()))
-    key = (graph.map_id, lane_ids, checksum)
-    found = _maps.get(key)
-    if found is None:
+    found = _maps.get(graph.map_id)
+    if found is None or len(found.index) != len(graph.lanes):
         found = MapGeometry.build(graph)
-        _maps[key] = found
+        _maps[graph.map_id] = found
         if len(_maps) > _CACHE_SIZE:
             _maps.popitem(last=False)
     else:
-        _maps.move_to_end(key)
+        _maps.move_to_end(graph.map_id)
     return found
 
 
