@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import pyarrow.dataset as ds
 import pytest
 from conftest import COMMONROAD_ROOT, DATASETS
 from store_cases import assert_same
@@ -19,7 +20,7 @@ from store_cases import assert_same
 from drivestack.data.formats.commonroad import read_scenario
 from drivestack.data.ingest import RejectionKind, dataset_name, ingest
 from drivestack.data.sources import discover
-from drivestack.data.store import Store, scenario_key
+from drivestack.data.store import ScenarioFilter, Store, scenario_key
 from drivestack.data.store.tables import SCHEMAS
 
 NGSIM_TWINS = ("ngsim/2018b/USA_US101-22_1_T-1.xml.gz", "ngsim/2020a/USA_US101-22_1_T-1.xml.gz")
@@ -92,6 +93,18 @@ def test_index_describes_each_scenario(ingested: tuple[Store, list[Path]]) -> No
     ).to_pylist()
     assert shared == [{"maps": 1, "n": 2}]  # two windows of one recording share one stored map
     assert store.query("SELECT count(*) AS n FROM maps").column(0)[0].as_py() < 14
+
+
+def test_other_engines_read_the_table_folders_as_they_are(ingested: tuple[Store, list[Path]]) -> None:
+    store, _ = ingested
+    tracks = ds.dataset(store.root / "tracks", format="parquet", partitioning="hive")
+    assert tracks.count_rows() == store.query("SELECT count(*) FROM tracks").column(0)[0].as_py()
+    highd = tracks.to_table(filter=ds.field("dataset") == "highd", columns=["scenario_key"])
+    assert set(highd.column("scenario_key").to_pylist()) == set(
+        store.scenario_ids(ScenarioFilter(where="dataset = 'highd'"))
+    )
+    lanes = ds.dataset(store.root / "lanes", format="parquet")
+    assert lanes.count_rows() == store.query("SELECT count(*) FROM lanes").column(0)[0].as_py()
 
 
 def test_same_id_in_two_format_versions_gets_two_keys(ingested: tuple[Store, list[Path]]) -> None:

@@ -136,7 +136,13 @@ class Store:
         if create:
             create_store(path)
         store = cls(path)
-        check_files(path, store.manifest)
+        manifest = store.manifest
+        try:
+            check_files(path, manifest)
+        except StoreError:
+            if store.manifest is manifest:  # not a writer retiring files right now: really damaged
+                raise
+            check_files(path, store.manifest)
         return store
 
     # ------------------------------------------------------------------ committed state
