@@ -4,7 +4,11 @@ nuPlan's driving_direction_compliance: the ego centre's progress along the cente
 it drives in (the driven lane, see `lanes.driven_lanes`) is summed over the last `direction_horizon`
 (1 s: that many steps plus the current one, as nuPlan sums); steps off every lane, or where the
 driven lane changes, add nothing. The largest backward progress within any window scores 1 below
-2 m, 0.5 below 6 m and 0 otherwise.
+2 m, 0.5 below 6 m and 0 otherwise. Deviation from nuPlan: where several lanes hold the centre,
+nuPlan takes the map's first; drivestack takes the best-aligned one, and never a lane pointing
+more than 60 deg off the heading where lanes overlap or in intersections (crossing and opposing
+streams there are not the ego's lane; SinD humans cutting a turn otherwise read as wrong-way).
+A lane pointing the other way that alone holds the centre on an open road still counts.
 """
 
 from __future__ import annotations
