@@ -7,6 +7,7 @@ scenario (same scenario id, known planning problems), rejected otherwise.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
@@ -67,7 +68,9 @@ def validate(
                 on_progress(len(outcomes), total)
     else:
         try:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
+            # forkserver: workers never inherit the caller's threads (a progress display) or their locks
+            context = multiprocessing.get_context("forkserver")
+            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
                 futures: list[Future[list[Outcome]]] = [pool.submit(_check, job) for job in jobs]
                 for future in as_completed(futures):
                     outcomes += future.result()
