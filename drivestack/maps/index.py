@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import shapely
@@ -30,6 +31,10 @@ NON_DRIVING_TYPES = frozenset(
 VEHICLE_USERS = frozenset({"vehicle", "car", "truck", "bus", "motorcycle", "priorityVehicle", "taxi"})
 # Half the distance [m] over which a lane's heading is measured around a projected point.
 _TANGENT_HALF_SPAN = 0.5
+# Lanes cross (rather than merge, fork or run side by side) where their overlap exceeds this area
+# [m2] and their headings there differ by an angle in this range [rad].
+_CROSSING_AREA = 1.0
+_CROSSING_ANGLES = (np.deg2rad(30.0), np.deg2rad(150.0))
 
 
 @dataclass(frozen=True)
@@ -204,6 +209,51 @@ class MapIndex:
     def is_intersection(self, lane_id: int) -> bool:
         """True when the lane lies inside an intersection (typed so, or a turn/straight lane of one)."""
         return lane_id in self.intersection_lanes
+
+    @cached_property
+    def intersection_area(self) -> shapely.Geometry:
+        """Where traffic streams cross: the union of the intersection lanes' polygons and of the
+        overlaps of lanes that cross each other (see `_CROSSING_ANGLES`). Maps without intersection
+        types (NGSIM 2018b) get their junctions from the crossings alone."""
+        typed = self.polygons[self.rows(np.array(sorted(self.intersection_lanes), dtype=np.int64))]
+        first, second = self._tree.query(self.polygons, predicate="intersects")
+        pairs = first < second
+        first, second = first[pairs], second[pairs]
+        overlaps = shapely.intersection(self.polygons[first], self.polygons[second])
+        big = shapely.area(overlaps) > _CROSSING_AREA
+        first, second, overlaps = first[big], second[big], overlaps[big]
+        centre = shapely.get_coordinates(shapely.centroid(overlaps))
+        heading_a = self._project_rows(first, centre)[2]
+        heading_b = self._project_rows(second, centre)[2]
+        angle = np.abs(angle_diff(heading_a, heading_b))
+        crossing = (angle > _CROSSING_ANGLES[0]) & (angle < _CROSSING_ANGLES[1])
+        area = shapely.union_all(np.concatenate([typed, overlaps[crossing]]))
+        shapely.prepare(area)
+        return area
+
+    def in_intersection(self, xy: FloatArray) -> BoolArray:
+        """Whether points xy (N, 2) [m] lie in the `intersection_area` (non-finite points: False)."""
+        xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+        inside = np.zeros(len(xy), dtype=bool)
+        finite = np.isfinite(xy).all(axis=1)
+        inside[finite] = shapely.intersects_xy(self.intersection_area, xy[finite, 0], xy[finite, 1])
+        return inside
+
+    @cached_property
+    def intersection_entries(self) -> tuple[tuple[int, float], ...]:
+        """(lane id, arc length [m]) where each lane's centerline first enters the `intersection_area`."""
+        area = self.intersection_area
+        inside = shapely.intersection(self.centerlines, area)
+        entries = []
+        for row in np.flatnonzero(~shapely.is_empty(inside)).tolist():
+            points = shapely.points(shapely.get_coordinates(inside[row]))
+            entries.append(
+                (
+                    int(self.lane_ids[row]),
+                    float(shapely.line_locate_point(self.centerlines[row], points).min()),
+                )
+            )
+        return tuple(entries)
 
     def downstream(self, lane_id: int, max_distance: float) -> dict[int, float]:
         """Lanes reachable from `lane_id` along successors, each with the distance [m] from the start of

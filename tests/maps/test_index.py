@@ -109,6 +109,28 @@ def test_intersection_and_driving_lanes_from_lane_types() -> None:
     assert index.driving_lanes == {1, 2}
 
 
+def test_intersection_area_from_crossing_lanes_of_an_untyped_map() -> None:
+    graph = LaneGraph(
+        "cross",
+        {
+            1: lane_between(1, (0.0, 0.0), (100.0, 0.0)),
+            2: lane_between(2, (50.0, -50.0), (50.0, 50.0)),
+            3: lane_between(3, (0.0, 3.5), (100.0, 3.5), right_neighbour=Neighbour(1, True)),
+        },
+    )
+    index = MapIndex(graph)
+    assert index.intersection_lanes == frozenset()
+    inside = index.in_intersection(np.array([[50.0, 0.0], [50.0, 3.5], [20.0, 0.0], [50.0, 20.0]]))
+    assert inside.tolist() == [True, True, False, False]
+    entries = dict(index.intersection_entries)
+    assert set(entries) == {1, 2, 3}
+    assert entries[1] == pytest.approx(50.0 - LANE_WIDTH / 2) and entries[2] == pytest.approx(
+        50.0 - LANE_WIDTH / 2
+    )
+    # parallel neighbours and a merge at a shallow angle are no intersection
+    assert MapIndex(straight_road(num_lanes=3)).intersection_area.is_empty
+
+
 @pytest.mark.usefixtures("commonroad_root")
 def test_every_sample_map_indexes_and_places_its_vehicles() -> None:
     from conftest import commonroad_sample

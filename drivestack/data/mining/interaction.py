@@ -26,20 +26,21 @@ _PAIRS_PER_CHUNK = 2048  # (agent, step) pairs propagated at once: bounds memory
 class LowTtcConfig:
     """Time-to-collision as nuPlan computes it, tagged where it falls below `threshold` [s].
 
-    The ego's and the agent's boxes move on at constant speed along their headings in `time_step`
-    [s] steps up to `horizon` [s]; TTC is the first time they overlap. nuPlan's relevance rules:
-    no TTC while the ego stands (speed <= `stopped_speed` [m/s]); agents count when they lie ahead
-    (bearing from the ego's heading < `ahead_angle` [rad]); where the ego is in an intersection
-    lane or off every lane (nuPlan: in an intersection or between lanes) agents beside it count
-    too (bearing <= `behind_angle`); agents behind never count. Agents already overlapping the ego
-    at the step are skipped (nuPlan drops collided tracks; in recorded data they are annotation
-    artefacts).
+    The ego's and the agent's boxes move on at constant speed along their headings; TTC is the
+    first of the times `time_step`, 2 `time_step`, ... below `horizon` (0.1, ..., 2.9 s as nuPlan
+    steps them) at which they overlap. nuPlan's relevance rules: no TTC while the ego stands
+    (|speed| <= `stopped_speed` [m/s]); agents count when they lie ahead (bearing off the ego's
+    heading < `ahead_angle` [rad]); where the ego is in an intersection area or off every lane
+    (nuPlan: in an intersection or between lanes) agents beside it count too (bearing <=
+    `behind_angle`); agents behind never count. Agents already overlapping the ego at the step are
+    skipped (nuPlan drops collided tracks; in recorded data they are annotation artefacts).
+    Deviation: bearings are taken from the ego's centre (nuPlan: its rear axle).
     """
 
     threshold: float = 2.0
     horizon: float = 3.0
     time_step: float = 0.1
-    ahead_angle: float = float(np.deg2rad(30.0))
+    ahead_angle: float = float(np.deg2rad(20.0))
     behind_angle: float = float(np.deg2rad(150.0))
     stopped_speed: float = 5e-3
 
@@ -50,15 +51,14 @@ def time_to_collision(scene: Scene, ego: EgoPath, config: LowTtcConfig) -> Float
     tracks = scene.scenario.tracks
     longitudinal, lateral = relative_to_ego(scene, ego)
     bearing = np.abs(np.arctan2(lateral, longitudinal))
-    intersection = np.array(sorted(scene.map.intersection_lanes), dtype=np.int64)
-    beside_counts = (ego.lane < 0) | np.isin(ego.lane, intersection)
+    beside_counts = (ego.lane < 0) | scene.map.in_intersection(ego.xy)
     relevant = (bearing < config.ahead_angle) | (beside_counts[None] & (bearing <= config.behind_angle))
-    relevant &= (np.nan_to_num(ego.speed) > config.stopped_speed)[None]
+    relevant &= (np.abs(np.nan_to_num(ego.speed)) > config.stopped_speed)[None]
     reach = (np.abs(ego.speed)[None] + np.abs(tracks.speed)) * config.horizon
     reach += 0.5 * (np.hypot(ego.length, ego.width) + np.hypot(tracks.length, tracks.width))[:, None]
     relevant &= np.hypot(longitudinal, lateral) <= reach
     rows, steps = np.nonzero(relevant)
-    times = np.arange(round(config.horizon / config.time_step) + 1, dtype=np.float64) * config.time_step
+    times = np.concatenate([[0.0], np.arange(config.time_step, config.horizon, config.time_step)])
     ttc = np.full(tracks.x.shape, np.inf)
     for begin in range(0, len(rows), _PAIRS_PER_CHUNK):
         r, t = rows[begin : begin + _PAIRS_PER_CHUNK], steps[begin : begin + _PAIRS_PER_CHUNK]
@@ -101,7 +101,7 @@ def low_ttc(scene: Scene, ego: EgoPath, config: LowTtcConfig) -> list[Tag]:
 @dataclass(frozen=True)
 class VulnerableRoadUserConfig:
     """A pedestrian, bicycle or motorcycle within `max_distance` [m] of the ego's path ahead (its
-    positions from the current step on)."""
+    positions from the current step on), at steps where the ego is known."""
 
     max_distance: float = 30.0
 
@@ -124,6 +124,6 @@ def vulnerable_road_user(scene: Scene, ego: EgoPath, config: VulnerableRoadUserC
             tracks.x[r][:, :, None] - ego.x[None, None], tracks.y[r][:, :, None] - ego.y[None, None]
         )
         distance[begin : begin + chunk] = np.where(ahead[None] & np.isfinite(gaps), gaps, np.inf).min(axis=2)
-    found = runs(distance <= config.max_distance)
+    found = runs((distance <= config.max_distance) & ego.valid[None])
     values = reduce_runs(distance, found, np.minimum)
     return tags_from_runs(scene.scenario_id, "vulnerable_road_user", tracks.ids[rows], found, values)

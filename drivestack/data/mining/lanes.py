@@ -48,7 +48,8 @@ def lane_changes(lanes: IntArray, xy: FloatArray, index: MapIndex, min_dwell: in
     lanes are lateral neighbours (`MapIndex.side`) and which the agent really crossed between: it
     is outside the new lane `min_dwell` steps before entering it and outside the old lane
     `min_dwell` steps after (where two lanes overlap, e.g. fanning out, a switch is no change).
-    Moving on to a successor lane is no change.
+    Moving on to a successor lane is no change, nor is a switch inside an intersection area, where
+    parallel turn lanes overlap and are rarely drawn for lane changing.
     """
     num_rows, num_steps = lanes.shape
     starts_mask = np.ones(lanes.shape, dtype=bool)
@@ -66,6 +67,7 @@ def lane_changes(lanes: IntArray, xy: FloatArray, index: MapIndex, min_dwell: in
     crossed = ~index.contains(lane[change + 1], xy[rows[change], before]) & ~index.contains(
         lane[change], xy[rows[change], after]
     )
+    crossed &= ~index.in_intersection(xy[rows[change], starts[change + 1]])
     change = change[crossed]
     return LaneChanges(
         rows[change], ends[change], starts[change + 1], lane[change], lane[change + 1], side[change]

@@ -7,14 +7,22 @@ when the ego's lane leads to it.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from drivestack.core.scenario import LightColor
 from drivestack.data.mining.registry import register
-from drivestack.data.mining.scene import EgoPath, FloatArray, Scene, reduce_runs, runs, tags_from_runs
+from drivestack.data.mining.scene import (
+    BoolArray,
+    EgoPath,
+    FloatArray,
+    Scene,
+    reduce_runs,
+    runs,
+    tags_from_runs,
+)
 from drivestack.data.tags import Tag
 
 RED = (LightColor.RED, LightColor.RED_YELLOW)
@@ -39,12 +47,14 @@ def distances_ahead(
     return result
 
 
-def approach(scene: Scene, ego: EgoPath, lanes: Collection[int], lookahead: float) -> FloatArray:
-    """Per step (steps,): 0 where the ego is on one of `lanes`, else the distance [m] along the lanes
-    to the nearest start of one of them within `lookahead` [m]; NaN otherwise."""
-    starts = distances_ahead(scene, ego, [(lane, 0.0) for lane in sorted(lanes)], lookahead)
-    nearest = np.min(starts, axis=0, initial=np.inf, where=~np.isnan(starts))
-    nearest = np.where(np.isin(ego.lane, np.array(sorted(lanes), dtype=np.int64)), 0.0, nearest)
+def approach(
+    scene: Scene, ego: EgoPath, entries: Sequence[tuple[int, float]], inside: BoolArray, lookahead: float
+) -> FloatArray:
+    """Per step (steps,): 0 where the ego is `inside` (steps,) a map feature, else the distance [m]
+    along the lanes to the nearest of its `entries` (lane id, arc length) within `lookahead` [m];
+    NaN otherwise."""
+    ahead = distances_ahead(scene, ego, entries, lookahead)
+    nearest = np.where(inside, 0.0, np.min(ahead, axis=0, initial=np.inf, where=~np.isnan(ahead)))
     return np.where(ego.valid & np.isfinite(nearest), nearest, np.nan)
 
 
@@ -93,11 +103,16 @@ class MapFeatureConfig:
 @register("merge", version=1, config=MapFeatureConfig())
 def merge(scene: Scene, ego: EgoPath, config: MapFeatureConfig) -> list[Tag]:
     """Steps where the ego drives through or towards a merge (`MapIndex.merge_lanes`); value = distance."""
-    return ego_tags(scene, ego, "merge", approach(scene, ego, scene.map.merge_lanes, config.lookahead))
+    lanes = sorted(scene.map.merge_lanes)
+    inside = np.isin(ego.lane, np.array(lanes, dtype=np.int64))
+    distance = approach(scene, ego, [(lane, 0.0) for lane in lanes], inside, config.lookahead)
+    return ego_tags(scene, ego, "merge", distance)
 
 
 @register("intersection", version=1, config=MapFeatureConfig())
 def intersection(scene: Scene, ego: EgoPath, config: MapFeatureConfig) -> list[Tag]:
-    """Steps where the ego drives through or towards an intersection lane; value = distance [m]."""
-    lanes = scene.map.intersection_lanes
-    return ego_tags(scene, ego, "intersection", approach(scene, ego, lanes, config.lookahead))
+    """Steps where the ego is in or drives towards an intersection (`MapIndex.intersection_area`);
+    value = distance [m] to its entry."""
+    inside = scene.map.in_intersection(ego.xy)
+    distance = approach(scene, ego, scene.map.intersection_entries, inside, config.lookahead)
+    return ego_tags(scene, ego, "intersection", distance)

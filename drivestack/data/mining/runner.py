@@ -175,6 +175,17 @@ def _run(store: Store, batches: Sequence[Batch], workers: int) -> Iterator[list[
             yield future.result()
 
 
+def scenario_tags(store: Store, scenario_id: str) -> list[Tag]:
+    """Every stored tag of one scenario (a store key or an unambiguous benchmark id), by tag and step."""
+    key = store.resolve(scenario_id)
+    table = store.query(
+        "SELECT tag, agent_id, step_start, step_end, value FROM tags WHERE scenario_key = $1"
+        " ORDER BY tag, step_start, agent_id",
+        [key],
+    )
+    return [Tag(key, **row) for row in table.to_pylist()]
+
+
 def tag_counts(store: Store) -> list[tuple[str, int, int]]:
     """(tag, scenarios with it, tag rows) for every tag in the store, by tag name."""
     table = store.query(
