@@ -1,0 +1,1 @@
+"""Pictures of scenarios and runs: bird's-eye rendering (`bev`), reused by animations and reports."""

@@ -1,0 +1,450 @@
+"""Bird's-eye pictures of a scenario with matplotlib: lanes, agents, the ego, its goal, lights, tags.
+
+Each `draw_*` function adds one layer to a matplotlib `Axes` in world coordinates [m] and can be
+reused by animations (draw the static layers once, the agents per frame). `render_scene` composes
+them into a figure zoomed on what matters at one step: the ego, its path over the next seconds,
+its goal (when near) and the agents around it. Figures are plain `matplotlib.figure.Figure`s (no
+pyplot, no global state), rendered by the Agg canvas: no display needed.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from matplotlib.artist import Artist
+from matplotlib.axes import Axes
+from matplotlib.collections import LineCollection, PolyCollection
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch, Polygon
+from matplotlib.patheffects import withStroke
+from numpy.typing import NDArray
+
+from drivestack.core.map import LaneGraph
+from drivestack.core.scenario import AgentType, LightColor, Scenario, Shape, Tracks, vehicle_dimensions
+from drivestack.data.tags import Tag
+
+FloatArray = NDArray[np.float64]
+Bounds = tuple[float, float, float, float]  # xmin, xmax, ymin, ymax [m]
+
+AGENT_COLORS: dict[str, str] = {
+    "car": "#3b6fb6",
+    "truck / bus": "#7b4fa0",
+    "two-wheeler": "#e08a1e",
+    "pedestrian": "#d6336c",
+    "other": "#6c757d",
+}
+EGO_COLOR = "#c92a2a"
+GOAL_COLOR = "#2b8a3e"
+LIGHT_COLORS = {
+    LightColor.RED: "#e03131",
+    LightColor.RED_YELLOW: "#f76707",
+    LightColor.YELLOW: "#fab005",
+    LightColor.GREEN: "#2f9e44",
+    LightColor.INACTIVE: "#adb5bd",
+}
+_HALO = [withStroke(linewidth=2.5, foreground="white")]  # keeps labels readable over lanes and boxes
+_KIND_GROUP = {
+    AgentType.CAR: "car",
+    AgentType.TAXI: "car",
+    AgentType.PRIORITY_VEHICLE: "car",
+    AgentType.PARKED_VEHICLE: "car",
+    AgentType.TRUCK: "truck / bus",
+    AgentType.BUS: "truck / bus",
+    AgentType.MOTORCYCLE: "two-wheeler",
+    AgentType.BICYCLE: "two-wheeler",
+    AgentType.PEDESTRIAN: "pedestrian",
+}
+
+
+@dataclass(frozen=True)
+class BevStyle:
+    """How `render_scene` frames and labels a picture.
+
+    The view holds the ego at the step, its path `path_window` [s] either side, goal regions closer
+    than `goal_reach` [m] and agents within `context_radius` [m] of the ego, plus `margin` [m], at
+    least `min_extent` [m] across. The figure is `width` [in] wide at `dpi`; its height follows the
+    view's shape within `heights` [in], and the view is widened to fill it.
+    """
+
+    width: float = 12.0
+    heights: tuple[float, float] = (5.0, 10.0)
+    dpi: int = 110
+    margin: float = 12.0
+    min_extent: float = 60.0
+    context_radius: float = 35.0
+    goal_reach: float = 150.0
+    path_window: float = 6.0
+    labels: bool = True
+
+
+def agent_group(kind: AgentType) -> str:
+    """The legend group (colour) of an agent type."""
+    return _KIND_GROUP.get(kind, "other")
+
+
+def shape_outline(shape: Shape, x: float, y: float, yaw: float) -> FloatArray:
+    """World-frame outline (K, 2) [m] of a shape given in its owner's frame, placed at pose (x, y, yaw)."""
+    local = shape.outline()
+    c, s = np.cos(yaw), np.sin(yaw)
+    return local @ np.array([[c, s], [-s, c]]) + np.array([x, y])
+
+
+def box_outline(x: float, y: float, yaw: float, length: float, width: float) -> FloatArray:
+    """Corners (4, 2) [m] of a length x width [m] box centred at (x, y) heading yaw [rad]."""
+    half = np.array([[1, 1], [-1, 1], [-1, -1], [1, -1]]) * np.array([length, width]) / 2.0
+    c, s = np.cos(yaw), np.sin(yaw)
+    return half @ np.array([[c, s], [-s, c]]) + np.array([x, y])
+
+
+def _visible(points: FloatArray, bounds: Bounds | None) -> bool:
+    """True when any of the points (K, 2) lies in `bounds` expanded by 20 m (all when no bounds)."""
+    if bounds is None:
+        return True
+    xmin, xmax, ymin, ymax = bounds
+    inside = (points[:, 0] > xmin - 20) & (points[:, 0] < xmax + 20)
+    return bool((inside & (points[:, 1] > ymin - 20) & (points[:, 1] < ymax + 20)).any())
+
+
+def draw_lanes(
+    ax: Axes, graph: LaneGraph, bounds: Bounds | None = None, goal_lanes: Iterable[int] = ()
+) -> None:
+    """Lane surfaces (grey; intersection lanes darker; goal lanes green), bounds and faint centerlines."""
+    goal = set(goal_lanes)
+    lanes = [lane for lane in graph.lanes.values() if _visible(lane.center, bounds)]
+    faces = [
+        GOAL_COLOR if lane.id in goal else "#d9dde2" if "intersection" in lane.lane_types else "#e9ecef"
+        for lane in lanes
+    ]
+    ax.add_collection(
+        PolyCollection(
+            [lane.polygon() for lane in lanes], facecolors=faces, edgecolors="none", alpha=0.9, zorder=1
+        )
+    )
+    borders = [bound for lane in lanes for bound in (lane.left, lane.right)]
+    ax.add_collection(LineCollection(borders, colors="#868e96", linewidths=0.7, zorder=2))
+    ax.add_collection(
+        LineCollection(
+            [lane.center for lane in lanes],
+            colors="#adb5bd",
+            linewidths=0.5,
+            linestyles=(0, (4, 6)),
+            zorder=2,
+        )
+    )
+
+
+def draw_agents(
+    ax: Axes,
+    tracks: Tracks,
+    step: int,
+    highlight: Iterable[int] = (),
+    labels: bool = True,
+    bounds: Bounds | None = None,
+) -> list[str]:
+    """Every agent valid at `step` (and near `bounds`) as its outline coloured by type, a heading
+    tick and its id; agents in `highlight` get a thick black edge. Returns the type groups drawn."""
+    marked = set(highlight)
+    rows = np.flatnonzero(tracks.valid[:, step])
+    centres = np.stack([tracks.x[rows, step], tracks.y[rows, step]], axis=1)
+    rows = np.array(
+        [row for row, centre in zip(rows, centres, strict=True) if _visible(centre[None], bounds)], dtype=int
+    )
+    outlines, faces, edges, widths, ticks = [], [], [], [], []
+    for row in rows.tolist():
+        x, y, yaw = float(tracks.x[row, step]), float(tracks.y[row, step]), float(tracks.yaw[row, step])
+        outlines.append(shape_outline(tracks.shapes[row], x, y, yaw))
+        faces.append(AGENT_COLORS[agent_group(tracks.agent_type[row])])
+        highlighted = int(tracks.ids[row]) in marked
+        edges.append("black" if highlighted else "white")
+        widths.append(2.0 if highlighted else 0.6)
+        reach = 0.5 * float(tracks.length[row])
+        ticks.append([(x, y), (x + reach * np.cos(yaw), y + reach * np.sin(yaw))])
+    ax.add_collection(
+        PolyCollection(outlines, facecolors=faces, edgecolors=edges, linewidths=widths, zorder=5)
+    )
+    ax.add_collection(LineCollection(ticks, colors="white", linewidths=0.8, zorder=6))
+    if labels:
+        for row in rows.tolist():
+            ax.annotate(
+                str(int(tracks.ids[row])),
+                (float(tracks.x[row, step]), float(tracks.y[row, step])),
+                xytext=(0, 0.5 * float(tracks.width[row]) + 0.6),
+                textcoords="offset fontsize",
+                fontsize=7,
+                ha="center",
+                color="#212529",
+                clip_on=True,
+                zorder=8,
+                path_effects=_HALO,
+            )
+    return sorted({agent_group(tracks.agent_type[row]) for row in rows.tolist()})
+
+
+def draw_ego(ax: Axes, scenario: Scenario, step: int, dt: float | None = None) -> None:
+    """Each planning problem's ego: its recorded path (line, a dot every second of `dt` [s] steps,
+    default the scenario's) and its box at `step`, else its initial state. Where the ego is not known
+    at `step`, its nearest recorded (or initial) pose is drawn dashed."""
+    per_second = max(1, round(1.0 / (dt or scenario.dt)))
+    for problem in scenario.planning_problems:
+        recorded = scenario.recorded_ego(problem.id)
+        length, width = vehicle_dimensions(recorded.vehicle_type if recorded else None)
+        initial = problem.initial
+        pose = (initial.x, initial.y, initial.yaw)
+        dashed = step != initial.step
+        if recorded is not None and len(recorded.trajectory):
+            path = recorded.trajectory
+            ax.plot(path.x, path.y, color=EGO_COLOR, linewidth=1.6, alpha=0.8, zorder=4)
+            ax.plot(
+                path.x[::per_second], path.y[::per_second], "o", color=EGO_COLOR, markersize=2.5, zorder=4
+            )
+            i = int(np.argmin(np.abs(path.steps - step)))
+            pose, dashed = (
+                (float(path.x[i]), float(path.y[i]), float(path.yaw[i])),
+                int(path.steps[i]) != step,
+            )
+        corners = box_outline(*pose, length, width)
+        ax.add_patch(
+            Polygon(
+                corners,
+                facecolor="none" if dashed else EGO_COLOR,
+                edgecolor=EGO_COLOR,
+                linewidth=1.5,
+                linestyle="--" if dashed else "-",
+                zorder=7,
+            )
+        )
+        ax.annotate(
+            f"ego {problem.id}",
+            pose[:2],
+            xytext=(10, -10),
+            textcoords="offset points",
+            fontsize=8,
+            ha="left",
+            va="top",
+            color=EGO_COLOR,
+            fontweight="bold",
+            zorder=11,
+            path_effects=_HALO,
+        )
+
+
+def draw_goals(ax: Axes, scenario: Scenario) -> None:
+    """Goal regions of every planning problem, hatched green with the problem id."""
+    for problem in scenario.planning_problems:
+        for state in problem.goal.states:
+            for region in state.regions:
+                outline = region.outline()
+                if len(outline) < 3:
+                    continue
+                ax.add_patch(
+                    Polygon(
+                        outline, facecolor=GOAL_COLOR, alpha=0.18, edgecolor=GOAL_COLOR, hatch="///", zorder=3
+                    )
+                )
+                centre = outline.mean(axis=0)
+                ax.text(
+                    float(centre[0]),
+                    float(centre[1]),
+                    f"goal {problem.id}",
+                    color=GOAL_COLOR,
+                    fontsize=8,
+                    ha="center",
+                    zorder=8,
+                    path_effects=_HALO,
+                    clip_on=True,
+                )
+
+
+def draw_lights(ax: Axes, scenario: Scenario, step: int) -> None:
+    """Traffic lights in their colour at `step`: a dot at the light and a bar across the end of every
+    lane that refers to it (where its stop line is)."""
+    colors = {light.id: light.colors_at(np.array([step]))[0] for light in scenario.traffic_lights}
+    for light in scenario.traffic_lights:
+        ax.plot(
+            light.x,
+            light.y,
+            "o",
+            color=LIGHT_COLORS[colors[light.id]],
+            markersize=7,
+            mec="black",
+            mew=0.6,
+            zorder=9,
+        )
+    bars, bar_colors = [], []
+    for lane in scenario.lane_graph.lanes.values():
+        for light_id in lane.traffic_light_ids:
+            if light_id in colors:
+                bars.append([lane.left[-1], lane.right[-1]])
+                bar_colors.append(LIGHT_COLORS[colors[light_id]])
+    ax.add_collection(LineCollection(bars, colors=bar_colors, linewidths=3.0, zorder=4))
+
+
+def default_step(scenario: Scenario) -> int:
+    """The step a picture shows by default: where the first planning problem's ego is first known
+    (its recorded trajectory's first step, else its initial state's step); 0 without problems.
+
+    Some solution files start their trajectory later than the planning problem's initial step
+    (at its initial state); their steps agree with the other agents', so the trajectory decides."""
+    if not scenario.planning_problems:
+        return 0
+    problem = scenario.planning_problems[0]
+    recorded = scenario.recorded_ego(problem.id)
+    return (
+        int(recorded.trajectory.steps[0])
+        if recorded is not None and len(recorded.trajectory)
+        else problem.initial.step
+    )
+
+
+def view_bounds(
+    scenario: Scenario, step: int, style: BevStyle = BevStyle(), dt: float | None = None
+) -> Bounds:
+    """The area [m] a picture of `step` shows (see `BevStyle`; `dt` [s] as in `render_scene`)."""
+    dt = dt or scenario.dt
+    anchors, egos = [], []
+    window = max(1, round(style.path_window / dt))
+    for problem in scenario.planning_problems:
+        recorded = scenario.recorded_ego(problem.id)
+        egos.append((problem.initial.x, problem.initial.y))
+        if recorded is not None:
+            path = recorded.trajectory
+            near = np.abs(path.steps - step) <= window
+            anchors.append(np.stack([path.x[near], path.y[near]], axis=1))
+            egos += [
+                (float(x), float(y))
+                for x, y in zip(path.x[path.steps == step], path.y[path.steps == step], strict=True)
+            ]
+    ego_points = np.array(egos) if egos else np.zeros((0, 2))
+    anchors.append(ego_points)
+    for problem in scenario.planning_problems:
+        for state in problem.goal.states:
+            for region in state.regions:
+                outline = region.outline()
+                if (
+                    len(outline)
+                    and len(ego_points)
+                    and np.hypot(*(outline.mean(axis=0) - ego_points[0])) < style.goal_reach
+                ):
+                    anchors.append(outline)
+    tracks = scenario.tracks
+    valid = tracks.valid[:, step]
+    agents = np.stack([tracks.x[valid, step], tracks.y[valid, step]], axis=1)
+    if len(ego_points):
+        distance = np.min(np.hypot(*(agents[:, None, :] - ego_points[None]).transpose(2, 0, 1)), axis=1)
+        anchors.append(agents[distance < style.context_radius])
+    else:
+        anchors.append(agents)
+    points = (
+        np.concatenate([a for a in anchors if len(a)]) if any(len(a) for a in anchors) else np.zeros((1, 2))
+    )
+    low, high = points.min(axis=0) - style.margin, points.max(axis=0) + style.margin
+    centre, size = (low + high) / 2.0, np.maximum(high - low, style.min_extent)
+    aspect = style.width / figure_height(size, style)
+    size = np.maximum(size, [size[1] * aspect, size[0] / aspect])
+    return (
+        centre[0] - size[0] / 2,
+        centre[0] + size[0] / 2,
+        centre[1] - size[1] / 2,
+        centre[1] + size[1] / 2,
+    )
+
+
+def figure_height(size: FloatArray, style: BevStyle) -> float:
+    """Figure height [in] for a view of `size` (width, height) [m]: its shape within `style.heights`."""
+    return float(np.clip(style.width * size[1] / size[0], *style.heights))
+
+
+def _tag_lines(tags: Sequence[Tag], limit: int = 14) -> list[str]:
+    """Legend text: one line per tag name with its agents and step ranges (truncated)."""
+    by_name: dict[str, list[Tag]] = {}
+    for tag in tags:
+        by_name.setdefault(tag.tag, []).append(tag)
+    lines = []
+    for name in sorted(by_name):
+        found = by_name[name]
+        parts = [f"{t.agent_id}@{t.step_start}-{t.step_end}" for t in found[:4]]
+        more = f" +{len(found) - 4}" if len(found) > 4 else ""
+        lines.append(f"{name}: {', '.join(parts)}{more}")
+    return lines[:limit] + ([f"... {len(lines) - limit} more tags"] if len(lines) > limit else [])
+
+
+def render_scene(
+    scenario: Scenario,
+    step: int | None = None,
+    tags: Sequence[Tag] = (),
+    style: BevStyle = BevStyle(),
+    dt: float | None = None,
+) -> Figure:
+    """A figure of `scenario` at `step` (default: `default_step`): lanes,
+    lights, goal regions, the ego and its recorded path, agents with ids, and `tags` (agents they
+    name are outlined black, and the tags are listed). `dt` [s] is the time step used for times
+    and path dots (default the scenario's; pass the one its motion implies where they differ)."""
+    dt = dt or scenario.dt
+    step = int(np.clip(default_step(scenario) if step is None else step, 0, scenario.num_steps - 1))
+    bounds = view_bounds(scenario, step, style, dt)
+    height = figure_height(np.array([bounds[1] - bounds[0], bounds[3] - bounds[2]]), style)
+    figure = Figure(figsize=(style.width, height), dpi=style.dpi)
+    ax = figure.add_axes((0.06, 0.6 / height, 0.92, 1.0 - 1.3 / height))
+    goal_lanes = [
+        lane for p in scenario.planning_problems for state in p.goal.states for lane in state.lanelet_ids
+    ]
+    draw_lanes(ax, scenario.lane_graph, bounds, goal_lanes)
+    draw_lights(ax, scenario, step)
+    draw_goals(ax, scenario)
+    egos = {p.id for p in scenario.planning_problems}
+    named = {t.agent_id for t in tags if t.agent_id not in egos}
+    groups = draw_agents(ax, scenario.tracks, step, named, style.labels, bounds)
+    draw_ego(ax, scenario, step, dt)
+    ax.set_xlim(bounds[0], bounds[1])
+    ax.set_ylim(bounds[2], bounds[3])
+    ax.set_aspect("equal")
+    ax.tick_params(labelsize=7)
+    ax.set_xlabel("x [m]", fontsize=8)
+    ax.set_ylabel("y [m]", fontsize=8)
+    figure.suptitle(
+        f"{scenario.scenario_id}   step {step} (t = {step * dt:.1f} s of {scenario.num_steps * dt:.1f} s)",
+        fontsize=11,
+        y=0.97,
+    )
+    handles: list[Artist] = [Patch(color=AGENT_COLORS[group], label=group) for group in groups]
+    handles += [
+        Patch(color=EGO_COLOR, label="ego (recorded path, dots 1 s)"),
+        Patch(facecolor=GOAL_COLOR, alpha=0.3, hatch="///", label="goal"),
+    ]
+    if tags:
+        handles.append(Line2D([], [], color="black", linewidth=2, label="agent named by a tag"))
+    ax.legend(handles=handles, loc="upper right", fontsize=7, framealpha=0.85)
+    lines = _tag_lines(tags)
+    if lines:
+        ax.text(
+            0.01,
+            0.01,
+            "tags (agent@steps)\n" + "\n".join(lines),
+            transform=ax.transAxes,
+            fontsize=7,
+            va="bottom",
+            family="monospace",
+            bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "#ced4da"},
+            zorder=10,
+        )
+    return figure
+
+
+def save_png(figure: Figure, path: str | Path) -> Path:
+    """Write `figure` as a PNG at `path` atomically (temporary file in the same folder, then rename)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".png")
+    os.close(handle)
+    try:
+        figure.savefig(temporary, format="png", dpi=figure.dpi)
+        os.replace(temporary, target)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+    return target
