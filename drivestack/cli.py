@@ -251,6 +251,89 @@ def split_check(
     console.print(f"ok: no {by} group is shared between {', '.join(names)}")
 
 
+# --------------------------------------------------------------------------- mining and pictures
+
+
+@app.command()
+def mine(
+    store: StoreOption = None,
+    detector: Annotated[
+        list[str] | None, typer.Option("--detector", help="Detector to run (repeatable) [default: all].")
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    batch_size: Annotated[int, typer.Option(min=1, help="Scenarios per worker task.")] = 32,
+) -> None:
+    """Run detectors over the scenarios not mined yet by their current version; print tag counts."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.table import Table
+
+    from drivestack.data.mining import select
+    from drivestack.data.mining.runner import mine_store, tag_counts
+    from drivestack.data.store import Store
+
+    opened = Store.open(store)
+    chosen = [found.name for found in select(detector)]
+    columns = (TextColumn("mining"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err_console, transient=True) as progress:
+        task = progress.add_task("mine", total=None)
+        report = mine_store(
+            opened,
+            chosen,
+            workers=workers,
+            batch_size=batch_size,
+            on_progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
+    counts = {tag: (scenarios, rows) for tag, scenarios, rows in tag_counts(opened)}
+    table = Table(title=f"mined {report.scenarios} scenarios in {report.seconds:.1f} s")
+    for column in ("tag", "scenarios", "rows", "mined now", "already mined"):
+        table.add_column(column, justify="left" if column == "tag" else "right")
+    for name in chosen:
+        scenarios_with, rows = counts.get(name, (0, 0))
+        table.add_row(
+            name, str(scenarios_with), str(rows), str(report.mined[name]), str(report.already[name])
+        )
+    console.print(table)
+    for failure in report.failures:
+        console.print(
+            f"failed {failure.detector} on {failure.scenario_key}: {failure.error}", highlight=False
+        )
+    if report.failures:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def show(
+    scenario_id: Annotated[str, typer.Argument(help="Scenario key or benchmark id.")],
+    store: StoreOption = None,
+    png: Annotated[Path | None, typer.Option(help="Picture file [default: ./<scenario id>.png].")] = None,
+    step: Annotated[
+        int | None, typer.Option(min=0, help="Step to draw [default: where the ego is first known].")
+    ] = None,
+) -> None:
+    """Print a scenario's summary and tags, and draw it from above (lanes, agents, ego, goal, tags)."""
+    from rich.table import Table
+
+    from drivestack.data.mining.runner import scenario_tags
+    from drivestack.data.mining.scene import motion_time_step
+    from drivestack.data.store import Store
+    from drivestack.viz.bev import render_scene, save_png
+    from drivestack.viz.summary import scenario_summary
+
+    opened = Store.open(store)
+    key = opened.resolve(scenario_id)
+    scenario = opened.load_scenario(key)
+    tags = scenario_tags(opened, key)
+    dt = motion_time_step(scenario)
+    table = Table(show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for field, value in scenario_summary(scenario, tags, key, dt):
+        table.add_row(field, value)
+    console.print(table)
+    target = save_png(render_scene(scenario, step, tags, dt=dt), png or Path(f"{scenario.scenario_id}.png"))
+    console.print(f"picture: {target}", highlight=False)
+
+
 def main() -> None:
     """Entry point of the `drivestack` console script: a `DrivestackError` becomes one line and exit 1."""
     try:
