@@ -1,0 +1,726 @@
+"""Vehicle dynamics shared by planners and the simulator, vectorized over a batch of vehicles.
+
+One model, used twice: the simulator executes the ego with it, and planners roll candidate
+trajectories out with it, so a planner predicts exactly what the simulator will do.
+
+- `bicycle_step`: kinematic bicycle about the rear axle with actuator limits (acceleration, jerk,
+  steering angle, steering rate); states are reported at the vehicle centre, the pose every
+  record and trajectory in drivestack uses. The centre lies half a wheelbase ahead of the rear axle.
+  Each step integrates the exact arc of constant curvature; speed never goes negative (no reversing).
+- `Tracker`: follows a timed reference. Lateral: a discrete LQR on the linearised lateral error
+  dynamics of the rear axle (see `TrackerConfig`) on top of the reference's feed-forward
+  curvature; one Riccati solution per dt. Longitudinal: feed-forward acceleration plus P on the
+  speed error and P on the along-track position error; the position error is the integral of the
+  speed error, so this is a PI speed controller that also removes lag along the path.
+- `idm_acceleration` and `find_leaders`: the Intelligent Driver Model and the search for the
+  object ahead along a path, used by the reactive agents and by IDM-based planners.
+
+Arrays are (B,) for B vehicles unless stated; SI units; yaw in rad, counter-clockwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+from numba import njit
+from numpy.typing import NDArray
+from scipy.linalg import solve_discrete_are
+
+from drivestack.core.geometry import wrap_angle
+from drivestack.core.scenario import (
+    DEFAULT_VEHICLE_TYPE,
+    StaticObstacle,
+    Tracks,
+    Trajectory,
+    vehicle_dimensions,
+)
+
+FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+_TWO_PI = 2.0 * np.pi
+
+# CommonRoad vehicle models (commonroad-vehicle-models parameters_vehicle1..3): wheelbase a + b [m]
+# and maximum steering angle [rad] by vehicle type id (1 Ford Escort, 2 BMW 320i, 3 VW Vanagon).
+_WHEELBASES = {1: 2.39268, 2: 2.578, 3: 2.47193}
+_MAX_STEERING = {1: 0.910, 2: 1.066, 3: 1.023}
+
+
+@dataclass(frozen=True)
+class VehicleParams:
+    """A vehicle's size and actuator limits.
+
+    `length`, `width` [m] of the box; `wheelbase` [m]; acceleration within
+    [-`max_deceleration`, `max_acceleration`] [m/s2] changing at most `max_jerk` [m/s3]; steering
+    angle within +-`max_steering_angle` [rad] changing at most `max_steering_rate` [rad/s].
+    Defaults: CommonRoad's vehicle type 2 (BMW 320i) geometry and steering limits (its steering
+    rate 0.4 rad/s); acceleration and jerk limits of a road car (CommonRoad allows 11.5 m/s2, a
+    friction bound, not an actuator one).
+    """
+
+    length: float = vehicle_dimensions(DEFAULT_VEHICLE_TYPE)[0]
+    width: float = vehicle_dimensions(DEFAULT_VEHICLE_TYPE)[1]
+    wheelbase: float = _WHEELBASES[DEFAULT_VEHICLE_TYPE]
+    max_acceleration: float = 5.0
+    max_deceleration: float = 9.0
+    max_jerk: float = 20.0
+    max_steering_angle: float = _MAX_STEERING[DEFAULT_VEHICLE_TYPE]
+    max_steering_rate: float = 0.4
+
+    @staticmethod
+    def for_vehicle_type(vehicle_type: int | None) -> VehicleParams:
+        """The parameters of CommonRoad vehicle type 1-3 (default type for None or an unknown id)."""
+        known = vehicle_type if vehicle_type in _WHEELBASES else DEFAULT_VEHICLE_TYPE
+        length, width = vehicle_dimensions(known)
+        return VehicleParams(
+            length=length,
+            width=width,
+            wheelbase=_WHEELBASES[known],
+            max_steering_angle=_MAX_STEERING[known],
+        )
+
+    @property
+    def limits(self) -> FloatArray:
+        """(wheelbase, max acceleration, max deceleration, max jerk, max steering angle, max steering
+        rate) as one array, the form the compiled kernels take."""
+        return np.array(
+            [
+                self.wheelbase,
+                self.max_acceleration,
+                self.max_deceleration,
+                self.max_jerk,
+                self.max_steering_angle,
+                self.max_steering_rate,
+            ]
+        )
+
+    @property
+    def max_curvature(self) -> float:
+        """Tightest path curvature [1/m] of the rear axle at full steering lock."""
+        return float(np.tan(self.max_steering_angle) / self.wheelbase)
+
+
+@dataclass(frozen=True, eq=False)
+class BicycleState:
+    """States of B vehicles, each field (B,): centre position [m], yaw [rad], speed [m/s] (>= 0),
+    realised acceleration [m/s2], yaw rate [rad/s] and steering angle [rad]."""
+
+    x: FloatArray
+    y: FloatArray
+    yaw: FloatArray
+    speed: FloatArray
+    acceleration: FloatArray
+    yaw_rate: FloatArray
+    steering: FloatArray
+
+    @staticmethod
+    def of(
+        x: float,
+        y: float,
+        yaw: float,
+        speed: float,
+        acceleration: float = 0.0,
+        yaw_rate: float = 0.0,
+        steering: float = 0.0,
+        batch: int = 1,
+    ) -> BicycleState:
+        """`batch` copies of one state given as scalars."""
+        values = (x, y, yaw, speed, acceleration, yaw_rate, steering)
+        return BicycleState(*(np.full(batch, value, dtype=np.float64) for value in values))
+
+
+@njit(cache=True)
+def _wrap(angle: float) -> float:
+    """`angle` [rad] wrapped to [-pi, pi)."""
+    wrapped = angle - _TWO_PI * np.floor((angle + np.pi) / _TWO_PI)
+    return wrapped - _TWO_PI if wrapped >= np.pi else wrapped
+
+
+@njit(cache=True)
+def _bicycle_kernel(
+    x: FloatArray,
+    y: FloatArray,
+    yaw: FloatArray,
+    speed: FloatArray,
+    acceleration: FloatArray,
+    steering: FloatArray,
+    accel_cmd: FloatArray,
+    steer_cmd: FloatArray,
+    limits: FloatArray,
+    dt: float,
+) -> FloatArray:
+    """`bicycle_step` on arrays (B,); `limits` = (wheelbase, max accel, max decel, max jerk, max
+    steering angle, max steering rate); returns (7, B): x, y, yaw, speed, accel, yaw rate, steering."""
+    wheelbase, max_acc, max_dec, max_jerk, max_steer, max_rate = limits
+    half = 0.5 * wheelbase
+    out = np.empty((7, x.shape[0]))
+    for i in range(x.shape[0]):
+        accel = min(max(accel_cmd[i], acceleration[i] - max_jerk * dt), acceleration[i] + max_jerk * dt)
+        accel = min(max(accel, -max_dec), max_acc)
+        steer = min(max(steer_cmd[i], steering[i] - max_rate * dt), steering[i] + max_rate * dt)
+        steer = min(max(steer, -max_steer), max_steer)
+        v0 = speed[i]
+        v1 = v0 + accel * dt
+        if v1 < 0.0:  # stops within the step instead of reversing
+            distance = v0 * v0 / max(-2.0 * accel, 1e-12)
+            v1 = 0.0
+        else:
+            distance = v0 * dt + 0.5 * accel * dt * dt
+        turn = distance * np.tan(steer) / wheelbase
+        chord = distance * (np.sin(0.5 * turn) / (0.5 * turn) if abs(turn) > 1e-9 else 1.0)
+        mid = yaw[i] + 0.5 * turn
+        new_yaw = _wrap(yaw[i] + turn)
+        out[0, i] = x[i] - half * np.cos(yaw[i]) + chord * np.cos(mid) + half * np.cos(new_yaw)
+        out[1, i] = y[i] - half * np.sin(yaw[i]) + chord * np.sin(mid) + half * np.sin(new_yaw)
+        out[2, i] = new_yaw
+        out[3, i] = v1
+        out[4, i] = (v1 - v0) / dt
+        out[5, i] = turn / dt
+        out[6, i] = steer
+    return out
+
+
+def bicycle_step(
+    state: BicycleState,
+    acceleration: FloatArray,
+    steering: FloatArray,
+    params: VehicleParams,
+    dt: float,
+) -> BicycleState:
+    """The states `dt` [s] later under commanded acceleration [m/s2] and steering angle [rad] (B,).
+
+    Commands are first limited by the actuators: rate (jerk, steering rate) from the current
+    values, then range. The limited commands are held over the step; the rear axle moves on the
+    exact arc of curvature tan(steering) / wheelbase; a vehicle that would reverse stops instead.
+    """
+    batch = state.x.shape
+    out = _bicycle_kernel(
+        state.x,
+        state.y,
+        state.yaw,
+        state.speed,
+        state.acceleration,
+        state.steering,
+        np.broadcast_to(np.asarray(acceleration, dtype=np.float64), batch),
+        np.broadcast_to(np.asarray(steering, dtype=np.float64), batch),
+        params.limits,
+        float(dt),
+    )
+    return BicycleState(*out)
+
+
+@dataclass(frozen=True, eq=False)
+class Reference:
+    """A reference for the next step of B vehicles: centre poses at now (`*0`) and one step later
+    (`*1`): position [m], yaw [rad], speed [m/s], each (B,)."""
+
+    x0: FloatArray
+    y0: FloatArray
+    yaw0: FloatArray
+    speed0: FloatArray
+    x1: FloatArray
+    y1: FloatArray
+    yaw1: FloatArray
+    speed1: FloatArray
+
+
+@njit(cache=True)
+def _sample_kernel(
+    times: FloatArray, x: FloatArray, y: FloatArray, yaw: FloatArray, speed: FloatArray, query: FloatArray
+) -> FloatArray:
+    """(4, N): x, y, yaw, speed at `query` (N,) [s] on samples at `times` (T,), linear; yaw along the
+    shorter turn between samples; ends held."""
+    out = np.empty((4, query.shape[0]))
+    last = times.shape[0] - 1
+    for n in range(query.shape[0]):
+        t = query[n]
+        j = min(max(np.searchsorted(times, t, side="right") - 1, 0), last - 1) if last > 0 else 0
+        k = min(j + 1, last)
+        span = times[k] - times[j]
+        f = min(max((t - times[j]) / span, 0.0), 1.0) if span > 0.0 else 0.0
+        out[0, n] = x[j] + f * (x[k] - x[j])
+        out[1, n] = y[j] + f * (y[k] - y[j])
+        out[2, n] = _wrap(yaw[j] + f * _wrap(yaw[k] - yaw[j]))
+        out[3, n] = speed[j] + f * (speed[k] - speed[j])
+    return out
+
+
+def sample_trajectory(trajectory: Trajectory, times: FloatArray) -> tuple[FloatArray, ...]:
+    """(x, y, yaw, speed) of a trajectory at `times` (N,) [s] (time 0 = step 0), linear in time.
+
+    Yaw turns the shorter way between samples; times outside the trajectory hold its ends.
+    """
+    out = _sample_kernel(
+        trajectory.steps.astype(np.float64) * trajectory.dt,
+        np.asarray(trajectory.x, dtype=np.float64),
+        np.asarray(trajectory.y, dtype=np.float64),
+        np.asarray(trajectory.yaw, dtype=np.float64),
+        np.asarray(trajectory.speed, dtype=np.float64),
+        np.asarray(times, dtype=np.float64),
+    )
+    return out[0], out[1], out[2], out[3]
+
+
+def trajectory_reference(trajectory: Trajectory, step: int, dt: float) -> Reference:
+    """The reference (B = 1) a trajectory gives for simulation step `step` -> `step + 1` of `dt` [s]."""
+    now = sample_trajectory(trajectory, np.array([step * dt, (step + 1) * dt]))
+    return Reference(*(values[:1] for values in now), *(values[1:] for values in now))
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    """Tracker weights and gains.
+
+    Lateral: the rear axle's lateral error d [m] to the reference obeys d'' = a_lat, a double
+    integrator in the lateral acceleration a_lat = v^2 (curvature - reference curvature) once
+    d' = v sin(heading error) is linearised; the discrete LQR on (d, d') with state costs
+    `lateral_weight` [1/m2], `lateral_rate_weight` [s2/m2] and input cost `lateral_accel_weight`
+    [s4/m2] gives one gain for every speed, so the path converges in time alike at any speed
+    (defaults: about 1.2 rad/s, damping 0.9). Below `min_speed` [m/s] the curvature correction is
+    computed at `min_speed` (the lateral dynamics vanish at rest). Longitudinal: `speed_gain` [1/s]
+    on the speed error, `position_gain` [1/s2] on the along-track error (critically damped for
+    position_gain = speed_gain^2 / 4).
+    """
+
+    lateral_weight: float = 2.0
+    lateral_rate_weight: float = 1.8
+    lateral_accel_weight: float = 1.0
+    min_speed: float = 1.0
+    speed_gain: float = 2.0
+    position_gain: float = 1.0
+
+
+@lru_cache(maxsize=32)
+def _lateral_gain(dt: float, config: TrackerConfig) -> tuple[float, float]:
+    """The discrete LQR gain (on d [m], d' [m/s]) of the lateral double integrator at step `dt` [s]."""
+    a = np.array([[1.0, dt], [0.0, 1.0]])
+    b = np.array([[0.5 * dt * dt], [dt]])
+    q = np.diag([config.lateral_weight, config.lateral_rate_weight])
+    r = np.array([[config.lateral_accel_weight]])
+    p = solve_discrete_are(a, b, q, r)
+    gain = np.linalg.solve(r + b.T @ p @ b, b.T @ p @ a)[0]
+    return float(gain[0]), float(gain[1])
+
+
+@dataclass(frozen=True, eq=False)
+class Tracker:
+    """Computes acceleration and steering commands that make vehicles follow a `Reference`.
+
+    Build once per (dt, params, config); `control` is vectorized over the batch.
+    """
+
+    dt: float
+    params: VehicleParams = VehicleParams()
+    config: TrackerConfig = TrackerConfig()
+    gains: tuple[float, float] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "gains", _lateral_gain(float(self.dt), self.config))
+
+    def control(self, state: BicycleState, ref: Reference) -> tuple[FloatArray, FloatArray]:
+        """(acceleration [m/s2], steering angle [rad]) commands (B,) for the step now -> now + dt."""
+        config = self.config
+        gains = np.array(
+            [
+                *self.gains,
+                config.min_speed,
+                config.speed_gain,
+                config.position_gain,
+                self.params.max_curvature,
+            ]
+        )
+        out = _control_kernel(
+            state.x,
+            state.y,
+            state.yaw,
+            state.speed,
+            state.steering,
+            np.stack([ref.x0, ref.y0, ref.yaw0, ref.speed0, ref.x1, ref.y1, ref.yaw1, ref.speed1]),
+            self.params.wheelbase,
+            gains,
+            float(self.dt),
+        )
+        return out[0], out[1]
+
+
+@njit(cache=True)
+def _control_kernel(
+    x: FloatArray,
+    y: FloatArray,
+    yaw: FloatArray,
+    speed: FloatArray,
+    steering: FloatArray,
+    ref: FloatArray,
+    wheelbase: float,
+    gains: FloatArray,
+    dt: float,
+) -> FloatArray:
+    """`Tracker.control` on arrays (B,); `ref` (8, B) as `Reference`'s fields; `gains` = (lateral
+    offset gain, lateral rate gain, min speed, speed gain, position gain, max curvature)."""
+    k_offset, k_rate, min_speed, speed_gain, position_gain, limit = gains
+    half = 0.5 * wheelbase
+    out = np.empty((2, x.shape[0]))
+    for i in range(x.shape[0]):
+        x0, y0, yaw0, v0, x1, y1, yaw1, v1 = ref[:, i]
+        cos0, sin0 = np.cos(yaw0), np.sin(yaw0)
+        # rear axles: the ego's relative to the reference's now, and the reference's next step
+        ex = x[i] - half * np.cos(yaw[i]) - (x0 - half * cos0)
+        ey = y[i] - half * np.sin(yaw[i]) - (y0 - half * sin0)
+        along = ex * cos0 + ey * sin0  # ego ahead of the reference: > 0
+        lateral = -ex * sin0 + ey * cos0  # ego left of the reference: > 0
+        step_x = x1 - half * np.cos(yaw1) - (x0 - half * cos0)
+        step_y = y1 - half * np.sin(yaw1) - (y0 - half * sin0)
+        distance = np.hypot(step_x, step_y)
+        # a reference at rest gives no curvature: keep the wheel where it is
+        held = np.tan(steering[i]) / wheelbase
+        feedforward = _wrap(yaw1 - yaw0) / distance if distance > 1e-3 else held
+        v = max(speed[i], min_speed)
+        lateral_accel = -k_offset * lateral - k_rate * v * np.sin(_wrap(yaw[i] - yaw0))
+        curvature = min(max(feedforward + lateral_accel / (v * v), -limit), limit)
+        out[0, i] = (v1 - v0) / dt + speed_gain * (v0 - speed[i]) - position_gain * along
+        out[1, i] = np.arctan(curvature * wheelbase)
+    return out
+
+
+def perfect_step(ref: Reference, params: VehicleParams, dt: float) -> BicycleState:
+    """The state a perfect tracker reaches: exactly the reference one step ahead.
+
+    Acceleration, yaw rate and steering angle are those that explain the step (finite differences).
+    """
+    step_x = ref.x1 - ref.x0
+    step_y = ref.y1 - ref.y0
+    distance = np.hypot(step_x, step_y)
+    turn = np.asarray(wrap_angle(ref.yaw1 - ref.yaw0))
+    curvature = np.where(distance > 1e-3, turn / np.maximum(distance, 1e-3), 0.0)
+    return BicycleState(
+        x=ref.x1.copy(),
+        y=ref.y1.copy(),
+        yaw=ref.yaw1.copy(),
+        speed=ref.speed1.copy(),
+        acceleration=(ref.speed1 - ref.speed0) / dt,
+        yaw_rate=turn / dt,
+        steering=np.arctan(curvature * params.wheelbase),
+    )
+
+
+def brake_step(state: BicycleState, deceleration: float, params: VehicleParams, dt: float) -> BicycleState:
+    """One step of braking at `deceleration` [m/s2] (> 0) with the steering held (the fallback)."""
+    return bicycle_step(state, np.full_like(state.speed, -deceleration), state.steering, params, dt)
+
+
+def rollout(
+    state: BicycleState,
+    x: FloatArray,
+    y: FloatArray,
+    yaw: FloatArray,
+    speed: FloatArray,
+    tracker: Tracker,
+) -> BicycleState:
+    """Simulate B vehicles tracking references given on the step grid, shape (B, H + 1) (column 0 =
+    now), with the simulator's tracker and bicycle; returns states of shape (B, H + 1)."""
+    horizon = x.shape[1] - 1
+    columns = [state]
+    for h in range(horizon):
+        ref = Reference(
+            x[:, h], y[:, h], yaw[:, h], speed[:, h], x[:, h + 1], y[:, h + 1], yaw[:, h + 1], speed[:, h + 1]
+        )
+        accel, steer = tracker.control(columns[-1], ref)
+        columns.append(bicycle_step(columns[-1], accel, steer, tracker.params, tracker.dt))
+    return BicycleState(*(np.stack([getattr(s, name) for s in columns], axis=1) for name in _STATE_FIELDS))
+
+
+_STATE_FIELDS = ("x", "y", "yaw", "speed", "acceleration", "yaw_rate", "steering")
+
+
+@dataclass(frozen=True)
+class FeasibilityBounds:
+    """What a planned trajectory must satisfy to be executable (generous physical bounds).
+
+    Its state at the current time lies within `max_anchor_distance` [m] of the ego; speeds within
+    [-`speed_tolerance`, `max_speed`] [m/s]; speed changes within `max_abs_acceleration` [m/s2];
+    consecutive positions no farther apart than the speeds allow (plus `position_tolerance` [m]);
+    curvature at most `max_curvature` [1/m] wherever the path advances more than `curvature_min_step` [m].
+    The bounds admit recorded human drivers, whose finite differences are noisy.
+    """
+
+    max_anchor_distance: float = 5.0
+    speed_tolerance: float = 0.5
+    max_speed: float = 70.0
+    max_abs_acceleration: float = 20.0
+    position_tolerance: float = 0.5
+    max_curvature: float = 1.0
+    curvature_min_step: float = 0.5
+
+
+def check_trajectory(
+    trajectory: Trajectory,
+    step: int,
+    dt: float,
+    x: float,
+    y: float,
+    bounds: FeasibilityBounds = FeasibilityBounds(),
+) -> str | None:
+    """Why `trajectory` cannot be executed from the ego at (x, y) [m] at simulation step `step`
+    (grid spacing `dt` [s]), or None when it can. It must cover now and the next step."""
+    n = len(trajectory)
+    fields = [np.asarray(getattr(trajectory, name), dtype=np.float64) for name in ("steps", *_CHECKED)]
+    if n < 2 or any(values.shape != (n,) for values in fields):
+        return f"expected at least 2 states with equal-length arrays, got {n} steps"
+    if not (np.isfinite(trajectory.dt) and trajectory.dt > 0.0):
+        return f"expected dt > 0, got {trajectory.dt}"
+    limits = np.array(
+        [
+            bounds.max_anchor_distance,
+            bounds.speed_tolerance,
+            bounds.max_speed,
+            bounds.max_abs_acceleration,
+            bounds.position_tolerance,
+            bounds.max_curvature,
+            bounds.curvature_min_step,
+        ]
+    )
+    code, index, value, limit = _check_kernel(
+        fields[0] * trajectory.dt, *fields[1:], step * dt, (step + 1) * dt, float(x), float(y), limits
+    )
+    return None if code == 0 else _CHECK_MESSAGES[code].format(index=index, value=value, limit=limit)
+
+
+_CHECKED = ("x", "y", "yaw", "speed")
+_CHECK_MESSAGES = {
+    1: "state {index} holds NaN or infinite values",
+    2: "steps are not strictly increasing at state {index}",
+    3: "covers {value:.3f}..{limit:.3f} s, not the current and the next step",
+    4: "starts {value:.2f} m from the ego, expected within {limit} m",
+    5: "speed {value:.2f} m/s at state {index} outside [0, {limit}]",
+    6: "acceleration {value:.1f} m/s2 at state {index} beyond {limit}",
+    7: "moves {value:.2f} m from state {index} to the next, its speeds allow {limit:.2f} m",
+    8: "curvature {value:.2f} 1/m at state {index} beyond {limit}",
+}
+
+
+@njit(cache=True)
+def _check_kernel(
+    times: FloatArray,
+    x: FloatArray,
+    y: FloatArray,
+    yaw: FloatArray,
+    speed: FloatArray,
+    now: float,
+    following: float,
+    ego_x: float,
+    ego_y: float,
+    limits: FloatArray,
+) -> tuple[int, int, float, float]:
+    """`check_trajectory`'s tests: (code (0: feasible, else a key of _CHECK_MESSAGES), state index,
+    offending value, its bound); `limits` in `FeasibilityBounds` field order."""
+    anchor_limit, speed_tolerance, max_speed, max_accel, tolerance, max_curvature, min_step = limits
+    n = times.shape[0]
+    for i in range(n):
+        if not (np.isfinite(x[i]) and np.isfinite(y[i]) and np.isfinite(yaw[i]) and np.isfinite(speed[i])):
+            return 1, i, 0.0, 0.0
+        if i > 0 and times[i] <= times[i - 1]:
+            return 2, i, 0.0, 0.0
+    if times[0] > now + 1e-9 or times[n - 1] < following - 1e-9:
+        return 3, 0, times[0], times[n - 1]
+    anchor = _sample_kernel(times, x, y, yaw, speed, np.array([now]))
+    distance = np.hypot(anchor[0, 0] - ego_x, anchor[1, 0] - ego_y)
+    if distance > anchor_limit:
+        return 4, 0, distance, anchor_limit
+    for i in range(n):
+        if speed[i] < -speed_tolerance or speed[i] > max_speed:
+            return 5, i, speed[i], max_speed
+    for i in range(n - 1):
+        gap = times[i + 1] - times[i]
+        accel = abs(speed[i + 1] - speed[i]) / gap
+        if accel > max_accel:
+            return 6, i, accel, max_accel
+        moved = np.hypot(x[i + 1] - x[i], y[i + 1] - y[i])
+        reach = max(abs(speed[i]), abs(speed[i + 1])) * gap + tolerance
+        if moved > reach:
+            return 7, i, moved, reach
+        if moved > min_step:
+            curvature = abs(_wrap(yaw[i + 1] - yaw[i])) / moved
+            if curvature > max_curvature:
+                return 8, i, curvature, max_curvature
+    return 0, 0, 0.0, 0.0
+
+
+@dataclass(frozen=True)
+class IdmParams:
+    """Intelligent Driver Model parameters; defaults are nuPlan's IDM agents'.
+
+    `target_velocity` [m/s] desired speed on a free road; `min_gap` [m] standstill gap (also the
+    smallest gap the law divides by); `headway_time` [s]; `accel_max` [m/s2]; `decel_max` [m/s2]
+    (> 0, comfortable braking); `exponent` of the free-road term; `max_braking` [m/s2] the largest
+    braking applied (None: `decel_max`, as nuPlan clips).
+    """
+
+    target_velocity: float = 10.0
+    min_gap: float = 1.0
+    headway_time: float = 1.5
+    accel_max: float = 1.0
+    decel_max: float = 2.0
+    exponent: float = 4.0
+    max_braking: float | None = None
+
+
+def idm_acceleration(
+    speed: FloatArray, target: FloatArray, gap: FloatArray, lead_speed: FloatArray, params: IdmParams
+) -> FloatArray:
+    """IDM acceleration [m/s2] (B,) at `speed` toward `target` speed [m/s] behind a leader `gap` [m]
+    ahead (bumper to bumper; inf: none) driving at `lead_speed` [m/s] along the path.
+
+    As nuPlan: the gap is clamped to `min_gap` before dividing, the result clipped to
+    [-max_braking, accel_max] (max_braking defaults to decel_max).
+    """
+    desired = (
+        params.min_gap
+        + speed * params.headway_time
+        + speed * (speed - lead_speed) / (2.0 * np.sqrt(params.accel_max * params.decel_max))
+    )
+    free = (speed / np.maximum(target, 1e-3)) ** params.exponent
+    interaction = np.where(np.isfinite(gap), (desired / np.maximum(gap, params.min_gap)) ** 2, 0.0)
+    accel = params.accel_max * (1.0 - free - interaction)
+    braking = params.decel_max if params.max_braking is None else params.max_braking
+    return np.asarray(np.clip(accel, -braking, params.accel_max))
+
+
+def longitudinal_step(
+    progress: FloatArray, speed: FloatArray, accel: FloatArray, dt: float
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """(progress [m], speed [m/s], realised acceleration [m/s2]) after `dt` [s] at constant `accel`,
+    stopping rather than reversing. Shapes broadcast."""
+    v1 = np.maximum(speed + accel * dt, 0.0)
+    stops = speed + accel * dt < 0.0
+    distance = np.where(
+        stops, speed * speed / np.maximum(-2.0 * accel, 1e-12), speed * dt + 0.5 * accel * dt * dt
+    )
+    return progress + distance, v1, (v1 - speed) / dt
+
+
+@dataclass(frozen=True, eq=False)
+class Obstacles:
+    """Boxes other road users occupy now, each field (N,): centre [m], yaw [rad], speed [m/s] along
+    the heading, length and width [m]; `present` marks the rows that exist."""
+
+    x: FloatArray
+    y: FloatArray
+    yaw: FloatArray
+    speed: FloatArray
+    length: FloatArray
+    width: FloatArray
+    present: BoolArray
+
+    @staticmethod
+    def from_static(obstacles: tuple[StaticObstacle, ...]) -> Obstacles:
+        """Static obstacles as world-frame boxes bounding their shapes (speed 0), each field (S,)."""
+        boxes = np.zeros((len(obstacles), 5))
+        for i, obstacle in enumerate(obstacles):  # once per run
+            ring = obstacle.shape.outline()
+            low, high = (ring.min(axis=0), ring.max(axis=0)) if len(ring) else (np.zeros(2), np.zeros(2))
+            centre = 0.5 * (low + high)
+            cos, sin = np.cos(obstacle.yaw), np.sin(obstacle.yaw)
+            boxes[i] = (
+                obstacle.x + cos * centre[0] - sin * centre[1],
+                obstacle.y + sin * centre[0] + cos * centre[1],
+                obstacle.yaw,
+                high[0] - low[0],
+                high[1] - low[1],
+            )
+        count = len(obstacles)
+        return Obstacles(
+            boxes[:, 0],
+            boxes[:, 1],
+            boxes[:, 2],
+            np.zeros(count),
+            boxes[:, 3],
+            boxes[:, 4],
+            np.ones(count, bool),
+        )
+
+    @staticmethod
+    def from_tracks(tracks: Tracks, column: int) -> Obstacles:
+        """The agents of `tracks` at `column` as boxes (absent ones not `present`)."""
+        return Obstacles(
+            tracks.x[:, column],
+            tracks.y[:, column],
+            tracks.yaw[:, column],
+            tracks.speed[:, column],
+            tracks.length,
+            tracks.width,
+            tracks.valid[:, column],
+        )
+
+    @staticmethod
+    def concat(*parts: Obstacles) -> Obstacles:
+        """The rows of several obstacle sets, in order."""
+        names = ("x", "y", "yaw", "speed", "length", "width", "present")
+        return Obstacles(*(np.concatenate([getattr(part, name) for part in parts]) for name in names))
+
+
+def find_leaders(
+    path_x: FloatArray,
+    path_y: FloatArray,
+    path_yaw: FloatArray,
+    distance: FloatArray,
+    half_width: FloatArray,
+    obstacles: Obstacles,
+    exclude: NDArray[np.int64] | None = None,
+) -> tuple[FloatArray, FloatArray]:
+    """The nearest obstacle ahead along each of R paths: (gap [m], its speed along the path [m/s]) (R,).
+
+    Each path is sampled ahead of its vehicle's front bumper: points (R, K) [m] with headings
+    `path_yaw` (R, K) [rad] at arc distances `distance` (R, K) [m] from the bumper (increasing). An
+    obstacle blocks a path where its box, grown by the vehicle's `half_width` (R,) [m] sideways and
+    half a sample spacing lengthwise, holds a sample; the gap is the distance along the path to the
+    obstacle's near edge. `exclude` (R,) names an obstacle row to ignore per path (the vehicle
+    itself; -1 for none). Paths with no obstacle get gap inf and speed 0.
+    """
+    r = path_x.shape[0]
+    gap = np.full(r, np.inf)
+    lead_speed = np.zeros(r)
+    candidates = np.flatnonzero(obstacles.present)
+    if r == 0 or len(candidates) == 0:
+        return gap, lead_speed
+    reach = distance[:, -1] + half_width
+    ox, oy = obstacles.x[candidates], obstacles.y[candidates]
+    radius = 0.5 * np.hypot(obstacles.length[candidates], obstacles.width[candidates])
+    near = np.hypot(ox[None, :] - path_x[:, :1], oy[None, :] - path_y[:, :1]) <= (reach[:, None] + radius)
+    if exclude is not None:
+        near &= candidates[None, :] != exclude[:, None]
+    rows, cols = np.nonzero(near)
+    if len(rows) == 0:
+        return gap, lead_speed
+    objects = candidates[cols]
+    spacing = np.diff(distance, axis=1).max(axis=1, initial=0.0)[rows]
+    dx = path_x[rows] - obstacles.x[objects, None]  # (P, K)
+    dy = path_y[rows] - obstacles.y[objects, None]
+    cos, sin = np.cos(obstacles.yaw[objects])[:, None], np.sin(obstacles.yaw[objects])[:, None]
+    lon = np.abs(dx * cos + dy * sin)
+    lat = np.abs(-dx * sin + dy * cos)
+    hit = (lon <= 0.5 * obstacles.length[objects, None] + 0.5 * spacing[:, None]) & (
+        lat <= 0.5 * obstacles.width[objects, None] + half_width[rows, None]
+    )
+    blocked = hit.any(axis=1)
+    if not blocked.any():
+        return gap, lead_speed
+    rows, objects, hit = rows[blocked], objects[blocked], hit[blocked]
+    first = np.argmax(hit, axis=1)
+    heading = path_yaw[rows, first]
+    relative = obstacles.yaw[objects] - heading
+    # the obstacle's centre along the path from the hit sample, minus its extent along the path
+    centre = distance[rows, first] + (
+        (obstacles.x[objects] - path_x[rows, first]) * np.cos(heading)
+        + (obstacles.y[objects] - path_y[rows, first]) * np.sin(heading)
+    )
+    extent = 0.5 * (
+        np.abs(obstacles.length[objects] * np.cos(relative))
+        + np.abs(obstacles.width[objects] * np.sin(relative))
+    )
+    pair_gap = centre - extent
+    order = np.lexsort((pair_gap, rows))
+    firsts = order[np.unique(rows[order], return_index=True)[1]]
+    gap[rows[firsts]] = pair_gap[firsts]
+    lead_speed[rows[firsts]] = obstacles.speed[objects[firsts]] * np.cos(relative[firsts])
+    return gap, lead_speed
