@@ -480,8 +480,9 @@ def check_trajectory(
             bounds.curvature_min_step,
         ]
     )
+    times, xs, ys, yaws, speeds = fields
     code, index, value, limit = _check_kernel(
-        fields[0] * trajectory.dt, *fields[1:], step * dt, (step + 1) * dt, float(x), float(y), limits
+        times * trajectory.dt, xs, ys, yaws, speeds, step * dt, (step + 1) * dt, float(x), float(y), limits
     )
     return None if code == 0 else _CHECK_MESSAGES[code].format(index=index, value=value, limit=limit)
 
