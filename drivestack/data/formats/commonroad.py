@@ -114,7 +114,6 @@ _STATES_XPATHS = {  # one query over the initial state and the trajectory states
     name: Texts(f"initialState/{path}/text() | trajectory/state/{path}/text()")
     for name, (path, _) in _STATE_FIELDS.items()
 }
-_INITIAL_XPATHS = {name: Texts(f"initialState/{path}/text()") for name, (path, _) in _STATE_FIELDS.items()}
 _TRAJECTORY_XPATHS = {
     name: Texts(f"trajectory/state/{path}/text()") for name, (path, _) in _STATE_FIELDS.items()
 }
@@ -746,32 +745,39 @@ def _state_name(index: int) -> str:
 
 
 def _field_texts(
-    doc: Reader, node: etree._Element, where: str, name: str, count: int
+    doc: Reader, node: etree._Element, initial: etree._Element, where: str, name: str, count: int
 ) -> tuple[list[str], np.ndarray | None]:
     """The texts of state field `name` over an obstacle's `count` states and which states give it.
 
     Returns (texts, None) when every state gives the field, else (texts, (count,) bool mask). Counts
-    decide (one query per field and obstacle); states are only visited one by one when the field is
-    given in some trajectory states but not others, or to name the state a required field is missing from.
+    decide: one query per field and obstacle (optional fields: one for the trajectory, a lookup in the
+    `initial` state, as recordings often give acceleration or yaw rate only there). States are visited
+    one by one only when some trajectory states give the field and others not, or to name the state a
+    required field is missing from.
     """
-    texts = _STATES_XPATHS[name](node)
-    if len(texts) == count:
-        return texts, None
     path, required = _STATE_FIELDS[name]
-    if not required:
-        initial, trajectory = _INITIAL_XPATHS[name](node), _TRAJECTORY_XPATHS[name](node)
-        if len(initial) <= 1 and len(trajectory) in (0, count - 1):
+    if required:
+        texts = _STATES_XPATHS[name](node)
+        if len(texts) == count:
+            return texts, None
+    else:
+        trajectory = _TRAJECTORY_XPATHS[name](node)
+        found = initial.findall(path)
+        if len(trajectory) in (0, count - 1) and len(found) <= 1:
+            first = [found[0].text] if found and found[0].text is not None else []
+            if len(first) + len(trajectory) == count:
+                return first + trajectory, None
             given = np.zeros(count, dtype=bool)
-            given[0], given[1:] = bool(initial), bool(trajectory)
-            return initial + trajectory, given
+            given[0], given[1:] = bool(first), bool(trajectory)
+            return first + trajectory, given
     given = np.zeros(count, dtype=bool)
     texts = []
-    for i, state in enumerate([*node.findall("initialState"), *node.findall("trajectory/state")]):
-        found = _STATE_XPATHS[name](state)
-        if len(found) > 1:
+    for i, state in enumerate([initial, *node.findall("trajectory/state")]):
+        found_texts = _STATE_XPATHS[name](state)
+        if len(found_texts) > 1:
             raise doc.error(f"{where} / {_state_name(i)} / {path}", "appears more than once (expected once)")
-        if found:
-            texts.append(found[0])
+        if found_texts:
+            texts.append(found_texts[0])
             given[i] = True
         elif required:
             raise doc.error(f"{where} / {_state_name(i)}", f"is missing {path} (expected an exact value)")
@@ -844,7 +850,7 @@ def _read_states(doc: Reader, nodes: Sequence[etree._Element]) -> _States:
         counts.append(count)
         wheres.append(where)
         for name in _STATE_FIELDS:
-            field, given = _field_texts(doc, node, where, name, count)
+            field, given = _field_texts(doc, node, initial, where, name, count)
             texts[name] += field
             masks[name].append(np.ones(count, dtype=bool) if given is None else given)
 
