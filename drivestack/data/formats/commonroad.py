@@ -829,7 +829,7 @@ def _read_states(doc: Reader, nodes: Sequence[etree._Element]) -> _States:
     """The dynamic obstacles' ids, types, shapes and states, checked and converted to arrays."""
     ids, kinds, shapes, counts, wheres = [], [], [], [], []
     texts: dict[str, list[str]] = {name: [] for name in _STATE_FIELDS}
-    masks: dict[str, list[np.ndarray]] = {name: [] for name in _STATE_FIELDS}
+    masks: dict[str, list[np.ndarray | None]] = {name: [] for name in _STATE_FIELDS}  # None: all given
     for node in nodes:
         tag = str(node.tag)
         obstacle_id = doc.integer(doc.attribute(node, "id", tag), f"{tag} / id")
@@ -852,7 +852,7 @@ def _read_states(doc: Reader, nodes: Sequence[etree._Element]) -> _States:
         for name in _STATE_FIELDS:
             field, given = _field_texts(doc, node, initial, where, name, count)
             texts[name] += field
-            masks[name].append(np.ones(count, dtype=bool) if given is None else given)
+            masks[name].append(given)
 
     starts = np.cumsum([0, *counts])
 
@@ -870,7 +870,16 @@ def _read_states(doc: Reader, nodes: Sequence[etree._Element]) -> _States:
     columns: dict[str, FloatArray] = {}
     steps = np.zeros(0, dtype=np.int64)
     for name, (path, _) in _STATE_FIELDS.items():
-        given = np.concatenate(masks[name]) if masks[name] else np.zeros(0, dtype=bool)
+        pieces = masks[name]
+        if any(piece is not None for piece in pieces):
+            given = np.concatenate(
+                [
+                    np.ones(n, dtype=bool) if piece is None else piece
+                    for n, piece in zip(counts, pieces, strict=True)
+                ]
+            )
+        else:
+            given = np.ones(int(starts[-1]), dtype=bool)
         if name == "step":
             steps = doc.integers(texts[name], locate(path, given))
             continue
