@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from drivestack.core.errors import ConfigError, DrivestackError
+from drivestack.core.map import LaneGraph
 from drivestack.core.scenario import Scenario
 from drivestack.data.formats._xml import peek_root
 from drivestack.data.formats.commonroad import read_scenario
@@ -40,6 +41,7 @@ from drivestack.data.store.tables import (
     SCENARIO_TABLES,
     SCHEMAS,
     Provenance,
+    map_key,
     map_tables,
     scenario_tables,
     set_string_column,
@@ -169,25 +171,25 @@ class _Converted:
     content_hash: str
     tables: dict[str, pa.Table]
     map_key: str
-    maps: dict[str, pa.Table]
+    lane_graph: LaneGraph
 
 
 def _convert(scenario: Scenario, content_hash: str | None, solutions: tuple[str, ...] = ()) -> _Converted:
     """All rows of `scenario` (batch column left empty); `content_hash` None: a hash of those rows."""
     key = scenario_key(scenario.scenario_id, scenario.format_version)
-    map_key, maps = map_tables(scenario.lane_graph)
+    map_storage_key = map_key(scenario.lane_graph)
     provenance = Provenance(key, recording_group(scenario), content_hash or "", solutions, "")
-    tables = scenario_tables(scenario, provenance, map_key)
+    tables = scenario_tables(scenario, provenance, map_storage_key)
     if content_hash is None:
         content_hash = table_digest(tables[name] for name in SCENARIO_TABLES)
         tables["scenarios"] = set_string_column(tables["scenarios"], "content_hash", content_hash)
-    return _Converted(key, content_hash, tables, map_key, maps)
+    return _Converted(key, content_hash, tables, map_storage_key, scenario.lane_graph)
 
 
 def _write_batch(
     root: Path, batch: str, dataset: str, converted: Sequence[_Converted], known_maps: frozenset[str]
 ) -> _Result:
-    """Write the per-scenario tables of a batch (one file per non-empty table) and collect its new maps."""
+    """Write the per-scenario tables of a batch (one file per non-empty table); convert its new maps."""
     result = _Result(batch, [], [item.key for item in converted], [], [], {}, 0)
     for name in SCENARIO_TABLES:
         table = pa.concat_tables([SCHEMAS[name].empty_table(), *(item.tables[name] for item in converted)])
@@ -196,8 +198,8 @@ def _write_batch(
         if table.num_rows:
             result.files.append(write_parquet(root, name, table, batch, dataset))
     for item in converted:
-        if item.map_key not in known_maps:
-            result.maps.setdefault(item.map_key, item.maps)
+        if item.map_key not in known_maps and item.map_key not in result.maps:
+            result.maps[item.map_key] = map_tables(item.lane_graph, item.map_key)
         result.track_rows += item.tables["tracks"].num_rows
     return result
 

@@ -154,7 +154,7 @@ def writer_lock(root: Path, timeout: float = 30.0) -> Iterator[None]:
 def write_parquet(
     root: Path, table_name: str, table: pa.Table, part: str, dataset: str | None = None
 ) -> FileEntry:
-    """Write `table` as a new Parquet file of `table_name` (temp name, fsync, rename); not yet committed.
+    """Write `table` as a new Parquet file of `table_name` (temp name, rename); not committed nor synced.
 
     zstd with plain-encoded floats (smaller than dictionary or byte-stream-split on recorded tracks)
     and dictionary-encoded strings; row groups of 256k rows let readers skip by `scenario_key` statistics.
@@ -165,19 +165,24 @@ def write_parquet(
     target.parent.mkdir(parents=True, exist_ok=True)
     temp = target.with_name(TEMP_PREFIX + target.name)
     strings = [f.name for f in table.schema if pa.types.is_string(f.type)]
-    with open(temp, "wb") as handle:
-        pq.write_table(
-            table,
-            handle,
-            compression="zstd",
-            compression_level=3,
-            use_dictionary=strings,
-            row_group_size=1 << 18,
-        )
-        handle.flush()
-        os.fsync(handle.fileno())
+    pq.write_table(
+        table, temp, compression="zstd", compression_level=3, use_dictionary=strings, row_group_size=1 << 18
+    )
     os.replace(temp, target)
     return FileEntry(table_name, relative.as_posix(), target.stat().st_size, part, dataset)
+
+
+def sync_files(root: Path, entries: Sequence[FileEntry]) -> None:
+    """fsync written data files, so a commit never names data a power loss could still take back.
+
+    Done by the committing process, not the writers, so ingest workers keep computing meanwhile.
+    """
+    for entry in entries:
+        descriptor = os.open(root / entry.path, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
 
 
 def check_files(root: Path, manifest: Manifest) -> None:

@@ -32,6 +32,7 @@ from drivestack.data.store.layout import (
     create_store,
     read_manifest,
     remove_orphans,
+    sync_files,
     write_manifest,
     write_parquet,
     writer_lock,
@@ -296,8 +297,9 @@ class Store:
             yield self
 
     def commit(self, add: Sequence[FileEntry], drop: Sequence[FileEntry] = ()) -> None:
-        """Atomically commit written files (and retire `drop`, deleting them afterwards). Hold `writing()`."""
+        """fsync the written files, then commit them atomically, retiring `drop`. Hold `writing()`."""
         manifest = self.manifest.updated(add, drop)
+        sync_files(self.root, add)
         write_manifest(self.root, manifest)
         for entry in drop:
             (self.root / entry.path).unlink(missing_ok=True)

@@ -9,6 +9,7 @@ Shapes are a struct column (primitive fields plus one level of `parts` for shape
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -340,6 +341,8 @@ MINING_TABLES = ("tags", "mined")
 SET_TABLES = ("sets", "set_definitions")
 """Tables rewritten whole whenever a set is created (logical part "sets")."""
 
+_EMPTY = {name: schema.empty_table() for name, schema in SCHEMAS.items()}
+
 SCENARIO_TABLES = (
     "scenarios",
     "agents",
@@ -371,6 +374,8 @@ class Provenance:
 def _table(name: str, columns: Mapping[str, Any]) -> pa.Table:
     """A table of schema `name` from column values (lists or arrays, in schema order)."""
     schema = SCHEMAS[name]
+    if all(len(values) == 0 for values in columns.values()):
+        return _EMPTY[name]
     return pa.Table.from_arrays([pa.array(columns[f.name], type=f.type) for f in schema], schema=schema)
 
 
@@ -433,11 +438,29 @@ def _points(xs: Sequence[float], ys: Sequence[float]) -> FloatArray:
 # ---------------------------------------------------------------------------- maps
 
 
-def map_tables(graph: LaneGraph) -> tuple[str, dict[str, pa.Table]]:
-    """(map_key, {maps, lanes, intersections}) for a lane graph; map_key = map_id + hash of all rows."""
+def map_key(graph: LaneGraph) -> str:
+    """The map's storage key: its `map_id` and a hash of every field of every lane and intersection.
+
+    Equal keys mean equal `lanes`/`intersections` rows, so scenarios on one map share one stored copy.
+    """
+    digest = hashlib.sha256(graph.map_id.encode())
+    for lane in graph.lanes.values():
+        for item in dataclasses.fields(lane):
+            value = getattr(lane, item.name)
+            if isinstance(value, np.ndarray):
+                digest.update(repr(value.shape).encode())
+                digest.update(np.ascontiguousarray(value, dtype=np.float64).tobytes())
+            else:
+                digest.update(repr(value).encode())
+    digest.update(repr(graph.intersections).encode())
+    return f"{graph.map_id}#{digest.hexdigest()[:16]}"
+
+
+def map_tables(graph: LaneGraph, key: str) -> dict[str, pa.Table]:
+    """The `maps`, `lanes` and `intersections` rows of a lane graph stored under `key` (see `map_key`)."""
     lanes = list(graph.lanes.values())
     lane_columns: dict[str, Any] = {
-        "map_key": [""] * len(lanes),
+        "map_key": _repeat(key, len(lanes)),
         "lane_index": np.arange(len(lanes), dtype=np.int32),
         "lane_id": [lane.id for lane in lanes],
         **{
@@ -468,7 +491,7 @@ def map_tables(graph: LaneGraph) -> tuple[str, dict[str, pa.Table]]:
         "traffic_light_ids": [lane.traffic_light_ids for lane in lanes],
     }
     intersection_columns: dict[str, Any] = {
-        "map_key": [""] * len(graph.intersections),
+        "map_key": _repeat(key, len(graph.intersections)),
         "intersection_index": np.arange(len(graph.intersections), dtype=np.int32),
         "intersection_id": [item.id for item in graph.intersections],
         "incomings": [
@@ -486,22 +509,19 @@ def map_tables(graph: LaneGraph) -> tuple[str, dict[str, pa.Table]]:
             for item in graph.intersections
         ],
     }
-    body = {
+    return {
+        "maps": _table(
+            "maps",
+            {
+                "map_key": [key],
+                "map_id": [graph.map_id],
+                "num_lanes": [len(lanes)],
+                "num_intersections": [len(graph.intersections)],
+            },
+        ),
         "lanes": _table("lanes", lane_columns),
         "intersections": _table("intersections", intersection_columns),
     }
-    map_key = f"{graph.map_id}#{table_digest(body.values(), graph.map_id)[:16]}"
-    tables = {name: set_string_column(table, "map_key", map_key) for name, table in body.items()}
-    tables["maps"] = _table(
-        "maps",
-        {
-            "map_key": [map_key],
-            "map_id": [graph.map_id],
-            "num_lanes": [len(lanes)],
-            "num_intersections": [len(graph.intersections)],
-        },
-    )
-    return map_key, tables
 
 
 def _polyline_columns(lines: Sequence[FloatArray]) -> tuple[pa.ListArray, pa.ListArray]:
