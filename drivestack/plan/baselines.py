@@ -1,0 +1,216 @@
+"""Baseline planners every other planner is compared with.
+
+- `log-replay`: the recorded human driver (an oracle: handed the human trajectory at initialize,
+  executed exactly; the reference, not a driver);
+- `constant-velocity`: straight ahead at the current speed and heading;
+- `idm`: follows the route's centerline with IDM, stopping behind whatever stands on it (agents
+  and static obstacles, through `core.dynamics.find_leaders`, the same search IDM agents use),
+  converging onto the centerline laterally; it ignores traffic lights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from drivestack.core.dynamics import (
+    IdmParams,
+    Obstacles,
+    VehicleParams,
+    find_leaders,
+    idm_acceleration,
+    longitudinal_step,
+)
+from drivestack.core.errors import ConfigError
+from drivestack.core.geometry import FrenetFrame, Polyline, wrap_angle
+from drivestack.core.planner import Observation, PlannerInit
+from drivestack.core.scenario import Trajectory
+
+_HORIZON = 8.0  # [s] of every baseline's plan
+
+
+def _grid(observation: Observation, horizon: float) -> tuple[np.ndarray, np.ndarray]:
+    """Steps (H + 1,) from now over `horizon` [s] and their times from now (H + 1,) [s]."""
+    count = max(1, round(horizon / observation.dt))
+    offsets = np.arange(count + 1)
+    return observation.step + offsets, offsets * observation.dt
+
+
+class LogReplayPlanner:
+    """The recorded human ego, replayed: an oracle planner (`core.planner` explains oracles).
+
+    `initialize` raises ConfigError when the problem has no recorded human (no solution file).
+    """
+
+    name = "log-replay"
+    oracle = True
+
+    def __init__(self) -> None:
+        self._human: Trajectory | None = None
+
+    def initialize(self, init: PlannerInit) -> None:
+        """Keep the human trajectory."""
+        if init.human_reference is None:
+            raise ConfigError(
+                f"{init.scenario_id} problem {init.planning_problem_id}: no recorded human ego to replay"
+            )
+        self._human = init.human_reference
+
+    def plan(self, observation: Observation) -> Trajectory:
+        """The human's states from now on."""
+        human = self._human
+        if human is None:
+            raise ConfigError("log-replay: plan called before initialize")
+        keep = human.steps >= observation.step
+        return Trajectory(
+            steps=human.steps[keep],
+            x=human.x[keep],
+            y=human.y[keep],
+            yaw=human.yaw[keep],
+            speed=human.speed[keep],
+            dt=human.dt,
+        )
+
+
+class ConstantVelocityPlanner:
+    """Drives straight on at the current speed and heading."""
+
+    name = "constant-velocity"
+
+    def initialize(self, init: PlannerInit) -> None:
+        """Nothing to prepare."""
+
+    def plan(self, observation: Observation) -> Trajectory:
+        """A straight line along the heading at constant speed over the horizon."""
+        ego = observation.ego
+        steps, t = _grid(observation, _HORIZON)
+        return Trajectory(
+            steps=steps,
+            x=ego.x + ego.speed * t * np.cos(ego.yaw),
+            y=ego.y + ego.speed * t * np.sin(ego.yaw),
+            yaw=np.full(len(t), ego.yaw),
+            speed=np.full(len(t), ego.speed),
+            dt=observation.dt,
+        )
+
+
+@dataclass(frozen=True)
+class IdmPlannerConfig:
+    """The `idm` baseline's parameters.
+
+    `idm`: nuPlan's IDM planner (accel 1.0, comfortable braking 3.0 m/s2, headway 1.5 s, gap 1 m)
+    but braking up to `VehicleParams().max_deceleration` when a comfortable stop is not enough;
+    `default_speed` [m/s] desired where the route gives no speed limit (at least the start speed);
+    `lateral_time_constant` [s] of the return to the centerline; leaders are searched over
+    `lookahead_distance` [m] + `lookahead_time` [s] of travel in `lookahead_samples` points.
+    """
+
+    idm: IdmParams = field(
+        default_factory=lambda: IdmParams(decel_max=3.0, max_braking=VehicleParams().max_deceleration)
+    )
+    default_speed: float = 10.0
+    horizon: float = _HORIZON
+    lateral_time_constant: float = 1.5
+    lookahead_distance: float = 30.0
+    lookahead_time: float = 4.0
+    lookahead_samples: int = 48
+
+
+class IdmPlanner:
+    """Follows the route's centerline with IDM (see the module docstring)."""
+
+    name = "idm"
+
+    def __init__(self, config: IdmPlannerConfig | None = None) -> None:
+        self.config = config or IdmPlannerConfig()
+        self._frame: FrenetFrame | None = None
+        self._vehicle = VehicleParams()
+        self._limit_ends = np.zeros(0)
+        self._limits = np.zeros(0)
+        self._default_speed = self.config.default_speed
+
+    def initialize(self, init: PlannerInit) -> None:
+        """Build the Frenet frame of the route and the speed limit along it."""
+        path = init.reference_path
+        if path is None:  # off the map: straight on
+            start = init.initial
+            along = np.array([-10.0, 1000.0])
+            path = Polyline(
+                np.column_stack([start.x + along * np.cos(start.yaw), start.y + along * np.sin(start.yaw)])
+            )
+        self._frame = FrenetFrame(path)
+        self._vehicle = init.vehicle
+        lanes = [init.lane_graph.lanes[lane] for lane in init.route_lane_ids]
+        lengths = [float(np.hypot(*np.diff(lane.center, axis=0).T).sum()) for lane in lanes]
+        self._limit_ends = np.cumsum(lengths)
+        self._limits = np.array([np.nan if lane.speed_limit is None else lane.speed_limit for lane in lanes])
+        self._default_speed = max(self.config.default_speed, init.initial.speed)
+
+    def _target_speed(self, s: float) -> float:
+        """Desired speed [m/s] at arc length `s` [m] of the route: its lane's limit, else the default."""
+        if len(self._limits) == 0:
+            return self._default_speed
+        lane = min(int(np.searchsorted(self._limit_ends, s)), len(self._limits) - 1)
+        limit = self._limits[lane]
+        return float(limit) if np.isfinite(limit) and limit > 0.0 else self._default_speed
+
+    def _leader(
+        self, observation: Observation, frame: FrenetFrame, s: float, speed: float
+    ) -> tuple[float, float]:
+        """(gap [m], speed along the path [m/s]) of the nearest obstacle on the route ahead."""
+        config = self.config
+        reference = frame.reference
+        reach = config.lookahead_distance + config.lookahead_time * speed
+        distance = np.linspace(0.0, reach, config.lookahead_samples)[None, :]
+        along = s + 0.5 * self._vehicle.length + distance
+        points = reference.interpolate(along)
+        agents = observation.agents
+        obstacles = Obstacles.concat(
+            Obstacles.from_tracks(agents, agents.num_steps - 1),
+            Obstacles.from_static(observation.static_obstacles),
+        )
+        gap, lead = find_leaders(
+            points[..., 0],
+            points[..., 1],
+            reference.heading_at(along),
+            distance,
+            np.array([0.5 * self._vehicle.width]),
+            obstacles,
+        )
+        return float(gap[0]), float(lead[0])
+
+    def plan(self, observation: Observation) -> Trajectory:
+        """IDM along the centerline behind the leader (assumed to keep its speed), easing onto it."""
+        frame = self._frame
+        if frame is None:
+            raise ConfigError("idm: plan called before initialize")
+        ego = observation.ego
+        s0, d0 = frame.to_frenet(np.array([ego.x, ego.y]))
+        speed = max(ego.speed, 0.0)
+        gap, lead_speed = self._leader(observation, frame, float(s0), speed)
+        steps, t = _grid(observation, self.config.horizon)
+        s = np.empty(len(t))
+        v = np.empty(len(t))
+        s[0], v[0] = float(s0), speed
+        for h in range(1, len(t)):  # one vehicle, H steps: the IDM recursion is sequential
+            accel = idm_acceleration(
+                np.array([v[h - 1]]),
+                np.array([self._target_speed(s[h - 1])]),
+                np.array([gap]),
+                np.array([lead_speed]),
+                self.config.idm,
+            )
+            new_s, new_v, _ = longitudinal_step(
+                np.array([s[h - 1]]), np.array([v[h - 1]]), accel, observation.dt
+            )
+            s[h], v[h] = new_s[0], new_v[0]
+            gap += (lead_speed - v[h]) * observation.dt if np.isfinite(gap) else 0.0
+        d = float(d0) * np.exp(-t / self.config.lateral_time_constant)
+        points = frame.from_frenet(s, d)
+        ds, dd = np.gradient(s), np.gradient(d)
+        slope = np.where(ds > 1e-3, dd / np.maximum(ds, 1e-3), 0.0)  # lateral drift per metre
+        yaw = np.asarray(wrap_angle(frame.reference.heading_at(s) + np.arctan(slope)))
+        yaw[0] = ego.yaw
+        points[0] = (ego.x, ego.y)
+        return Trajectory(steps=steps, x=points[:, 0], y=points[:, 1], yaw=yaw, speed=v, dt=observation.dt)
