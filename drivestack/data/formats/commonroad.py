@@ -38,7 +38,7 @@ import dataclasses
 import hashlib
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -46,6 +46,7 @@ import numpy as np
 from lxml import etree
 
 from drivestack.core.errors import DrivestackError, InputError
+from drivestack.core.geometry import wrap_angle
 from drivestack.core.map import (
     FloatArray,
     Intersection,
@@ -256,7 +257,7 @@ def _check_unique(doc: Reader, ids: Sequence[int], kind: str) -> None:
         )
 
 
-def _ref(doc: Reader, node: etree._Element, where: str, known: Iterable[int], target: str) -> int:
+def _ref(doc: Reader, node: etree._Element, where: str, known: Container[int], target: str) -> int:
     """The `ref` attribute of `node` as an id that must be among `known` ids of `target` elements."""
     ref = doc.integer(doc.attribute(node, "ref", where), f"{where} / ref")
     if ref not in known:
@@ -265,7 +266,7 @@ def _ref(doc: Reader, node: etree._Element, where: str, known: Iterable[int], ta
 
 
 def _refs(
-    doc: Reader, parent: etree._Element, tag: str, where: str, known: Iterable[int], target: str
+    doc: Reader, parent: etree._Element, tag: str, where: str, known: Container[int], target: str
 ) -> tuple[int, ...]:
     """The `ref`s of every `tag` child of `parent`, each checked against the `known` ids."""
     return tuple(_ref(doc, node, f"{where} / {tag}", known, target) for node in parent.findall(tag))
@@ -290,14 +291,9 @@ def _boolean(doc: Reader, parent: etree._Element, tag: str, where: str, default:
     return value == "true"
 
 
-def _wrap(angle: FloatArray) -> FloatArray:
-    """Angles [rad] wrapped to [-pi, pi); values already inside are returned unchanged (bit for bit)."""
-    inside = (angle >= -np.pi) & (angle < np.pi)
-    return np.where(inside, angle, (angle + np.pi) % (2.0 * np.pi) - np.pi)
-
-
-def _wrap1(angle: float) -> float:
-    return float(_wrap(np.array([angle]))[0])
+def _wrap(angles: FloatArray) -> FloatArray:
+    """(N,) angles [rad] wrapped to [-pi, pi) (unchanged where already inside), as an array."""
+    return np.asarray(wrap_angle(angles), dtype=np.float64)
 
 
 def _points(doc: Reader, parent: etree._Element, where: str, minimum: int) -> FloatArray:
@@ -460,7 +456,7 @@ def _stop_line(
 
 
 def _back_refs(
-    doc: Reader, parent: etree._Element, tag: str, where: str, known: Iterable[int]
+    doc: Reader, parent: etree._Element, tag: str, where: str, known: Container[int]
 ) -> tuple[int, ...]:
     """A stop line's sign / light `ref`s that exist; refs to absent ones are dropped.
 
@@ -735,7 +731,7 @@ def _static_obstacle(doc: Reader, node: etree._Element, tag: str) -> StaticObsta
     state = doc.child(node, "initialState", where)
     state_where = f"{where} / initialState"
     x, y = _point(doc, doc.child(state, "position", state_where), "point", f"{state_where} / position")
-    yaw = _wrap1(_exact(doc, state, "orientation", state_where))
+    yaw = float(wrap_angle(_exact(doc, state, "orientation", state_where)))
     return StaticObstacle(id=obstacle_id, agent_type=kind, x=x, y=y, yaw=yaw, shape=shape)
 
 
@@ -990,7 +986,7 @@ def _planning_problem(doc: Reader, node: etree._Element, lanes: dict[int, Lane])
         step=step,
         x=x,
         y=y,
-        yaw=_wrap1(_exact(doc, state, "orientation", state_where)),
+        yaw=float(wrap_angle(_exact(doc, state, "orientation", state_where))),
         speed=_exact(doc, state, "velocity", state_where),
         acceleration=_optional_exact(doc, state, "acceleration", state_where, 0.0),
         yaw_rate=_optional_exact(doc, state, "yawRate", state_where, 0.0),
