@@ -304,6 +304,7 @@ def _points(doc: Reader, parent: etree._Element, where: str, minimum: int) -> Fl
         for i, point in enumerate(parent.findall("point")):
             for axis in ("x", "y"):
                 doc.text(point, axis, f"{where} / point[{i}]")
+        raise doc.error(where, "every point needs one <x> and one <y> holding a single number")
     if count < minimum:
         raise doc.error(where, f"has {count} points (expected at least {minimum})")
     xy = np.empty((count, 2))
@@ -1126,6 +1127,7 @@ def _solution_trajectory(doc: Reader, node: etree._Element, model: str, where: s
         if len(found) != count:
             for i, state in enumerate(node):
                 doc.text(state, name, f"{where} / {state_tag}[{i}]")
+            raise doc.error(where, f"every <{state_tag}> needs one <{name}> holding a single value")
         return found
 
     def numbers(name: str) -> FloatArray:
