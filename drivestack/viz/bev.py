@@ -68,8 +68,10 @@ class BevStyle:
 
     The view holds the ego at the step, its path `path_window` [s] either side, goal regions closer
     than `goal_reach` [m] and agents within `context_radius` [m] of the ego, plus `margin` [m], at
-    least `min_extent` [m] across. The figure is `width` [in] wide at `dpi`; its height follows the
-    view's shape within `heights` [in], and the view is widened to fill it.
+    least `min_extent` [m] across. The figure is `width` [in] wide at `dpi`; its map's height
+    follows the view's shape within `heights` [in], and the view is widened to fill it. Below the map
+    a `profile_height` [in] panel plots the speed of the ego and of up to `profile_agents` agents
+    named by tags (omitted when there is neither).
     """
 
     width: float = 12.0
@@ -81,6 +83,8 @@ class BevStyle:
     goal_reach: float = 150.0
     path_window: float = 6.0
     labels: bool = True
+    profile_height: float = 2.2
+    profile_agents: int = 6
 
 
 def agent_group(kind: AgentType) -> str:
@@ -360,6 +364,40 @@ def figure_height(size: FloatArray, style: BevStyle) -> float:
     return float(np.clip(style.width * size[1] / size[0], *style.heights))
 
 
+def draw_speed_profiles(
+    ax: Axes, scenario: Scenario, agent_ids: Sequence[int], step: int, dt: float, tags: Sequence[Tag] = ()
+) -> None:
+    """Speed [m/s] over time [s] (steps of `dt`) of the recorded egos and of `agent_ids`, with the
+    steps of their `tags` shaded and a line at `step`: to judge braking, stops and speeds by eye."""
+    tracks = scenario.tracks
+    time = np.arange(scenario.num_steps) * dt
+    palette = ["#1971c2", "#e8590c", "#2f9e44", "#9c36b5", "#0c8599", "#a61e4d"]
+    for i, agent_id in enumerate(agent_ids):
+        row = tracks.index_of(agent_id)
+        speed = np.where(tracks.valid[row], tracks.speed[row], np.nan)
+        color = palette[i % len(palette)]
+        ax.plot(time, speed, color=color, linewidth=1.2, label=str(agent_id))
+        for tag in tags:
+            if tag.agent_id == agent_id:
+                ax.axvspan(tag.step_start * dt, (tag.step_end + 1) * dt, color=color, alpha=0.12, linewidth=0)
+    for recorded in scenario.recorded_egos:
+        path = recorded.trajectory
+        ax.plot(
+            path.steps * dt,
+            path.speed,
+            color=EGO_COLOR,
+            linewidth=1.8,
+            label=f"ego {recorded.planning_problem_id}",
+        )
+    ax.axvline(step * dt, color="black", linewidth=0.8, linestyle="--")
+    ax.set_xlim(0.0, max(time[-1], dt))
+    ax.set_xlabel("t [s]", fontsize=8)
+    ax.set_ylabel("speed [m/s]", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=8, loc="upper right", framealpha=0.85)
+
+
 def _tag_lines(tags: Sequence[Tag], limit: int = 14) -> list[str]:
     """Legend text: one line per tag name with its agents and step ranges (truncated)."""
     by_name: dict[str, list[Tag]] = {}
@@ -389,16 +427,22 @@ def render_scene(
     step = int(np.clip(default_step(scenario) if step is None else step, 0, scenario.num_steps - 1))
     bounds = view_bounds(scenario, step, style, dt)
     height = figure_height(np.array([bounds[1] - bounds[0], bounds[3] - bounds[2]]), style)
-    figure = Figure(figsize=(style.width, height), dpi=style.dpi)
-    ax = figure.add_axes((0.06, 0.6 / height, 0.92, 1.0 - 1.3 / height))
+    egos = {p.id for p in scenario.planning_problems}
+    named = {t.agent_id for t in tags if t.agent_id not in egos}
+    profiled = [int(i) for i in scenario.tracks.ids if int(i) in named][: style.profile_agents]
+    panel = style.profile_height if profiled or scenario.recorded_egos else 0.0
+    figure = Figure(figsize=(style.width, height + panel), dpi=style.dpi)
+    total = height + panel
+    ax = figure.add_axes((0.06, (panel + 0.6) / total, 0.92, (height - 1.3) / total))
+    if panel:
+        profile = figure.add_axes((0.06, 0.45 / total, 0.92, (panel - 0.75) / total))
+        draw_speed_profiles(profile, scenario, profiled, step, dt, tags)
     goal_lanes = [
         lane for p in scenario.planning_problems for state in p.goal.states for lane in state.lanelet_ids
     ]
     draw_lanes(ax, scenario.lane_graph, bounds, goal_lanes)
     draw_lights(ax, scenario, step)
     draw_goals(ax, scenario)
-    egos = {p.id for p in scenario.planning_problems}
-    named = {t.agent_id for t in tags if t.agent_id not in egos}
     groups = draw_agents(ax, scenario.tracks, step, named, style.labels, bounds)
     draw_ego(ax, scenario, step, dt)
     ax.set_xlim(bounds[0], bounds[1])

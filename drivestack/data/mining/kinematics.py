@@ -45,6 +45,15 @@ def sustained(
     return tags_from_runs(scene.scenario_id, tag, ids, found, reduce_runs(values, found, np.maximum))
 
 
+def max_ahead(values: FloatArray, window: int) -> FloatArray:
+    """(N, steps): at each step the maximum of `values` (N, steps) over the next `window` steps
+    (excluding the step itself; NaN ignored; -inf where there is none)."""
+    padded = np.pad(np.nan_to_num(values, nan=-np.inf), ((0, 0), (0, window + 1)), constant_values=-np.inf)
+    return np.lib.stride_tricks.sliding_window_view(padded[:, 1:], window, axis=1)[:, : values.shape[1]].max(
+        axis=2
+    )
+
+
 def noise_around(raw: FloatArray, smoothed: FloatArray, found: Runs, margin: int) -> FloatArray:
     """Root mean square [unit] of `raw` - `smoothed` (N, steps) over each run widened by `margin` steps
     on both sides (R,): how much the recorded signal jitters around its smooth version there."""
@@ -62,7 +71,8 @@ def noise_around(raw: FloatArray, smoothed: FloatArray, found: Runs, margin: int
 class HardBrakingConfig:
     """Deceleration above `deceleration` [m/s2] held for at least `min_duration` [s], in a speed
     signal that jitters less than `max_noise` [m/s] (RMS about its smoothed version, from 1 s before
-    to 1 s after).
+    to 1 s after), and not followed within `recovery` [s] by an acceleration above `max_rebound`
+    [m/s2] (a dip in the track that snaps back, not a brake).
 
     Acceleration is the derivative of the Savitzky-Golay-smoothed speed (see `SceneConfig`): raw
     finite differences of recorded speeds are too noisy at 0.1 s steps to threshold. The noise test
@@ -74,9 +84,11 @@ class HardBrakingConfig:
     deceleration: float = 3.0
     min_duration: float = 0.5
     max_noise: float = 0.4
+    max_rebound: float = 4.0
+    recovery: float = 2.0
 
 
-@register("hard_braking", version=2, config=HardBrakingConfig())
+@register("hard_braking", version=3, config=HardBrakingConfig())
 def hard_braking(scene: Scene, ego: EgoPath, config: HardBrakingConfig) -> list[Tag]:
     """Vehicles (and the ego) decelerating harder than the threshold; value = peak deceleration [m/s2]."""
     values, ids = vehicles_and_ego(scene, ego, -scene.acceleration, -ego.acceleration)
@@ -84,6 +96,8 @@ def hard_braking(scene: Scene, ego: EgoPath, config: HardBrakingConfig) -> list[
     smoothed, _ = vehicles_and_ego(scene, ego, scene.speed, ego.smoothed_speed)
     found = sustained_runs(scene, values, config.deceleration, config.min_duration)
     steady = noise_around(raw, smoothed, found, scene.steps_for(1.0)) <= config.max_noise
+    rebound = max_ahead(-values, scene.steps_for(config.recovery))
+    steady &= ~(rebound[found.rows, found.ends] > config.max_rebound)
     found = Runs(found.rows[steady], found.starts[steady], found.ends[steady])
     return tags_from_runs(
         scene.scenario_id, "hard_braking", ids, found, reduce_runs(values, found, np.maximum)
