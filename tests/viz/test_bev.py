@@ -80,6 +80,8 @@ def test_show_renders_a_real_scenario(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["show", key, "--store", str(store.root), "--png", str(target)])
     assert result.exit_code == 0, result.output
     assert "recorded ego" in result.output and "yes:" in result.output
-    with Image.open(target) as image:
-        assert image.size[0] == 1320 and 550 <= image.size[1] <= 1100
+    style = BevStyle()
+    with Image.open(target) as image:  # map within the style's heights, plus the speed panel
+        low, high = ((height + style.profile_height) * style.dpi for height in style.heights)
+        assert image.size[0] == style.width * style.dpi and low <= image.size[1] <= high
     assert target.stat().st_size > 50_000
