@@ -159,19 +159,21 @@ class Store:
             ) from None
         signature = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
         if signature != self._signature:
-            self._manifest = read_manifest(self.root)
+            previous, self._manifest = self._manifest, read_manifest(self.root)
             self._signature = signature
-            self._reset_caches()
+            self._reset_caches(_scenario_files(previous) != _scenario_files(self._manifest))
         return self._manifest
 
-    def _reset_caches(self) -> None:
+    def _reset_caches(self, scenarios_changed: bool) -> None:
+        """Drop the SQL views; drop the loaded scenario and map rows too if those files changed."""
         if self._sql is not None:
             self._sql.close()
         self._sql = None
-        self._index = None
-        self._batches.clear()
-        self._maps.clear()
-        self._map_tables = None
+        if scenarios_changed:
+            self._index = None
+            self._batches.clear()
+            self._maps.clear()
+            self._map_tables = None
 
     def read_table(self, table: str, part: str | None = None) -> pa.Table:
         """All committed rows of `table` (only those of logical unit `part` if given), as one Arrow table."""
@@ -372,6 +374,13 @@ class Store:
                     [("scenario_key", "ascending")] + ([("tag", "ascending")] if name == "tags" else [])
                 )
             self.replace_part(part, merged)
+
+
+def _scenario_files(manifest: Manifest) -> set[str]:
+    """Paths of the committed scenario and map files (what `load_scenario` reads)."""
+    return {
+        entry.path for entry in manifest.files if entry.table in SCENARIO_TABLES or entry.table in MAP_TABLES
+    }
 
 
 def _detector_part(detector: str) -> str:

@@ -335,12 +335,6 @@ SCHEMAS: dict[str, pa.Schema] = {
 """Schema of every table in the store: ingested data, mined tags (`mined`: which scenarios a detector
 version has processed, tags or not), scenario sets and rejected input files."""
 
-MINING_TABLES = ("tags", "mined")
-"""Tables rewritten per detector (logical part = detector name)."""
-
-SET_TABLES = ("sets", "set_definitions")
-"""Tables rewritten whole whenever a set is created (logical part "sets")."""
-
 _EMPTY = {name: schema.empty_table() for name, schema in SCHEMAS.items()}
 
 SCENARIO_TABLES = (
@@ -382,10 +376,6 @@ def _table(name: str, columns: Mapping[str, Any]) -> pa.Table:
 def _repeat(value: str, rows: int) -> pa.Array:
     """A string column holding `value` on `rows` rows."""
     return pa.repeat(pa.scalar(value, STR), rows)
-
-
-def _optional(value: float | None) -> float | None:
-    return None if value is None else float(value)
 
 
 # ---------------------------------------------------------------------------- shapes
@@ -483,7 +473,7 @@ def map_tables(graph: LaneGraph, key: str) -> dict[str, pa.Table]:
         "lane_types": [lane.lane_types for lane in lanes],
         "users_one_way": [lane.users_one_way for lane in lanes],
         "users_bidirectional": [lane.users_bidirectional for lane in lanes],
-        "speed_limit": [_optional(lane.speed_limit) for lane in lanes],
+        "speed_limit": [lane.speed_limit for lane in lanes],
         "left_marking": [lane.left_marking for lane in lanes],
         "right_marking": [lane.right_marking for lane in lanes],
         "stop_line": [None if lane.stop_line is None else _stop_line_row(lane.stop_line) for lane in lanes],
