@@ -239,10 +239,12 @@ def split_check(
     by: Annotated[str, typer.Option(help="Group: recording, map, dataset or scenario.")] = "recording",
 ) -> None:
     """Prove that no group is in two of the sets; exit 1 and list the shared groups otherwise."""
-    from drivestack.data.sets import shared_groups
+    from drivestack.data.sets import expand_split, shared_groups
     from drivestack.data.store import Store
 
-    shared = shared_groups(Store.open(store), names, by)
+    opened = Store.open(store)
+    names = expand_split(opened, names)
+    shared = shared_groups(opened, names, by)
     for group, sets in shared.items():
         console.print(f"{by} group {group} is in {', '.join(sets)}", highlight=False)
     if shared:

@@ -21,6 +21,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -384,10 +385,17 @@ def _run(tasks: Sequence[_Task], workers: int) -> Iterable[_Result]:
         yield from map(_ingest_batch, tasks)
         return
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=context) as pool:
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=context)
+    try:
         futures: list[Future[_Result]] = [pool.submit(_ingest_batch, task) for task in tasks]
         for future in as_completed(futures):
             yield future.result()
+    except BrokenProcessPool as error:
+        raise DrivestackError(
+            f"an ingest worker died ({error}); committed batches are kept, re-run to resume"
+        ) from error
+    finally:  # on an error or Ctrl-C, do not start the batches still queued
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _commit(store: Store, result: _Result) -> None:

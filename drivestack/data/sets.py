@@ -165,12 +165,7 @@ def shared_groups(store: Store, names: Sequence[str], by: str = "recording") -> 
     One name that was split expands to its parts. Empty means the sets are leak-free.
     """
     column = _split_column(by)
-    if len(names) == 1:
-        table = store.read_table("set_definitions")
-        parts = table.filter(pc.equal(table.column("split_of"), names[0])).column("set_name").to_pylist()
-        names = sorted(parts) or list(names)
-    for name in names:
-        set_definition(store, name)  # StoreError for an unknown set
+    names = expand_split(store, names)
     rows = store.query(
         f"""
         SELECT s.{column} AS grp, list(DISTINCT m.set_name ORDER BY m.set_name) AS sets
@@ -181,6 +176,21 @@ def shared_groups(store: Store, names: Sequence[str], by: str = "recording") -> 
         [list(names)],
     ).to_pylist()
     return {str(row["grp"]): list(row["sets"]) for row in rows}
+
+
+def expand_split(store: Store, names: Sequence[str]) -> list[str]:
+    """`names`, or the parts of the split when it is the one name of a set that was split.
+
+    StoreError for an unknown set.
+    """
+    if len(names) == 1:
+        table = store.read_table("set_definitions")
+        parts = table.filter(pc.equal(table.column("split_of"), names[0])).column("set_name").to_pylist()
+        if parts:
+            return sorted(parts)
+    for name in names:
+        set_definition(store, name)
+    return list(names)
 
 
 def _split_column(by: str) -> str:

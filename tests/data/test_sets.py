@@ -75,7 +75,7 @@ def test_split_keeps_recording_groups_whole_and_approximates_ratios(store: Store
         [DRIVESTACK, "split-check", "all", "--store", str(store.root)], capture_output=True, text=True
     )
     assert check.returncode == 0, check.stderr
-    assert "no recording group is shared" in check.stdout
+    assert "no recording group is shared between all-train, all-val" in check.stdout
 
 
 def test_check_fails_and_names_a_shared_group(store: Store) -> None:
