@@ -26,7 +26,15 @@ from matplotlib.patheffects import withStroke
 from numpy.typing import NDArray
 
 from drivestack.core.map import LaneGraph
-from drivestack.core.scenario import AgentType, LightColor, Scenario, Shape, Tracks, vehicle_dimensions
+from drivestack.core.scenario import (
+    AgentType,
+    LightColor,
+    PlanningProblem,
+    Scenario,
+    Shape,
+    Tracks,
+    vehicle_dimensions,
+)
 from drivestack.data.tags import Tag
 
 FloatArray = NDArray[np.float64]
@@ -66,22 +74,22 @@ _KIND_GROUP = {
 class BevStyle:
     """How `render_scene` frames and labels a picture.
 
-    The view holds the ego at the step, its path `path_window` [s] either side, goal regions closer
+    The view holds the ego at the step, its recorded path within `path_reach` [m], goal regions closer
     than `goal_reach` [m] and agents within `context_radius` [m] of the ego, plus `margin` [m], at
-    least `min_extent` [m] across. The figure is `width` [in] wide at `dpi`; its map's height
+    least `min_extent` [m] along its longer side. The figure is `width` [in] wide at `dpi`; its map's height
     follows the view's shape within `heights` [in], and the view is widened to fill it. Below the map
     a `profile_height` [in] panel plots the speed of the ego and of up to `profile_agents` agents
     named by tags (omitted when there is neither).
     """
 
     width: float = 12.0
-    heights: tuple[float, float] = (5.0, 10.0)
+    heights: tuple[float, float] = (4.0, 10.0)
     dpi: int = 110
     margin: float = 12.0
     min_extent: float = 60.0
     context_radius: float = 35.0
     goal_reach: float = 150.0
-    path_window: float = 6.0
+    path_reach: float = 60.0
     labels: bool = True
     profile_height: float = 2.2
     profile_agents: int = 6
@@ -198,20 +206,14 @@ def draw_ego(ax: Axes, scenario: Scenario, step: int, dt: float | None = None) -
     for problem in scenario.planning_problems:
         recorded = scenario.recorded_ego(problem.id)
         length, width = vehicle_dimensions(recorded.vehicle_type if recorded else None)
-        initial = problem.initial
-        pose = (initial.x, initial.y, initial.yaw)
-        dashed = step != initial.step
-        if recorded is not None and len(recorded.trajectory):
+        if recorded is not None:
             path = recorded.trajectory
             ax.plot(path.x, path.y, color=EGO_COLOR, linewidth=1.6, alpha=0.8, zorder=4)
             ax.plot(
                 path.x[::per_second], path.y[::per_second], "o", color=EGO_COLOR, markersize=2.5, zorder=4
             )
-            i = int(np.argmin(np.abs(path.steps - step)))
-            pose, dashed = (
-                (float(path.x[i]), float(path.y[i]), float(path.yaw[i])),
-                int(path.steps[i]) != step,
-            )
+        x, y, yaw, known = ego_pose(scenario, problem, step)
+        pose, dashed = (x, y, yaw), not known
         corners = box_outline(*pose, length, width)
         ax.add_patch(
             Polygon(
@@ -306,49 +308,56 @@ def default_step(scenario: Scenario) -> int:
     )
 
 
-def view_bounds(
-    scenario: Scenario, step: int, style: BevStyle = BevStyle(), dt: float | None = None
-) -> Bounds:
-    """The area [m] a picture of `step` shows (see `BevStyle`; `dt` [s] as in `render_scene`)."""
-    dt = dt or scenario.dt
-    anchors, egos = [], []
-    window = max(1, round(style.path_window / dt))
-    for problem in scenario.planning_problems:
-        recorded = scenario.recorded_ego(problem.id)
-        egos.append((problem.initial.x, problem.initial.y))
-        if recorded is not None:
-            path = recorded.trajectory
-            near = np.abs(path.steps - step) <= window
-            anchors.append(np.stack([path.x[near], path.y[near]], axis=1))
-            egos += [
-                (float(x), float(y))
-                for x, y in zip(path.x[path.steps == step], path.y[path.steps == step], strict=True)
-            ]
-    ego_points = np.array(egos) if egos else np.zeros((0, 2))
-    anchors.append(ego_points)
+def ego_pose(scenario: Scenario, problem: PlanningProblem, step: int) -> tuple[float, float, float, bool]:
+    """Where a planning problem's ego is drawn at `step`: (x [m], y [m], yaw [rad], known at the step).
+
+    Its recorded pose at the step, else its nearest recorded pose, else its initial state; the flag
+    is False unless the pose is the ego's own at exactly that step."""
+    recorded = scenario.recorded_ego(problem.id)
+    if recorded is not None and len(recorded.trajectory):
+        path = recorded.trajectory
+        i = int(np.argmin(np.abs(path.steps - step)))
+        return float(path.x[i]), float(path.y[i]), float(path.yaw[i]), int(path.steps[i]) == step
+    initial = problem.initial
+    return initial.x, initial.y, initial.yaw, initial.step == step
+
+
+def view_bounds(scenario: Scenario, step: int, style: BevStyle = BevStyle()) -> Bounds:
+    """The area [m] a picture of `step` shows (see `BevStyle`)."""
+    ego_points = np.array(
+        [ego_pose(scenario, problem, step)[:2] for problem in scenario.planning_problems]
+    ).reshape(-1, 2)
+    anchors = [ego_points]
+
+    def near(points: FloatArray, reach: float) -> FloatArray:
+        """The points (K, 2) within `reach` [m] of an ego (all of them without egos)."""
+        if not len(ego_points) or not len(points):
+            return points
+        gaps = np.hypot(
+            points[:, None, 0] - ego_points[None, :, 0], points[:, None, 1] - ego_points[None, :, 1]
+        )
+        return points[gaps.min(axis=1) < reach]
+
+    for recorded in scenario.recorded_egos:
+        path = recorded.trajectory
+        anchors.append(near(np.stack([path.x, path.y], axis=1), style.path_reach))
     for problem in scenario.planning_problems:
         for state in problem.goal.states:
             for region in state.regions:
                 outline = region.outline()
-                if (
-                    len(outline)
-                    and len(ego_points)
-                    and np.hypot(*(outline.mean(axis=0) - ego_points[0])) < style.goal_reach
-                ):
+                if len(outline) and len(near(outline.mean(axis=0)[None], style.goal_reach)):
                     anchors.append(outline)
     tracks = scenario.tracks
     valid = tracks.valid[:, step]
-    agents = np.stack([tracks.x[valid, step], tracks.y[valid, step]], axis=1)
-    if len(ego_points):
-        distance = np.min(np.hypot(*(agents[:, None, :] - ego_points[None]).transpose(2, 0, 1)), axis=1)
-        anchors.append(agents[distance < style.context_radius])
-    else:
-        anchors.append(agents)
-    points = (
-        np.concatenate([a for a in anchors if len(a)]) if any(len(a) for a in anchors) else np.zeros((1, 2))
+    anchors.append(
+        near(np.stack([tracks.x[valid, step], tracks.y[valid, step]], axis=1), style.context_radius)
     )
+    points = np.concatenate([np.zeros((0, 2)), *anchors])
+    if not len(points):
+        points = np.zeros((1, 2))
     low, high = points.min(axis=0) - style.margin, points.max(axis=0) + style.margin
-    centre, size = (low + high) / 2.0, np.maximum(high - low, style.min_extent)
+    centre, size = (low + high) / 2.0, high - low
+    size = size * max(1.0, style.min_extent / max(float(size.max()), 1e-9))
     aspect = style.width / figure_height(size, style)
     size = np.maximum(size, [size[1] * aspect, size[0] / aspect])
     return (
@@ -425,7 +434,7 @@ def render_scene(
     and path dots (default the scenario's; pass the one its motion implies where they differ)."""
     dt = dt or scenario.dt
     step = int(np.clip(default_step(scenario) if step is None else step, 0, scenario.num_steps - 1))
-    bounds = view_bounds(scenario, step, style, dt)
+    bounds = view_bounds(scenario, step, style)
     height = figure_height(np.array([bounds[1] - bounds[0], bounds[3] - bounds[2]]), style)
     egos = {p.id for p in scenario.planning_problems}
     named = {t.agent_id for t in tags if t.agent_id not in egos}
