@@ -64,6 +64,12 @@ def test_malformed_xml(tmp_path: Path) -> None:
     assert "mismatch" in error.problem
 
 
+def test_deep_nesting_is_refused(tmp_path: Path) -> None:
+    deep = b"<commonRoad>" + b"<a>" * 100_000 + b"</a>" * 100_000 + b"</commonRoad>"
+    error = rejected(write(tmp_path, "deep.xml", deep), "line 1", "malformed XML")
+    assert "depth" in error.problem
+
+
 def test_not_xml_and_empty_files(tmp_path: Path) -> None:
     rejected(write(tmp_path, "empty.xml", b""), "line 1", "malformed XML")
     rejected(write(tmp_path, "noise.xml", bytes(range(256))), "line 1", "malformed XML")
