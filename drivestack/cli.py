@@ -336,6 +336,96 @@ def show(
     console.print(f"picture: {target}", highlight=False)
 
 
+# --------------------------------------------------------------------------- simulation and benchmarks
+
+
+def _names(value: str) -> tuple[str, ...]:
+    """A comma-separated option as a tuple of names."""
+    return tuple(name.strip() for name in value.split(",") if name.strip())
+
+
+@app.command()
+def simulate(
+    scenario: Annotated[str, typer.Argument(help="Scenario file, or a stored scenario id / key.")],
+    planner: Annotated[str, typer.Option(help="Planner name (log-replay, constant-velocity, idm).")] = "idm",
+    agents: Annotated[str, typer.Option(help="Other agents: log (replayed) or idm (reactive).")] = "log",
+    problem: Annotated[int | None, typer.Option(help="Planning problem id [default: each].")] = None,
+    store: StoreOption = None,
+) -> None:
+    """Run a planner closed-loop on a scenario's planning problem(s) and print the metrics."""
+    from rich.table import Table
+
+    from drivestack.bench import BenchConfig, find_scenario, run_one
+
+    config = BenchConfig((planner,), (agents,))
+    loaded = find_scenario(scenario, str(store) if store else None).load()
+    problems = [p for p in loaded.planning_problems if problem is None or p.id == problem]
+    if not problems:
+        raise DrivestackError(f"{loaded.scenario_id}: no planning problem {problem}")
+    for chosen in problems:
+        values = run_one(loaded, chosen, planner, agents, config.sim)
+        table = Table(title=f"{loaded.scenario_id} / problem {chosen.id}: {planner}, {agents} agents")
+        table.add_column("metric")
+        table.add_column("value", justify="right")
+        for name, value in values.items():
+            table.add_row(name, f"{value:.4g}" if isinstance(value, float) else str(value))
+        console.print(table)
+        if values["status"] != "ok":
+            raise typer.Exit(code=1)
+
+
+@app.command()
+def bench(
+    target: Annotated[str, typer.Argument(help="Scenario file or folder, or the name of a stored set.")],
+    planner: Annotated[str, typer.Option(help="Planner name(s), comma-separated.")],
+    out: Annotated[Path, typer.Option(help="Output folder: manifest.json and results.parquet.")],
+    agents: Annotated[str, typer.Option(help="Agent mode(s), comma-separated: log, idm.")] = "log",
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes (1: in this process).")] = 1,
+    limit: Annotated[int | None, typer.Option(min=0, help="Run only the first N scenarios.")] = None,
+    store: StoreOption = None,
+) -> None:
+    """Run every scenario x problem x planner x agents combination not yet in OUT; print the aggregate."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.table import Table
+
+    from drivestack.bench import (
+        BenchConfig,
+        ProcessExecutor,
+        ResultStore,
+        SequentialExecutor,
+        bench_config_record,
+        find_sources,
+        run_bench,
+    )
+
+    config = BenchConfig(_names(planner), _names(agents))
+    sources = find_sources(target, str(store) if store else None, limit)
+    results = ResultStore(out, bench_config_record(config, target, limit, workers))
+    executor = SequentialExecutor() if workers == 1 else ProcessExecutor(workers)
+    columns = (TextColumn("bench"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err_console, transient=True) as progress:
+        task = progress.add_task("bench", total=None)
+        summary = run_bench(
+            sources,
+            config,
+            results,
+            executor,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
+    title = (
+        f"{summary.scenarios_run} scenarios run, {summary.scenarios_done_before} already done, "
+        f"{summary.errors} error rows, {summary.wall_s:.1f} s"
+    )
+    table = Table(title=title)
+    aggregate = summary.aggregate
+    for name in aggregate.column_names:
+        table.add_column(name, justify="left" if name in ("planner", "agents") else "right")
+    for row in aggregate.to_pylist():
+        table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row.values()))
+    console.print(table, width=max(console.width, 150))
+    console.print(f"results: {out / 'results.parquet'}", highlight=False)
+
+
 def main() -> None:
     """Entry point of the `drivestack` console script: a `DrivestackError` becomes one line and exit 1."""
     try:

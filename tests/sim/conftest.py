@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from drivestack.bench.sources import retimed
 from drivestack.core.scenario import Scenario
 from drivestack.data.formats.commonroad import read_scenario
-from drivestack.sim.timing import retimed
 
 HIGHD = "DEU_LocationALower26-1_260_T-75"  # 53 agents, a recorded human ego
 SIND = "CHN_SIND-8021_1052_T-1127"  # intersection: cars, buses, bikes, pedestrians, a human ego

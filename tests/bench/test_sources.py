@@ -1,19 +1,20 @@
-"""Re-timing recordings whose declared time step disagrees with their motion."""
+"""Scenario sources: files, folders and re-timing of recordings whose declared step is wrong."""
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
 
+import pytest
 import scenes
 
+from drivestack.bench.sources import find_scenario, find_sources, retimed
+from drivestack.core.errors import ConfigError
 from drivestack.data.formats.commonroad import read_scenario
-from drivestack.sim.timing import motion_time_step, retimed
 
 
 def test_consistent_scene_is_left_alone() -> None:
     scenario = scenes.scenario(scenes.straight_road(), [scenes.moving(2, 0.0, 0.0, 10.0)], num_steps=50)
-    assert abs(float(motion_time_step(scenario) or 0.0) - scenes.DT) < 1e-9
     assert retimed(scenario) is scenario
 
 
@@ -22,19 +23,17 @@ def test_scene_moving_twice_its_speed_gets_twice_the_step() -> None:
     ego = scenes.Ego(scenes.moving(scenes.EGO_ID, 5.0, 0.0, 8.0))
     scenario = scenes.scenario(scenes.straight_road(), agents, ego, num_steps=50)
     halved = dataclasses.replace(scenario.tracks, speed=scenario.tracks.speed / 2.0)
-    human = scenario.recorded_egos[0]
-    slow = dataclasses.replace(
-        human, trajectory=dataclasses.replace(human.trajectory, speed=human.trajectory.speed / 2)
-    )
-    mislabelled = dataclasses.replace(scenario, tracks=halved, recorded_egos=(slow,))
-    fixed = retimed(mislabelled)
+    fixed = retimed(dataclasses.replace(scenario, tracks=halved))
     assert fixed.dt == 2 * scenes.DT and fixed.recorded_egos[0].trajectory.dt == 2 * scenes.DT
     assert fixed.num_steps == scenario.num_steps and fixed.tracks is halved
 
 
-def test_too_few_moving_samples_leave_the_step_alone() -> None:
-    scenario = scenes.scenario(scenes.straight_road(), [scenes.moving(2, 0.0, 0.0, 0.0)], num_steps=50)
-    assert motion_time_step(scenario) is None and retimed(scenario) is scenario
+def test_non_integer_ratio_is_left_alone() -> None:
+    scenario = scenes.scenario(scenes.straight_road(), [scenes.moving(2, 0.0, 0.0, 10.0)], num_steps=50)
+    odd = dataclasses.replace(
+        scenario, tracks=dataclasses.replace(scenario.tracks, speed=scenario.tracks.speed / 1.5)
+    )
+    assert retimed(odd) is odd
 
 
 def test_recorded_datasets(commonroad_root: Path) -> None:
@@ -44,3 +43,19 @@ def test_recorded_datasets(commonroad_root: Path) -> None:
     assert (highd.dt, retimed(highd).dt) == (0.1, 0.2)
     assert (sind.dt, retimed(sind).dt) == (0.1, 0.5)
     assert retimed(exid) is exid
+
+
+def test_sources_from_files_and_folders(commonroad_root: Path) -> None:
+    folder = commonroad_root / "exid"
+    sources = find_sources(str(folder), limit=3)
+    assert len(sources) == 3 and sources == sorted(sources, key=lambda s: s.name)
+    assert all(len(source.solutions) == 1 for source in sources)
+    assert sources[0].scenario_id == Path(sources[0].name).name.split(".")[0]
+    one = find_scenario(sources[0].name)
+    assert one.solutions == sources[0].solutions
+    assert one.load().recorded_egos
+
+
+def test_unknown_target_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no scenarios found"):
+        find_sources(str(tmp_path))

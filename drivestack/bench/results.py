@@ -1,0 +1,197 @@
+"""A benchmark's output folder: `manifest.json` and `results.parquet`, both written atomically.
+
+The manifest holds the first run's configuration and, per invocation, the time, the software
+versions and the git commit. `results.parquet` holds one row per scenario x planning problem x
+planner x agents (columns in `RESULT_SCHEMA`); rows arrive in batches and the whole file is
+replaced each time (temporary file, fsync, rename), so a kill leaves the last complete batch.
+A re-run reads the file and skips the (source, planner, agents) combinations it already holds;
+rows of failed runs count as done (their `error` says why).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import importlib.metadata
+import json
+import os
+import platform
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from drivestack.core.errors import ConfigError
+from drivestack.metrics import ScenarioMetrics
+
+MANIFEST = "manifest.json"
+RESULTS = "results.parquet"
+_TYPES = {"float": pa.float64(), "bool": pa.bool_(), "int": pa.int64(), "str": pa.string()}
+_RUN_COLUMNS = [
+    pa.field("scenario_id", pa.string()),
+    pa.field("planning_problem_id", pa.int64()),
+    pa.field("planner", pa.string()),
+    pa.field("agents", pa.string()),
+    pa.field("source", pa.string()),
+    pa.field("status", pa.string()),
+    pa.field("error", pa.string()),
+    pa.field("dt", pa.float64()),
+    pa.field("termination", pa.string()),
+    pa.field("plan_failures", pa.int64()),
+    pa.field("first_failure", pa.string()),
+    pa.field("plan_ms_p50", pa.float64()),
+    pa.field("plan_ms_p99", pa.float64()),
+    pa.field("plan_ms_max", pa.float64()),
+    pa.field("sim_s", pa.float64()),
+    pa.field("metrics_s", pa.float64()),
+]
+RESULT_SCHEMA = pa.schema(
+    _RUN_COLUMNS + [pa.field(f.name, _TYPES[str(f.type)]) for f in dataclasses.fields(ScenarioMetrics)]
+)
+"""Run columns, then every `ScenarioMetrics` field (`steps` among them). `status` is "ok", "error"
+(the run or its scoring raised; `error` holds the reason) or "skipped" (not applicable, e.g.
+log-replay without a recorded human); metric columns are null unless "ok"."""
+KEY = ("source", "planner", "agents")
+
+_PACKAGES = ("drivestack", "numpy", "scipy", "numba", "shapely", "pyarrow", "duckdb")
+
+
+def _replace(target: Path, content: bytes | pa.Table) -> None:
+    """Write `content` (bytes, or a table as Parquet) to `target` through a temporary file in its
+    folder, fsync it, then rename it into place."""
+    temp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    if isinstance(content, pa.Table):
+        pq.write_table(content, temp, compression="zstd")
+    else:
+        temp.write_bytes(content)
+    with open(temp, "rb+") as handle:
+        os.fsync(handle.fileno())
+    os.replace(temp, target)
+
+
+def _git_commit() -> dict[str, Any]:
+    """The git commit of the drivestack checkout (and whether it has local changes); empty outside git."""
+    where = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+        changes = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=where,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    return {"commit": commit, "dirty": bool(changes)}
+
+
+def _versions() -> dict[str, str]:
+    """Python's and the key packages' versions."""
+    found = {"python": platform.python_version()}
+    for package in _PACKAGES:
+        try:
+            found[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            found[package] = "absent"
+    return found
+
+
+class ResultStore:
+    """The output folder of a benchmark: records invocations, keeps finished rows, adds new ones."""
+
+    def __init__(self, folder: str | Path, config: Mapping[str, Any]) -> None:
+        """Open (or create) `folder` for a run with `config` (JSON-able); logs the invocation."""
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._path = self.folder / RESULTS
+        self.table = self._read()
+        manifest_path = self.folder / MANIFEST
+        manifest: dict[str, Any] = {"config": dict(config)}
+        if manifest_path.exists():
+            manifest = json.loads(manifest_path.read_text())
+        runs: list[dict[str, Any]] = manifest.setdefault("runs", [])
+        runs.append(
+            {
+                "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+                "config": dict(config),
+                "versions": _versions(),
+                "git": _git_commit(),
+            }
+        )
+        _replace(manifest_path, json.dumps(manifest, indent=2, sort_keys=True).encode())
+        self._pending: list[Mapping[str, Any]] = []
+
+    def _read(self) -> pa.Table:
+        """The rows written so far (an empty table when none); ConfigError for a foreign file."""
+        if not self._path.exists():
+            return RESULT_SCHEMA.empty_table()
+        table = pq.read_table(self._path)
+        missing = [name for name in RESULT_SCHEMA.names if name not in table.column_names]
+        if missing:
+            raise ConfigError(f"{self._path}: not a drivestack results file (missing columns {missing})")
+        return table.select(RESULT_SCHEMA.names).cast(RESULT_SCHEMA)
+
+    def done(self) -> set[tuple[str, str, str]]:
+        """The (source, planner, agents) combinations that have rows."""
+        columns = [self.table.column(name).to_pylist() for name in KEY]
+        return set(zip(*columns, strict=True))
+
+    def add(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Queue rows for the next `flush`."""
+        self._pending.extend(rows)
+
+    def flush(self) -> None:
+        """Write every row so far to results.parquet (one atomic replace), sorted by scenario."""
+        if not self._pending:
+            return
+        fresh = pa.Table.from_pylist([_complete(row) for row in self._pending], schema=RESULT_SCHEMA)
+        table = pa.concat_tables([self.table, fresh])
+        order = [
+            ("source", "ascending"),
+            ("planning_problem_id", "ascending"),
+            ("planner", "ascending"),
+            ("agents", "ascending"),
+        ]
+        self.table = table.sort_by(order)
+        _replace(self._path, self.table)
+        self._pending = []
+
+
+def _complete(row: Mapping[str, Any]) -> dict[str, Any]:
+    """`row` with every schema column (absent ones null)."""
+    return {name: row.get(name) for name in RESULT_SCHEMA.names}
+
+
+AGGREGATE_SQL = """
+SELECT planner, agents,
+       count(*) FILTER (WHERE status = 'ok') AS runs,
+       count(*) FILTER (WHERE status = 'error') AS errors,
+       count(*) FILTER (WHERE status = 'skipped') AS skipped,
+       avg(score) FILTER (WHERE status = 'ok') AS mean_score,
+       avg(at_fault_collision::DOUBLE) FILTER (WHERE status = 'ok') AS at_fault_rate,
+       avg(any_collision::DOUBLE) FILTER (WHERE status = 'ok') AS collision_rate,
+       avg(goal_reached::DOUBLE) FILTER (WHERE status = 'ok') AS goal_rate,
+       avg((plan_failures > 0)::DOUBLE) FILTER (WHERE status = 'ok') AS plan_fail_rate,
+       quantile_cont(plan_ms_p50, 0.5) FILTER (WHERE status = 'ok') AS ms_p50,
+       quantile_cont(plan_ms_p99, 0.99) FILTER (WHERE status = 'ok') AS ms_p99
+FROM results
+GROUP BY planner, agents
+ORDER BY planner, agents
+"""
+
+
+def aggregate(table: pa.Table) -> pa.Table:
+    """One row per planner x agents: run, error and skip counts, mean score, at-fault and any collision
+    rates, goal-reached rate, share of runs with a failed plan, median of the runs' median planning
+    time and 99th percentile of their 99th percentiles [ms] (over "ok" rows)."""
+    connection = duckdb.connect()
+    connection.register("results", table)
+    return connection.sql(AGGREGATE_SQL).to_arrow_table()

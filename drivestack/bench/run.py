@@ -1,0 +1,216 @@
+"""Run every scenario x planning problem x planner x agents combination and keep the results.
+
+The unit of work is one scenario: a worker loads it once and runs every combination still missing
+for it, returning one row per (planning problem, planner, agents). Nothing a scenario does can stop
+the benchmark: a scenario that cannot be loaded, a run or a scoring that raises, all become rows
+with status "error" and the reason; a log-replay without a recorded human becomes "skipped".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from drivestack.bench.executors import Executor
+from drivestack.bench.results import ResultStore, aggregate
+from drivestack.bench.sources import Source
+from drivestack.core.errors import ConfigError
+from drivestack.core.planner import is_oracle
+from drivestack.core.scenario import PlanningProblem, Scenario
+from drivestack.metrics import ScenarioMetrics, evaluate
+from drivestack.plan import PLANNERS, make_planner
+from drivestack.sim.agents import AGENT_MODES
+from drivestack.sim.record import RunRecord
+from drivestack.sim.runner import simulate
+from drivestack.sim.world import SimConfig
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """What to run: `planners` and `agents` modes (every pair), on the simulator `sim` settings."""
+
+    planners: tuple[str, ...]
+    agents: tuple[str, ...] = ("log",)
+    sim: SimConfig = field(default_factory=SimConfig)
+
+    def __post_init__(self) -> None:
+        unknown = [name for name in self.planners if name not in PLANNERS]
+        if unknown or not self.planners:
+            raise ConfigError(f"planners {list(self.planners)}: expected names among {', '.join(PLANNERS)}")
+        if not self.agents or any(mode not in AGENT_MODES for mode in self.agents):
+            raise ConfigError(f"agents {list(self.agents)}: expected modes among {', '.join(AGENT_MODES)}")
+
+    @property
+    def combinations(self) -> list[tuple[str, str]]:
+        """Every (planner, agents) pair, in order."""
+        return [(planner, agents) for planner in self.planners for agents in self.agents]
+
+
+@dataclass(frozen=True)
+class Task:
+    """One scenario and the (planner, agents) combinations to run on it."""
+
+    source: Source
+    combinations: tuple[tuple[str, str], ...]
+    sim: SimConfig
+
+
+def _reason(error: BaseException) -> str:
+    """`Type: message (file:line)` of where an exception was raised, for a result row."""
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f" ({frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno})" if frames else ""
+    return f"{type(error).__name__}: {error}{where}"
+
+
+def _row(
+    source: Source, scenario_id: str, problem: int, planner: str, agents: str, **values: Any
+) -> dict[str, Any]:
+    return {
+        "scenario_id": scenario_id,
+        "planning_problem_id": problem,
+        "planner": planner,
+        "agents": agents,
+        "source": source.name,
+        **values,
+    }
+
+
+def run_one(
+    scenario: Scenario, problem: PlanningProblem, planner_name: str, agents: str, sim: SimConfig
+) -> dict[str, Any]:
+    """The result values of one run (row columns but the identity ones): simulate, then score
+    (status "ok"), or why it was skipped. Exceptions of the run or the scoring propagate."""
+    planner = make_planner(planner_name)
+    human = scenario.recorded_ego(problem.id)
+    if is_oracle(planner) and human is None:
+        return {"status": "skipped", "error": "no recorded human ego for this problem (no solution file)"}
+    started = time.perf_counter()
+    record: RunRecord = simulate(scenario, problem.id, planner, agents, sim)
+    simulated = time.perf_counter()
+    metrics: ScenarioMetrics = evaluate(scenario, problem, record, human)
+    planned = record.plan_ms[np.isfinite(record.plan_ms)]
+    return {
+        "status": "ok",
+        "dt": record.dt,
+        "termination": record.termination,
+        "plan_failures": len(record.failures),
+        "first_failure": record.failures[0] if record.failures else None,
+        "plan_ms_p50": float(np.percentile(planned, 50)) if len(planned) else None,
+        "plan_ms_p99": float(np.percentile(planned, 99)) if len(planned) else None,
+        "plan_ms_max": float(planned.max()) if len(planned) else None,
+        "sim_s": simulated - started,
+        "metrics_s": time.perf_counter() - simulated,
+        **metrics.as_row(),
+    }
+
+
+def run_task(task: Task) -> list[dict[str, Any]]:
+    """Every row of one scenario (the worker function; never raises for scenario problems)."""
+    source = task.source
+    try:
+        scenario = source.load()
+    except Exception as error:  # an unreadable scenario is a result, not a crash
+        reason = _reason(error)
+        return [
+            _row(source, source.scenario_id, -1, planner, agents, status="error", error=reason)
+            for planner, agents in task.combinations
+        ]
+    rows = []
+    for problem in scenario.planning_problems:
+        for planner, agents in task.combinations:
+            try:
+                values = run_one(scenario, problem, planner, agents, task.sim)
+            except Exception as error:  # one failing run must not lose the others
+                values = {"status": "error", "error": _reason(error), "dt": scenario.dt}
+            rows.append(_row(source, scenario.scenario_id, problem.id, planner, agents, **values))
+    if not scenario.planning_problems:
+        rows = [
+            _row(
+                source,
+                scenario.scenario_id,
+                -1,
+                planner,
+                agents,
+                status="skipped",
+                error="no planning problem",
+            )
+            for planner, agents in task.combinations
+        ]
+    return rows
+
+
+@dataclass(frozen=True)
+class BenchSummary:
+    """What a `run_bench` call did: scenarios run now and skipped as done, rows now, the aggregate
+    table over all rows, rows with status "error", and the wall time [s]."""
+
+    scenarios_run: int
+    scenarios_done_before: int
+    rows_added: int
+    aggregate: pa.Table
+    errors: int
+    wall_s: float
+
+
+def run_bench(
+    sources: Sequence[Source],
+    config: BenchConfig,
+    store: ResultStore,
+    executor: Executor,
+    progress: Callable[[int, int], None] | None = None,
+    flush_every: int = 16,
+) -> BenchSummary:
+    """Run every missing combination of `config` on `sources`, adding rows to `store` in batches of
+    `flush_every` scenarios; `progress(done, total)` after each scenario."""
+    started = time.perf_counter()
+    finished = store.done()
+    tasks = []
+    for source in sources:
+        missing = tuple(c for c in config.combinations if (source.name, *c) not in finished)
+        if missing:
+            tasks.append(Task(source, missing, config.sim))
+    added = 0
+    for count, (task, result) in enumerate(executor.map(run_task, tasks), start=1):
+        if isinstance(result, BaseException):  # the worker itself failed (e.g. died)
+            reason = _reason(result)
+            result = [
+                _row(task.source, task.source.scenario_id, -1, p, a, status="error", error=reason)
+                for p, a in task.combinations
+            ]
+        store.add(result)
+        added += len(result)
+        if count % flush_every == 0:
+            store.flush()
+        if progress is not None:
+            progress(count, len(tasks))
+    store.flush()
+    table = store.table
+    errors = int(pc.sum(pc.equal(table.column("status"), "error")).as_py() or 0)
+    return BenchSummary(
+        scenarios_run=len(tasks),
+        scenarios_done_before=len(sources) - len(tasks),
+        rows_added=added,
+        aggregate=aggregate(table),
+        errors=errors,
+        wall_s=time.perf_counter() - started,
+    )
+
+
+def bench_config_record(config: BenchConfig, target: str, limit: int | None, workers: int) -> dict[str, Any]:
+    """The JSON-able configuration a manifest records."""
+    return {
+        "target": target,
+        "planners": list(config.planners),
+        "agents": list(config.agents),
+        "limit": limit,
+        "workers": workers,
+        "sim": dataclasses.asdict(config.sim),
+    }
