@@ -160,7 +160,8 @@ def draw_agents(
     bounds: Bounds | None = None,
 ) -> list[str]:
     """Every agent valid at `step` (and near `bounds`) as its outline coloured by type, a heading
-    tick and its id; agents in `highlight` get a thick black edge. Returns the type groups drawn."""
+    tick and its id; agents in `highlight` get a thick black edge and their whole track as a dashed
+    line. Returns the type groups drawn."""
     marked = set(highlight)
     rows = np.flatnonzero(tracks.valid[:, step])
     centres = np.stack([tracks.x[rows, step], tracks.y[rows, step]], axis=1)
@@ -181,6 +182,14 @@ def draw_agents(
         PolyCollection(outlines, facecolors=faces, edgecolors=edges, linewidths=widths, zorder=5)
     )
     ax.add_collection(LineCollection(ticks, colors="white", linewidths=0.8, zorder=6))
+    trails = [
+        np.stack([tracks.x[row][tracks.valid[row]], tracks.y[row][tracks.valid[row]]], axis=1)
+        for row in rows.tolist()
+        if int(tracks.ids[row]) in marked
+    ]
+    ax.add_collection(
+        LineCollection(trails, colors="black", linewidths=0.9, linestyles=(0, (2, 2)), zorder=4)
+    )
     if labels:
         for row in rows.tolist():
             ax.annotate(
@@ -471,7 +480,9 @@ def render_scene(
         Patch(facecolor=GOAL_COLOR, alpha=0.3, hatch="///", label="goal"),
     ]
     if tags:
-        handles.append(Line2D([], [], color="black", linewidth=2, label="agent named by a tag"))
+        handles.append(
+            Line2D([], [], color="black", linewidth=2, label="agent named by a tag (its track dashed)")
+        )
     ax.legend(handles=handles, loc="upper right", fontsize=7, framealpha=0.85)
     lines = _tag_lines(tags)
     if lines:

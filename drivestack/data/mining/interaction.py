@@ -53,7 +53,7 @@ def time_to_collision(scene: Scene, ego: EgoPath, config: LowTtcConfig) -> Float
     bearing = np.abs(np.arctan2(lateral, longitudinal))
     beside_counts = (ego.lane < 0) | scene.map.in_intersection(ego.xy)
     relevant = (bearing < config.ahead_angle) | (beside_counts[None] & (bearing <= config.behind_angle))
-    relevant &= (np.abs(np.nan_to_num(ego.speed)) > config.stopped_speed)[None]
+    relevant &= (np.abs(np.nan_to_num(ego.speed)) > config.stopped_speed)[None] & scene.others(ego)[:, None]
     reach = (np.abs(ego.speed)[None] + np.abs(tracks.speed)) * config.horizon
     reach += 0.5 * (np.hypot(ego.length, ego.width) + np.hypot(tracks.length, tracks.width))[:, None]
     relevant &= np.hypot(longitudinal, lateral) <= reach
@@ -89,7 +89,7 @@ def _propagated(
     )
 
 
-@register("low_ttc", version=1, config=LowTtcConfig())
+@register("low_ttc", version=2, config=LowTtcConfig())
 def low_ttc(scene: Scene, ego: EgoPath, config: LowTtcConfig) -> list[Tag]:
     """Agents whose time-to-collision with the ego falls below the threshold; value = min TTC [s]."""
     ttc = time_to_collision(scene, ego, config)
@@ -109,11 +109,11 @@ class VulnerableRoadUserConfig:
 _DISTANCES_PER_CHUNK = 1 << 22  # (user, step, ego step) distances computed at once
 
 
-@register("vulnerable_road_user", version=1, config=VulnerableRoadUserConfig())
+@register("vulnerable_road_user", version=2, config=VulnerableRoadUserConfig())
 def vulnerable_road_user(scene: Scene, ego: EgoPath, config: VulnerableRoadUserConfig) -> list[Tag]:
     """Vulnerable road users near where the ego is about to drive; value = smallest distance [m]."""
     tracks = scene.scenario.tracks
-    rows = np.flatnonzero(scene.is_vulnerable)
+    rows = np.flatnonzero(scene.is_vulnerable & scene.others(ego))
     num_steps = scene.scenario.num_steps
     ahead = (np.arange(num_steps)[None] >= np.arange(num_steps)[:, None]) & ego.valid[None]  # (t, t')
     distance = np.full((len(rows), num_steps), np.inf)

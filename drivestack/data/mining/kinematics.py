@@ -16,19 +16,9 @@ from drivestack.data.mining.scene import (
     reduce_runs,
     runs,
     tags_from_runs,
+    vehicles_and_ego,
 )
 from drivestack.data.tags import Tag
-
-
-def vehicles_and_ego(
-    scene: Scene, ego: EgoPath, agents: FloatArray, own: FloatArray
-) -> tuple[FloatArray, IntArray]:
-    """Per-vehicle values `agents` (agents, steps) restricted to vehicles, with the ego's `own` (steps,)
-    appended as the last row; returns the (vehicles + 1, steps) values and their agent ids."""
-    vehicles = scene.is_vehicle
-    values = np.vstack([agents[vehicles], own[None]])
-    ids = np.concatenate([scene.scenario.tracks.ids[vehicles], [ego.agent_id]]).astype(np.int64)
-    return values, ids
 
 
 def sustained_runs(scene: Scene, values: FloatArray, above: float, seconds: float) -> Runs:
@@ -88,7 +78,7 @@ class HardBrakingConfig:
     recovery: float = 2.0
 
 
-@register("hard_braking", version=3, config=HardBrakingConfig())
+@register("hard_braking", version=4, config=HardBrakingConfig())
 def hard_braking(scene: Scene, ego: EgoPath, config: HardBrakingConfig) -> list[Tag]:
     """Vehicles (and the ego) decelerating harder than the threshold; value = peak deceleration [m/s2]."""
     values, ids = vehicles_and_ego(scene, ego, -scene.acceleration, -ego.acceleration)
@@ -112,7 +102,7 @@ class HighSpeedConfig:
     min_duration: float = 1.0
 
 
-@register("high_speed", version=1, config=HighSpeedConfig())
+@register("high_speed", version=2, config=HighSpeedConfig())
 def high_speed(scene: Scene, ego: EgoPath, config: HighSpeedConfig) -> list[Tag]:
     """Vehicles (and the ego) driving faster than the threshold; value = peak speed [m/s]."""
     values, ids = vehicles_and_ego(scene, ego, scene.speed, ego.smoothed_speed)
@@ -129,11 +119,11 @@ class DenseTrafficConfig:
     min_duration: float = 1.0
 
 
-@register("dense_traffic", version=2, config=DenseTrafficConfig())
+@register("dense_traffic", version=3, config=DenseTrafficConfig())
 def dense_traffic(scene: Scene, ego: EgoPath, config: DenseTrafficConfig) -> list[Tag]:
     """Steps where the ego is surrounded by many vehicles; agent = the ego, value = peak vehicle count."""
     tracks = scene.scenario.tracks
-    distance = np.hypot(tracks.x - ego.x[None], tracks.y - ego.y[None])[scene.is_vehicle]
+    distance = np.hypot(tracks.x - ego.x[None], tracks.y - ego.y[None])[scene.is_vehicle & scene.others(ego)]
     count = (np.nan_to_num(distance, nan=np.inf) <= config.radius).sum(axis=0).astype(np.float64)
     count = np.where(ego.valid, count, np.nan)[None]
     ids = np.array([ego.agent_id], dtype=np.int64)

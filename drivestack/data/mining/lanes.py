@@ -21,6 +21,7 @@ from drivestack.data.mining.scene import (
     relative_to_ego,
     runs,
     tags_from_runs,
+    vehicles_and_ego,
 )
 from drivestack.data.tags import Tag
 from drivestack.maps.index import MapIndex
@@ -87,15 +88,15 @@ class LaneChangeConfig:
     min_dwell: float = 1.0
 
 
-@register("lane_change", version=1, config=LaneChangeConfig())
+@register("lane_change", version=2, config=LaneChangeConfig())
 def lane_change(scene: Scene, ego: EgoPath, config: LaneChangeConfig) -> list[Tag]:
     """Vehicles (and the ego) moving to an adjacent same-direction lane; steps = [last step in the old
     lane, first step in the new one], value = +1 to the left, -1 to the right."""
-    tracks = scene.scenario.tracks
-    lanes = np.vstack([scene.lanes[scene.is_vehicle], ego.lane[None]])
-    xy = np.concatenate([agent_positions(scene)[scene.is_vehicle], ego.xy[None]])
-    ids = np.concatenate([tracks.ids[scene.is_vehicle], [ego.agent_id]])
-    found = lane_changes(lanes, xy, scene.map, scene.steps_for(config.min_dwell))
+    lanes, ids = vehicles_and_ego(scene, ego, scene.lanes, ego.lane)
+    xy, _ = vehicles_and_ego(scene, ego, agent_positions(scene), ego.xy)
+    found = lane_changes(
+        lanes.astype(np.int64), xy.astype(np.float64), scene.map, scene.steps_for(config.min_dwell)
+    )
     return [
         Tag(scene.scenario_id, "lane_change", int(ids[row]), int(left), int(entered), float(side))
         for row, left, entered, side in zip(
@@ -124,10 +125,10 @@ class CutInConfig:
     min_dwell: float = 1.0
 
 
-@register("cut_in", version=1, config=CutInConfig())
+@register("cut_in", version=2, config=CutInConfig())
 def cut_in(scene: Scene, ego: EgoPath, config: CutInConfig) -> list[Tag]:
     """Other vehicles cutting in ahead of the ego; steps = the lane change, value = gap [m] on entry."""
-    rows = np.flatnonzero(scene.is_vehicle)
+    rows = np.flatnonzero(scene.is_vehicle & scene.others(ego))
     xy = agent_positions(scene)[rows]
     found = lane_changes(scene.lanes[rows], xy, scene.map, scene.steps_for(config.min_dwell))
     gap = bumper_gap(scene, ego)
@@ -159,11 +160,11 @@ class StoppedVehicleConfig:
     max_distance: float = 100.0
 
 
-@register("stopped_vehicle_in_lane", version=1, config=StoppedVehicleConfig())
+@register("stopped_vehicle_in_lane", version=2, config=StoppedVehicleConfig())
 def stopped_vehicle_in_lane(scene: Scene, ego: EgoPath, config: StoppedVehicleConfig) -> list[Tag]:
     """Stopped vehicles in a driving lane ahead on the ego's path; value = smallest gap [m] to the ego."""
     slow = np.nan_to_num(scene.speed, nan=np.inf) < config.max_speed
-    slow &= scene.is_vehicle[:, None]
+    slow &= (scene.is_vehicle & scene.others(ego))[:, None]
     stopped = runs(slow, scene.steps_for(config.min_duration)).mask(slow.shape)
     lanes_ahead = np.array(sorted(ego.path_lanes & scene.map.driving_lanes), dtype=np.int64)
     gap = bumper_gap(scene, ego)

@@ -5,34 +5,42 @@ vehicle's lane at each step, smoothed speed and acceleration), so running eleven
 lane assignment, not eleven. `EgoPath` is one planning problem's vehicle on the scenario's grid.
 
 The ego: the planning problem's recorded (human) trajectory where a solution file provides one.
-Without one, the ego is known only at its initial state: it is valid at that single step, and its
-path ahead is its initial lane plus the lanes downstream of it within `path_lookahead`. Nothing is
-extrapolated, so a scenario without a recorded ego yields fewer findings, never invented ones.
+Some datasets build planning problems from recorded vehicles and keep those vehicles among the
+agents (all of MONA's, most of inD's: an agent sits exactly at the initial state): without a
+solution, that twin agent's track is the ego's recorded drive. Otherwise the ego is known only at
+its initial state: it is valid at that single step, and its path ahead is its initial lane plus
+the lanes downstream of it within `path_lookahead`. Nothing is extrapolated, so a scenario
+without a recorded ego yields fewer findings, never invented ones. A twin is never counted as
+traffic around its own ego (`Scene.others`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy.signal import savgol_filter
 
-from drivestack.core.scenario import PlanningProblem, RecordedEgo, Scenario, vehicle_dimensions
+from drivestack.core.geometry import angle_diff
+from drivestack.core.scenario import EgoState, PlanningProblem, RecordedEgo, Scenario, vehicle_dimensions
 from drivestack.data.tags import Tag
 from drivestack.maps.index import MapIndex
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 BoolArray = NDArray[np.bool_]
+Item = TypeVar("Item", bound=np.generic)
 
 
 @dataclass(frozen=True)
 class SceneConfig:
     """Shared derivations: `smoothing_window` [s] of the Savitzky-Golay filter (quadratic) applied to
-    speeds before differentiating, and `path_lookahead` [m] of lanes ahead of an ego known only at
-    its initial state.
+    speeds before differentiating; `path_lookahead` [m] of lanes ahead of an ego known only at its
+    initial state; an agent within `twin_distance` [m] and `twin_heading` [rad] of the ego's first
+    known state is the ego itself (its twin).
 
     1.5 s suits the recorded data: NGSIM's speeds jump by metres per second between 0.1 s steps, and
     with a 1 s window 14% of its vehicles would brake harder than 3 m/s2 for 0.3 s (4% with 1.5 s
@@ -41,6 +49,8 @@ class SceneConfig:
 
     smoothing_window: float = 1.5
     path_lookahead: float = 50.0
+    twin_distance: float = 0.5
+    twin_heading: float = 0.3
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,11 +58,12 @@ class EgoPath:
     """One planning problem's ego on the scenario grid: arrays of shape (steps,), NaN where not `valid`.
 
     `agent_id` is the planning problem id (tags about the ego carry it); `source` is "recorded"
-    (solution trajectory) or "initial" (initial state only). Pose of the vehicle centre x, y [m],
-    yaw [rad]; `speed` [m/s] as recorded, `smoothed_speed` [m/s] and `acceleration` [m/s2] smoothed
-    like the agents'; `lane` (steps,) the
-    assigned lane id (-1 none) and `s` [m] the arc length along it; `path_lanes` every lane the ego
-    drives on (recorded) or its initial lane and the lanes downstream of it (initial only).
+    (solution trajectory), "agent" (the track of its twin agent) or "initial" (initial state only).
+    Pose of the vehicle centre x, y [m], yaw [rad]; `speed` [m/s] as recorded, `smoothed_speed`
+    [m/s] and `acceleration` [m/s2] smoothed like the agents'; `lane` (steps,) the assigned lane id
+    (-1 none) and `s` [m] the arc length along it; `path_lanes` every lane the ego drives on (known
+    drive) or its initial lane and the lanes downstream of it (initial only); `twin` is
+    the row of the agent that is the ego itself in the tracks (-1 for none).
     """
 
     agent_id: int
@@ -69,6 +80,7 @@ class EgoPath:
     lane: IntArray
     s: FloatArray
     path_lanes: frozenset[int]
+    twin: int = -1
 
     @property
     def xy(self) -> FloatArray:
@@ -147,33 +159,45 @@ class Scene:
         )
 
     def _ego(self, problem: PlanningProblem, recorded: RecordedEgo | None) -> EgoPath:
-        """The `EgoPath` of one planning problem."""
+        """The `EgoPath` of one planning problem (see the module docstring for its sources)."""
         num_steps = self.scenario.num_steps
+        tracks = self.scenario.tracks
         x, y, yaw, speed = (np.full(num_steps, np.nan) for _ in range(4))
-        if recorded is not None:
+        state = problem.initial
+        if recorded is not None and len(recorded.trajectory):
             trajectory = recorded.trajectory
             inside = (trajectory.steps >= 0) & (trajectory.steps < num_steps)
             at = trajectory.steps[inside]
             x[at], y[at] = trajectory.x[inside], trajectory.y[inside]
             yaw[at], speed[at] = trajectory.yaw[inside], trajectory.speed[inside]
             length, width = vehicle_dimensions(recorded.vehicle_type)
+            twin = self._twin(trajectory.state(0))
+            source = "recorded"
         else:
-            state = problem.initial
-            if 0 <= state.step < num_steps:
-                x[state.step], y[state.step] = state.x, state.y
-                yaw[state.step], speed[state.step] = state.yaw, state.speed
-            length, width = vehicle_dimensions(None)
+            twin = self._twin(state)
+            if twin >= 0:
+                at = np.flatnonzero(tracks.valid[twin])
+                x[at], y[at], yaw[at] = tracks.x[twin, at], tracks.y[twin, at], tracks.yaw[twin, at]
+                speed[at] = tracks.speed[twin, at]
+                length, width = float(tracks.length[twin]), float(tracks.width[twin])
+                source = "agent"
+            else:
+                if 0 <= state.step < num_steps:
+                    x[state.step], y[state.step] = state.x, state.y
+                    yaw[state.step], speed[state.step] = state.yaw, state.speed
+                length, width = vehicle_dimensions(None)
+                source = "initial"
         valid = np.isfinite(x)
         lane = np.full(num_steps, -1, dtype=np.int64)
         lane[valid] = self.map.assign(np.stack([x[valid], y[valid]], axis=-1), yaw[valid])
         s, _, _ = self.map.project(lane, np.stack([x, y], axis=-1))
         path = set(lane[lane >= 0].tolist())
-        if recorded is None and path:
+        if source == "initial" and path:
             path.update(self.map.downstream(int(lane[valid][0]), self.config.path_lookahead))
         window = self.config.smoothing_window
         return EgoPath(
             agent_id=problem.id,
-            source="recorded" if recorded is not None else "initial",
+            source=source,
             x=x,
             y=y,
             yaw=yaw,
@@ -186,7 +210,41 @@ class Scene:
             lane=lane,
             s=s,
             path_lanes=frozenset(path),
+            twin=twin,
         )
+
+    def _twin(self, state: EgoState) -> int:
+        """Row of the vehicle agent in the ego's place at its first known state (within
+        `twin_distance` [m] and `twin_heading` [rad]), or -1 when no agent is there."""
+        tracks = self.scenario.tracks
+        step = state.step
+        if not 0 <= step < self.scenario.num_steps or tracks.num_agents == 0:
+            return -1
+        distance = np.hypot(tracks.x[:, step] - state.x, tracks.y[:, step] - state.y)
+        turned = np.abs(angle_diff(tracks.yaw[:, step], state.yaw))
+        there = tracks.valid[:, step] & self.is_vehicle & (distance < self.config.twin_distance)
+        there &= turned < self.config.twin_heading
+        return int(np.argmin(np.where(there, distance, np.inf))) if there.any() else -1
+
+    def others(self, ego: EgoPath) -> BoolArray:
+        """(agents,) True for every agent but the ego's twin: the traffic around the ego."""
+        mask = np.ones(self.scenario.tracks.num_agents, dtype=bool)
+        if ego.twin >= 0:
+            mask[ego.twin] = False
+        return mask
+
+
+def vehicles_and_ego(
+    scene: Scene, ego: EgoPath, agents: NDArray[Item], own: NDArray[Item]
+) -> tuple[NDArray[Item], IntArray]:
+    """The vehicles' rows of `agents` (agents, steps, ...) followed by the ego's `own` (steps, ...)
+    as a last row, unless the ego is one of the agents (its twin's row stands for it); with the
+    rows' agent ids (the ego's is its planning problem id)."""
+    vehicles = scene.is_vehicle
+    ids = scene.scenario.tracks.ids[vehicles].astype(np.int64)
+    if ego.twin >= 0:
+        return agents[vehicles], ids
+    return np.concatenate([agents[vehicles], own[None]]), np.append(ids, ego.agent_id)
 
 
 def motion_time_step(scenario: Scenario, tolerance: float = 0.05, min_speed: float = 2.0) -> float:

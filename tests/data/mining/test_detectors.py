@@ -85,7 +85,7 @@ def test_high_speed_finds_a_vehicle_at_36_mps_and_not_one_at_32() -> None:
 
 def _crowd(count: int) -> list[Agent]:
     """`count` vehicles within 25 m of the ego (which starts at x = 10 and drives at 15 m/s)."""
-    return [moving(10 + i, 10.0 + 5.0 * (i // 2) - 10.0, LANE_WIDTH * (i % 2), 15.0) for i in range(count)]
+    return [moving(10 + i, 10.0 + 5.0 * (i // 2) - 12.0, LANE_WIDTH * (i % 2), 15.0) for i in range(count)]
 
 
 def test_dense_traffic_with_ten_vehicles_around_the_ego() -> None:
@@ -314,3 +314,15 @@ def test_ego_without_recording_is_judged_at_its_initial_step_only() -> None:
     standing = found("stopped_vehicle_in_lane", [moving(10, 80.0, 0.0, 0.0)], ego)
     assert [(tag.step_start, tag.step_end) for tag in standing] == [(0, 0)]
     assert found("stopped_vehicle_in_lane", [braking(10, 40.0, 0.0, 6.0, 6.0)], ego) == []
+
+
+def test_an_agent_in_the_ego_place_is_its_recorded_drive_not_traffic() -> None:
+    # MONA and inD build planning problems from recorded vehicles and keep them among the agents
+    ego = Ego(moving(0, 10.0, 0.0, 15.0), recorded=False)
+    twin = moving(50, 10.0, 0.0, 15.0)
+    scene = Scene(scenario(ROAD, [twin, moving(51, 80.0, 0.0, 0.0)], ego))
+    (path,) = scene.egos
+    assert path.source == "agent" and path.valid.all() and scene.scenario.tracks.ids[path.twin] == 50
+    tags = REGISTRY["low_ttc"].detect(scene)
+    assert agents_of(tags) == {51} and tags[0].step_start > 0  # found along the drive, not just at step 0
+    assert found("dense_traffic", [*_crowd(9), moving(50, 10.0, 0.0, 15.0)], ego) == []  # 9 + the ego itself
