@@ -16,11 +16,6 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-@app.callback()
-def _commands() -> None:
-    """Keep `drivestack COMMAND ...` a command group even while only one command is registered."""
-
-
 @app.command()
 def validate(
     paths: Annotated[
