@@ -35,6 +35,7 @@ from drivestack.core.scenario import (
     Tracks,
     vehicle_dimensions,
 )
+from drivestack.data.mining.scene import twin_row
 from drivestack.data.tags import Tag
 
 FloatArray = NDArray[np.float64]
@@ -234,8 +235,9 @@ def draw_ego(ax: Axes, scenario: Scenario, step: int, dt: float | None = None) -
                 zorder=7,
             )
         )
+        twin = -1 if recorded is not None else twin_row(scenario, problem.initial)
         ax.annotate(
-            f"ego {problem.id}",
+            f"ego {problem.id}" + (f" = {int(scenario.tracks.ids[twin])}" if twin >= 0 else ""),
             pose[:2],
             xytext=(10, -10),
             textcoords="offset points",
@@ -320,13 +322,18 @@ def default_step(scenario: Scenario) -> int:
 def ego_pose(scenario: Scenario, problem: PlanningProblem, step: int) -> tuple[float, float, float, bool]:
     """Where a planning problem's ego is drawn at `step`: (x [m], y [m], yaw [rad], known at the step).
 
-    Its recorded pose at the step, else its nearest recorded pose, else its initial state; the flag
+    Its recorded pose at the step, else its nearest recorded pose; without a recording, its twin
+    agent's pose (the vehicle the problem was made from, `twin_row`) or its initial state. The flag
     is False unless the pose is the ego's own at exactly that step."""
     recorded = scenario.recorded_ego(problem.id)
     if recorded is not None and len(recorded.trajectory):
         path = recorded.trajectory
         i = int(np.argmin(np.abs(path.steps - step)))
         return float(path.x[i]), float(path.y[i]), float(path.yaw[i]), int(path.steps[i]) == step
+    twin = twin_row(scenario, problem.initial)
+    tracks = scenario.tracks
+    if twin >= 0 and tracks.valid[twin, step]:
+        return float(tracks.x[twin, step]), float(tracks.y[twin, step]), float(tracks.yaw[twin, step]), True
     initial = problem.initial
     return initial.x, initial.y, initial.yaw, initial.step == step
 
@@ -408,6 +415,7 @@ def draw_speed_profiles(
             label=f"ego {recorded.planning_problem_id}",
         )
     ax.axvline(step * dt, color="black", linewidth=0.8, linestyle="--")
+    ax.set_ylim(bottom=min(0.0, ax.get_ylim()[0]))  # from standstill: small wiggles stay small
     ax.set_xlim(0.0, max(time[-1], dt))
     ax.set_xlabel("t [s]", fontsize=8)
     ax.set_ylabel("speed [m/s]", fontsize=8)

@@ -89,7 +89,7 @@ def _propagated(
     )
 
 
-@register("low_ttc", version=2, config=LowTtcConfig())
+@register("low_ttc", version=3, config=LowTtcConfig())
 def low_ttc(scene: Scene, ego: EgoPath, config: LowTtcConfig) -> list[Tag]:
     """Agents whose time-to-collision with the ego falls below the threshold; value = min TTC [s]."""
     ttc = time_to_collision(scene, ego, config)
@@ -109,7 +109,7 @@ class VulnerableRoadUserConfig:
 _DISTANCES_PER_CHUNK = 1 << 22  # (user, step, ego step) distances computed at once
 
 
-@register("vulnerable_road_user", version=2, config=VulnerableRoadUserConfig())
+@register("vulnerable_road_user", version=3, config=VulnerableRoadUserConfig())
 def vulnerable_road_user(scene: Scene, ego: EgoPath, config: VulnerableRoadUserConfig) -> list[Tag]:
     """Vulnerable road users near where the ego is about to drive; value = smallest distance [m]."""
     tracks = scene.scenario.tracks

@@ -78,7 +78,7 @@ class HardBrakingConfig:
     recovery: float = 2.0
 
 
-@register("hard_braking", version=4, config=HardBrakingConfig())
+@register("hard_braking", version=5, config=HardBrakingConfig())
 def hard_braking(scene: Scene, ego: EgoPath, config: HardBrakingConfig) -> list[Tag]:
     """Vehicles (and the ego) decelerating harder than the threshold; value = peak deceleration [m/s2]."""
     values, ids = vehicles_and_ego(scene, ego, -scene.acceleration, -ego.acceleration)
@@ -102,7 +102,7 @@ class HighSpeedConfig:
     min_duration: float = 1.0
 
 
-@register("high_speed", version=2, config=HighSpeedConfig())
+@register("high_speed", version=3, config=HighSpeedConfig())
 def high_speed(scene: Scene, ego: EgoPath, config: HighSpeedConfig) -> list[Tag]:
     """Vehicles (and the ego) driving faster than the threshold; value = peak speed [m/s]."""
     values, ids = vehicles_and_ego(scene, ego, scene.speed, ego.smoothed_speed)
@@ -119,7 +119,7 @@ class DenseTrafficConfig:
     min_duration: float = 1.0
 
 
-@register("dense_traffic", version=3, config=DenseTrafficConfig())
+@register("dense_traffic", version=4, config=DenseTrafficConfig())
 def dense_traffic(scene: Scene, ego: EgoPath, config: DenseTrafficConfig) -> list[Tag]:
     """Steps where the ego is surrounded by many vehicles; agent = the ego, value = peak vehicle count."""
     tracks = scene.scenario.tracks

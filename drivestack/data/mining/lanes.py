@@ -88,7 +88,7 @@ class LaneChangeConfig:
     min_dwell: float = 1.0
 
 
-@register("lane_change", version=2, config=LaneChangeConfig())
+@register("lane_change", version=3, config=LaneChangeConfig())
 def lane_change(scene: Scene, ego: EgoPath, config: LaneChangeConfig) -> list[Tag]:
     """Vehicles (and the ego) moving to an adjacent same-direction lane; steps = [last step in the old
     lane, first step in the new one], value = +1 to the left, -1 to the right."""
@@ -125,7 +125,7 @@ class CutInConfig:
     min_dwell: float = 1.0
 
 
-@register("cut_in", version=2, config=CutInConfig())
+@register("cut_in", version=3, config=CutInConfig())
 def cut_in(scene: Scene, ego: EgoPath, config: CutInConfig) -> list[Tag]:
     """Other vehicles cutting in ahead of the ego; steps = the lane change, value = gap [m] on entry."""
     rows = np.flatnonzero(scene.is_vehicle & scene.others(ego))
@@ -160,7 +160,7 @@ class StoppedVehicleConfig:
     max_distance: float = 100.0
 
 
-@register("stopped_vehicle_in_lane", version=2, config=StoppedVehicleConfig())
+@register("stopped_vehicle_in_lane", version=3, config=StoppedVehicleConfig())
 def stopped_vehicle_in_lane(scene: Scene, ego: EgoPath, config: StoppedVehicleConfig) -> list[Tag]:
     """Stopped vehicles in a driving lane ahead on the ego's path; value = smallest gap [m] to the ego."""
     slow = np.nan_to_num(scene.speed, nan=np.inf) < config.max_speed

@@ -73,7 +73,7 @@ class RedLightConfig:
     max_distance: float = 50.0
 
 
-@register("red_light_ahead", version=2, config=RedLightConfig())
+@register("red_light_ahead", version=3, config=RedLightConfig())
 def red_light_ahead(scene: Scene, ego: EgoPath, config: RedLightConfig) -> list[Tag]:
     """Steps where the ego's lane leads to a red light; value = smallest distance to it [m]."""
     lights = {light.id: light for light in scene.scenario.traffic_lights}
@@ -100,7 +100,7 @@ class MapFeatureConfig:
     lookahead: float = 30.0
 
 
-@register("merge", version=2, config=MapFeatureConfig())
+@register("merge", version=3, config=MapFeatureConfig())
 def merge(scene: Scene, ego: EgoPath, config: MapFeatureConfig) -> list[Tag]:
     """Steps where the ego drives through or towards a merge (`MapIndex.merge_lanes`); value = distance."""
     lanes = sorted(scene.map.merge_lanes)
@@ -109,7 +109,7 @@ def merge(scene: Scene, ego: EgoPath, config: MapFeatureConfig) -> list[Tag]:
     return ego_tags(scene, ego, "merge", distance)
 
 
-@register("intersection", version=2, config=MapFeatureConfig())
+@register("intersection", version=3, config=MapFeatureConfig())
 def intersection(scene: Scene, ego: EgoPath, config: MapFeatureConfig) -> list[Tag]:
     """Steps where the ego is in or drives towards an intersection (`MapIndex.intersection_area`);
     value = distance [m] to its entry."""

@@ -214,17 +214,8 @@ class Scene:
         )
 
     def _twin(self, state: EgoState) -> int:
-        """Row of the vehicle agent in the ego's place at its first known state (within
-        `twin_distance` [m] and `twin_heading` [rad]), or -1 when no agent is there."""
-        tracks = self.scenario.tracks
-        step = state.step
-        if not 0 <= step < self.scenario.num_steps or tracks.num_agents == 0:
-            return -1
-        distance = np.hypot(tracks.x[:, step] - state.x, tracks.y[:, step] - state.y)
-        turned = np.abs(angle_diff(tracks.yaw[:, step], state.yaw))
-        there = tracks.valid[:, step] & self.is_vehicle & (distance < self.config.twin_distance)
-        there &= turned < self.config.twin_heading
-        return int(np.argmin(np.where(there, distance, np.inf))) if there.any() else -1
+        """Row of the ego's twin agent (`twin_row` with this scene's thresholds), or -1."""
+        return twin_row(self.scenario, state, self.config.twin_distance, self.config.twin_heading)
 
     def others(self, ego: EgoPath) -> BoolArray:
         """(agents,) True for every agent but the ego's twin: the traffic around the ego."""
@@ -232,6 +223,29 @@ class Scene:
         if ego.twin >= 0:
             mask[ego.twin] = False
         return mask
+
+
+def twin_row(scenario: Scenario, state: EgoState, max_distance: float = 0.5, max_heading: float = 0.3) -> int:
+    """Row of the vehicle agent that is the ego of `state` itself, or -1: the agent at the state's
+    pose (within `max_distance` [m] and `max_heading` [rad]) at its step, else the agent whose first
+    recorded pose it is (inD cuts some problems from vehicles that enter the recording later, and
+    the agents' steps are the true time then)."""
+    tracks = scenario.tracks
+    if tracks.num_agents == 0:
+        return -1
+    vehicles = np.array([kind.is_vehicle for kind in tracks.agent_type], dtype=bool)
+    first = np.argmax(tracks.valid, axis=1)
+    at_step = np.full(tracks.num_agents, state.step) if 0 <= state.step < scenario.num_steps else None
+    for steps in (at_step, first):
+        if steps is None:
+            continue
+        rows = np.arange(tracks.num_agents)
+        distance = np.hypot(tracks.x[rows, steps] - state.x, tracks.y[rows, steps] - state.y)
+        turned = np.abs(angle_diff(tracks.yaw[rows, steps], state.yaw))
+        there = vehicles & tracks.valid[rows, steps] & (distance < max_distance) & (turned < max_heading)
+        if there.any():
+            return int(np.argmin(np.where(there, distance, np.inf)))
+    return -1
 
 
 def vehicles_and_ego(

@@ -326,3 +326,13 @@ def test_an_agent_in_the_ego_place_is_its_recorded_drive_not_traffic() -> None:
     tags = REGISTRY["low_ttc"].detect(scene)
     assert agents_of(tags) == {51} and tags[0].step_start > 0  # found along the drive, not just at step 0
     assert found("dense_traffic", [*_crowd(9), moving(50, 10.0, 0.0, 15.0)], ego) == []  # 9 + the ego itself
+
+
+def test_a_twin_entering_later_is_found_by_its_first_pose() -> None:
+    # inD: the problem starts at step 0 at the pose where its vehicle enters the recording, at step 10
+    late = moving(50, 10.0, 0.0, 15.0, num_steps=40)
+    late.x, late.y = np.r_[np.full(10, np.nan), late.x[:30] - 0.0], np.r_[np.full(10, np.nan), late.y[:30]]
+    late.yaw, late.speed = np.r_[np.zeros(10), late.yaw[:30]], np.r_[np.zeros(10), late.speed[:30]]
+    scene = Scene(scenario(ROAD, [late], Ego(moving(0, 10.0, 0.0, 15.0), recorded=False)))
+    (path,) = scene.egos
+    assert path.source == "agent" and np.flatnonzero(path.valid)[0] == 10
