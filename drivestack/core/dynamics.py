@@ -131,8 +131,8 @@ class BicycleState:
 
 
 @njit(cache=True)
-def _wrap(angle: float) -> float:
-    """`angle` [rad] wrapped to [-pi, pi)."""
+def wrap(angle: float) -> float:
+    """`angle` [rad] wrapped to [-pi, pi): `geometry.wrap_angle` for one number, inside compiled kernels."""
     wrapped = angle - _TWO_PI * np.floor((angle + np.pi) / _TWO_PI)
     return wrapped - _TWO_PI if wrapped >= np.pi else wrapped
 
@@ -170,7 +170,7 @@ def _bicycle_kernel(
         turn = distance * np.tan(steer) / wheelbase
         chord = distance * (np.sin(0.5 * turn) / (0.5 * turn) if abs(turn) > 1e-9 else 1.0)
         mid = yaw[i] + 0.5 * turn
-        new_yaw = _wrap(yaw[i] + turn)
+        new_yaw = wrap(yaw[i] + turn)
         out[0, i] = x[i] - half * np.cos(yaw[i]) + chord * np.cos(mid) + half * np.cos(new_yaw)
         out[1, i] = y[i] - half * np.sin(yaw[i]) + chord * np.sin(mid) + half * np.sin(new_yaw)
         out[2, i] = new_yaw
@@ -241,7 +241,7 @@ def _sample_kernel(
         f = min(max((t - times[j]) / span, 0.0), 1.0) if span > 0.0 else 0.0
         out[0, n] = x[j] + f * (x[k] - x[j])
         out[1, n] = y[j] + f * (y[k] - y[j])
-        out[2, n] = _wrap(yaw[j] + f * _wrap(yaw[k] - yaw[j]))
+        out[2, n] = wrap(yaw[j] + f * wrap(yaw[k] - yaw[j]))
         out[3, n] = speed[j] + f * (speed[k] - speed[j])
     return out
 
@@ -374,9 +374,9 @@ def _control_kernel(
         distance = np.hypot(step_x, step_y)
         # a reference at rest gives no curvature: keep the wheel where it is
         held = np.tan(steering[i]) / wheelbase
-        feedforward = _wrap(yaw1 - yaw0) / distance if distance > 1e-3 else held
+        feedforward = wrap(yaw1 - yaw0) / distance if distance > 1e-3 else held
         v = max(speed[i], min_speed)
-        lateral_accel = -k_offset * lateral - k_rate * v * np.sin(_wrap(yaw[i] - yaw0))
+        lateral_accel = -k_offset * lateral - k_rate * v * np.sin(wrap(yaw[i] - yaw0))
         curvature = min(max(feedforward + lateral_accel / (v * v), -limit), limit)
         out[0, i] = (v1 - v0) / dt + speed_gain * (v0 - speed[i]) - position_gain * along
         out[1, i] = np.arctan(curvature * wheelbase)
@@ -541,7 +541,7 @@ def _check_kernel(
         if moved > reach:
             return 7, i, moved, reach
         if moved > min_step:
-            curvature = abs(_wrap(yaw[i + 1] - yaw[i])) / moved
+            curvature = abs(wrap(yaw[i + 1] - yaw[i])) / moved
             if curvature > max_curvature:
                 return 8, i, curvature, max_curvature
     return 0, 0, 0.0, 0.0
@@ -565,26 +565,73 @@ class IdmParams:
     exponent: float = 4.0
     max_braking: float | None = None
 
+    @property
+    def array(self) -> FloatArray:
+        """(min_gap, headway_time, accel_max, decel_max, exponent, largest braking), the form the
+        compiled kernels take."""
+        braking = self.decel_max if self.max_braking is None else self.max_braking
+        return np.array(
+            [self.min_gap, self.headway_time, self.accel_max, self.decel_max, self.exponent, braking]
+        )
+
+
+@njit(cache=True)
+def _idm(speed: float, target: float, gap: float, lead_speed: float, params: FloatArray) -> float:
+    """The IDM acceleration of one vehicle (see `idm_acceleration`); `params` as `IdmParams.array`."""
+    min_gap, headway, accel_max, decel_max, exponent, braking = params
+    desired = (
+        min_gap + speed * headway + speed * (speed - lead_speed) / (2.0 * np.sqrt(accel_max * decel_max))
+    )
+    interaction = (desired / max(gap, min_gap)) ** 2 if np.isfinite(gap) else 0.0
+    accel = accel_max * (1.0 - (speed / max(target, 1e-3)) ** exponent - interaction)
+    return min(max(accel, -braking), accel_max)
+
+
+@njit(cache=True)
+def _advance(progress: float, speed: float, accel: float, dt: float) -> tuple[float, float, float]:
+    """(progress, speed, realised acceleration) after `dt` at constant `accel`, stopping rather than
+    reversing."""
+    v1 = speed + accel * dt
+    if v1 < 0.0:
+        return progress + speed * speed / max(-2.0 * accel, 1e-12), 0.0, -speed / dt
+    return progress + speed * dt + 0.5 * accel * dt * dt, v1, accel
+
+
+@njit(cache=True)
+def _idm_kernel(
+    speed: FloatArray, target: FloatArray, gap: FloatArray, lead_speed: FloatArray, params: FloatArray
+) -> FloatArray:
+    out = np.empty(speed.shape[0])
+    for i in range(speed.shape[0]):
+        out[i] = _idm(speed[i], target[i], gap[i], lead_speed[i], params)
+    return out
+
+
+def _flat(*arrays: FloatArray | float) -> tuple[tuple[int, ...], list[FloatArray]]:
+    """The broadcast shape of `arrays` and each broadcast to it, flattened (contiguous float64)."""
+    broadcast = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in arrays))
+    return broadcast[0].shape, [np.ascontiguousarray(a).ravel() for a in broadcast]
+
 
 def idm_acceleration(
     speed: FloatArray, target: FloatArray, gap: FloatArray, lead_speed: FloatArray, params: IdmParams
 ) -> FloatArray:
-    """IDM acceleration [m/s2] (B,) at `speed` toward `target` speed [m/s] behind a leader `gap` [m]
-    ahead (bumper to bumper; inf: none) driving at `lead_speed` [m/s] along the path.
+    """IDM acceleration [m/s2] at `speed` toward `target` speed [m/s] behind a leader `gap` [m]
+    ahead (bumper to bumper; inf: none) driving at `lead_speed` [m/s] along the path; shapes broadcast.
 
     As nuPlan: the gap is clamped to `min_gap` before dividing, the result clipped to
     [-max_braking, accel_max] (max_braking defaults to decel_max).
     """
-    desired = (
-        params.min_gap
-        + speed * params.headway_time
-        + speed * (speed - lead_speed) / (2.0 * np.sqrt(params.accel_max * params.decel_max))
-    )
-    free = (speed / np.maximum(target, 1e-3)) ** params.exponent
-    interaction = np.where(np.isfinite(gap), (desired / np.maximum(gap, params.min_gap)) ** 2, 0.0)
-    accel = params.accel_max * (1.0 - free - interaction)
-    braking = params.decel_max if params.max_braking is None else params.max_braking
-    return np.asarray(np.clip(accel, -braking, params.accel_max))
+    shape, (v, v0, g, lead) = _flat(speed, target, gap, lead_speed)
+    return _idm_kernel(v, v0, g, lead, params.array).reshape(shape)
+
+
+@njit(cache=True)
+def _advance_kernel(progress: FloatArray, speed: FloatArray, accel: FloatArray, dt: float) -> FloatArray:
+    out = np.empty((3, progress.shape[0]))
+    for i in range(progress.shape[0]):
+        out[0, i], out[1, i], out[2, i] = _advance(progress[i], speed[i], accel[i], dt)
+    return out
 
 
 def longitudinal_step(
@@ -592,12 +639,66 @@ def longitudinal_step(
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """(progress [m], speed [m/s], realised acceleration [m/s2]) after `dt` [s] at constant `accel`,
     stopping rather than reversing. Shapes broadcast."""
-    v1 = np.maximum(speed + accel * dt, 0.0)
-    stops = speed + accel * dt < 0.0
-    distance = np.where(
-        stops, speed * speed / np.maximum(-2.0 * accel, 1e-12), speed * dt + 0.5 * accel * dt * dt
+    shape, (s, v, a) = _flat(progress, speed, accel)
+    out = _advance_kernel(s, v, a, float(dt))
+    return out[0].reshape(shape), out[1].reshape(shape), out[2].reshape(shape)
+
+
+@njit(cache=True)
+def _profile_kernel(
+    progress: FloatArray,
+    speed: FloatArray,
+    gap: FloatArray,
+    lead_speed: FloatArray,
+    target_ends: FloatArray,
+    targets: FloatArray,
+    params: FloatArray,
+    dt: float,
+    steps: int,
+) -> FloatArray:
+    out = np.empty((2, progress.shape[0], steps + 1))
+    for b in range(progress.shape[0]):
+        s, v, g = progress[b], speed[b], gap[b]
+        out[0, b, 0], out[1, b, 0] = s, v
+        for h in range(steps):
+            target = targets[min(np.searchsorted(target_ends, s), targets.shape[0] - 1)]
+            s_next, v, _ = _advance(s, v, _idm(v, target, g, lead_speed[b], params), dt)
+            g += lead_speed[b] * dt - (s_next - s)  # the leader keeps its speed
+            s = s_next
+            out[0, b, h + 1], out[1, b, h + 1] = s, v
+    return out
+
+
+def idm_profile(
+    progress: FloatArray | float,
+    speed: FloatArray | float,
+    gap: FloatArray | float,
+    lead_speed: FloatArray | float,
+    target_ends: FloatArray,
+    targets: FloatArray,
+    params: IdmParams,
+    dt: float,
+    steps: int,
+) -> tuple[FloatArray, FloatArray]:
+    """IDM progress [m] and speed [m/s] of B vehicles over `steps` steps of `dt` [s], shape (B, steps + 1).
+
+    Each starts at `progress`, `speed` (B,) behind a leader `gap` [m] ahead (inf: none) that keeps
+    `lead_speed` [m/s]; the desired speed at progress s is `targets[i]` for the first i with
+    s <= `target_ends[i]` (the last beyond them), e.g. the speed limits of a route's lanes.
+    """
+    _, (s, v, g, lead) = _flat(progress, speed, gap, lead_speed)
+    out = _profile_kernel(
+        s,
+        v,
+        g,
+        lead,
+        np.asarray(target_ends, dtype=np.float64),
+        np.asarray(targets, dtype=np.float64),
+        params.array,
+        float(dt),
+        int(steps),
     )
-    return progress + distance, v1, (v1 - speed) / dt
+    return out[0], out[1]
 
 
 @dataclass(frozen=True, eq=False)
@@ -678,50 +779,68 @@ def find_leaders(
     obstacle's near edge. `exclude` (R,) names an obstacle row to ignore per path (the vehicle
     itself; -1 for none). Paths with no obstacle get gap inf and speed 0.
     """
-    r = path_x.shape[0]
-    gap = np.full(r, np.inf)
-    lead_speed = np.zeros(r)
-    candidates = np.flatnonzero(obstacles.present)
-    if r == 0 or len(candidates) == 0:
-        return gap, lead_speed
-    reach = distance[:, -1] + half_width
-    ox, oy = obstacles.x[candidates], obstacles.y[candidates]
-    radius = 0.5 * np.hypot(obstacles.length[candidates], obstacles.width[candidates])
-    near = np.hypot(ox[None, :] - path_x[:, :1], oy[None, :] - path_y[:, :1]) <= (reach[:, None] + radius)
-    if exclude is not None:
-        near &= candidates[None, :] != exclude[:, None]
-    rows, cols = np.nonzero(near)
-    if len(rows) == 0:
-        return gap, lead_speed
-    objects = candidates[cols]
-    spacing = np.diff(distance, axis=1).max(axis=1, initial=0.0)[rows]
-    dx = path_x[rows] - obstacles.x[objects, None]  # (P, K)
-    dy = path_y[rows] - obstacles.y[objects, None]
-    cos, sin = np.cos(obstacles.yaw[objects])[:, None], np.sin(obstacles.yaw[objects])[:, None]
-    lon = np.abs(dx * cos + dy * sin)
-    lat = np.abs(-dx * sin + dy * cos)
-    hit = (lon <= 0.5 * obstacles.length[objects, None] + 0.5 * spacing[:, None]) & (
-        lat <= 0.5 * obstacles.width[objects, None] + half_width[rows, None]
+    rows = path_x.shape[0]
+    px, py, pyaw, along, half = (
+        np.ascontiguousarray(a, dtype=np.float64) for a in (path_x, path_y, path_yaw, distance, half_width)
     )
-    blocked = hit.any(axis=1)
-    if not blocked.any():
-        return gap, lead_speed
-    rows, objects, hit = rows[blocked], objects[blocked], hit[blocked]
-    first = np.argmax(hit, axis=1)
-    heading = path_yaw[rows, first]
-    relative = obstacles.yaw[objects] - heading
-    # the obstacle's centre along the path from the hit sample, minus its extent along the path
-    centre = distance[rows, first] + (
-        (obstacles.x[objects] - path_x[rows, first]) * np.cos(heading)
-        + (obstacles.y[objects] - path_y[rows, first]) * np.sin(heading)
+    out = _leaders_kernel(
+        px,
+        py,
+        pyaw,
+        along,
+        half,
+        np.stack(
+            [obstacles.x, obstacles.y, obstacles.yaw, obstacles.speed, obstacles.length, obstacles.width]
+        ),
+        np.ascontiguousarray(obstacles.present, dtype=np.bool_),
+        np.full(rows, -1, dtype=np.int64)
+        if exclude is None
+        else np.ascontiguousarray(exclude, dtype=np.int64),
     )
-    extent = 0.5 * (
-        np.abs(obstacles.length[objects] * np.cos(relative))
-        + np.abs(obstacles.width[objects] * np.sin(relative))
-    )
-    pair_gap = centre - extent
-    order = np.lexsort((pair_gap, rows))
-    firsts = order[np.unique(rows[order], return_index=True)[1]]
-    gap[rows[firsts]] = pair_gap[firsts]
-    lead_speed[rows[firsts]] = obstacles.speed[objects[firsts]] * np.cos(relative[firsts])
-    return gap, lead_speed
+    return out[0], out[1]
+
+
+@njit(cache=True)
+def _leaders_kernel(
+    path_x: FloatArray,
+    path_y: FloatArray,
+    path_yaw: FloatArray,
+    distance: FloatArray,
+    half_width: FloatArray,
+    boxes: FloatArray,
+    present: BoolArray,
+    exclude: NDArray[np.int64],
+) -> FloatArray:
+    """`find_leaders` with obstacles as `boxes` (6, N): x, y, yaw, speed, length, width; (2, R) out."""
+    rows, samples = path_x.shape
+    out = np.empty((2, rows))
+    for r in range(rows):
+        best, lead = np.inf, 0.0
+        reach = distance[r, samples - 1] + half_width[r]
+        spacing = 0.0
+        for k in range(samples - 1):
+            spacing = max(spacing, distance[r, k + 1] - distance[r, k])
+        for j in range(boxes.shape[1]):
+            if not present[j] or j == exclude[r]:
+                continue
+            ox, oy, oyaw, ospeed, olength, owidth = boxes[:, j]
+            radius = 0.5 * np.hypot(olength, owidth)
+            if np.hypot(ox - path_x[r, 0], oy - path_y[r, 0]) > reach + radius:
+                continue
+            cos, sin = np.cos(oyaw), np.sin(oyaw)
+            for k in range(samples):
+                dx, dy = path_x[r, k] - ox, path_y[r, k] - oy
+                if abs(dx * cos + dy * sin) > 0.5 * (olength + spacing):
+                    continue
+                if abs(-dx * sin + dy * cos) > 0.5 * owidth + half_width[r]:
+                    continue
+                # the obstacle's centre along the path from this sample, minus its extent along the path
+                heading = path_yaw[r, k]
+                relative = oyaw - heading
+                centre = distance[r, k] - (dx * np.cos(heading) + dy * np.sin(heading))
+                extent = 0.5 * (abs(olength * np.cos(relative)) + abs(owidth * np.sin(relative)))
+                if centre - extent < best:
+                    best, lead = centre - extent, ospeed * np.cos(relative)
+                break
+        out[0, r], out[1, r] = best, lead
+    return out

@@ -19,8 +19,7 @@ from drivestack.core.dynamics import (
     Obstacles,
     VehicleParams,
     find_leaders,
-    idm_acceleration,
-    longitudinal_step,
+    idm_profile,
 )
 from drivestack.core.errors import ConfigError
 from drivestack.core.geometry import FrenetFrame, Polyline, wrap_angle
@@ -126,9 +125,8 @@ class IdmPlanner:
         self.config = config or IdmPlannerConfig()
         self._frame: FrenetFrame | None = None
         self._vehicle = VehicleParams()
-        self._limit_ends = np.zeros(0)
-        self._limits = np.zeros(0)
-        self._default_speed = self.config.default_speed
+        self._target_ends = np.array([np.inf])
+        self._targets = np.array([self.config.default_speed])
 
     def initialize(self, init: PlannerInit) -> None:
         """Build the Frenet frame of the route and the speed limit along it."""
@@ -141,19 +139,15 @@ class IdmPlanner:
             )
         self._frame = FrenetFrame(path)
         self._vehicle = init.vehicle
+        # desired speed along the route: each lane's limit, else the default (at least the start speed)
         lanes = [init.lane_graph.lanes[lane] for lane in init.route_lane_ids]
         lengths = [float(np.hypot(*np.diff(lane.center, axis=0).T).sum()) for lane in lanes]
-        self._limit_ends = np.cumsum(lengths)
-        self._limits = np.array([np.nan if lane.speed_limit is None else lane.speed_limit for lane in lanes])
-        self._default_speed = max(self.config.default_speed, init.initial.speed)
-
-    def _target_speed(self, s: float) -> float:
-        """Desired speed [m/s] at arc length `s` [m] of the route: its lane's limit, else the default."""
-        if len(self._limits) == 0:
-            return self._default_speed
-        lane = min(int(np.searchsorted(self._limit_ends, s)), len(self._limits) - 1)
-        limit = self._limits[lane]
-        return float(limit) if np.isfinite(limit) and limit > 0.0 else self._default_speed
+        default = max(self.config.default_speed, init.initial.speed)
+        limits = [
+            lane.speed_limit if lane.speed_limit and lane.speed_limit > 0.0 else default for lane in lanes
+        ]
+        self._target_ends = np.cumsum(lengths) if lanes else np.array([np.inf])
+        self._targets = np.array(limits if lanes else [default], dtype=np.float64)
 
     def _leader(
         self, observation: Observation, frame: FrenetFrame, s: float, speed: float
@@ -190,22 +184,18 @@ class IdmPlanner:
         speed = max(ego.speed, 0.0)
         gap, lead_speed = self._leader(observation, frame, float(s0), speed)
         steps, t = _grid(observation, self.config.horizon)
-        s = np.empty(len(t))
-        v = np.empty(len(t))
-        s[0], v[0] = float(s0), speed
-        for h in range(1, len(t)):  # one vehicle, H steps: the IDM recursion is sequential
-            accel = idm_acceleration(
-                np.array([v[h - 1]]),
-                np.array([self._target_speed(s[h - 1])]),
-                np.array([gap]),
-                np.array([lead_speed]),
-                self.config.idm,
-            )
-            new_s, new_v, _ = longitudinal_step(
-                np.array([s[h - 1]]), np.array([v[h - 1]]), accel, observation.dt
-            )
-            s[h], v[h] = new_s[0], new_v[0]
-            gap += (lead_speed - v[h]) * observation.dt if np.isfinite(gap) else 0.0
+        profile = idm_profile(
+            s0,
+            speed,
+            gap,
+            lead_speed,
+            self._target_ends,
+            self._targets,
+            self.config.idm,
+            observation.dt,
+            len(t) - 1,
+        )
+        s, v = profile[0][0], profile[1][0]
         d = float(d0) * np.exp(-t / self.config.lateral_time_constant)
         points = frame.from_frenet(s, d)
         ds, dd = np.gradient(s), np.gradient(d)

@@ -19,10 +19,11 @@ headway); all agents are updated at once from the same step (nuPlan updates them
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+from numba import njit
 from numpy.typing import NDArray
 
 from drivestack.core.dynamics import (
@@ -31,6 +32,7 @@ from drivestack.core.dynamics import (
     find_leaders,
     idm_acceleration,
     longitudinal_step,
+    wrap,
 )
 from drivestack.core.geometry import wrap_angle
 from drivestack.core.scenario import AgentType, Tracks
@@ -121,14 +123,6 @@ class RecordedPaths:
     y: FloatArray
     yaw: FloatArray
     count: IntArray
-    _flat: FloatArray = field(init=False, repr=False)
-    _offset: float = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        offset = float(np.nanmax(self.s, initial=0.0)) + 1e6  # larger than any query's progress
-        rows = np.arange(self.s.shape[0])[:, None]
-        object.__setattr__(self, "_offset", offset)
-        object.__setattr__(self, "_flat", (self.s + rows * offset).ravel())
 
     @staticmethod
     def from_tracks(tracks: Tracks, rows: IntArray) -> tuple[RecordedPaths, FloatArray]:
@@ -162,23 +156,49 @@ class RecordedPaths:
     def at(self, rows: IntArray, s: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
         """Points (x, y [m], yaw [rad]) at progress `s` on the paths of `rows`; shapes (Q,) or (Q, K)
         with rows (Q,). Beyond a path's end it continues straight along its last heading."""
-        rows2 = rows.reshape(rows.shape + (1,) * (s.ndim - rows.ndim))
-        width = self.s.shape[1]
-        position = np.searchsorted(self._flat, s + rows2 * self._offset, side="right") - 1 - rows2 * width
-        last = self.count[rows2] - 1
-        j = np.clip(position, 0, np.maximum(last - 1, 0))
-        k = np.minimum(j + 1, width - 1)
-        s0 = self.s[rows2, j]
-        t = np.clip((s - s0) / np.maximum(self.s[rows2, k] - s0, 1e-9), 0.0, 1.0)
-        x, y, yaw = (
-            values[rows2, j] + t * (values[rows2, k] - values[rows2, j])
-            for values in (self.x, self.y, self.yaw)
+        queries = np.asarray(s, dtype=np.float64)
+        per_row = np.broadcast_to(rows.reshape(rows.shape + (1,) * (queries.ndim - rows.ndim)), queries.shape)
+        out = _path_kernel(
+            self.s,
+            self.x,
+            self.y,
+            self.yaw,
+            self.count,
+            np.ascontiguousarray(per_row).ravel(),
+            queries.ravel(),
         )
-        beyond = np.maximum(s - self.s[rows2, last], 0.0)
-        end_yaw = self.yaw[rows2, last]
-        x = np.where(beyond > 0.0, self.x[rows2, last] + beyond * np.cos(end_yaw), x)
-        y = np.where(beyond > 0.0, self.y[rows2, last] + beyond * np.sin(end_yaw), y)
-        return x, y, np.asarray(wrap_angle(np.where(beyond > 0.0, end_yaw, yaw)))
+        return out[0].reshape(queries.shape), out[1].reshape(queries.shape), out[2].reshape(queries.shape)
+
+
+@njit(cache=True)
+def _path_kernel(
+    s: FloatArray,
+    x: FloatArray,
+    y: FloatArray,
+    yaw: FloatArray,
+    count: IntArray,
+    rows: IntArray,
+    queries: FloatArray,
+) -> FloatArray:
+    """(3, Q): x, y, wrapped yaw at progress `queries` (Q,) on paths `rows` (Q,) (see `RecordedPaths.at`)."""
+    out = np.empty((3, queries.shape[0]))
+    for q in range(queries.shape[0]):
+        r, at = rows[q], queries[q]
+        last = count[r] - 1
+        if at >= s[r, last]:  # straight on beyond the end
+            beyond = at - s[r, last]
+            heading = yaw[r, last]
+            px, py = x[r, last] + beyond * np.cos(heading), y[r, last] + beyond * np.sin(heading)
+        else:
+            j = min(max(np.searchsorted(s[r, : last + 1], at, side="right") - 1, 0), max(last - 1, 0))
+            span = s[r, j + 1] - s[r, j]
+            f = min(max((at - s[r, j]) / span, 0.0), 1.0) if span > 0.0 else 0.0
+            px = x[r, j] + f * (x[r, j + 1] - x[r, j])
+            py = y[r, j] + f * (y[r, j + 1] - y[r, j])
+            heading = yaw[r, j] + f * (yaw[r, j + 1] - yaw[r, j])
+        out[0, q], out[1, q] = px, py
+        out[2, q] = wrap(heading)
+    return out
 
 
 @dataclass(frozen=True, eq=False)

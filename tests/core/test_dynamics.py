@@ -16,6 +16,7 @@ from drivestack.core.dynamics import (
     check_trajectory,
     find_leaders,
     idm_acceleration,
+    idm_profile,
     longitudinal_step,
     rollout,
 )
@@ -177,6 +178,26 @@ def test_idm_law() -> None:
 def test_longitudinal_step_stops_instead_of_reversing() -> None:
     s, v, a = longitudinal_step(np.array([0.0]), np.array([1.0]), np.array([-4.0]), 1.0)
     assert (s[0], v[0], a[0]) == (pytest.approx(0.125), 0.0, -1.0)
+
+
+def test_idm_profile_matches_stepping_the_law() -> None:
+    params = IdmParams(max_braking=8.0)
+    s, v = idm_profile(
+        np.array([0.0, 5.0]), np.array([12.0, 3.0]), np.array([40.0, np.inf]), np.array([0.0, 0.0]),
+        np.array([100.0, np.inf]), np.array([14.0, 8.0]), params, 0.1, 150,
+    )  # fmt: skip
+    assert s.shape == v.shape == (2, 151)
+    # first: behind a stopped car 40 m ahead, stops short of it; second: free road, limit 14 then 8 m/s
+    assert v[0, -1] < 0.05 and 40.0 - params.min_gap - 0.5 < s[0, -1] < 40.0
+    progress, speed, gap = np.array([0.0]), np.array([12.0]), 40.0
+    for _ in range(150):
+        accel = idm_acceleration(speed, np.array([14.0]), np.array([gap]), np.array([0.0]), params)
+        new, speed, _ = longitudinal_step(progress, speed, accel, 0.1)
+        gap -= float(new[0] - progress[0])
+        progress = new
+    assert s[0, -1] == pytest.approx(progress[0], abs=1e-9)
+    past = s[1] > 100.0  # the desired speed drops from 14 to 8 m/s there
+    assert v[1, ~past].max() > 11.0 and past.any() and v[1, -1] < v[1, past][0] and abs(v[1, -1] - 8.0) < 0.5
 
 
 def _obstacles(*rows: tuple[float, float, float, float, float, float]) -> Obstacles:
