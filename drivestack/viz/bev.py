@@ -19,6 +19,7 @@ import numpy as np
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection, PolyCollection
+from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Polygon
@@ -76,7 +77,8 @@ class BevStyle:
     """How `render_scene` frames and labels a picture.
 
     The view holds the ego at the step, its recorded path within `path_reach` [m], goal regions closer
-    than `goal_reach` [m] and agents within `context_radius` [m] of the ego, plus `margin` [m], at
+    than `goal_reach` [m], agents within `context_radius` [m] of the ego and agents named by current
+    tags within `focus_reach` [m], plus `margin` [m], at
     least `min_extent` [m] along its longer side. The figure is `width` [in] wide at `dpi`; its map's height
     follows the view's shape within `heights` [in], and the view is widened to fill it. Below the map
     a `profile_height` [in] panel plots the speed of the ego and of up to `profile_agents` agents
@@ -90,6 +92,7 @@ class BevStyle:
     min_extent: float = 60.0
     context_radius: float = 35.0
     goal_reach: float = 150.0
+    focus_reach: float = 150.0
     path_reach: float = 60.0
     labels: bool = True
     profile_height: float = 2.2
@@ -131,13 +134,13 @@ def draw_lanes(
     goal = set(goal_lanes)
     lanes = [lane for lane in graph.lanes.values() if _visible(lane.center, bounds)]
     faces = [
-        GOAL_COLOR if lane.id in goal else "#d9dde2" if "intersection" in lane.lane_types else "#e9ecef"
+        to_rgba(GOAL_COLOR, 0.3)
+        if lane.id in goal
+        else to_rgba("#d9dde2" if "intersection" in lane.lane_types else "#e9ecef", 0.9)
         for lane in lanes
     ]
     ax.add_collection(
-        PolyCollection(
-            [lane.polygon() for lane in lanes], facecolors=faces, edgecolors="none", alpha=0.9, zorder=1
-        )
+        PolyCollection([lane.polygon() for lane in lanes], facecolors=faces, edgecolors="none", zorder=1)
     )
     borders = [bound for lane in lanes for bound in (lane.left, lane.right)]
     ax.add_collection(LineCollection(borders, colors="#868e96", linewidths=0.7, zorder=2))
@@ -338,8 +341,11 @@ def ego_pose(scenario: Scenario, problem: PlanningProblem, step: int) -> tuple[f
     return initial.x, initial.y, initial.yaw, initial.step == step
 
 
-def view_bounds(scenario: Scenario, step: int, style: BevStyle = BevStyle()) -> Bounds:
-    """The area [m] a picture of `step` shows (see `BevStyle`)."""
+def view_bounds(
+    scenario: Scenario, step: int, style: BevStyle = BevStyle(), focus: Iterable[int] = ()
+) -> Bounds:
+    """The area [m] a picture of `step` shows (see `BevStyle`), also holding the agents `focus` (ids)
+    present at the step within `focus_reach` of the ego."""
     ego_points = np.array(
         [ego_pose(scenario, problem, step)[:2] for problem in scenario.planning_problems]
     ).reshape(-1, 2)
@@ -365,6 +371,10 @@ def view_bounds(scenario: Scenario, step: int, style: BevStyle = BevStyle()) -> 
                     anchors.append(outline)
     tracks = scenario.tracks
     valid = tracks.valid[:, step]
+    focused = valid & np.isin(tracks.ids, np.array(sorted(set(focus)), dtype=np.int64))
+    anchors.append(
+        near(np.stack([tracks.x[focused, step], tracks.y[focused, step]], axis=1), style.focus_reach)
+    )
     anchors.append(
         near(np.stack([tracks.x[valid, step], tracks.y[valid, step]], axis=1), style.context_radius)
     )
@@ -404,7 +414,7 @@ def draw_speed_profiles(
         ax.plot(time, speed, color=color, linewidth=1.2, label=str(agent_id))
         for tag in tags:
             if tag.agent_id == agent_id:
-                ax.axvspan(tag.step_start * dt, (tag.step_end + 1) * dt, color=color, alpha=0.12, linewidth=0)
+                ax.axvspan(tag.step_start * dt, (tag.step_end + 1) * dt, color=color, alpha=0.08, linewidth=0)
     for recorded in scenario.recorded_egos:
         path = recorded.trajectory
         ax.plot(
@@ -445,13 +455,14 @@ def render_scene(
     style: BevStyle = BevStyle(),
     dt: float | None = None,
 ) -> Figure:
-    """A figure of `scenario` at `step` (default: `default_step`): lanes,
-    lights, goal regions, the ego and its recorded path, agents with ids, and `tags` (agents they
-    name are outlined black, and the tags are listed). `dt` [s] is the time step used for times
-    and path dots (default the scenario's; pass the one its motion implies where they differ)."""
+    """A figure of `scenario` at `step` (default: `default_step`): lanes, lights, goal regions, the
+    ego and its recorded path, agents with ids, and `tags` (agents they name are outlined black and
+    kept in view while their tag lasts; the tags are listed). `dt` [s] is the time step used for
+    times and path dots (default the scenario's; pass the one its motion implies where they differ)."""
     dt = dt or scenario.dt
     step = int(np.clip(default_step(scenario) if step is None else step, 0, scenario.num_steps - 1))
-    bounds = view_bounds(scenario, step, style)
+    active = {t.agent_id for t in tags if t.step_start <= step <= t.step_end}
+    bounds = view_bounds(scenario, step, style, active)
     height = figure_height(np.array([bounds[1] - bounds[0], bounds[3] - bounds[2]]), style)
     egos = {p.id for p in scenario.planning_problems}
     named = {t.agent_id for t in tags if t.agent_id not in egos}

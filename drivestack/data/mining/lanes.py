@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from drivestack.core.geometry import angle_diff
 from drivestack.data.mining.registry import register
 from drivestack.data.mining.scene import (
     EgoPath,
@@ -118,14 +119,17 @@ def bumper_gap(scene: Scene, ego: EgoPath) -> FloatArray:
 
 @dataclass(frozen=True)
 class CutInConfig:
-    """A vehicle changes into the ego's lane (or a lane downstream of it) with a bumper gap ahead of
-    the ego in [0, `max_gap`] [m] when it enters; lane changes debounced by `min_dwell` [s]."""
+    """A vehicle changes into the ego's lane, or a lane downstream of it on the ego's path, with a
+    bumper gap ahead of the ego in [0, `max_gap`] [m] when it enters, heading within `max_heading`
+    [rad] of the ego (a cut-in comes from a parallel lane, not across a junction); lane changes
+    debounced by `min_dwell` [s]."""
 
     max_gap: float = 30.0
     min_dwell: float = 1.0
+    max_heading: float = float(np.pi / 4.0)
 
 
-@register("cut_in", version=3, config=CutInConfig())
+@register("cut_in", version=4, config=CutInConfig())
 def cut_in(scene: Scene, ego: EgoPath, config: CutInConfig) -> list[Tag]:
     """Other vehicles cutting in ahead of the ego; steps = the lane change, value = gap [m] on entry."""
     rows = np.flatnonzero(scene.is_vehicle & scene.others(ego))
@@ -142,9 +146,13 @@ def cut_in(scene: Scene, ego: EgoPath, config: CutInConfig) -> list[Tag]:
     ):
         ego_lane = int(ego.lane[entered])
         entry_gap = gap[row, entered]
-        if ego_lane < 0 or not 0.0 <= entry_gap <= config.max_gap:
+        turned = abs(float(angle_diff(scene.scenario.tracks.yaw[row, entered], ego.yaw[entered])))
+        if ego_lane < 0 or not 0.0 <= entry_gap <= config.max_gap or turned > config.max_heading:
             continue
-        if to_lane in scene.map.downstream(ego_lane, config.max_gap + float(ego.s[entered]) + ego.length):
+        reach = config.max_gap + float(ego.s[entered]) + ego.length
+        if to_lane == ego_lane or (
+            to_lane in ego.path_lanes and to_lane in scene.map.downstream(ego_lane, reach)
+        ):
             agent = int(scene.scenario.tracks.ids[row])
             tags.append(Tag(scene.scenario_id, "cut_in", agent, int(left), int(entered), float(entry_gap)))
     return tags
