@@ -121,15 +121,16 @@ def bumper_gap(scene: Scene, ego: EgoPath) -> FloatArray:
 class CutInConfig:
     """A vehicle changes into the ego's lane, or a lane downstream of it on the ego's path, with a
     bumper gap ahead of the ego in [0, `max_gap`] [m] when it enters, heading within `max_heading`
-    [rad] of the ego (a cut-in comes from a parallel lane, not across a junction); lane changes
-    debounced by `min_dwell` [s]."""
+    [rad] of the ego (a cut-in comes from a parallel lane, not across a junction), while the ego
+    drives (faster than `min_ego_speed` [m/s]); lane changes debounced by `min_dwell` [s]."""
 
     max_gap: float = 30.0
     min_dwell: float = 1.0
     max_heading: float = float(np.pi / 4.0)
+    min_ego_speed: float = 1.0
 
 
-@register("cut_in", version=4, config=CutInConfig())
+@register("cut_in", version=5, config=CutInConfig())
 def cut_in(scene: Scene, ego: EgoPath, config: CutInConfig) -> list[Tag]:
     """Other vehicles cutting in ahead of the ego; steps = the lane change, value = gap [m] on entry."""
     rows = np.flatnonzero(scene.is_vehicle & scene.others(ego))
@@ -147,7 +148,13 @@ def cut_in(scene: Scene, ego: EgoPath, config: CutInConfig) -> list[Tag]:
         ego_lane = int(ego.lane[entered])
         entry_gap = gap[row, entered]
         turned = abs(float(angle_diff(scene.scenario.tracks.yaw[row, entered], ego.yaw[entered])))
-        if ego_lane < 0 or not 0.0 <= entry_gap <= config.max_gap or turned > config.max_heading:
+        moving = abs(float(ego.smoothed_speed[entered])) > config.min_ego_speed
+        if (
+            ego_lane < 0
+            or not 0.0 <= entry_gap <= config.max_gap
+            or turned > config.max_heading
+            or not moving
+        ):
             continue
         reach = config.max_gap + float(ego.s[entered]) + ego.length
         if to_lane == ego_lane or (
