@@ -417,7 +417,7 @@ def bench(
         table.add_column(name, justify="left" if name in ("planner", "agents") else "right")
     for row in aggregate.to_pylist():
         table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row.values()))
-    console.print(table, width=max(console.width, 150))
+    Console(width=max(console.width, 150)).print(table)  # wide: the table has 12 columns
     console.print(f"results: {out / 'results.parquet'}", highlight=False)
 
 

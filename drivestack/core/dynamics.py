@@ -318,10 +318,12 @@ class Tracker:
     def __post_init__(self) -> None:
         object.__setattr__(self, "gains", _lateral_gain(float(self.dt), self.config))
 
-    def control(self, state: BicycleState, ref: Reference) -> tuple[FloatArray, FloatArray]:
-        """(acceleration [m/s2], steering angle [rad]) commands (B,) for the step now -> now + dt."""
+    @property
+    def kernel_gains(self) -> FloatArray:
+        """(lateral offset gain, lateral rate gain, min speed, speed gain, position gain, max
+        curvature), the form the compiled kernels take."""
         config = self.config
-        gains = np.array(
+        return np.array(
             [
                 *self.gains,
                 config.min_speed,
@@ -330,6 +332,9 @@ class Tracker:
                 self.params.max_curvature,
             ]
         )
+
+    def control(self, state: BicycleState, ref: Reference) -> tuple[FloatArray, FloatArray]:
+        """(acceleration [m/s2], steering angle [rad]) commands (B,) for the step now -> now + dt."""
         out = _control_kernel(
             state.x,
             state.y,
@@ -338,7 +343,7 @@ class Tracker:
             state.steering,
             np.stack([ref.x0, ref.y0, ref.yaw0, ref.speed0, ref.x1, ref.y1, ref.yaw1, ref.speed1]),
             self.params.wheelbase,
-            gains,
+            self.kernel_gains,
             float(self.dt),
         )
         return out[0], out[1]
@@ -419,18 +424,47 @@ def rollout(
 ) -> BicycleState:
     """Simulate B vehicles tracking references given on the step grid, shape (B, H + 1) (column 0 =
     now), with the simulator's tracker and bicycle; returns states of shape (B, H + 1)."""
-    horizon = x.shape[1] - 1
-    columns = [state]
-    for h in range(horizon):
-        ref = Reference(
-            x[:, h], y[:, h], yaw[:, h], speed[:, h], x[:, h + 1], y[:, h + 1], yaw[:, h + 1], speed[:, h + 1]
-        )
-        accel, steer = tracker.control(columns[-1], ref)
-        columns.append(bicycle_step(columns[-1], accel, steer, tracker.params, tracker.dt))
-    return BicycleState(*(np.stack([getattr(s, name) for s in columns], axis=1) for name in _STATE_FIELDS))
+    start = np.stack([getattr(state, name) for name in _STATE_FIELDS]).astype(np.float64)
+    reference = np.stack([x, y, yaw, speed]).astype(np.float64)
+    out = _rollout_kernel(
+        start,
+        reference,
+        tracker.params.limits,
+        tracker.params.wheelbase,
+        tracker.kernel_gains,
+        float(tracker.dt),
+    )
+    return BicycleState(*out)
 
 
 _STATE_FIELDS = ("x", "y", "yaw", "speed", "acceleration", "yaw_rate", "steering")
+
+
+@njit(cache=True)
+def _rollout_kernel(
+    state: FloatArray,
+    reference: FloatArray,
+    limits: FloatArray,
+    wheelbase: float,
+    gains: FloatArray,
+    dt: float,
+) -> FloatArray:
+    """`rollout` on arrays: `state` (7, B) in `_STATE_FIELDS` order, `reference` (4, B, H + 1) as
+    x, y, yaw, speed; returns (7, B, H + 1)."""
+    batch, horizon = state.shape[1], reference.shape[2] - 1
+    out = np.empty((7, batch, horizon + 1))
+    out[:, :, 0] = state
+    step = np.empty((8, batch))
+    for h in range(horizon):
+        for i in range(4):
+            step[i] = reference[i, :, h]
+            step[4 + i] = reference[i, :, h + 1]
+        x, y, yaw, speed = out[0, :, h], out[1, :, h], out[2, :, h], out[3, :, h]
+        command = _control_kernel(x, y, yaw, speed, out[6, :, h], step, wheelbase, gains, dt)
+        out[:, :, h + 1] = _bicycle_kernel(
+            x, y, yaw, speed, out[4, :, h], out[6, :, h], command[0], command[1], limits, dt
+        )
+    return out
 
 
 @dataclass(frozen=True)
@@ -451,6 +485,12 @@ class FeasibilityBounds:
     position_tolerance: float = 0.5
     max_curvature: float = 1.0
     curvature_min_step: float = 0.5
+
+    @staticmethod
+    def structural() -> FeasibilityBounds:
+        """No physical bound, only the structural checks (finite values, increasing steps, covering
+        now and the next step): for oracles, whose recordings are what they are."""
+        return FeasibilityBounds(np.inf, np.inf, np.inf, np.inf, np.inf, np.inf, np.inf)
 
 
 def check_trajectory(

@@ -4,8 +4,10 @@
   executed exactly; the reference, not a driver);
 - `constant-velocity`: straight ahead at the current speed and heading;
 - `idm`: follows the route's centerline with IDM, stopping behind whatever stands on it (agents
-  and static obstacles, through `core.dynamics.find_leaders`, the same search IDM agents use),
-  converging onto the centerline laterally; it ignores traffic lights.
+  and static obstacles, through `core.dynamics.find_leaders`, the same search IDM agents use); the
+  plan is the simulator's own tracker and bicycle rolled out along that reference from the ego's
+  state, so it is feasible by construction and the simulator executes it as predicted. It ignores
+  traffic lights.
 """
 
 from __future__ import annotations
@@ -15,14 +17,17 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from drivestack.core.dynamics import (
+    BicycleState,
     IdmParams,
     Obstacles,
+    Tracker,
     VehicleParams,
     find_leaders,
     idm_profile,
+    rollout,
 )
 from drivestack.core.errors import ConfigError
-from drivestack.core.geometry import FrenetFrame, Polyline, wrap_angle
+from drivestack.core.geometry import FrenetFrame, Polyline
 from drivestack.core.planner import Observation, PlannerInit
 from drivestack.core.scenario import Trajectory
 
@@ -101,7 +106,7 @@ class IdmPlannerConfig:
     `idm`: nuPlan's IDM planner (accel 1.0, comfortable braking 3.0 m/s2, headway 1.5 s, gap 1 m)
     but braking up to `VehicleParams().max_deceleration` when a comfortable stop is not enough;
     `default_speed` [m/s] desired where the route gives no speed limit (at least the start speed);
-    `lateral_time_constant` [s] of the return to the centerline; leaders are searched over
+    `horizon` [s] of the plan; leaders are searched over
     `lookahead_distance` [m] + `lookahead_time` [s] of travel in `lookahead_samples` points.
     """
 
@@ -110,7 +115,6 @@ class IdmPlannerConfig:
     )
     default_speed: float = 10.0
     horizon: float = _HORIZON
-    lateral_time_constant: float = 1.5
     lookahead_distance: float = 30.0
     lookahead_time: float = 4.0
     lookahead_samples: int = 48
@@ -125,6 +129,7 @@ class IdmPlanner:
         self.config = config or IdmPlannerConfig()
         self._frame: FrenetFrame | None = None
         self._vehicle = VehicleParams()
+        self._tracker: Tracker | None = None
         self._target_ends = np.array([np.inf])
         self._targets = np.array([self.config.default_speed])
 
@@ -139,6 +144,7 @@ class IdmPlanner:
             )
         self._frame = FrenetFrame(path)
         self._vehicle = init.vehicle
+        self._tracker = Tracker(init.dt, init.vehicle)
         # desired speed along the route: each lane's limit, else the default (at least the start speed)
         lanes = [init.lane_graph.lanes[lane] for lane in init.route_lane_ids]
         lengths = [float(np.hypot(*np.diff(lane.center, axis=0).T).sum()) for lane in lanes]
@@ -176,15 +182,15 @@ class IdmPlanner:
 
     def plan(self, observation: Observation) -> Trajectory:
         """IDM along the centerline behind the leader (assumed to keep its speed), easing onto it."""
-        frame = self._frame
-        if frame is None:
+        frame, tracker = self._frame, self._tracker
+        if frame is None or tracker is None:
             raise ConfigError("idm: plan called before initialize")
         ego = observation.ego
-        s0, d0 = frame.to_frenet(np.array([ego.x, ego.y]))
+        s0, _ = frame.to_frenet(np.array([ego.x, ego.y]))
         speed = max(ego.speed, 0.0)
         gap, lead_speed = self._leader(observation, frame, float(s0), speed)
         steps, t = _grid(observation, self.config.horizon)
-        profile = idm_profile(
+        s, v = idm_profile(
             s0,
             speed,
             gap,
@@ -195,12 +201,19 @@ class IdmPlanner:
             observation.dt,
             len(t) - 1,
         )
-        s, v = profile[0][0], profile[1][0]
-        d = float(d0) * np.exp(-t / self.config.lateral_time_constant)
-        points = frame.from_frenet(s, d)
-        ds, dd = np.gradient(s), np.gradient(d)
-        slope = np.where(ds > 1e-3, dd / np.maximum(ds, 1e-3), 0.0)  # lateral drift per metre
-        yaw = np.asarray(wrap_angle(frame.reference.heading_at(s) + np.arctan(slope)))
-        yaw[0] = ego.yaw
-        points[0] = (ego.x, ego.y)
-        return Trajectory(steps=steps, x=points[:, 0], y=points[:, 1], yaw=yaw, speed=v, dt=observation.dt)
+        points = frame.reference.interpolate(s)
+        yaw = frame.reference.heading_at(s)
+        start = BicycleState.of(
+            ego.x, ego.y, ego.yaw, ego.speed, ego.acceleration, ego.yaw_rate, ego.steering_angle
+        )
+        plan = rollout(start, points[..., 0], points[..., 1], yaw, v, tracker)
+        return Trajectory(
+            steps=steps,
+            x=plan.x[0],
+            y=plan.y[0],
+            yaw=plan.yaw[0],
+            speed=plan.speed[0],
+            dt=observation.dt,
+            acceleration=plan.acceleration[0],
+            steering_angle=plan.steering[0],
+        )

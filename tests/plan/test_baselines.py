@@ -71,6 +71,19 @@ def test_idm_returns_to_the_centerline_and_keeps_the_speed_limit() -> None:
     assert record.ego.speed.max() < 8.3
 
 
+def test_idm_plans_are_what_the_simulator_executes() -> None:
+    # off the centerline, heading away from it: the plan is a tracker rollout, so it is feasible and
+    # the simulator's next state is the plan's next state
+    graph = _road()
+    ego = scenes.Ego(scenes.moving(scenes.EGO_ID, 10.0, 1.2, 9.0, -1.5, num_steps=120), recorded=False)
+    record = simulate(scenes.scenario(graph, [], ego, num_steps=120), scenes.EGO_ID, make_planner("idm"))
+    assert record.failures == ()
+    for k, plan in enumerate(record.planned[:-1]):
+        assert plan is not None
+        assert abs(plan.x[1] - record.ego.x[k + 1]) < 0.01 and abs(plan.y[1] - record.ego.y[k + 1]) < 0.01
+    assert abs(record.ego.y[-1]) < 0.05
+
+
 def test_idm_ignores_the_next_lane() -> None:
     beside = scenes.moving(2, 40.0, scenes.LANE_WIDTH, 0.0, num_steps=150)
     record = simulate(_scene(_road(), [beside]), scenes.EGO_ID, make_planner("idm"))

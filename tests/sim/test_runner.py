@@ -21,6 +21,7 @@ from drivestack.core.scenario import (
     Trajectory,
 )
 from drivestack.plan import make_planner
+from drivestack.plan.baselines import LogReplayPlanner
 from drivestack.sim.record import RunRecord
 from drivestack.sim.runner import map_index, simulate, start_step
 from drivestack.sim.world import DEFAULT_CONFIG, agent_policy, build_world
@@ -163,6 +164,33 @@ def test_run_starts_where_the_recorded_human_starts() -> None:
     np.testing.assert_array_equal(replay.agents.x, scenario.tracks.x[:, 12:52])
     cv = simulate(scenario, scenes.EGO_ID, make_planner("constant-velocity"))
     assert cv.steps[0] == 12 and cv.steps[-1] == 59
+
+
+class Replaying(LogReplayPlanner):
+    """The log-replay planner without the oracle flag, handed the trajectory directly: a planner
+    like any other, whose plans are checked in full."""
+
+    name = "replaying"
+    oracle = False
+
+    def __init__(self, human: Trajectory) -> None:
+        super().__init__()
+        self.human = human
+
+    def initialize(self, init: PlannerInit) -> None:
+        self._human = self.human
+
+
+def test_oracle_replays_a_recording_the_feasibility_check_rejects() -> None:
+    scenario = _scene()
+    human = scenario.recorded_egos[0]
+    jumpy = dataclasses.replace(human.trajectory, x=human.trajectory.x + (human.trajectory.steps >= 20) * 1.5)
+    scenario = dataclasses.replace(scenario, recorded_egos=(dataclasses.replace(human, trajectory=jumpy),))
+    replay = simulate(scenario, scenes.EGO_ID, make_planner("log-replay"))
+    assert replay.failures == ()
+    np.testing.assert_array_equal(replay.ego.x, jumpy.x)
+    copied = simulate(scenario, scenes.EGO_ID, Replaying(jumpy))
+    assert copied.failures and "moves 2.50 m from state" in copied.failures[0]
 
 
 def test_unknown_problem_and_agents_are_config_errors() -> None:
