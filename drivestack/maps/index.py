@@ -71,7 +71,6 @@ class MapIndex:
         self._tree = shapely.STRtree(polygons)
         self.intersection_lanes = frozenset(_intersection_lanes(graph))
         self.driving_lanes = frozenset(lane.id for lane in lanes if _is_driving(lane))
-        self.merge_lanes = frozenset(_merge_lanes(graph, self.intersection_lanes))
         self._side = self._lateral_table()
 
     def __len__(self) -> int:
@@ -231,6 +230,31 @@ class MapIndex:
         shapely.prepare(area)
         return area
 
+    @cached_property
+    def merge_lanes(self) -> frozenset[int]:
+        """Lanes where traffic streams merge, read from the topology, outside intersections.
+
+        A junction: a lane with two or more predecessors, together with them, where it starts
+        outside the `intersection_area` (turns joining an exit belong to the intersection). A lane
+        drop: a lane without successors beside a same-direction neighbour that continues, together
+        with that neighbour (traffic on it meets the vehicles that must merge in), where the lane
+        ends outside the intersection area.
+        """
+        lanes = self.graph.lanes
+        merges: set[int] = set()
+        for lane in lanes.values():
+            predecessors = [p for p in lane.predecessors if p in lanes]
+            if len(predecessors) >= 2 and not self.in_intersection(lane.center[:1])[0]:
+                merges.update([lane.id, *predecessors])
+            if lane.successors or self.in_intersection(lane.center[-1:])[0]:
+                continue
+            for neighbour in (lane.left_neighbour, lane.right_neighbour):
+                if neighbour is None or not neighbour.same_direction or neighbour.lane_id not in lanes:
+                    continue
+                if lanes[neighbour.lane_id].successors:
+                    merges.update([lane.id, neighbour.lane_id])
+        return frozenset(merges)
+
     def in_intersection(self, xy: FloatArray) -> BoolArray:
         """Whether points xy (N, 2) [m] lie in the `intersection_area` (non-finite points: False)."""
         xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
@@ -296,26 +320,3 @@ def _intersection_lanes(graph: LaneGraph) -> set[int]:
         for incoming in intersection.incomings:
             lanes.update(incoming.successors_right, incoming.successors_straight, incoming.successors_left)
     return lanes & set(graph.lanes)
-
-
-def _merge_lanes(graph: LaneGraph, intersection_lanes: frozenset[int]) -> set[int]:
-    """Lanes where traffic streams merge, read from the topology.
-
-    A junction: a lane with two or more predecessors that are not all intersection lanes (turns
-    joining an exit belong to the intersection), together with those predecessors. A lane drop: a
-    lane without successors beside a same-direction neighbour that continues, together with that
-    neighbour (traffic on it meets the vehicles that must merge in).
-    """
-    merges: set[int] = set()
-    for lane in graph.lanes.values():
-        predecessors = [p for p in lane.predecessors if p in graph.lanes]
-        if len(predecessors) >= 2 and not set(predecessors) <= intersection_lanes:
-            merges.update([lane.id, *predecessors])
-        if lane.successors:
-            continue
-        for neighbour in (lane.left_neighbour, lane.right_neighbour):
-            if neighbour is None or not neighbour.same_direction or neighbour.lane_id not in graph.lanes:
-                continue
-            if graph.lanes[neighbour.lane_id].successors:
-                merges.update([lane.id, neighbour.lane_id])
-    return merges

@@ -425,7 +425,8 @@ def draw_speed_profiles(
             label=f"ego {recorded.planning_problem_id}",
         )
     ax.axvline(step * dt, color="black", linewidth=0.8, linestyle="--")
-    ax.set_ylim(bottom=min(0.0, ax.get_ylim()[0]))  # from standstill: small wiggles stay small
+    low, high = ax.get_ylim()
+    ax.set_ylim(min(0.0, low), max(2.0, high))  # from standstill, at least 2 m/s: wiggles stay small
     ax.set_xlim(0.0, max(time[-1], dt))
     ax.set_xlabel("t [s]", fontsize=8)
     ax.set_ylabel("speed [m/s]", fontsize=8)

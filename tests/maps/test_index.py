@@ -92,6 +92,15 @@ def test_merges_from_topology_junction_and_lane_drop() -> None:
     )
     assert MapIndex(drop).merge_lanes == {1, 2}
     assert MapIndex(straight_road(num_lanes=3, segments=2)).merge_lanes == frozenset()
+    turns = LaneGraph(  # a left turn and a straight lane of an intersection joining its exit: no merge
+        "turns",
+        {
+            1: lane_between(1, (0.0, 0.0), (50.0, 0.0), successors=(3,), lane_types=("intersection",)),
+            2: lane_between(2, (50.0, -50.0), (50.0, 0.0), successors=(3,), lane_types=("intersection",)),
+            3: lane_between(3, (50.0, 0.0), (150.0, 0.0), predecessors=(1, 2)),
+        },
+    )
+    assert MapIndex(turns).merge_lanes == frozenset()
 
 
 def test_intersection_and_driving_lanes_from_lane_types() -> None:
