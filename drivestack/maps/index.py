@@ -35,6 +35,9 @@ _TANGENT_HALF_SPAN = 0.5
 # [m2] and their headings there differ by an angle in this range [rad].
 _CROSSING_AREA = 1.0
 _CROSSING_ANGLES = (np.deg2rad(30.0), np.deg2rad(150.0))
+# Lane ends closer than this [m] to the intersection area touch it (its outline is a union of lane
+# polygons, so a lane joining at its border may miss it by rounding).
+_JOINT_TOLERANCE = 0.5
 
 
 @dataclass(frozen=True)
@@ -235,18 +238,18 @@ class MapIndex:
         """Lanes where traffic streams merge, read from the topology, outside intersections.
 
         A junction: a lane with two or more predecessors, together with them, where it starts
-        outside the `intersection_area` (turns joining an exit belong to the intersection). A lane
+        away from the `intersection_area` (turns joining an exit belong to the intersection). A lane
         drop: a lane without successors beside a same-direction neighbour that continues, together
         with that neighbour (traffic on it meets the vehicles that must merge in), where the lane
-        ends outside the intersection area.
+        ends away from the intersection area.
         """
         lanes = self.graph.lanes
         merges: set[int] = set()
         for lane in lanes.values():
             predecessors = [p for p in lane.predecessors if p in lanes]
-            if len(predecessors) >= 2 and not self.in_intersection(lane.center[:1])[0]:
+            if len(predecessors) >= 2 and not self._at_intersection(lane.center[0]):
                 merges.update([lane.id, *predecessors])
-            if lane.successors or self.in_intersection(lane.center[-1:])[0]:
+            if lane.successors or self._at_intersection(lane.center[-1]):
                 continue
             for neighbour in (lane.left_neighbour, lane.right_neighbour):
                 if neighbour is None or not neighbour.same_direction or neighbour.lane_id not in lanes:
@@ -254,6 +257,10 @@ class MapIndex:
                 if lanes[neighbour.lane_id].successors:
                     merges.update([lane.id, neighbour.lane_id])
         return frozenset(merges)
+
+    def _at_intersection(self, point: FloatArray) -> bool:
+        """True when `point` (2,) [m] lies within `_JOINT_TOLERANCE` of the `intersection_area`."""
+        return bool(shapely.dwithin(self.intersection_area, shapely.Point(point), _JOINT_TOLERANCE))
 
     def in_intersection(self, xy: FloatArray) -> BoolArray:
         """Whether points xy (N, 2) [m] lie in the `intersection_area` (non-finite points: False)."""

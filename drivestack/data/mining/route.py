@@ -100,7 +100,7 @@ class MapFeatureConfig:
     lookahead: float = 30.0
 
 
-@register("merge", version=4, config=MapFeatureConfig())
+@register("merge", version=5, config=MapFeatureConfig())
 def merge(scene: Scene, ego: EgoPath, config: MapFeatureConfig) -> list[Tag]:
     """Steps where the ego drives through or towards a merge (`MapIndex.merge_lanes`); value = distance."""
     lanes = sorted(scene.map.merge_lanes)
