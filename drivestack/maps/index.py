@@ -214,10 +214,21 @@ class MapIndex:
 
     @cached_property
     def intersection_area(self) -> shapely.Geometry:
-        """Where traffic streams cross: the union of the intersection lanes' polygons and of the
-        overlaps of lanes that cross each other (see `_CROSSING_ANGLES`). Maps without intersection
-        types (NGSIM 2018b) get their junctions from the crossings alone."""
-        typed = self.polygons[self.rows(np.array(sorted(self.intersection_lanes), dtype=np.int64))]
+        """Where traffic streams cross: the union of the intersection lanes' polygons; on maps that
+        mark no intersection lanes (NGSIM 2018b), the union of the overlaps of lanes that cross each
+        other (see `_CROSSING_ANGLES`). Marked maps keep their marks: lanes there may overlap at
+        steep angles where they only diverge, which the crossing test would misread."""
+        if self.intersection_lanes:
+            typed = self.polygons[self.rows(np.array(sorted(self.intersection_lanes), dtype=np.int64))]
+            area = shapely.union_all(typed)
+        else:
+            area = shapely.union_all(self._crossings())
+        shapely.prepare(area)
+        return area
+
+    def _crossings(self) -> NDArray[np.object_]:
+        """Overlaps (polygons) of lane pairs that cross: overlapping by more than `_CROSSING_AREA`
+        with headings at the overlap's centre differing by an angle within `_CROSSING_ANGLES`."""
         first, second = self._tree.query(self.polygons, predicate="intersects")
         pairs = first < second
         first, second = first[pairs], second[pairs]
@@ -225,13 +236,10 @@ class MapIndex:
         big = shapely.area(overlaps) > _CROSSING_AREA
         first, second, overlaps = first[big], second[big], overlaps[big]
         centre = shapely.get_coordinates(shapely.centroid(overlaps))
-        heading_a = self._project_rows(first, centre)[2]
-        heading_b = self._project_rows(second, centre)[2]
-        angle = np.abs(angle_diff(heading_a, heading_b))
-        crossing = (angle > _CROSSING_ANGLES[0]) & (angle < _CROSSING_ANGLES[1])
-        area = shapely.union_all(np.concatenate([typed, overlaps[crossing]]))
-        shapely.prepare(area)
-        return area
+        angle = np.abs(
+            angle_diff(self._project_rows(first, centre)[2], self._project_rows(second, centre)[2])
+        )
+        return overlaps[(angle > _CROSSING_ANGLES[0]) & (angle < _CROSSING_ANGLES[1])]
 
     @cached_property
     def merge_lanes(self) -> frozenset[int]:

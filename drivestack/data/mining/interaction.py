@@ -89,7 +89,7 @@ def _propagated(
     )
 
 
-@register("low_ttc", version=3, config=LowTtcConfig())
+@register("low_ttc", version=4, config=LowTtcConfig())
 def low_ttc(scene: Scene, ego: EgoPath, config: LowTtcConfig) -> list[Tag]:
     """Agents whose time-to-collision with the ego falls below the threshold; value = min TTC [s]."""
     ttc = time_to_collision(scene, ego, config)

@@ -89,7 +89,7 @@ class LaneChangeConfig:
     min_dwell: float = 1.0
 
 
-@register("lane_change", version=3, config=LaneChangeConfig())
+@register("lane_change", version=4, config=LaneChangeConfig())
 def lane_change(scene: Scene, ego: EgoPath, config: LaneChangeConfig) -> list[Tag]:
     """Vehicles (and the ego) moving to an adjacent same-direction lane; steps = [last step in the old
     lane, first step in the new one], value = +1 to the left, -1 to the right."""
@@ -130,7 +130,7 @@ class CutInConfig:
     min_ego_speed: float = 1.0
 
 
-@register("cut_in", version=5, config=CutInConfig())
+@register("cut_in", version=6, config=CutInConfig())
 def cut_in(scene: Scene, ego: EgoPath, config: CutInConfig) -> list[Tag]:
     """Other vehicles cutting in ahead of the ego; steps = the lane change, value = gap [m] on entry."""
     rows = np.flatnonzero(scene.is_vehicle & scene.others(ego))

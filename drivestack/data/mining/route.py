@@ -100,7 +100,7 @@ class MapFeatureConfig:
     lookahead: float = 30.0
 
 
-@register("merge", version=5, config=MapFeatureConfig())
+@register("merge", version=6, config=MapFeatureConfig())
 def merge(scene: Scene, ego: EgoPath, config: MapFeatureConfig) -> list[Tag]:
     """Steps where the ego drives through or towards a merge (`MapIndex.merge_lanes`); value = distance."""
     lanes = sorted(scene.map.merge_lanes)
@@ -109,7 +109,7 @@ def merge(scene: Scene, ego: EgoPath, config: MapFeatureConfig) -> list[Tag]:
     return ego_tags(scene, ego, "merge", distance)
 
 
-@register("intersection", version=3, config=MapFeatureConfig())
+@register("intersection", version=4, config=MapFeatureConfig())
 def intersection(scene: Scene, ego: EgoPath, config: MapFeatureConfig) -> list[Tag]:
     """Steps where the ego is in or drives towards an intersection (`MapIndex.intersection_area`);
     value = distance [m] to its entry."""
