@@ -16,6 +16,12 @@ initial step (always 0) while the human's first state equals the problem's initi
 position and speed). The problem's initial step is then a conversion artefact: starting there would
 put the ego into traffic it never met. The run starts at the human's first step instead.
 
+Twins: MONA and inD planning problems are cut from recorded vehicles that stay among the
+obstacles, so the ego would start on top of itself (most at-fault "collisions" of any planner on
+MONA then happen at the first step). Without a recorded human, the agent at the initial state (its
+"twin", found as the mining tags find it) is taken out of the traffic for that run only (another
+problem's ego is real traffic here), and the run starts where the twin is at the initial state.
+
 Goal check: the goal counts as reached at the first step after the start at which it holds; a goal
 that already holds at the start (some SinD problems) does not end the run (metrics report it).
 """
@@ -35,6 +41,7 @@ from drivestack.core.errors import ConfigError
 from drivestack.core.map import LaneGraph
 from drivestack.core.planner import Observation, Planner, PlannerInit, is_oracle
 from drivestack.core.scenario import EgoState, PlanningProblem, RecordedEgo, Scenario, Tracks, Trajectory
+from drivestack.data.mining.scene import twin_row
 from drivestack.maps.index import MapIndex
 from drivestack.maps.route import route_lanes, route_path
 from drivestack.metrics.goal import goal_mask
@@ -59,18 +66,49 @@ def map_index(graph: LaneGraph) -> MapIndex:
     return index
 
 
-def start_step(problem: PlanningProblem, human: RecordedEgo | None) -> int:
-    """The step a run of `problem` starts at: the recorded human's first step where the human starts
-    from the problem's initial state, else the problem's initial step (see the module docstring)."""
-    initial = problem.initial
-    if human is None or len(human.trajectory) == 0:
-        return initial.step
-    first = human.trajectory.state(0)
-    same = (
-        np.hypot(first.x - initial.x, first.y - initial.y) <= _SAME_POSITION
-        and abs(first.speed - initial.speed) <= _SAME_SPEED
+def _same(x: float, y: float, speed: float, initial: EgoState) -> bool:
+    """Whether a recorded state at (x, y) [m] with `speed` [m/s] is the initial state."""
+    return bool(
+        np.hypot(x - initial.x, y - initial.y) <= _SAME_POSITION and abs(speed - initial.speed) <= _SAME_SPEED
     )
-    return first.step if same else initial.step
+
+
+def ego_start(scenario: Scenario, problem: PlanningProblem, human: RecordedEgo | None) -> tuple[int, int]:
+    """(the step a run of `problem` starts at, the row of the ego's twin agent or -1).
+
+    With a recorded human that starts from the problem's initial state: the human's first step
+    (see the module docstring). Without a human, the ego may be one of the recorded agents (MONA and
+    inD problems are cut from recorded vehicles left among the obstacles; `twin_row` finds it, at the
+    initial step or at its first recorded pose): the run starts where the twin is at the initial
+    state (its speed must match too) and the twin leaves the traffic. Otherwise the initial step.
+    """
+    initial = problem.initial
+    if human is not None and len(human.trajectory):
+        first = human.trajectory.state(0)
+        return (first.step if _same(first.x, first.y, first.speed, initial) else initial.step), -1
+    twin = twin_row(scenario, initial)
+    if twin < 0:
+        return initial.step, -1
+    tracks = scenario.tracks
+    there = initial.step if 0 <= initial.step < tracks.num_steps and tracks.valid[twin, initial.step] else -1
+    for step in (there, int(np.argmax(tracks.valid[twin]))):
+        if step >= 0 and _same(tracks.x[twin, step], tracks.y[twin, step], tracks.speed[twin, step], initial):
+            return step, twin
+    return initial.step, -1
+
+
+def without_agent(tracks: Tracks, row: int) -> Tracks:
+    """`tracks` with agent `row` absent throughout (invalid, NaN states); the same object for -1."""
+    if row < 0:
+        return tracks
+    valid = tracks.valid.copy()
+    valid[row] = False
+    fields = {}
+    for name in _AGENT_FIELDS:
+        values = getattr(tracks, name).copy()
+        values[row] = np.nan
+        fields[name] = values
+    return dataclasses.replace(tracks, valid=valid, **fields)
 
 
 def end_step(scenario: Scenario, problem: PlanningProblem, human_end: int | None) -> tuple[int, str]:
@@ -256,7 +294,8 @@ def simulate(
         ) from None
     human = scenario.recorded_ego(problem_id)
     oracle = is_oracle(planner)
-    first = start_step(problem, human)
+    first, twin = ego_start(scenario, problem, human)
+    scenario = dataclasses.replace(scenario, tracks=without_agent(scenario.tracks, twin))
     last, ending = end_step(scenario, problem, int(human.trajectory.steps[-1]) if oracle and human else None)
     last = max(last, first)
     vehicle = VehicleParams.for_vehicle_type(human.vehicle_type if human is not None else None)

@@ -23,7 +23,7 @@ from drivestack.core.scenario import (
 from drivestack.plan import make_planner
 from drivestack.plan.baselines import LogReplayPlanner
 from drivestack.sim.record import RunRecord
-from drivestack.sim.runner import map_index, simulate, start_step
+from drivestack.sim.runner import ego_start, map_index, simulate
 from drivestack.sim.world import DEFAULT_CONFIG, agent_policy, build_world
 
 
@@ -155,9 +155,9 @@ def test_run_starts_where_the_recorded_human_starts() -> None:
     shifted = dataclasses.replace(shifted, yaw=shifted.yaw[:40], speed=shifted.speed[:40])
     scenario = dataclasses.replace(scenario, recorded_egos=(dataclasses.replace(human, trajectory=shifted),))
     problem = scenario.planning_problems[0]
-    assert start_step(problem, scenario.recorded_egos[0]) == 12
+    assert ego_start(scenario, problem, scenario.recorded_egos[0]) == (12, -1)
     moved = PlanningProblem(problem.id, EgoState(0, 0.0, 0.0, 0.0, 10.0), problem.goal)
-    assert start_step(moved, scenario.recorded_egos[0]) == 0  # another start: the problem's own step
+    assert ego_start(scenario, moved, scenario.recorded_egos[0]) == (0, -1)  # another start: its own step
     replay = simulate(scenario, scenes.EGO_ID, make_planner("log-replay"))
     assert replay.steps[0] == 12 and replay.steps[-1] == 51 and replay.termination == "human_end"
     np.testing.assert_array_equal(replay.ego.x, shifted.x)
@@ -191,6 +191,24 @@ def test_oracle_replays_a_recording_the_feasibility_check_rejects() -> None:
     np.testing.assert_array_equal(replay.ego.x, jumpy.x)
     copied = simulate(scenario, scenes.EGO_ID, Replaying(jumpy))
     assert copied.failures and "moves 2.50 m from state" in copied.failures[0]
+
+
+@pytest.mark.parametrize("appears", [0, 15])
+def test_the_egos_twin_leaves_the_traffic(appears: int) -> None:
+    # no recorded human; the problem's ego is a recorded agent (from step `appears` on)
+    graph = scenes.straight_road(num_lanes=2, length=400.0)
+    twin = scenes.moving(7, 10.0, 0.0, 10.0, num_steps=60 - appears)
+    pad = np.full(appears, np.nan)
+    twin = scenes.Agent(7, np.r_[pad, twin.x], np.r_[pad, twin.y], yaw=np.zeros(60), speed=np.full(60, 10.0))
+    ahead = scenes.moving(8, 80.0, 0.0, 10.0, num_steps=60)
+    ego = scenes.Ego(scenes.moving(scenes.EGO_ID, 10.0, 0.0, 10.0, num_steps=60), recorded=False)
+    scenario = scenes.scenario(graph, [twin, ahead], ego, num_steps=60)
+    assert ego_start(scenario, scenario.planning_problems[0], None) == (appears, 0)
+    record = simulate(scenario, scenes.EGO_ID, make_planner("constant-velocity"))
+    assert record.steps[0] == appears
+    assert not record.agents.valid[0].any() and np.isnan(record.agents.x[0]).all()
+    assert record.agents.valid[1].all()  # the other agent stays
+    assert scenario.tracks.valid[0, appears:].all()  # the scenario itself is untouched
 
 
 def test_unknown_problem_and_agents_are_config_errors() -> None:
