@@ -109,10 +109,14 @@ def merge(scene: Scene, ego: EgoPath, config: MapFeatureConfig) -> list[Tag]:
     return ego_tags(scene, ego, "merge", distance)
 
 
-@register("intersection", version=4, config=MapFeatureConfig())
+@register("intersection", version=5, config=MapFeatureConfig())
 def intersection(scene: Scene, ego: EgoPath, config: MapFeatureConfig) -> list[Tag]:
     """Steps where the ego is in or drives towards an intersection (`MapIndex.intersection_area`);
-    value = distance [m] to its entry."""
+    value = distance [m] to its entry. On maps that mark intersection lanes, the ego is in only when
+    its own lane is one of them (or it is on no lane): marked turn pockets overlap through lanes."""
     inside = scene.map.in_intersection(ego.xy)
+    marked = np.array(sorted(scene.map.intersection_lanes), dtype=np.int64)
+    if len(marked):
+        inside &= (ego.lane < 0) | np.isin(ego.lane, marked)
     distance = approach(scene, ego, scene.map.intersection_entries, inside, config.lookahead)
     return ego_tags(scene, ego, "intersection", distance)
