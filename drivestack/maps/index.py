@@ -280,18 +280,16 @@ class MapIndex:
 
     @cached_property
     def intersection_entries(self) -> tuple[tuple[int, float], ...]:
-        """(lane id, arc length [m]) where each lane's centerline first enters the `intersection_area`."""
-        area = self.intersection_area
-        inside = shapely.intersection(self.centerlines, area)
+        """(lane id, arc length [m]) where traffic enters an intersection: the start of every marked
+        intersection lane, or on unmarked maps where each centerline first enters the crossings."""
+        if self.intersection_lanes:
+            return tuple((lane, 0.0) for lane in sorted(self.intersection_lanes))
+        inside = shapely.intersection(self.centerlines, self.intersection_area)
         entries = []
         for row in np.flatnonzero(~shapely.is_empty(inside)).tolist():
             points = shapely.points(shapely.get_coordinates(inside[row]))
-            entries.append(
-                (
-                    int(self.lane_ids[row]),
-                    float(shapely.line_locate_point(self.centerlines[row], points).min()),
-                )
-            )
+            first = float(shapely.line_locate_point(self.centerlines[row], points).min())
+            entries.append((int(self.lane_ids[row]), first))
         return tuple(entries)
 
     def downstream(self, lane_id: int, max_distance: float) -> dict[int, float]:

@@ -109,7 +109,7 @@ def merge(scene: Scene, ego: EgoPath, config: MapFeatureConfig) -> list[Tag]:
     return ego_tags(scene, ego, "merge", distance)
 
 
-@register("intersection", version=5, config=MapFeatureConfig())
+@register("intersection", version=6, config=MapFeatureConfig())
 def intersection(scene: Scene, ego: EgoPath, config: MapFeatureConfig) -> list[Tag]:
     """Steps where the ego is in or drives towards an intersection (`MapIndex.intersection_area`);
     value = distance [m] to its entry. On maps that mark intersection lanes, the ego is in only when
