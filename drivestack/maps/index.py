@@ -72,7 +72,7 @@ class MapIndex:
         )
         self.lengths: FloatArray = shapely.length(self.centerlines).astype(np.float64)
         self._tree = shapely.STRtree(polygons)
-        self.intersection_lanes = frozenset(_intersection_lanes(graph))
+        self.intersection_lanes = frozenset(intersection_lanes_of(graph))
         self.driving_lanes = frozenset(lane.id for lane in lanes if _is_driving(lane))
         self._side = self._lateral_table()
 
@@ -326,7 +326,7 @@ def _is_driving(lane: Lane) -> bool:
     return not (set(lane.lane_types) & NON_DRIVING_TYPES) and (not users or bool(users & VEHICLE_USERS))
 
 
-def _intersection_lanes(graph: LaneGraph) -> set[int]:
+def intersection_lanes_of(graph: LaneGraph) -> set[int]:
     """Lanes typed "intersection" plus the right/straight/left successors of every intersection approach."""
     lanes = {lane.id for lane in graph.lanes.values() if "intersection" in lane.lane_types}
     for intersection in graph.intersections:

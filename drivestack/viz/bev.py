@@ -38,6 +38,7 @@ from drivestack.core.scenario import (
 )
 from drivestack.data.mining.scene import twin_row
 from drivestack.data.tags import Tag
+from drivestack.maps.index import intersection_lanes_of
 
 FloatArray = NDArray[np.float64]
 Bounds = tuple[float, float, float, float]  # xmin, xmax, ymin, ymax [m]
@@ -130,13 +131,15 @@ def _visible(points: FloatArray, bounds: Bounds | None) -> bool:
 def draw_lanes(
     ax: Axes, graph: LaneGraph, bounds: Bounds | None = None, goal_lanes: Iterable[int] = ()
 ) -> None:
-    """Lane surfaces (grey; intersection lanes darker; goal lanes green), bounds and faint centerlines."""
+    """Lane surfaces (grey; intersection lanes, as the map marks them, darker; goal lanes green), bounds
+    and faint centerlines."""
     goal = set(goal_lanes)
+    junction = intersection_lanes_of(graph)
     lanes = [lane for lane in graph.lanes.values() if _visible(lane.center, bounds)]
     faces = [
         to_rgba(GOAL_COLOR, 0.3)
         if lane.id in goal
-        else to_rgba("#d9dde2" if "intersection" in lane.lane_types else "#e9ecef", 0.9)
+        else to_rgba("#ced4da" if lane.id in junction else "#e9ecef", 0.9)
         for lane in lanes
     ]
     ax.add_collection(
