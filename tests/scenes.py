@@ -8,6 +8,7 @@ y = k * LANE_WIDTH. Agents are given as position arrays over the steps; NaN mark
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -213,3 +214,11 @@ def scenario(
         planning_problems=problems,
         recorded_egos=recorded,
     )
+
+
+def solution_files(scenario_file: Path) -> tuple[Path, ...]:
+    """The recorded-ego solution file of a dataset scenario file (`solutions/<id>.solution.xml.gz`
+    beside its `scenarios/` folder), when there is one."""
+    scenario_id = scenario_file.name.removesuffix(".xml.gz").removesuffix(".cr")
+    candidate = scenario_file.parent.parent / "solutions" / f"{scenario_id}.solution.xml.gz"
+    return (candidate,) if candidate.exists() else ()

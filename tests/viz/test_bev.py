@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from scenes import EGO_ID, LANE_WIDTH, Ego, moving, scenario, straight_road
+from scenes import EGO_ID, LANE_WIDTH, Ego, moving, scenario, solution_files, straight_road
 from typer.testing import CliRunner
 
 from drivestack.cli import app
@@ -73,9 +73,8 @@ def test_show_renders_a_real_scenario(tmp_path: Path) -> None:
     from drivestack.data.store import Store
 
     source = next(path for path in commonroad_sample(1) if "sind" in str(path))
-    solution = source.parent.parent / "solutions" / source.name.replace(".cr.xml.gz", ".solution.xml.gz")
     store = Store.open(tmp_path / "store", create=True)
-    ingest([source, solution], store)
+    ingest([source, *solution_files(source)], store)
     (key,) = store.scenario_ids()
     target = tmp_path / "show.png"
     result = CliRunner().invoke(app, ["show", key, "--store", str(store.root), "--png", str(target)])
