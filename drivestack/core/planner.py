@@ -33,8 +33,9 @@ class PlannerInit:
 
     `dt` [s] is the simulation step (plans may use any time grid; steps are on it); `vehicle` the
     ego's size and actuator limits; `route_lane_ids` the lanes from the ego's start toward the goal
-    (empty when the ego starts off the map) and `reference_path` their centerline [m] (None then);
-    `human_reference` the recorded human trajectory, set only for oracle planners.
+    (empty when the ego starts off the map) and `reference_path` their centerline [m] (a straight
+    line along the initial heading then; None only outside the simulator); `human_reference` the
+    recorded human trajectory, set only for oracle planners.
     """
 
     scenario_id: str

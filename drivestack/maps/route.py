@@ -140,9 +140,13 @@ def route_lanes(
     return tuple(route)
 
 
-def route_path(graph: LaneGraph, lanes: tuple[int, ...]) -> Polyline:
-    """The concatenated centerlines of `lanes` (non-empty) as one Polyline [m]."""
-    return Polyline(np.concatenate([graph.lanes[lane].center for lane in lanes]))
+def route_path(graph: LaneGraph, lanes: tuple[int, ...], x: float, y: float, yaw: float) -> Polyline:
+    """The concatenated centerlines of `lanes` as one Polyline [m]; without lanes, a straight line
+    along the heading `yaw` [rad] from 10 m behind (x, y) [m] to `RouteConfig.min_length` ahead."""
+    if lanes:
+        return Polyline(np.concatenate([graph.lanes[lane].center for lane in lanes]))
+    along = np.array([-10.0, RouteConfig().min_length])
+    return Polyline(np.column_stack([x + along * np.cos(yaw), y + along * np.sin(yaw)]))
 
 
 def reference_path(
@@ -153,13 +157,6 @@ def reference_path(
     goal: Goal | None = None,
     index: MapIndex | None = None,
 ) -> Polyline:
-    """The centerline the ego at (x, y) [m], heading `yaw` [rad], should follow toward `goal`.
-
-    On a map without lanes, a straight line along the heading (from 10 m behind to
-    `RouteConfig.min_length` ahead).
-    """
-    lanes = route_lanes(lane_graph, x, y, yaw, goal, index)
-    if lanes:
-        return route_path(lane_graph, lanes)
-    along = np.array([-10.0, RouteConfig().min_length])
-    return Polyline(np.column_stack([x + along * np.cos(yaw), y + along * np.sin(yaw)]))
+    """The centerline the ego at (x, y) [m], heading `yaw` [rad], should follow toward `goal`
+    (`route_lanes`, then `route_path`: a straight line on a map without lanes)."""
+    return route_path(lane_graph, route_lanes(lane_graph, x, y, yaw, goal, index), x, y, yaw)

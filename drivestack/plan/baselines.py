@@ -27,7 +27,7 @@ from drivestack.core.dynamics import (
     rollout,
 )
 from drivestack.core.errors import ConfigError
-from drivestack.core.geometry import FrenetFrame, Polyline
+from drivestack.core.geometry import FrenetFrame
 from drivestack.core.planner import Observation, PlannerInit
 from drivestack.core.scenario import Trajectory
 
@@ -135,14 +135,11 @@ class IdmPlanner:
 
     def initialize(self, init: PlannerInit) -> None:
         """Build the Frenet frame of the route and the speed limit along it."""
-        path = init.reference_path
-        if path is None:  # off the map: straight on
-            start = init.initial
-            along = np.array([-10.0, 1000.0])
-            path = Polyline(
-                np.column_stack([start.x + along * np.cos(start.yaw), start.y + along * np.sin(start.yaw)])
+        if init.reference_path is None:
+            raise ConfigError(
+                f"idm: {init.scenario_id} problem {init.planning_problem_id} has no reference path"
             )
-        self._frame = FrenetFrame(path)
+        self._frame = FrenetFrame(init.reference_path)
         self._vehicle = init.vehicle
         self._tracker = Tracker(init.dt, init.vehicle)
         # desired speed along the route: each lane's limit, else the default (at least the start speed)
@@ -181,7 +178,7 @@ class IdmPlanner:
         return float(gap[0]), float(lead[0])
 
     def plan(self, observation: Observation) -> Trajectory:
-        """IDM along the centerline behind the leader (assumed to keep its speed), easing onto it."""
+        """IDM along the centerline behind the leader (assumed to keep its speed), tracked onto it."""
         frame, tracker = self._frame, self._tracker
         if frame is None or tracker is None:
             raise ConfigError("idm: plan called before initialize")

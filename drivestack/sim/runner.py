@@ -370,7 +370,7 @@ def _initialize(
         initial=initial,
         vehicle=vehicle,
         route_lane_ids=lanes,
-        reference_path=route_path(scenario.lane_graph, lanes) if lanes else None,
+        reference_path=route_path(scenario.lane_graph, lanes, initial.x, initial.y, initial.yaw),
         human_reference=human.trajectory if human is not None else None,
     )
     try:
