@@ -12,12 +12,14 @@ from types import MappingProxyType
 from drivestack.core.errors import ConfigError
 from drivestack.core.planner import Planner
 from drivestack.plan.baselines import ConstantVelocityPlanner, IdmPlanner, LogReplayPlanner
+from drivestack.plan.drivestack import DrivestackPlanner
 
 PLANNERS: Mapping[str, Callable[[], Planner]] = MappingProxyType(
     {
         LogReplayPlanner.name: LogReplayPlanner,
         ConstantVelocityPlanner.name: ConstantVelocityPlanner,
         IdmPlanner.name: IdmPlanner,
+        DrivestackPlanner.name: DrivestackPlanner,
     }
 )
 

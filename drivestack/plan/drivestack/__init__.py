@@ -1,0 +1,19 @@
+"""drivestack's own planner: route, explicit decisions, batched proposals scored against forecast
+traffic, and a safe fallback (see `planner`). Registered as planner "drivestack"."""
+
+from drivestack.plan.drivestack.config import (
+    DecisionConfig,
+    DrivestackConfig,
+    ProposalConfig,
+    ScoringConfig,
+)
+from drivestack.plan.drivestack.planner import Decision, DrivestackPlanner
+
+__all__ = [
+    "Decision",
+    "DecisionConfig",
+    "DrivestackConfig",
+    "DrivestackPlanner",
+    "ProposalConfig",
+    "ScoringConfig",
+]

@@ -1,0 +1,134 @@
+"""The drivestack planner's parameters: one frozen dataclass per pipeline stage; the defaults are
+the tuned values (benchmarked on the recorded dev scenarios, never on one scenario id)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from drivestack.core.dynamics import IdmParams
+from drivestack.maps.routing import RoutingConfig
+from drivestack.predict import ForecastConfig
+
+
+@dataclass(frozen=True)
+class ProposalConfig:
+    """Which trajectories are proposed every step.
+
+    Paths: the current lane's centerline and `lateral_offsets` [m] beside it (reached within
+    `offset_time` [s] of travel), and lane changes into allowed adjacent lanes over each of
+    `lane_change_times` [s] of travel (at least `min_transition` [m]). Speed profiles along every
+    path: IDM toward each of `speed_fractions` of the desired speed, with each of `headways` [s],
+    braking for the leader and the decision's stop points; a comfortable stop at the nearest
+    optional stop point; and an emergency brake. Profiles change their acceleration by at most
+    `comfort_jerk` [m/s3] (`emergency_jerk` for the emergency brake, down to
+    `emergency_deceleration` [m/s2]). `horizon` [s] of every proposal.
+    """
+
+    horizon: float = 8.0
+    lateral_offsets: tuple[float, ...] = (-1.0, -0.5, 0.5, 1.0)
+    offset_time: float = 2.5
+    lane_change_times: tuple[float, ...] = (3.5, 5.0)
+    min_transition: float = 12.0
+    speed_fractions: tuple[float, ...] = (0.3, 0.6, 0.8, 0.9, 1.0)
+    headways: tuple[float, ...] = (0.9, 1.4)
+    idm: IdmParams = field(
+        default_factory=lambda: IdmParams(
+            min_gap=2.5, accel_max=1.5, decel_max=2.5, exponent=4.0, max_braking=7.0
+        )
+    )
+    comfort_jerk: float = 2.5
+    emergency_deceleration: float = 8.0
+    emergency_jerk: float = 12.0
+
+
+@dataclass(frozen=True)
+class DecisionConfig:
+    """How the decision layer reads the scene.
+
+    Desired speed: the lane's limit; without one the largest of the ego's initial speed, the goal's
+    velocity (interval centre) and the moving traffic around, at least `default_speed` [m/s], at
+    most `max_speed`; curves cap it at `curve_lateral_acceleration` [m/s2] and `curve_yaw_rate`
+    [rad/s]; limits ahead are anticipated at `anticipation_deceleration` [m/s2]. Traffic within
+    `traffic_radius` [m] counts. Stops: before a stop line by `stop_margin` [m], for red and yellow
+    when no harder than `light_deceleration` [m/s2]; yields to agents crossing the path within
+    `yield_before` / `yield_after` [s] of the ego's passage (`vru_margin` [s] more for vulnerable
+    road users) when no harder than `yield_deceleration`. Lane changes: the target lane's gaps must
+    exceed `gap_min` [m] plus `gap_front_time` [s] of the ego's speed ahead and `gap_rear_time` [s]
+    of the follower's closing speed and speed behind; a lane pays for overtaking when the leader in
+    ours is `overtake_speed_gap` [m/s] slower than desired (or stopped). `lane_half_width` [m] decides
+    who is in a lane; agents beyond `perception_range` [m] are ignored.
+    """
+
+    default_speed: float = 13.9
+    max_speed: float = 36.0
+    curve_lateral_acceleration: float = 2.2
+    curve_yaw_rate: float = 0.6
+    anticipation_deceleration: float = 1.5
+    traffic_radius: float = 60.0
+    stop_margin: float = 1.0
+    light_deceleration: float = 4.5
+    yield_before: float = 1.5
+    yield_after: float = 1.0
+    vru_margin: float = 1.5
+    yield_deceleration: float = 5.0
+    gap_min: float = 3.0
+    gap_front_time: float = 0.6
+    gap_rear_time: float = 0.6
+    gap_closing_time: float = 3.0
+    overtake_speed_gap: float = 4.0
+    lane_half_width: float = 1.6
+    perception_range: float = 150.0
+
+
+@dataclass(frozen=True)
+class ScoringConfig:
+    """How proposals are scored, consistent with the closed-loop metrics (`drivestack.metrics`).
+
+    Gates: no at-fault collision with the forecast traffic (ego moving, agent not behind it), no
+    box corner off the drivable area (`drivable_shrink` [m] inside the box edges). Weighted terms as
+    nuPlan's score: progress (normalised by the best, at least `progress_floor` [m]), time to
+    collision above `ttc_min` [s] (checked on the first `ttc_check` [s]), speed limit (over-speed
+    integral against `max_overspeed` [m/s]), comfort (the metric's bounds). Extras: `goal_bonus` for
+    reaching a goal state, `lane_change_cost` per lane change, `consistency_bonus` for keeping the
+    previous step's lane target, `rear_collision_cost` for being hit from behind. Collisions are
+    checked every `check_interval` [s] with boxes grown by the distance moved in between.
+    """
+
+    weight_progress: float = 5.0
+    weight_ttc: float = 5.0
+    weight_speed_limit: float = 4.0
+    weight_comfort: float = 2.0
+    progress_floor: float = 5.0
+    ttc_min: float = 0.95
+    ttc_check: float = 4.0
+    max_overspeed: float = 2.23
+    goal_bonus: float = 0.3
+    lane_change_cost: float = 0.03
+    consistency_bonus: float = 0.03
+    rear_collision_cost: float = 0.2
+    check_interval: float = 0.2
+    drivable_shrink: float = 0.1
+    ego_stopped_speed: float = 0.05
+    agent_stopped_speed: float = 0.005
+    behind_angle: float = float(np.deg2rad(150.0))
+    ahead_angle: float = float(np.deg2rad(20.0))
+    min_lon_accel: float = -4.05
+    max_lon_accel: float = 2.40
+    max_lat_accel: float = 4.89
+    max_yaw_rate: float = 0.95
+    max_lon_jerk: float = 4.13
+
+
+@dataclass(frozen=True)
+class DrivestackConfig:
+    """All parameters of the drivestack planner; `forecast_model` is "lane" (lane-following
+    vehicles, constant-velocity others) or "cv" (constant velocity for everyone)."""
+
+    proposals: ProposalConfig = field(default_factory=ProposalConfig)
+    decisions: DecisionConfig = field(default_factory=DecisionConfig)
+    scoring: ScoringConfig = field(default_factory=ScoringConfig)
+    routing: RoutingConfig = field(default_factory=RoutingConfig)
+    forecast: ForecastConfig = field(default_factory=ForecastConfig)
+    forecast_model: str = "lane"

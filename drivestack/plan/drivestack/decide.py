@@ -1,0 +1,397 @@
+"""The decision layer: what the scene asks of the ego before any trajectory is proposed.
+
+For each lane option (the ego's lane, and the adjacent lanes a lane change may enter) it decides,
+explicitly and with a stated reason:
+- whether the option is open: the current lane always; an adjacent lane when a lane change pays
+  (the route needs it, the leader is slow or stopped, or a change is under way) and its gaps are
+  acceptable (`gap_check`), never inside an intersection;
+- the desired speed along it (`envelope`): speed limit or traffic flow, curves, the goal's velocity;
+- the leader (nearest obstacle on it, `core.dynamics.find_leaders`);
+- the stops ("walls": where the ego's front must stay behind): red and yellow lights when the
+  ego can still stop comfortably, the end of a lane that drops, a goal that asks for a standstill,
+  and yields to agents whose forecast crosses the lane while the ego would pass (`conflicts`).
+The planner turns options into proposals; the chosen proposal names the decision taken.
+Arc lengths s [m] are along each option's corridor; times [s] from now.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+from numpy.typing import NDArray
+
+from drivestack.core.dynamics import Obstacles, VehicleParams, find_leaders
+from drivestack.core.scenario import EgoState, Goal, LightColor
+from drivestack.maps.routing import Corridor
+from drivestack.plan.drivestack.config import DecisionConfig
+from drivestack.predict import AgentStates, Forecast
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+BoolArray = NDArray[np.bool_]
+
+STOP_COLORS = frozenset({LightColor.RED, LightColor.YELLOW, LightColor.RED_YELLOW})
+_PARALLEL = np.deg2rad(35.0)  # [rad] agents heading within this of the lane move along it
+_BAND_MARGIN = 0.4  # [m] added to the ego's half width for the band a crossing agent enters
+_LOOKAHEAD_SAMPLES = 64
+
+
+@dataclass(frozen=True)
+class Wall:
+    """A stop: the ego's front bumper stays behind arc length `s` [m]; `kind` (red_light,
+    yellow_light, lane_end, goal, yield) and a human-readable `reason`."""
+
+    s: float
+    kind: str
+    reason: str
+
+
+@dataclass(frozen=True, eq=False)
+class LaneOption:
+    """One lane the ego may drive in next, as the decision layer sees it.
+
+    `side` 0 (the ego's lane), +1 (left), -1 (right); the ego at (`s0`, `d0`) [m] on `corridor`;
+    `allowed` with `why`; `route_gain` [m] how much closer to the goal this lane is than the ego's;
+    `envelope` (K,) desired speed per corridor station [m/s]; the leader's bumper gap `lead_gap`
+    [m] (inf: none), speed along the lane `lead_speed` [m/s] and row `lead_row` (-1: none or a
+    static obstacle); mandatory `walls`.
+    """
+
+    side: int
+    corridor: Corridor
+    s0: float
+    d0: float
+    allowed: bool
+    why: str
+    route_gain: float
+    envelope: FloatArray
+    lead_gap: float
+    lead_speed: float
+    lead_row: int
+    walls: tuple[Wall, ...]
+
+    @property
+    def name(self) -> str:
+        """keep_lane, lane_change_left or lane_change_right."""
+        return {0: "keep_lane", 1: "lane_change_left", -1: "lane_change_right"}[self.side]
+
+    @property
+    def first_wall(self) -> Wall | None:
+        """The nearest mandatory stop, if any."""
+        return min(self.walls, key=lambda wall: wall.s, default=None)
+
+
+@dataclass(frozen=True, eq=False)
+class Scene:
+    """What the decision layer reads at one step: the ego and its vehicle, the agents now and
+    forecast over the horizon (same rows), obstacle boxes for leader search (agents, then static
+    obstacles), the lights' colours, the desired free speed [m/s] and the goal."""
+
+    step: int
+    dt: float
+    ego: EgoState
+    vehicle: VehicleParams
+    agents: AgentStates
+    forecast: Forecast
+    obstacles: Obstacles
+    lights: dict[int, LightColor]
+    free_speed: float
+    goal: Goal
+
+
+@njit(cache=True)
+def _project_kernel(
+    points: FloatArray, headings: FloatArray, low: int, high: int, x: FloatArray, y: FloatArray
+) -> FloatArray:
+    """(3, N): nearest station index in [low, high), signed offset along and left of it [m] for
+    points (N,); NaN points give index -1."""
+    out = np.full((3, x.shape[0]), np.nan)
+    for n in range(x.shape[0]):
+        if not (np.isfinite(x[n]) and np.isfinite(y[n])):
+            out[0, n] = -1.0
+            continue
+        best, index = np.inf, low
+        for i in range(low, high):
+            distance = (points[i, 0] - x[n]) ** 2 + (points[i, 1] - y[n]) ** 2
+            if distance < best:
+                best, index = distance, i
+        dx, dy = x[n] - points[index, 0], y[n] - points[index, 1]
+        cos, sin = np.cos(headings[index]), np.sin(headings[index])
+        out[0, n], out[1, n], out[2, n] = index, dx * cos + dy * sin, -dx * sin + dy * cos
+    return out
+
+
+def project(corridor: Corridor, x: FloatArray, y: FloatArray, s_from: float, s_to: float) -> FloatArray:
+    """Arc length s (N,) [m] and left offset d (N,) [m] of points (N,) on `corridor`, searched among
+    its stations between `s_from` and `s_to` [m] (nearest station, then square to it), as (2, N);
+    NaN for NaN points."""
+    low = int(corridor.station(s_from))
+    high = max(int(corridor.station(s_to)) + 1, low + 1)
+    out = _project_kernel(
+        corridor.points, corridor.headings, low, high, np.ascontiguousarray(x), np.ascontiguousarray(y)
+    )
+    s = np.where(out[0] >= 0, out[0] * corridor.spacing + out[1], np.nan)
+    return np.stack([s, out[2]])
+
+
+def envelope(
+    corridor: Corridor, free_speed: float, goal: Goal, s_ego: float, config: DecisionConfig
+) -> FloatArray:
+    """Desired speed (K,) [m/s] per station: the lane's limit (else `free_speed`), capped in curves
+    (lateral acceleration and yaw rate), within the velocity interval of a goal lying on the
+    corridor, and lowered ahead of each cap at `anticipation_deceleration` (limits behind the ego at
+    `s_ego` [m] are not anticipated)."""
+    base = np.where(np.isfinite(corridor.speed_limit), corridor.speed_limit, free_speed)
+    curvature = np.maximum(np.abs(corridor.curvature), 1e-6)
+    curve = np.minimum(
+        np.sqrt(config.curve_lateral_acceleration / curvature), config.curve_yaw_rate / curvature
+    )
+    speed = np.minimum(base, curve)
+    stations = np.arange(len(speed)) * corridor.spacing
+    for span in corridor.goal:
+        velocity = goal.states[span.state].velocity
+        if velocity is None:
+            continue
+        inside = (stations >= span.s_in) & (stations <= span.s_out)
+        low, high = max(velocity.start, 0.0), max(velocity.end, 0.0)
+        margin = min(0.5, 0.25 * (high - low))
+        speed[inside] = np.clip(speed[inside], low + margin, max(high - margin, low + margin))
+    # anticipate: v(s)^2 <= v(s')^2 + 2 b (s' - s) for every s' ahead (one reverse running minimum)
+    ahead = stations >= s_ego
+    budget = speed**2 + 2.0 * config.anticipation_deceleration * stations
+    budget[~ahead] = np.inf
+    reachable = np.minimum.accumulate(budget[::-1])[::-1] - 2.0 * config.anticipation_deceleration * stations
+    return np.minimum(speed, np.sqrt(np.maximum(reachable, 0.0)))
+
+
+def free_speed(
+    ego: EgoState, initial_speed: float, goal: Goal, agents: AgentStates, config: DecisionConfig
+) -> float:
+    """Desired speed [m/s] where the map gives no limit: the largest of the ego's initial speed, the
+    goal's velocity (the centre of its interval) and the median speed of moving traffic heading the
+    ego's way within `traffic_radius`, within [`default_speed`, `max_speed`]."""
+    near = np.hypot(agents.x - ego.x, agents.y - ego.y) <= config.traffic_radius
+    same_way = np.abs(np.angle(np.exp(1j * (agents.yaw - ego.yaw)))) <= _PARALLEL
+    moving = near & same_way & (agents.speed > 1.0) & ~agents.vulnerable
+    flow = float(np.median(agents.speed[moving])) if moving.any() else 0.0
+    velocities = [
+        0.5 * (state.velocity.start + state.velocity.end)
+        for state in goal.states
+        if state.velocity is not None
+    ]
+    wanted = max([initial_speed, flow, *velocities])
+    return float(np.clip(wanted, config.default_speed, config.max_speed))
+
+
+def leader(scene: Scene, corridor: Corridor, s0: float, config: DecisionConfig) -> tuple[float, float, int]:
+    """(bumper gap [m], speed along the lane [m/s], obstacle row) of the nearest obstacle on the
+    corridor's centerline ahead of the ego's front within `perception_range`; (inf, 0, -1) for none."""
+    front = s0 + 0.5 * scene.vehicle.length
+    distance = np.linspace(0.0, config.perception_range, _LOOKAHEAD_SAMPLES)
+    along = front + distance
+    points = corridor.frame.reference.interpolate(along)
+    headings = corridor.frame.reference.heading_at(along)
+    gap, speed = find_leaders(
+        points[None, :, 0],
+        points[None, :, 1],
+        headings[None],
+        distance[None],
+        np.array([0.5 * scene.vehicle.width]),
+        scene.obstacles,
+    )
+    if not np.isfinite(gap[0]):
+        return float("inf"), 0.0, -1
+    # which obstacle: the present one nearest to the gap's point on the lane
+    spot = corridor.frame.reference.interpolate(front + max(float(gap[0]), 0.0))
+    obstacles = scene.obstacles
+    away = np.hypot(obstacles.x - spot[0], obstacles.y - spot[1])
+    away[~obstacles.present] = np.inf
+    row = int(np.argmin(away)) if len(away) else -1
+    return float(gap[0]), float(speed[0]), row if 0 <= row < scene.agents.count else -1
+
+
+def gap_check(scene: Scene, corridor: Corridor, s0: float, config: DecisionConfig) -> tuple[bool, str]:
+    """Whether a lane change into `corridor` (the ego at arc length `s0` [m] on it) finds acceptable
+    gaps: ahead at least gap_min + gap_front_time x ego speed + closing speed x gap_closing_time,
+    behind at least gap_min + gap_rear_time x follower speed + closing speed x gap_closing_time.
+    Returns (accepted, reason)."""
+    agents, ego, vehicle = scene.agents, scene.ego, scene.vehicle
+    if agents.count == 0:
+        return True, "target lane empty"
+    s, d = project(corridor, agents.x, agents.y, s0 - 80.0, s0 + 120.0)
+    in_lane = np.abs(d) <= config.lane_half_width + 0.5 * agents.width - 0.5
+    half = 0.5 * (vehicle.length + agents.length)
+    speed = ego.speed
+    ahead = in_lane & (s >= s0)
+    behind = in_lane & (s < s0)
+    if ahead.any():
+        j = int(np.flatnonzero(ahead)[np.argmin(s[ahead])])
+        gap = float(s[j] - s0 - half[j])
+        need = config.gap_min + config.gap_front_time * speed
+        need += max(0.0, speed - float(agents.speed[j])) * config.gap_closing_time
+        if gap < need:
+            return False, f"front gap {gap:.1f} m < {need:.1f} m (agent {int(agents.ids[j])})"
+    if behind.any():
+        j = int(np.flatnonzero(behind)[np.argmax(s[behind])])
+        gap = float(s0 - s[j] - half[j])
+        follower = float(agents.speed[j])
+        need = config.gap_min + config.gap_rear_time * follower
+        need += max(0.0, follower - speed) * config.gap_closing_time
+        if gap < need:
+            return False, f"rear gap {gap:.1f} m < {need:.1f} m (agent {int(agents.ids[j])})"
+    return True, "gaps accepted"
+
+
+@njit(cache=True)
+def _band_kernel(
+    points: FloatArray,
+    headings: FloatArray,
+    low: int,
+    high: int,
+    spacing: float,
+    band: float,
+    x: FloatArray,
+    y: FloatArray,
+    yaw: FloatArray,
+    half_length: FloatArray,
+    half_width: FloatArray,
+    check: BoolArray,
+) -> FloatArray:
+    """(3, A): for agents' forecasts (A, T), the first and last step of their first stay in the band
+    of half width `band` [m] around stations [low, high) (NaN: never) and the smallest arc length
+    [m] their box reaches along the stations meanwhile."""
+    agents, steps = x.shape
+    out = np.full((3, agents), np.nan)
+    for a in range(agents):
+        if not check[a]:
+            continue
+        entered = False
+        for k in range(steps):
+            if not (np.isfinite(x[a, k]) and np.isfinite(y[a, k])):
+                continue
+            best, index = np.inf, low
+            for i in range(low, high):
+                distance = (points[i, 0] - x[a, k]) ** 2 + (points[i, 1] - y[a, k]) ** 2
+                if distance < best:
+                    best, index = distance, i
+            dx, dy = x[a, k] - points[index, 0], y[a, k] - points[index, 1]
+            cos, sin = np.cos(headings[index]), np.sin(headings[index])
+            along, lateral = dx * cos + dy * sin, -dx * sin + dy * cos
+            relative = yaw[a, k] - headings[index]
+            along_extent = abs(half_length[a] * np.cos(relative)) + abs(half_width[a] * np.sin(relative))
+            lateral_extent = abs(half_length[a] * np.sin(relative)) + abs(half_width[a] * np.cos(relative))
+            beyond = (index == low and along < -along_extent) or (index == high - 1 and along > along_extent)
+            inside = not beyond and abs(lateral) <= band + lateral_extent
+            if inside:
+                s = index * spacing + along - along_extent
+                if not entered:
+                    entered = True
+                    out[0, a], out[2, a] = k, s
+                out[1, a] = k
+                out[2, a] = min(out[2, a], s)
+            elif entered:
+                break
+    return out
+
+
+def conflicts(
+    scene: Scene, corridor: Corridor, s0: float, envelope_speed: float, config: DecisionConfig
+) -> list[Wall]:
+    """Yields to agents whose forecast enters the band the ego sweeps along `corridor` (ahead of its
+    front) while the ego would pass there; a yield is only kept where the ego can still stop
+    comfortably before the agent's entry (else braking is left to the proposals' collision check)."""
+    agents, forecast, vehicle, ego = scene.agents, scene.forecast, scene.vehicle, scene.ego
+    if agents.count == 0:
+        return []
+    front = s0 + 0.5 * vehicle.length
+    reach = front + max(ego.speed, envelope_speed) * forecast.times[-1] + 20.0
+    relative = np.abs(np.angle(np.exp(1j * (agents.yaw - corridor.frame.reference.heading_at(s0)))))
+    ahead_of_rear = (np.cos(ego.yaw) * (agents.x - ego.x) + np.sin(ego.yaw) * (agents.y - ego.y)) > -0.5 * (
+        vehicle.length + agents.length
+    )
+    check = ahead_of_rear & ((relative > _PARALLEL) | agents.vulnerable)
+    if not check.any():
+        return []
+    low, high = int(corridor.station(front)), int(corridor.station(reach)) + 1
+    if high - low < 2:
+        return []
+    out = _band_kernel(
+        corridor.points,
+        corridor.headings,
+        low,
+        high,
+        corridor.spacing,
+        0.5 * vehicle.width + _BAND_MARGIN,
+        forecast.x,
+        forecast.y,
+        forecast.yaw,
+        0.5 * forecast.length,
+        0.5 * forecast.width,
+        check,
+    )
+    walls = []
+    for a in np.flatnonzero(np.isfinite(out[0])).tolist():  # the few agents that cross the lane
+        entry = float(out[2, a])
+        distance = entry - front
+        if distance < -1.0:
+            continue
+        t_in, t_out = out[0, a] * scene.dt, out[1, a] * scene.dt
+        margin = config.vru_margin if agents.vulnerable[a] else 0.0
+        arrive = _travel_time(max(distance, 0.0), ego.speed, envelope_speed)
+        clear = _travel_time(
+            max(distance, 0.0) + vehicle.length + float(agents.length[a]), ego.speed, envelope_speed
+        )
+        if clear < t_in - config.yield_before - margin or arrive > t_out + config.yield_after + margin:
+            continue  # the ego passes well before, or the agent is gone before the ego arrives
+        stop = entry - config.stop_margin
+        room = stop - front
+        if room > 0.0 and ego.speed**2 / (2.0 * room) > config.yield_deceleration:
+            continue
+        kind = "pedestrian" if agents.pedestrian[a] else ("cyclist" if agents.vulnerable[a] else "vehicle")
+        walls.append(
+            Wall(
+                max(stop, front) if room > 0.0 else front,
+                "yield",
+                f"yield to {kind} {int(agents.ids[a])} crossing {distance:.1f} m ahead "
+                f"in {t_in:.1f}-{t_out:.1f} s",
+            )
+        )
+    return walls
+
+
+def _travel_time(distance: float, speed: float, cruise: float, acceleration: float = 1.5) -> float:
+    """Time [s] to cover `distance` [m] from `speed` [m/s], accelerating at `acceleration` [m/s2] up
+    to `cruise` [m/s] (never below the current speed)."""
+    cruise = max(cruise, speed, 0.5)
+    ramp = (cruise - speed) / acceleration
+    ramp_distance = speed * ramp + 0.5 * acceleration * ramp * ramp
+    if distance <= ramp_distance:
+        return float((-speed + np.sqrt(speed * speed + 2.0 * acceleration * distance)) / acceleration)
+    return float(ramp + (distance - ramp_distance) / cruise)
+
+
+def light_walls(scene: Scene, corridor: Corridor, s0: float, config: DecisionConfig) -> list[Wall]:
+    """Stops at stop lines ahead whose lights show red, yellow or red-yellow, where the ego can still
+    stop at most `light_deceleration` hard (otherwise it is too late: the ego goes on)."""
+    front = s0 + 0.5 * scene.vehicle.length
+    walls = []
+    for line in corridor.stop_lines:
+        colors = [scene.lights.get(light) for light in line.traffic_light_ids]
+        stopping = [color for color in colors if color in STOP_COLORS]
+        if not stopping or line.s < front - 0.5:
+            continue
+        stop = line.s - config.stop_margin
+        room = stop - front
+        needed = scene.ego.speed**2 / (2.0 * max(room, 0.05))
+        if (
+            room < -0.5
+            or (needed > config.light_deceleration and room < 15.0)
+            or (needed > config.light_deceleration and stopping[0] is not LightColor.RED)
+        ):
+            continue
+        kind = "red_light" if LightColor.RED in stopping else "yellow_light"
+        lights = ",".join(str(light) for light in line.traffic_light_ids)
+        walls.append(Wall(max(stop, front), kind, f"{stopping[0].value} light {lights} at {room:.1f} m"))
+    return walls

@@ -1,0 +1,729 @@
+"""The drivestack planner: route -> decide -> propose -> forecast -> roll out -> score -> choose.
+
+Every step (`DrivestackPlanner.plan`):
+1. Route: the ego's lane corridor (rebuilt when the ego leaves it or nears its end) and the
+   corridors of the adjacent lanes, from the problem's `Router` (`maps.routing`).
+2. Forecast: the agents present now, along their lanes or at constant velocity (`predict`).
+3. Decide (`decide`): per lane option, whether it is open and why, its desired speed, leader and
+   mandatory stops (lights, yields, lane ends, goal).
+4. Propose (`proposals`): paths (centerline, lateral offsets, lane changes into open lanes) x
+   speed profiles (IDM at several target speeds and headways, a comfortable stop, an emergency
+   brake), all in one batch.
+5. Roll out the batch with the simulator's own tracker and bicycle (`core.dynamics.rollout`), so
+   what is scored is what the simulator will execute.
+6. Score (`scoring`) like the metrics: at-fault collisions and drivable area gate; progress along
+   the route, time to collision, speed limit, comfort weigh; reaching a goal state counts extra.
+7. Choose the best; when every proposal collides, the one colliding latest (preferring brakes).
+The chosen rollout is the returned trajectory (feasible by construction, never NaN), and
+`decision` states what was decided and why, with the best score of each alternative.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass, field
+
+import numpy as np
+import shapely
+from numpy.typing import NDArray
+
+from drivestack.core.dynamics import BicycleState, Obstacles, Tracker, VehicleParams, rollout
+from drivestack.core.errors import ConfigError
+from drivestack.core.geometry import FrenetFrame, Polyline
+from drivestack.core.map import LaneGraph
+from drivestack.core.planner import Observation, PlannerInit
+from drivestack.core.scenario import StaticObstacle, Trajectory
+from drivestack.maps.index import MapIndex
+from drivestack.maps.raster import MapRaster
+from drivestack.maps.routing import Corridor, Router, shape_polygon, start_lane
+from drivestack.plan.drivestack.config import DrivestackConfig
+from drivestack.plan.drivestack.decide import (
+    LaneOption,
+    Scene,
+    Wall,
+    conflicts,
+    envelope,
+    free_speed,
+    gap_check,
+    leader,
+    light_walls,
+)
+from drivestack.plan.drivestack.proposals import (
+    BRAKE,
+    IDM,
+    LEADER,
+    STOP,
+    WALL,
+    Profiles,
+    References,
+    references,
+    speed_profiles,
+)
+from drivestack.plan.drivestack.scoring import Checks, Scores, check_proposals, comfortable, score_proposals
+from drivestack.predict import AgentStates, Forecast, LanePaths, constant_velocity, lane_following
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+BoolArray = NDArray[np.bool_]
+
+_LEAVE_MARGIN = 1.0  # [m] beyond the lane's half width at which the ego has left its corridor
+_STRAIGHT_LENGTH = 1000.0  # [m] of the straight corridor used off every lane
+
+
+@dataclass(frozen=True, eq=False)
+class MapContext:
+    """What the planner derives from a map once: lane index, drivable raster, lanes' paths."""
+
+    index: MapIndex
+    raster: MapRaster
+    paths: LanePaths
+
+
+_maps: weakref.WeakKeyDictionary[LaneGraph, MapContext] = weakref.WeakKeyDictionary()
+
+
+def map_context(graph: LaneGraph) -> MapContext:
+    """The `MapContext` of a lane graph, built once per graph object."""
+    found = _maps.get(graph)
+    if found is None:
+        index = MapIndex(graph)
+        found = _maps[graph] = MapContext(index, MapRaster(index), LanePaths(graph, index))
+    return found
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the planner decided at one step and why: `action` (follow_lane, follow_lead, stop,
+    yield, lane_change_left/right, abort_lane_change, emergency_brake), `reason`, the chosen
+    proposal's `score`, the best score of each alternative action (or why it was not open), and the
+    number of proposals evaluated."""
+
+    step: int
+    action: str
+    reason: str
+    score: float
+    alternatives: tuple[tuple[str, str], ...]
+    proposals: int
+
+    def __str__(self) -> str:
+        others = "; ".join(f"{name} {value}" for name, value in self.alternatives)
+        return f"{self.action}: {self.reason} (score {self.score:.3f}; {self.proposals} proposals) | {others}"
+
+
+@dataclass
+class _Memory:
+    """What the planner keeps between steps: the corridor it follows, the lane it aims for and
+    whether it is changing lanes toward it, and the lateral offset it chose."""
+
+    corridor: Corridor | None = None
+    target_lane: int = -1
+    changing: bool = False
+    offset: float = 0.0
+    decisions: list[Decision] = field(default_factory=list)
+
+
+@dataclass(frozen=True, eq=False)
+class _Batch:
+    """The proposals of one step, (B,) each: option index, path target offset [m] and transition
+    length [m], profile kind, IDM target fraction and headway [s], stop wall [m]."""
+
+    option: IntArray
+    target: FloatArray
+    transition: FloatArray
+    kind: IntArray
+    fraction: FloatArray
+    headway: FloatArray
+    wall: FloatArray
+
+
+class DrivestackPlanner:
+    """drivestack's decision planner (see the module docstring); `config` defaults to the tuned one."""
+
+    name = "drivestack"
+
+    def __init__(self, config: DrivestackConfig | None = None) -> None:
+        self.config = config or DrivestackConfig()
+        if self.config.forecast_model not in ("lane", "cv"):
+            raise ConfigError(f"forecast_model {self.config.forecast_model!r}: expected 'lane' or 'cv'")
+        self.decision = ""
+        self._memory = _Memory()
+        self._init: PlannerInit | None = None
+        self._map: MapContext | None = None
+        self._router: Router | None = None
+        self._tracker: Tracker | None = None
+        self._statics: tuple[tuple[StaticObstacle, ...], Obstacles] | None = None
+        self._goal: list[tuple[shapely.Geometry, FloatArray]] = []
+
+    @property
+    def decisions(self) -> list[Decision]:
+        """Every decision of the current run, in step order."""
+        return self._memory.decisions
+
+    def initialize(self, init: PlannerInit) -> None:
+        """Build the map context, the router toward the goal and the tracker."""
+        self._init = init
+        self._map = map_context(init.lane_graph)
+        self._router = Router(init.lane_graph, self._map.index, init.goal, self.config.routing)
+        self._tracker = Tracker(init.dt, init.vehicle)
+        self._memory = _Memory()
+        self._statics = None
+        self.decision = ""
+        self._goal = []
+        for state in init.goal.states:
+            parts = [shape_polygon(region) for region in state.regions]
+            rows = self._map.index.rows(np.asarray(state.lanelet_ids, dtype=np.int64))
+            parts += list(self._map.index.polygons[rows[rows >= 0]])
+            geometry = shapely.union_all(parts) if parts else None
+            if geometry is not None:
+                shapely.prepare(geometry)
+            bounds = np.asarray(shapely.total_bounds(geometry)) if geometry is not None else np.zeros(4)
+            self._goal.append((geometry, bounds))
+
+    # --- step ------------------------------------------------------------------------------
+
+    def plan(self, observation: Observation) -> Trajectory:
+        """The trajectory to follow from `observation.step` on (see the module docstring)."""
+        init, context, router, tracker = self._init, self._map, self._router, self._tracker
+        if init is None or context is None or router is None or tracker is None:
+            raise ConfigError("drivestack: plan called before initialize")
+        config = self.config
+        dt = observation.dt
+        steps = max(1, round(config.proposals.horizon / dt))
+        times = np.arange(steps + 1, dtype=np.float64) * dt
+        scene = self._scene(observation, init, context, times)
+        options = self._options(scene, router, context)
+        batch = self._batch(options, scene.ego.speed)
+        envelopes = _stack([option.envelope for option in options])
+        corridors = [option.corridor for option in options]
+        s0 = np.array([option.s0 for option in options])[batch.option]
+        d0 = np.array([option.d0 for option in options])[batch.option]
+        proposals = config.proposals
+        profiles = speed_profiles(
+            s0,
+            scene.ego.speed,
+            scene.ego.acceleration,
+            batch.option,
+            envelopes,
+            corridors[0].spacing,
+            batch.kind,
+            batch.fraction,
+            batch.headway,
+            np.array([option.lead_gap for option in options])[batch.option],
+            np.array([option.lead_speed for option in options])[batch.option],
+            batch.wall,
+            proposals.idm.array,
+            np.array(
+                [
+                    0.5 * init.vehicle.length,
+                    proposals.comfort_jerk,
+                    proposals.emergency_deceleration,
+                    proposals.emergency_jerk,
+                    proposals.idm.accel_max,
+                ]
+            ),
+            dt,
+            steps,
+        )
+        refs = references(corridors, batch.option, s0, d0, batch.target, batch.transition, profiles)
+        ego = scene.ego
+        start = BicycleState.of(
+            ego.x, ego.y, ego.yaw, ego.speed, ego.acceleration, ego.yaw_rate, ego.steering_angle, len(s0)
+        )
+        states = rollout(start, refs.x, refs.y, refs.yaw, refs.speed, tracker)
+        scores, checks = self._score(scene, options, batch, profiles, refs, states, s0)
+        best = self._choose(scores, batch, checks)
+        decision = self._decide(observation.step, options, batch, profiles, scores, best, scene, checks)
+        self._remember(options, batch, best, decision)
+        return Trajectory(
+            steps=observation.step + np.arange(steps + 1, dtype=np.int64),
+            x=states.x[best].copy(),
+            y=states.y[best].copy(),
+            yaw=states.yaw[best].copy(),
+            speed=states.speed[best].copy(),
+            dt=dt,
+            acceleration=states.acceleration[best].copy(),
+            steering_angle=states.steering[best].copy(),
+        )
+
+    def _scene(
+        self, observation: Observation, init: PlannerInit, context: MapContext, times: FloatArray
+    ) -> Scene:
+        """Agents in range now, their forecast (static obstacles appended as standing agents), the
+        obstacle boxes for leader search and the desired free speed."""
+        config = self.config
+        ego = observation.ego
+        agents = AgentStates.from_tracks(observation.agents)
+        near = np.hypot(agents.x - ego.x, agents.y - ego.y) <= config.decisions.perception_range
+        agents = agents.take(near)
+        if config.forecast_model == "lane":
+            forecast = lane_following(agents, context.paths, times, config.forecast)
+        else:
+            forecast = constant_velocity(agents, times)
+        statics = self._static_obstacles(observation.static_obstacles)
+        forecast = _with_statics(forecast, statics)
+        moving = Obstacles(
+            agents.x,
+            agents.y,
+            agents.yaw,
+            agents.speed,
+            agents.length,
+            agents.width,
+            np.ones(agents.count, bool),
+        )
+        return Scene(
+            step=observation.step,
+            dt=observation.dt,
+            ego=ego,
+            vehicle=init.vehicle,
+            agents=agents,
+            forecast=forecast,
+            obstacles=Obstacles.concat(moving, statics),
+            lights=observation.traffic_lights,
+            free_speed=free_speed(ego, init.initial.speed, init.goal, agents, config.decisions),
+            goal=init.goal,
+        )
+
+    def _static_obstacles(self, statics: tuple[StaticObstacle, ...]) -> Obstacles:
+        """Static obstacles as boxes, converted once per run."""
+        if self._statics is None or self._statics[0] is not statics:
+            self._statics = (statics, Obstacles.from_static(statics))
+        return self._statics[1]
+
+    # --- route and decisions --------------------------------------------------------------
+
+    def _corridor(self, scene: Scene, router: Router, context: MapContext) -> Corridor:
+        """The corridor of the ego's lane: kept while the ego is on it with enough road ahead,
+        rebuilt from the ego's lane otherwise (a straight line off every lane)."""
+        ego, memory = scene.ego, self._memory
+        lane = start_lane(context.index, ego.x, ego.y, ego.yaw, self.config.routing.max_heading_error)
+        if lane < 0:
+            return _straight_corridor(ego.x, ego.y, ego.yaw, router)
+        current = memory.corridor
+        needed = ego.speed * self.config.proposals.horizon + self.config.decisions.perception_range
+        if current is not None and current.holds(lane):
+            s, d = current.frame.to_frenet(np.array([ego.x, ego.y]))
+            if abs(float(d)) <= self.config.decisions.lane_half_width + _LEAVE_MARGIN and (
+                current.length - float(s) >= needed or current.dead_end
+            ):
+                return current
+        return router.corridor(lane)
+
+    def _options(self, scene: Scene, router: Router, context: MapContext) -> list[LaneOption]:
+        """The ego's lane and its adjacent lanes as lane options (see `decide`)."""
+        config = self.config.decisions
+        current = self._corridor(scene, router, context)
+        self._memory.corridor = current
+        options = [self._option(scene, current, 0, True, "current lane", 0.0, router)]
+        s0 = options[0].s0
+        here = current.lane_at(s0)
+        if here < 0 or router.index.is_intersection(here):
+            return options
+        lane = router.graph.lanes.get(here)
+        if lane is None:
+            return options
+        excess_now = float(current.excess[current.station(s0)])
+        lead_slow = options[0].lead_gap < config.perception_range and (
+            options[0].lead_speed < 0.5
+            or options[0].lead_speed
+            < float(options[0].envelope[current.station(s0)]) - config.overtake_speed_gap
+        )
+        for side, neighbour in ((1, lane.left_neighbour), (-1, lane.right_neighbour)):
+            if (
+                neighbour is None
+                or not neighbour.same_direction
+                or neighbour.lane_id not in router.graph.lanes
+            ):
+                continue
+            if router.index.is_intersection(neighbour.lane_id):
+                continue
+            corridor = router.corridor(neighbour.lane_id)
+            probe = self._option(scene, corridor, side, False, "", 0.0, router)
+            gain = excess_now - float(corridor.excess[corridor.station(probe.s0)])
+            continuing = self._memory.changing and corridor.holds(self._memory.target_lane)
+            if gain > 0.5:
+                reason = f"route: {gain:.0f} m closer to the goal"
+            elif continuing:
+                reason = "lane change under way"
+            elif lead_slow and gain > -1.0:
+                reason = f"overtake slow lead ({options[0].lead_speed:.1f} m/s)"
+            else:
+                options.append(_closed(probe, "no reason to change lanes", gain))
+                continue
+            accepted, why = gap_check(scene, corridor, probe.s0, config)
+            if not accepted:
+                options.append(_closed(probe, f"{reason}; rejected: {why}", gain))
+                continue
+            options.append(self._option(scene, corridor, side, True, reason, gain, router))
+        return options
+
+    def _option(
+        self,
+        scene: Scene,
+        corridor: Corridor,
+        side: int,
+        allowed: bool,
+        why: str,
+        gain: float,
+        router: Router,
+    ) -> LaneOption:
+        """One lane option: the ego on the corridor, its envelope, leader and mandatory stops."""
+        config = self.config.decisions
+        ego = scene.ego
+        s, d = corridor.frame.to_frenet(np.array([ego.x, ego.y]))
+        s0, d0 = float(s), float(d)
+        speeds = envelope(corridor, scene.free_speed, scene.goal, s0, config)
+        if not allowed:
+            return LaneOption(side, corridor, s0, d0, False, why, gain, speeds, np.inf, 0.0, -1, ())
+        gap, lead_speed, row = leader(scene, corridor, s0, config)
+        walls = light_walls(scene, corridor, s0, config)
+        walls += conflicts(scene, corridor, s0, float(speeds[corridor.station(s0)]), config)
+        walls += _route_walls(corridor, s0, scene, router)
+        return LaneOption(side, corridor, s0, d0, True, why, gain, speeds, gap, lead_speed, row, tuple(walls))
+
+    # --- proposals ------------------------------------------------------------------------
+
+    def _batch(self, options: list[LaneOption], speed: float) -> _Batch:
+        """Paths x profiles of the open options (see `ProposalConfig`) for the ego at `speed` [m/s];
+        the emergency brake on the ego's own lane, holding its offset, comes last."""
+        config = self.config.proposals
+        length = self._init.vehicle.length if self._init is not None else VehicleParams().length
+        fractions, headways = (
+            grid.ravel().tolist() for grid in np.meshgrid(config.speed_fractions, config.headways)
+        )
+        rows: list[tuple[int, float, float, int, float, float, float]] = []
+        for number, option in enumerate(options):
+            if not option.allowed:
+                continue
+            wall = option.first_wall
+            wall_s = wall.s if wall is not None else np.inf
+            if option.side == 0:
+                transition = max(config.min_transition, speed * config.offset_time)
+                targets = sorted({0.0, *config.lateral_offsets, round(option.d0, 2)})
+                paths = [(target, transition) for target in targets]
+            else:
+                paths = [(0.0, max(config.min_transition, speed * t)) for t in config.lane_change_times]
+            stop = _stop_point(option, length, config.idm.min_gap)
+            for target, transition in paths:
+                rows += [
+                    (number, target, transition, IDM, fraction, headway, wall_s)
+                    for fraction, headway in zip(fractions, headways, strict=True)
+                ]
+                if np.isfinite(stop):
+                    rows.append((number, target, transition, STOP, 1.0, max(config.headways), stop))
+        rows.append((0, options[0].d0, 1.0, BRAKE, 0.0, max(config.headways), np.inf))
+        table = np.array(rows, dtype=np.float64)
+        return _Batch(
+            option=table[:, 0].astype(np.int64),
+            target=table[:, 1],
+            transition=table[:, 2],
+            kind=table[:, 3].astype(np.int64),
+            fraction=table[:, 4],
+            headway=table[:, 5],
+            wall=table[:, 6],
+        )
+
+    # --- scoring and choice ---------------------------------------------------------------
+
+    def _score(
+        self,
+        scene: Scene,
+        options: list[LaneOption],
+        batch: _Batch,
+        profiles: Profiles,
+        refs: References,
+        states: BicycleState,
+        s0: FloatArray,
+    ) -> tuple[Scores, Checks]:
+        """Checks and scores of the rolled-out batch (see `scoring`)."""
+        config = self.config.scoring
+        assert self._map is not None
+        vehicle, forecast, raster = scene.vehicle, scene.forecast, self._map.raster
+        steps = profiles.s.shape[1]
+        corridors = [option.corridor for option in options]
+        station = np.empty(profiles.s.shape, dtype=np.int64)
+        excess_end = np.empty(len(s0))
+        limit = np.empty(profiles.s.shape)
+        crossing = np.empty(profiles.s.shape, dtype=bool)
+        on_map = np.empty(profiles.s.shape, dtype=bool)
+        for number, corridor in enumerate(corridors):  # at most three corridors
+            rows = batch.option == number
+            station[rows] = corridor.station(profiles.s[rows])
+            end = corridor.length - 0.5 * scene.vehicle.length if corridor.dead_end else np.inf
+            on_map[rows] = profiles.s[rows] <= end
+            excess_end[rows] = corridor.excess[station[rows, -1]]
+            limit[rows] = corridor.speed_limit[station[rows]]
+            crossing[rows] = corridor.in_intersection[station[rows]]
+        first = options[0]
+        excess_now = float(first.corridor.excess[first.corridor.station(first.s0)])
+        progress = (profiles.s[:, -1] - s0) - (excess_end - excess_now)
+        sides = np.array([option.side for option in options])[batch.option]
+        shifting = np.abs(refs.d - refs.d[:, -1:]) > 0.3
+        wide = crossing | (shifting & (sides != 0)[:, None])
+        checks = check_proposals(
+            states.x,
+            states.y,
+            states.yaw,
+            states.speed,
+            wide,
+            on_map,
+            (vehicle.length, vehicle.width, vehicle.wheelbase),
+            forecast.x,
+            forecast.y,
+            forecast.yaw,
+            forecast.speed,
+            forecast.length,
+            forecast.width,
+            raster.grid,
+            raster.origin,
+            raster.resolution,
+            scene.dt,
+            config,
+        )
+        with np.errstate(invalid="ignore"):
+            excess = np.where(np.isfinite(limit), np.maximum(states.speed - limit, 0.0), 0.0)
+        overspeed = excess[:, 1:].sum(axis=1) * scene.dt
+        comfort = comfortable(states.acceleration, states.speed, states.yaw, scene.dt, config)
+        goal = self._reaches_goal(scene.step, states)
+        memory = self._memory
+        corridor_holds = np.array([option.corridor.holds(memory.target_lane) for option in options])
+        consistent = corridor_holds[batch.option] & (
+            (sides != 0) | (np.abs(batch.target - memory.offset) < 0.05)
+        )
+        ego = np.array([[scene.ego.x, scene.ego.y]])
+        offroad_now = not bool(raster.bits(ego)[0] & 1)
+        scores = score_proposals(
+            checks,
+            steps,
+            progress,
+            overspeed,
+            comfort,
+            goal,
+            (sides != 0).astype(np.int64),
+            consistent,
+            offroad_now,
+            (steps - 1) * scene.dt,
+            config,
+        )
+        return scores, checks
+
+    def _reaches_goal(self, step: int, states: BicycleState) -> BoolArray:
+        """(B,) True where a rollout satisfies a goal state (time, position, velocity, orientation)
+        at one of its later steps."""
+        assert self._init is not None
+        found = np.zeros(states.x.shape[0], dtype=bool)
+        count = states.x.shape[1]
+        steps = step + np.arange(count)
+        for state, (geometry, bounds) in zip(self._init.goal.states, self._goal, strict=True):
+            mask = np.broadcast_to(
+                (steps >= state.time.start) & (steps <= state.time.end), states.x.shape
+            ).copy()
+            mask[:, 0] = False
+            if state.velocity is not None:
+                mask &= (states.speed >= state.velocity.start) & (states.speed <= state.velocity.end)
+            if state.orientation is not None:
+                width = state.orientation.end - state.orientation.start
+                offset = np.remainder(states.yaw - state.orientation.start, 2.0 * np.pi)
+                mask &= (offset <= width + 1e-9) | (offset >= 2.0 * np.pi - 1e-9) | (width >= 2.0 * np.pi)
+            if geometry is not None:
+                mask &= (states.x >= bounds[0]) & (states.x <= bounds[2]) & (states.y >= bounds[1])
+                mask &= states.y <= bounds[3]
+                if mask.any():
+                    mask[mask] = shapely.intersects_xy(geometry, states.x[mask], states.y[mask])
+            found |= mask.any(axis=1)
+        return found
+
+    def _choose(self, scores: Scores, batch: _Batch, checks: Checks) -> int:
+        """The best safe proposal; without one, the proposal whose first collision comes latest
+        (brakes first among equals, then the better score)."""
+        if scores.safe.any():
+            return int(np.argmax(scores.total))
+        brake_first = (batch.kind == BRAKE).astype(np.float64) + 0.5 * (batch.kind == STOP)
+        order = np.lexsort((brake_first, checks.collision))
+        return int(order[-1])
+
+    def _decide(
+        self,
+        step: int,
+        options: list[LaneOption],
+        batch: _Batch,
+        profiles: Profiles,
+        scores: Scores,
+        best: int,
+        scene: Scene,
+        checks: Checks,
+    ) -> Decision:
+        """Name the chosen proposal's action and reason, with the best score of every alternative."""
+        option = options[batch.option[best]]
+        memory = self._memory
+        action, reason = _action(option, batch, profiles, best, scene)
+        if not scores.safe[best]:
+            culprit = int(checks.culprit[best])
+            who = (
+                f"agent {int(scene.forecast.ids[culprit])}"
+                if 0 <= culprit < scene.agents.count
+                else "an obstacle"
+            )
+            action, reason = (
+                "emergency_brake",
+                f"every proposal collides; latest with {who} in {checks.collision[best] * scene.dt:.1f} s",
+            )
+        elif option.side == 0 and memory.changing and not option.corridor.holds(memory.target_lane):
+            blocked = [
+                other for other in options if other.side != 0 and other.corridor.holds(memory.target_lane)
+            ]
+            why = blocked[0].why if blocked else "target lane gone"
+            action, reason = "abort_lane_change", why
+        alternatives = []
+        labels = np.array([_label(options[o], int(k)) for o, k in zip(batch.option, batch.kind, strict=True)])
+        chosen = labels[best]
+        for label in dict.fromkeys(labels.tolist()):
+            if label == chosen:
+                continue
+            rows = labels == label
+            value = float(scores.total[rows].max())
+            alternatives.append((label, f"{value:.3f}" if np.isfinite(value) else "unsafe"))
+        for other in options:
+            if not other.allowed:
+                alternatives.append((other.name, f"closed ({other.why})"))
+        return Decision(step, action, reason, float(scores.total[best]), tuple(alternatives), len(batch.kind))
+
+    def _remember(self, options: list[LaneOption], batch: _Batch, best: int, decision: Decision) -> None:
+        """Keep the chosen lane target and offset for the next step; publish the decision."""
+        option = options[batch.option[best]]
+        memory = self._memory
+        if option.side != 0:
+            memory.target_lane = option.corridor.lane_at(option.s0)
+            memory.changing = True
+        else:
+            memory.target_lane = option.corridor.lane_at(option.s0)
+            memory.changing = False
+        memory.offset = float(batch.target[best]) if option.side == 0 else 0.0
+        memory.decisions.append(decision)
+        self.decision = str(decision)
+
+
+def _label(option: LaneOption, kind: int) -> str:
+    """The alternative a proposal stands for: its lane option and profile kind."""
+    if kind == BRAKE:
+        return "emergency_brake"
+    return f"{option.name}/stop" if kind == STOP else option.name
+
+
+def _action(
+    option: LaneOption, batch: _Batch, profiles: Profiles, best: int, scene: Scene
+) -> tuple[str, str]:
+    """The action and reason a chosen (safe) proposal carries out."""
+    kind = int(batch.kind[best])
+    if kind == BRAKE:
+        return "emergency_brake", "braking is the best proposal"
+    if option.side != 0:
+        return option.name, option.why
+    wall = option.first_wall
+    binding = int(profiles.binding[best])
+    offset = float(batch.target[best])
+    nudge = f", offset {offset:+.1f} m" if abs(offset) > 0.05 else ""
+    if wall is not None and (binding == WALL or kind == STOP):
+        return ("yield" if wall.kind == "yield" else "stop"), wall.reason + nudge
+    lead = option.lead_row
+    if binding == LEADER or (kind == STOP and np.isfinite(option.lead_gap)):
+        who = f"agent {int(scene.agents.ids[lead])}" if lead >= 0 else "an obstacle"
+        verb = "stop" if option.lead_speed < 0.5 else "follow_lead"
+        return verb, f"{who} {option.lead_gap:.1f} m ahead at {option.lead_speed:.1f} m/s{nudge}"
+    target = float(batch.fraction[best]) * float(option.envelope[option.corridor.station(option.s0)])
+    return "follow_lane", f"toward {target:.1f} m/s{nudge}"
+
+
+def _closed(option: LaneOption, why: str, gain: float) -> LaneOption:
+    """`option` marked closed with its reason and route gain."""
+    return LaneOption(
+        option.side,
+        option.corridor,
+        option.s0,
+        option.d0,
+        False,
+        why,
+        gain,
+        option.envelope,
+        np.inf,
+        0.0,
+        -1,
+        (),
+    )
+
+
+def _stop_point(option: LaneOption, length: float, min_gap: float) -> float:
+    """Where the comfortable-stop profile stops the front bumper [m]: the first wall, else behind the
+    leader (inf: nowhere to stop for)."""
+    wall = option.first_wall
+    if wall is not None:
+        return wall.s
+    if np.isfinite(option.lead_gap):
+        return option.s0 + 0.5 * length + option.lead_gap - min_gap
+    return float("inf")
+
+
+def _route_walls(corridor: Corridor, s0: float, scene: Scene, router: Router) -> list[Wall]:
+    """Stops the route asks for: the end of a lane that drops (the route goes on beside it), and
+    the goal when its velocity interval asks for (nearly) a standstill."""
+    walls = []
+    front = s0 + 0.5 * scene.vehicle.length
+    if corridor.dead_end and corridor.excess[-1] > 0.5 and corridor.length > front:
+        walls.append(Wall(corridor.length - 1.0, "lane_end", f"lane {corridor.lane_ids[-1]} ends"))
+    for span in corridor.goal:
+        velocity = scene.goal.states[span.state].velocity
+        if velocity is not None and velocity.end < 1.0 and span.s_out > front:
+            middle = 0.5 * (span.s_in + span.s_out) + 0.5 * scene.vehicle.length
+            walls.append(
+                Wall(max(middle, front), "goal", f"goal asks to stop (velocity <= {velocity.end:.1f} m/s)")
+            )
+    del router
+    return walls
+
+
+def _stack(rows: list[FloatArray]) -> FloatArray:
+    """Arrays of different lengths stacked as (N, max length), padded with their last value."""
+    width = max(len(row) for row in rows)
+    return np.stack([np.pad(row, (0, width - len(row)), mode="edge") for row in rows])
+
+
+def _with_statics(forecast: Forecast, statics: Obstacles) -> Forecast:
+    """`forecast` with static obstacles appended as agents standing still (id -1)."""
+    count = len(statics.x)
+    if count == 0:
+        return forecast
+    times = len(forecast.times)
+    column = np.ones((count, times))
+    return Forecast(
+        ids=np.concatenate([forecast.ids, np.full(count, -1, dtype=np.int64)]),
+        times=forecast.times,
+        x=np.concatenate([forecast.x, statics.x[:, None] * column]),
+        y=np.concatenate([forecast.y, statics.y[:, None] * column]),
+        yaw=np.concatenate([forecast.yaw, statics.yaw[:, None] * column]),
+        speed=np.concatenate([forecast.speed, 0.0 * column]),
+        length=np.concatenate([forecast.length, statics.length]),
+        width=np.concatenate([forecast.width, statics.width]),
+        vulnerable=np.concatenate([forecast.vulnerable, np.zeros(count, dtype=bool)]),
+    )
+
+
+def _straight_corridor(x: float, y: float, yaw: float, router: Router) -> Corridor:
+    """A corridor along the ego's heading for an ego off every lane (or a map without lanes)."""
+    along = np.array([-20.0, _STRAIGHT_LENGTH])
+    line = Polyline(np.column_stack([x + along * np.cos(yaw), y + along * np.sin(yaw)]))
+    spacing = router.config.corridor_spacing
+    stations = np.arange(0.0, line.length + spacing, spacing)
+    count = len(stations)
+    return Corridor(
+        lane_ids=(-1,),
+        lane_starts=np.zeros(1),
+        frame=FrenetFrame(line),
+        spacing=spacing,
+        points=line.interpolate(stations),
+        headings=line.heading_at(stations),
+        lane_index=np.zeros(count, dtype=np.int64),
+        speed_limit=np.full(count, np.nan),
+        curvature=np.zeros(count),
+        excess=np.zeros(count),
+        in_intersection=np.zeros(count, dtype=bool),
+        dead_end=False,
+    )

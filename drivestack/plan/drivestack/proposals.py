@@ -1,0 +1,221 @@
+"""Proposals: lateral paths on lane corridors x longitudinal speed profiles, as tracker references.
+
+A path lives in one corridor's Frenet frame: from the ego's offset `d0` it moves to a target
+offset `target` over `transition` metres of travel along a quintic (zero lateral speed and
+acceleration at both ends), then keeps it. On the ego's own lane the targets are the centerline
+and small offsets; on an adjacent lane's corridor the target 0 is a lane change.
+
+A speed profile is the arc length s(t) along the path, from a compiled kernel stepping every
+proposal at once: IDM toward a fraction of the corridor's desired-speed envelope with a given time
+headway, behind the leader (assumed to keep its speed) and stopping at the stop points ("walls":
+where the ego's front bumper must stay behind), or a brake; the acceleration changes by at most a
+jerk bound per step and eases to zero as the ego comes to rest, so stops are smooth. Arrays are
+(B,) per proposal and (B, H + 1) over the horizon's steps; SI units.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+from numpy.typing import NDArray
+
+from drivestack.core.dynamics import _advance, _idm  # the simulator's compiled IDM law and integrator
+from drivestack.core.geometry import wrap_angle
+from drivestack.maps.routing import Corridor
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+BoolArray = NDArray[np.bool_]
+
+# profile kinds
+IDM = 0
+STOP = 1
+BRAKE = 2
+
+# what limited a profile's first acceleration
+FREE = 0
+LEADER = 1
+WALL = 2
+
+_HEADING_STEP = 0.5  # [m] ahead on the path at which its heading is measured
+
+
+@dataclass(frozen=True, eq=False)
+class Profiles:
+    """Speed profiles of B proposals over H + 1 steps: arc length `s` [m] along each proposal's
+    corridor, speed `v` [m/s], acceleration `a` [m/s2], each (B, H + 1); `binding` (B,) what
+    limited the first step (FREE, LEADER or WALL)."""
+
+    s: FloatArray
+    v: FloatArray
+    a: FloatArray
+    binding: NDArray[np.int8]
+
+
+@njit(cache=True)
+def _profiles_kernel(
+    s0: FloatArray,
+    v0: float,
+    a0: float,
+    corridor: IntArray,
+    envelope: FloatArray,
+    spacing: float,
+    kind: IntArray,
+    fraction: FloatArray,
+    headway: FloatArray,
+    lead_gap: FloatArray,
+    lead_speed: FloatArray,
+    wall: FloatArray,
+    idm: FloatArray,
+    limits: FloatArray,
+    dt: float,
+    steps: int,
+) -> tuple[FloatArray, NDArray[np.int8]]:
+    """Profiles (3, B, steps + 1) and first-step binding (B,); `idm` as `IdmParams.array`; `limits`
+    = (front overhang [m], comfort jerk, brake deceleration, brake jerk, max acceleration)."""
+    front, jerk, brake, brake_jerk, max_accel = limits
+    count = s0.shape[0]
+    out = np.empty((3, count, steps + 1))
+    binding = np.zeros(count, dtype=np.int8)
+    params = idm.copy()
+    last = envelope.shape[1] - 1
+    for b in range(count):
+        s, v, a = s0[b], v0, a0
+        out[0, b, 0], out[1, b, 0], out[2, b, 0] = s, v, a
+        params[1] = headway[b]
+        limit = brake_jerk if kind[b] == BRAKE else jerk
+        for h in range(steps):
+            if kind[b] == BRAKE:
+                command = -brake
+            else:
+                station = min(max(int(s / spacing + 0.5), 0), last)
+                target = max(fraction[b] * envelope[corridor[b], station], 0.0)
+                free = _idm(v, target, np.inf, 0.0, params)
+                command = free
+                gap = lead_gap[b] + lead_speed[b] * h * dt - (s - s0[b])
+                if np.isfinite(gap):
+                    following = _idm(v, target, gap, lead_speed[b], params)
+                    if following < command:
+                        command = following
+                        if h == 0 and following < free - 0.05:
+                            binding[b] = LEADER
+                if np.isfinite(wall[b]):
+                    stopping = _idm(v, target, wall[b] + params[0] - (s + front), 0.0, params)
+                    if stopping < command:
+                        command = stopping
+                        if h == 0 and stopping < free - 0.05:
+                            binding[b] = WALL
+                if kind[b] == STOP and np.isfinite(wall[b]):
+                    room = wall[b] - (s + front)
+                    needed = -v * v / (2.0 * max(room, 0.1))
+                    command = min(command, needed if room > 0.0 else -brake)
+            if command < 0.0 and a < 0.0 and v <= a * a / (2.0 * limit):
+                command = max(command, -np.sqrt(2.0 * limit * v))  # come to rest with a -> 0
+            a = min(max(command, a - limit * dt), a + limit * dt)
+            a = min(max(a, -brake), max_accel)
+            s, v, a = _advance(s, v, a, dt)
+            out[0, b, h + 1], out[1, b, h + 1], out[2, b, h + 1] = s, v, a
+    return out, binding
+
+
+def speed_profiles(
+    s0: FloatArray,
+    v0: float,
+    a0: float,
+    corridor: IntArray,
+    envelope: FloatArray,
+    spacing: float,
+    kind: IntArray,
+    fraction: FloatArray,
+    headway: FloatArray,
+    lead_gap: FloatArray,
+    lead_speed: FloatArray,
+    wall: FloatArray,
+    idm: FloatArray,
+    limits: FloatArray,
+    dt: float,
+    steps: int,
+) -> Profiles:
+    """Profiles of B proposals (see the module docstring): start arc lengths `s0` (B,) [m] on
+    corridors `corridor` (B,) whose desired speed per station is `envelope` (C, K) [m/s], `spacing`
+    [m] apart; per proposal its `kind` (IDM, STOP, BRAKE), target `fraction` of the envelope, IDM
+    time `headway` [s], leader gap [m] and speed [m/s] (inf gap: none), `wall` [m] (front bumper
+    stop; inf: none); `idm` = `IdmParams.array`; `limits` = (front overhang [m], comfort jerk
+    [m/s3], brake deceleration [m/s2], brake jerk [m/s3], max acceleration [m/s2])."""
+    out, binding = _profiles_kernel(
+        np.ascontiguousarray(s0, dtype=np.float64),
+        float(v0),
+        float(a0),
+        np.ascontiguousarray(corridor, dtype=np.int64),
+        np.ascontiguousarray(envelope, dtype=np.float64),
+        float(spacing),
+        np.ascontiguousarray(kind, dtype=np.int64),
+        np.ascontiguousarray(fraction, dtype=np.float64),
+        np.ascontiguousarray(headway, dtype=np.float64),
+        np.ascontiguousarray(lead_gap, dtype=np.float64),
+        np.ascontiguousarray(lead_speed, dtype=np.float64),
+        np.ascontiguousarray(wall, dtype=np.float64),
+        np.ascontiguousarray(idm, dtype=np.float64),
+        np.ascontiguousarray(limits, dtype=np.float64),
+        float(dt),
+        int(steps),
+    )
+    return Profiles(out[0], out[1], out[2], binding)
+
+
+def blend(u: FloatArray) -> FloatArray:
+    """Quintic smooth step (...) of u (clipped to [0, 1]): 0 -> 0, 1 -> 1, flat first and second
+    derivatives at both ends."""
+    u = np.clip(u, 0.0, 1.0)
+    return u * u * u * (10.0 - 15.0 * u + 6.0 * u * u)
+
+
+def lateral_offsets(
+    s: FloatArray, s0: FloatArray, d0: FloatArray, target: FloatArray, transition: FloatArray
+) -> FloatArray:
+    """Offsets d (B, N) [m] at arc lengths s (B, N) of paths starting at (s0, d0) (B,) and reaching
+    `target` (B,) after `transition` (B,) [m]."""
+    u = (s - s0[:, None]) / np.maximum(transition, 1e-3)[:, None]
+    return target[:, None] + (d0 - target)[:, None] * (1.0 - blend(u))
+
+
+@dataclass(frozen=True, eq=False)
+class References:
+    """Tracker references of B proposals on the step grid: centre x, y [m], yaw [rad], speed [m/s]
+    (B, H + 1), and the lateral offsets d (B, H + 1) [m] in each proposal's corridor."""
+
+    x: FloatArray
+    y: FloatArray
+    yaw: FloatArray
+    speed: FloatArray
+    d: FloatArray
+
+
+def references(
+    corridors: list[Corridor],
+    corridor: IntArray,
+    s0: FloatArray,
+    d0: FloatArray,
+    target: FloatArray,
+    transition: FloatArray,
+    profiles: Profiles,
+) -> References:
+    """The poses of every proposal along its path at its profile's arc lengths (one vectorized
+    Frenet conversion per corridor, not per proposal)."""
+    s = profiles.s
+    d = lateral_offsets(s, s0, d0, target, transition)
+    ahead = s + _HEADING_STEP
+    d_ahead = lateral_offsets(ahead, s0, d0, target, transition)
+    x, y, yaw = np.empty_like(s), np.empty_like(s), np.empty_like(s)
+    for number, lane in enumerate(corridors):  # at most three corridors
+        rows = corridor == number
+        if not rows.any():
+            continue
+        here = lane.frame.from_frenet(s[rows], d[rows])
+        there = lane.frame.from_frenet(ahead[rows], d_ahead[rows])
+        x[rows], y[rows] = here[..., 0], here[..., 1]
+        step = there - here
+        yaw[rows] = np.asarray(wrap_angle(np.arctan2(step[..., 1], step[..., 0])))
+    return References(x, y, yaw, profiles.v, d)

@@ -1,0 +1,337 @@
+"""Scoring rolled-out proposals against the forecast traffic and the map, the way the metrics score
+a run (`drivestack.metrics`: nuPlan's closed-loop score), in one compiled pass over all proposals.
+
+Per proposal, `check_proposals` finds (every `stride` steps, boxes grown by half the distance
+moved in between so nothing slips through): the first at-fault collision with a forecast agent
+under nuPlan's fault rules (never while the ego stands; a stopped agent is always the ego's fault;
+an agent behind the ego, bearing from the rear axle above `behind_angle`, rear-ends it: recorded
+separately), the first step whose time to collision is at most `ttc_min` (boxes moving on at
+constant velocity, exact separating-axis intervals, sampled like nuPlan at 0.1 s; relevant agents
+are those ahead within `ahead_angle`, or every agent not behind while the proposal changes lanes
+or crosses an intersection), and how many checked steps put a box corner off the drivable area.
+`score_proposals` combines them with progress, speed-limit, comfort and goal terms (see
+`ScoringConfig`). Arrays: proposals (B, T), agents (A, T), T = H + 1 steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+from numpy.typing import NDArray
+
+from drivestack.maps.raster import DRIVABLE, raster_cell
+from drivestack.plan.drivestack.config import ScoringConfig
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+BoolArray = NDArray[np.bool_]
+
+_TTC_GRID = 0.1  # [s] nuPlan's time-to-collision sampling
+
+
+@njit(cache=True)
+def _reach(
+    axis_x: float, axis_y: float, cos: float, sin: float, half_length: float, half_width: float
+) -> float:
+    """Half extent of a box (heading cos, sin; half sizes) projected on a unit axis."""
+    return half_length * abs(axis_x * cos + axis_y * sin) + half_width * abs(-axis_x * sin + axis_y * cos)
+
+
+@njit(cache=True)
+def _interval(
+    x: float,
+    y: float,
+    cos: float,
+    sin: float,
+    hl: float,
+    hw: float,
+    vx: float,
+    vy: float,
+    ox: float,
+    oy: float,
+    ocos: float,
+    osin: float,
+    ohl: float,
+    ohw: float,
+    ovx: float,
+    ovy: float,
+) -> tuple[float, float]:
+    """Times (start, stop) [s] at which two boxes moving at constant velocities overlap (start > stop:
+    never); the separating axes are both boxes' length and width directions."""
+    start, stop = -np.inf, np.inf
+    dx, dy, dvx, dvy = ox - x, oy - y, ovx - vx, ovy - vy
+    for axis in range(4):
+        if axis == 0:
+            ax, ay = cos, sin
+        elif axis == 1:
+            ax, ay = -sin, cos
+        elif axis == 2:
+            ax, ay = ocos, osin
+        else:
+            ax, ay = -osin, ocos
+        reach = _reach(ax, ay, cos, sin, hl, hw) + _reach(ax, ay, ocos, osin, ohl, ohw)
+        gap = dx * ax + dy * ay
+        rate = dvx * ax + dvy * ay
+        if abs(rate) < 1e-9:
+            if abs(gap) > reach:
+                return np.inf, -np.inf
+            continue
+        first, last = (-reach - gap) / rate, (reach - gap) / rate
+        start = max(start, min(first, last))
+        stop = min(stop, max(first, last))
+    return start, stop
+
+
+@njit(cache=True)
+def _check_kernel(
+    ex: FloatArray,
+    ey: FloatArray,
+    eyaw: FloatArray,
+    ev: FloatArray,
+    wide: BoolArray,
+    on_map: BoolArray,
+    ego: FloatArray,
+    ax: FloatArray,
+    ay: FloatArray,
+    ayaw: FloatArray,
+    av: FloatArray,
+    asize: FloatArray,
+    grid: NDArray[np.uint8],
+    origin: FloatArray,
+    resolution: float,
+    params: FloatArray,
+    stride: int,
+    ttc_steps: int,
+    dt: float,
+) -> IntArray:
+    """(5, B): first at-fault collision step (T: none), its agent (-1), first rear-end step (T),
+    first time-to-collision violation step (T), number of checked steps off the drivable area.
+
+    `ego` = (half length, half width, rear-axle offset [m], drivable shrink [m]); `asize` (2, A)
+    half lengths and widths; `params` = (ego stopped speed, agent stopped speed, behind angle,
+    ahead angle, ttc_min)."""
+    half_length, half_width, rear, shrink = ego
+    stopped_ego, stopped_agent, behind, ahead, ttc_min = params
+    count, steps = ex.shape
+    agents = ax.shape[0]
+    out = np.empty((5, count), dtype=np.int64)
+    ego_radius = np.hypot(half_length, half_width)
+    grid_points = int(ttc_min / _TTC_GRID + 1e-9)
+    for b in range(count):
+        collision, culprit, rear_end, ttc, offroad = steps, -1, steps, steps, 0
+        for k in range(0, steps, stride):
+            x, y, yaw, v = ex[b, k], ey[b, k], eyaw[b, k], ev[b, k]
+            cos, sin = np.cos(yaw), np.sin(yaw)
+            if k > 0 and on_map[b, k]:
+                for corner in range(4):
+                    along = (half_length - shrink) * (1.0 if corner < 2 else -1.0)
+                    side = (half_width - shrink) * (1.0 if corner % 2 == 0 else -1.0)
+                    cell = raster_cell(
+                        x + along * cos - side * sin, y + along * sin + side * cos, grid, origin, resolution
+                    )
+                    if not (cell & DRIVABLE):
+                        offroad += 1
+                        break
+            grow = 0.5 * v * dt * stride if stride > 1 else 0.0
+            hl = half_length + grow
+            rx, ry = x - rear * cos, y - rear * sin
+            for j in range(agents):
+                ox, oy = ax[j, k], ay[j, k]
+                if not np.isfinite(ox):
+                    continue
+                ov = av[j, k]
+                ohl, ohw = asize[0, j], asize[1, j]
+                distance = np.hypot(ox - x, oy - y)
+                check_ttc = k < ttc_steps and ttc == steps and v > 0.005
+                reach = ego_radius + grow + np.hypot(ohl, ohw) + 0.5 * ov * dt * stride
+                if check_ttc:
+                    reach += (v + ov) * ttc_min
+                if distance > reach:
+                    continue
+                ocos, osin = np.cos(ayaw[j, k]), np.sin(ayaw[j, k])
+                ogrow = 0.5 * ov * dt * stride if stride > 1 else 0.0
+                start, stop = _interval(
+                    x, y, cos, sin, hl, half_width, 0.0, 0.0, ox, oy, ocos, osin, ohl + ogrow, ohw, 0.0, 0.0
+                )
+                overlapping = start <= stop
+                bx, by = ox - rx, oy - ry
+                norm = np.hypot(bx, by)
+                bearing = np.arccos(min(max((cos * bx + sin * by) / norm, -1.0), 1.0)) if norm > 0 else 0.0
+                if overlapping:
+                    if collision == steps and v > stopped_ego:
+                        if ov <= stopped_agent or bearing <= behind:
+                            collision, culprit = k, j
+                        elif rear_end == steps:
+                            rear_end = k
+                    continue
+                if not check_ttc or not (bearing < ahead or (wide[b, k] and bearing <= behind)):
+                    continue
+                start, stop = _interval(
+                    x, y, cos, sin, half_length, half_width, v * cos, v * sin,
+                    ox, oy, ocos, osin, ohl, ohw, ov * ocos, ov * osin,
+                )  # fmt: skip
+                first = max(np.ceil(start / _TTC_GRID - 1e-9), 1.0)
+                if start <= stop and first <= grid_points and first * _TTC_GRID <= stop + 1e-9:
+                    ttc = k
+        out[0, b], out[1, b], out[2, b], out[3, b], out[4, b] = collision, culprit, rear_end, ttc, offroad
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class Checks:
+    """Safety checks of B proposals: first at-fault collision step `collision` (T: none) and the
+    agent row `culprit` (-1), first rear-end step `rear_end`, first time-to-collision violation
+    step `ttc`, and `offroad` (number of checked steps with a corner off the drivable area)."""
+
+    collision: IntArray
+    culprit: IntArray
+    rear_end: IntArray
+    ttc: IntArray
+    offroad: IntArray
+
+
+def check_proposals(
+    x: FloatArray,
+    y: FloatArray,
+    yaw: FloatArray,
+    speed: FloatArray,
+    wide: BoolArray,
+    on_map: BoolArray,
+    ego_size: tuple[float, float, float],
+    agents_x: FloatArray,
+    agents_y: FloatArray,
+    agents_yaw: FloatArray,
+    agents_speed: FloatArray,
+    agents_length: FloatArray,
+    agents_width: FloatArray,
+    grid: NDArray[np.uint8],
+    origin: FloatArray,
+    resolution: float,
+    dt: float,
+    config: ScoringConfig,
+) -> Checks:
+    """Collision, time-to-collision and drivable-area checks of rolled-out proposals (B, T) against
+    forecast agents (A, T); `wide` (B, T) marks steps where every agent not behind is relevant to
+    the time to collision; only steps marked `on_map` (B, T) are checked against the drivable area
+    (beyond the map's end the road is unknown, not absent); `ego_size` = (length, width, wheelbase) [m]."""
+    length, width, wheelbase = ego_size
+    stride = max(1, round(config.check_interval / dt))
+    ttc_steps = round(config.ttc_check / dt) + 1
+    params = np.array(
+        [
+            config.ego_stopped_speed,
+            config.agent_stopped_speed,
+            config.behind_angle,
+            config.ahead_angle,
+            config.ttc_min,
+        ]
+    )
+
+    def floats(values: FloatArray) -> FloatArray:
+        return np.ascontiguousarray(values, dtype=np.float64)
+
+    out = _check_kernel(
+        floats(x),
+        floats(y),
+        floats(yaw),
+        floats(speed),
+        np.ascontiguousarray(wide, dtype=np.bool_),
+        np.ascontiguousarray(on_map, dtype=np.bool_),
+        np.array([0.5 * length, 0.5 * width, 0.5 * wheelbase, config.drivable_shrink]),
+        floats(agents_x),
+        floats(agents_y),
+        floats(agents_yaw),
+        floats(agents_speed),
+        np.ascontiguousarray(np.stack([0.5 * agents_length, 0.5 * agents_width]), dtype=np.float64),
+        grid,
+        np.ascontiguousarray(origin, dtype=np.float64),
+        float(resolution),
+        params,
+        stride,
+        ttc_steps,
+        float(dt),
+    )
+    return Checks(out[0], out[1], out[2], out[3], out[4])
+
+
+def comfortable(
+    acceleration: FloatArray, speed: FloatArray, yaw: FloatArray, dt: float, config: ScoringConfig
+) -> BoolArray:
+    """(B,) True where a rollout (B, T) stays within the comfort metric's bounds: longitudinal
+    acceleration, its jerk, lateral acceleration and yaw rate (a proposal that starts out of bounds
+    is judged from its second step)."""
+    jerk = np.abs(np.diff(acceleration, axis=1)) / dt
+    yaw_rate = np.abs(np.asarray(np.diff(np.unwrap(yaw, axis=1), axis=1))) / dt
+    lateral = speed[:, 1:] * yaw_rate
+    later = acceleration[:, 1:]
+    return (
+        (later.min(axis=1) > config.min_lon_accel)
+        & (later.max(axis=1) < config.max_lon_accel)
+        & (jerk[:, 1:].max(axis=1, initial=0.0) < config.max_lon_jerk)
+        & (lateral.max(axis=1) < config.max_lat_accel)
+        & (yaw_rate.max(axis=1) < config.max_yaw_rate)
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class Scores:
+    """Scores of B proposals: `total` (what is maximised), `safe` (passes the gates), the nuPlan-like
+    terms `progress` (normalised), `ttc`, `speed_limit`, `comfort` and `goal` (reaches a goal
+    state), each (B,)."""
+
+    total: FloatArray
+    safe: BoolArray
+    progress: FloatArray
+    ttc: FloatArray
+    speed_limit: FloatArray
+    comfort: FloatArray
+    goal: BoolArray
+
+
+def score_proposals(
+    checks: Checks,
+    steps: int,
+    progress: FloatArray,
+    overspeed: FloatArray,
+    comfort: BoolArray,
+    goal: BoolArray,
+    lane_changes: IntArray,
+    consistent: BoolArray,
+    offroad_now: bool,
+    horizon: float,
+    config: ScoringConfig,
+) -> Scores:
+    """Combine the checks of proposals over `steps` (T) steps with progress [m] (B,), over-speed
+    integral [m] (B,), comfort and goal flags (B,), the number of lane changes (B,) and consistency
+    with the previous choice (B,) into `total` (-inf for unsafe proposals).
+
+    The gates are no at-fault collision and staying on the drivable area, unless the ego is off it
+    already (`offroad_now`: then fewer off-road steps are merely better). Progress is normalised by
+    the best safe proposal's (at least `progress_floor` [m])."""
+    on_road = checks.offroad == 0
+    safe = (checks.collision >= steps) & (on_road | offroad_now)
+    pool = safe if safe.any() else np.ones_like(safe)
+    best = max(float(progress[pool].max(initial=0.0)), config.progress_floor)
+    progress_term = np.clip(progress / best, 0.0, 1.0)
+    ttc_term = (checks.ttc >= steps).astype(np.float64)
+    speed_term = np.clip(1.0 - overspeed / (config.max_overspeed * horizon), 0.0, 1.0)
+    comfort_term = comfort.astype(np.float64)
+    weights = config.weight_progress + config.weight_ttc + config.weight_speed_limit + config.weight_comfort
+    weighted = (
+        config.weight_progress * progress_term
+        + config.weight_ttc * ttc_term
+        + config.weight_speed_limit * speed_term
+        + config.weight_comfort * comfort_term
+    ) / weights
+    extras = (
+        config.goal_bonus * goal
+        - config.lane_change_cost * lane_changes
+        + config.consistency_bonus * consistent
+        - config.rear_collision_cost * (checks.rear_end < steps)
+    )
+    if offroad_now:
+        extras = extras - 0.5 * checks.offroad / max(int(checks.offroad.max(initial=1)), 1)
+    total = np.where(safe, weighted + extras, -np.inf)
+    return Scores(total, safe, progress_term, ttc_term, speed_term, comfort_term, goal)
