@@ -43,6 +43,22 @@ def validate(
         raise typer.Exit(code=1)
 
 
+@app.command()
+def generate(
+    out_dir: Annotated[Path, typer.Argument(help="Folder for scenarios/ and solutions/.")],
+    kind: Annotated[str, typer.Option(help="highway, merge or intersection.")] = "intersection",
+    count: Annotated[int, typer.Option(min=0, help="Number of scenarios.")] = 1,
+    seed: Annotated[int, typer.Option(min=0, help="Seed (same seed, same scenarios).")] = 0,
+    gzip: Annotated[bool, typer.Option(help="Write .xml.gz instead of .xml.")] = False,
+) -> None:
+    """Generate procedural CommonRoad scenarios with traffic, lights, a planning problem and a
+    recorded human-like ego (solution file)."""
+    from drivestack.data.generate import generate as generate_files
+
+    for files in generate_files(out_dir, kind, count, seed, compress=gzip):
+        console.print(f"{files.scenario}  {files.solution.name}", highlight=False)
+
+
 # --------------------------------------------------------------------------- scenario store
 
 StoreOption = Annotated[
