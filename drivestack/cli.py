@@ -437,6 +437,39 @@ def bench(
     console.print(f"results: {out / 'results.parquet'}", highlight=False)
 
 
+# --------------------------------------------------------------------------- looking at runs
+
+RunPlannerOption = Annotated[
+    str | None, typer.Option("--planner", help="Which planner's run [default: first].")
+]
+RunAgentsOption = Annotated[str | None, typer.Option("--agents", help="Which agents' run [default: first].")]
+RunProblemOption = Annotated[int | None, typer.Option("--problem", help="Planning problem [default: first].")]
+
+
+@app.command("export-mcap")
+def export_mcap(
+    run_dir: Annotated[Path, typer.Argument(help="Output folder of `drivestack bench`.")],
+    scenario_id: Annotated[str, typer.Argument(help="Scenario id of a run in it.")],
+    out: Annotated[Path, typer.Argument(help="MCAP file to write.")],
+    planner: RunPlannerOption = None,
+    agents: RunAgentsOption = None,
+    problem: RunProblemOption = None,
+    store: StoreOption = None,
+) -> None:
+    """Write one benchmarked run (re-simulated from the manifest) as an MCAP file for Foxglove."""
+    from drivestack.bench.replay import replay
+    from drivestack.viz.mcap import export_run
+
+    run = replay(run_dir, scenario_id, planner, agents, problem, str(store) if store else None)
+    export = export_run(run.scenario, run.record, out)
+    row = run.row
+    console.print(
+        f"{export.path}: {row['scenario_id']} / problem {row['planning_problem_id']} / {row['planner']} / "
+        f"{row['agents']} agents, {run.record.num_steps} steps",
+        highlight=False,
+    )
+
+
 def main() -> None:
     """Entry point of the `drivestack` console script: a `DrivestackError` becomes one line and exit 1."""
     try:

@@ -1,0 +1,295 @@
+"""Foxglove export: one closed-loop run as an MCAP file that opens in Foxglove as it is.
+
+Written with foxglove-sdk's own message schemas (protobuf, schemas embedded in the file), all in
+the world frame "map" except the ego, which has its own frame "ego" placed by a map -> ego
+transform at every step. Topics (log time and message timestamp = step x dt, in nanoseconds):
+
+| topic | schema | messages |
+|---|---|---|
+| /map | foxglove.SceneUpdate | 1: lane bounds, stop lines and goal regions as line primitives |
+| /lights | foxglove.SceneUpdate | per step: each light's colour (a sphere, a bar over its stop line) |
+| /agents | foxglove.SceneUpdate | per step: each agent present as a cube (height by type) with an id label |
+| /ego | foxglove.SceneUpdate | per step: the ego's cube in frame "ego" |
+| /plan | foxglove.SceneUpdate | per step: the trajectory the planner returned (line strip) |
+| /decision | foxglove.SceneUpdate | per step: the planner's decision as text above the ego |
+| /decision_log | foxglove.Log | per step: the decision's full text (Foxglove's Log panel) |
+| /tf | foxglove.FrameTransforms | per step: map -> ego |
+
+Entities that change every step carry a lifetime of one step, so an agent that leaves the scene
+disappears. The file is written to a temporary name beside the target and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import foxglove
+import numpy as np
+from foxglove.channels import FrameTransformsChannel, LogChannel, SceneUpdateChannel
+from matplotlib.colors import to_rgba
+
+try:  # foxglove-sdk 2026 renamed foxglove.schemas to foxglove.messages
+    from foxglove import messages as fox
+except ImportError:  # pragma: no cover - older foxglove-sdk
+    from foxglove import schemas as fox  # type: ignore[no-redef]
+
+from drivestack.core.errors import InputError
+from drivestack.core.scenario import AgentType, PlanningProblem, Scenario
+from drivestack.sim.record import RunRecord
+from drivestack.viz.bev import AGENT_COLORS, EGO_COLOR, GOAL_COLOR, LIGHT_COLORS, agent_group
+
+HEIGHTS = {"car": 1.5, "truck / bus": 3.2, "two-wheeler": 1.5, "pedestrian": 1.75, "other": 1.5}
+"""Cube height [m] by agent group."""
+MAP_FRAME, EGO_FRAME = "map", "ego"
+TOPICS = ("/map", "/lights", "/agents", "/ego", "/plan", "/decision", "/decision_log", "/tf")
+
+
+@dataclass(frozen=True)
+class McapExport:
+    """What was written: the file and how many messages each topic got."""
+
+    path: Path
+    messages: dict[str, int]
+
+
+def _color(hex_color: str, alpha: float = 1.0) -> fox.Color:
+    r, g, b, _ = to_rgba(hex_color)
+    return fox.Color(r=r, g=g, b=b, a=alpha)
+
+
+def _time(step: int, dt: float) -> fox.Timestamp:
+    nanoseconds = _nanoseconds(step, dt)
+    return fox.Timestamp(sec=nanoseconds // 1_000_000_000, nsec=nanoseconds % 1_000_000_000)
+
+
+def _nanoseconds(step: int, dt: float) -> int:
+    """Log time of `step` [ns]: step x dt, so the timeline shows the scenario's own seconds."""
+    return round(step * dt * 1e9)
+
+
+def _rotation(yaw: float) -> fox.Quaternion:
+    """The rotation by `yaw` [rad] about the vertical axis."""
+    return fox.Quaternion(x=0.0, y=0.0, z=float(np.sin(yaw / 2)), w=float(np.cos(yaw / 2)))
+
+
+def _pose(x: float, y: float, z: float, yaw: float) -> fox.Pose:
+    return fox.Pose(position=fox.Vector3(x=x, y=y, z=z), orientation=_rotation(yaw))
+
+
+def _line(
+    points: np.ndarray, color: fox.Color, thickness: float, z: float = 0.02, loop: bool = False
+) -> fox.LinePrimitive:
+    """A line through `points` (P, 2) [m] at height `z` [m], `thickness` [m]."""
+    kind = fox.LinePrimitiveLineType.LineLoop if loop else fox.LinePrimitiveLineType.LineStrip
+    return fox.LinePrimitive(
+        type=kind,
+        thickness=thickness,
+        points=[fox.Point3(x=float(x), y=float(y), z=z) for x, y in np.asarray(points, dtype=np.float64)],
+        color=color,
+    )
+
+
+def _map_update(scenario: Scenario, problem: PlanningProblem, dt: float, step: int) -> fox.SceneUpdate:
+    """Lane bounds (intersection, crosswalk and sidewalk lanes in their own shades), stop lines and
+    the problem's goal regions, as persistent entities."""
+    bounds, shades = [], {"intersection": "#ced4da", "crosswalk": "#f8f9fa", "sidewalk": "#adb5bd"}
+    for lane in scenario.lane_graph.lanes.values():
+        shade = next((shades[t] for t in lane.lane_types if t in shades), "#868e96")
+        bounds += [_line(bound, _color(shade), 0.12) for bound in (lane.left, lane.right)]
+        if lane.stop_line is not None and lane.stop_line.start is not None and lane.stop_line.end is not None:
+            bounds.append(_line(np.array([lane.stop_line.start, lane.stop_line.end]), _color("#ffffff"), 0.3))
+    goals = [
+        _line(region.outline(), _color(GOAL_COLOR), 0.25, z=0.05, loop=True)
+        for state in problem.goal.states
+        for region in state.regions
+        if len(region.outline()) >= 3
+    ]
+    stamp = _time(step, dt)
+    return fox.SceneUpdate(
+        entities=[
+            fox.SceneEntity(timestamp=stamp, frame_id=MAP_FRAME, id="lanes", lines=bounds),
+            fox.SceneEntity(timestamp=stamp, frame_id=MAP_FRAME, id="goal", lines=goals),
+        ]
+    )
+
+
+def _agents_update(record: RunRecord, i: int, lifetime: fox.Duration) -> fox.SceneUpdate:
+    """Every agent present at record column `i`: a cube in its type's colour and an id label."""
+    tracks = record.agents
+    stamp = _time(int(record.steps[i]), record.dt)
+    entities = []
+    for row in np.flatnonzero(tracks.valid[:, i]).tolist():
+        kind = tracks.agent_type[row]
+        group = agent_group(kind)
+        height = HEIGHTS[group]
+        x, y, yaw = float(tracks.x[row, i]), float(tracks.y[row, i]), float(tracks.yaw[row, i])
+        cube = fox.CubePrimitive(
+            pose=_pose(x, y, height / 2, yaw),
+            size=fox.Vector3(x=float(tracks.length[row]), y=float(tracks.width[row]), z=height),
+            color=_color(AGENT_COLORS[group], 0.9),
+        )
+        label = fox.TextPrimitive(
+            pose=_pose(x, y, height + 0.8, 0.0),
+            billboard=True,
+            font_size=14.0,
+            scale_invariant=True,
+            color=_color("#212529"),
+            text=f"{int(tracks.ids[row])} {kind.value}"
+            if kind is not AgentType.CAR
+            else str(int(tracks.ids[row])),
+        )
+        entities.append(
+            fox.SceneEntity(
+                timestamp=stamp,
+                frame_id=MAP_FRAME,
+                id=f"agent/{int(tracks.ids[row])}",
+                lifetime=lifetime,
+                cubes=[cube],
+                texts=[label],
+            )
+        )
+    return fox.SceneUpdate(entities=entities)
+
+
+def _lights_update(scenario: Scenario, step: int, dt: float, lifetime: fox.Duration) -> fox.SceneUpdate:
+    """Each light's colour at `step`: a sphere at the light, a bar over the stop lines it governs."""
+    stamp = _time(step, dt)
+    entities = []
+    for light in scenario.traffic_lights:
+        color = _color(LIGHT_COLORS[light.colors_at(np.array([step]))[0]])
+        bars = [
+            _line(np.array([lane.stop_line.start, lane.stop_line.end]), color, 0.5, z=0.06)
+            for lane in scenario.lane_graph.lanes.values()
+            if light.id in lane.traffic_light_ids
+            and lane.stop_line is not None
+            and lane.stop_line.start is not None
+            and lane.stop_line.end is not None
+        ]
+        sphere = fox.SpherePrimitive(
+            pose=_pose(light.x, light.y, 3.0, 0.0), size=fox.Vector3(x=0.8, y=0.8, z=0.8), color=color
+        )
+        entities.append(
+            fox.SceneEntity(
+                timestamp=stamp,
+                frame_id=MAP_FRAME,
+                id=f"light/{light.id}",
+                lifetime=lifetime,
+                spheres=[sphere],
+                lines=bars,
+            )
+        )
+    return fox.SceneUpdate(entities=entities)
+
+
+def short_decision(decision: str) -> str:
+    """The decision's headline: its text before the first ':' (planners put details after it)."""
+    return decision.split(":", 1)[0].strip()
+
+
+def export_run(scenario: Scenario, record: RunRecord, path: str | Path) -> McapExport:
+    """Write `record` (a run on `scenario`) as an MCAP file at `path` (see the module docstring).
+
+    Raises InputError when the file cannot be written."""
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError(target, None, f"cannot be written ({error.strerror or error})") from error
+    temporary = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    problem = scenario.planning_problem(record.planning_problem_id)
+    dt = record.dt
+    lifetime = fox.Duration(sec=0, nsec=_nanoseconds(1, dt))
+    counts = dict.fromkeys(TOPICS, 0)
+    context = foxglove.Context()
+    try:
+        with foxglove.open_mcap(temporary, allow_overwrite=True, context=context):
+            channels = {topic: SceneUpdateChannel(topic, context=context) for topic in TOPICS[:6]}
+            log = LogChannel("/decision_log", context=context)
+            tf = FrameTransformsChannel("/tf", context=context)
+
+            def send(topic: str, message: object, step: int) -> None:
+                channel = {"/decision_log": log, "/tf": tf}.get(topic) or channels[topic]
+                channel.log(message, log_time=_nanoseconds(step, dt))  # type: ignore[attr-defined]
+                counts[topic] += 1
+
+            first = int(record.steps[0])
+            send("/map", _map_update(scenario, problem, dt, first), first)
+            ego = record.ego
+            for i, step in enumerate(record.steps.tolist()):
+                stamp = _time(step, dt)
+                x, y, yaw = float(ego.x[i]), float(ego.y[i]), float(ego.yaw[i])
+                transform = fox.FrameTransform(
+                    timestamp=stamp,
+                    parent_frame_id=MAP_FRAME,
+                    child_frame_id=EGO_FRAME,
+                    translation=fox.Vector3(x=x, y=y, z=0.0),
+                    rotation=_rotation(yaw),
+                )
+                send("/tf", fox.FrameTransforms(transforms=[transform]), step)
+                send("/lights", _lights_update(scenario, step, dt, lifetime), step)
+                send("/agents", _agents_update(record, i, lifetime), step)
+                body = fox.CubePrimitive(
+                    pose=_pose(0.0, 0.0, 0.75, 0.0),
+                    size=fox.Vector3(x=ego.length, y=ego.width, z=1.5),
+                    color=_color(EGO_COLOR),
+                )
+                ego_entity = fox.SceneEntity(
+                    timestamp=stamp,
+                    frame_id=EGO_FRAME,
+                    id="ego",
+                    lifetime=lifetime,
+                    frame_locked=True,
+                    cubes=[body],
+                )
+                send("/ego", fox.SceneUpdate(entities=[ego_entity]), step)
+                send("/plan", _plan_update(record, i, lifetime), step)
+                decision = record.decisions[i] if i < len(record.decisions) else ""
+                text = fox.TextPrimitive(
+                    pose=_pose(0.0, 0.0, 3.0, 0.0),
+                    billboard=True,
+                    font_size=16.0,
+                    scale_invariant=True,
+                    color=_color(EGO_COLOR),
+                    text=short_decision(decision) or "-",
+                )
+                label = fox.SceneEntity(
+                    timestamp=stamp,
+                    frame_id=EGO_FRAME,
+                    id="decision",
+                    lifetime=lifetime,
+                    frame_locked=True,
+                    texts=[text],
+                )
+                send("/decision", fox.SceneUpdate(entities=[label]), step)
+                send(
+                    "/decision_log",
+                    fox.Log(
+                        timestamp=stamp, level=fox.LogLevel.Info, message=decision or "-", name=record.planner
+                    ),
+                    step,
+                )
+        os.replace(temporary, target)
+    except OSError as error:
+        raise InputError(target, None, f"cannot be written ({error.strerror or error})") from error
+    finally:
+        temporary.unlink(missing_ok=True)
+    return McapExport(target, counts)
+
+
+def _plan_update(record: RunRecord, i: int, lifetime: fox.Duration) -> fox.SceneUpdate:
+    """The trajectory the planner returned at record column `i` (none when it failed)."""
+    plan = record.planned[i] if i < len(record.planned) else None
+    lines: Iterable[fox.LinePrimitive] = ()
+    if plan is not None and len(plan) >= 2:
+        lines = [_line(np.stack([plan.x, plan.y], axis=1), _color(EGO_COLOR, 0.8), 0.3, z=0.1)]
+    stamp = _time(int(record.steps[i]), record.dt)
+    return fox.SceneUpdate(
+        entities=[
+            fox.SceneEntity(
+                timestamp=stamp, frame_id=MAP_FRAME, id="plan", lifetime=lifetime, lines=list(lines)
+            )
+        ]
+    )
