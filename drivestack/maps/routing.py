@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import shapely
 from numpy.typing import NDArray
+from scipy.signal import savgol_filter
 
 from drivestack.core.geometry import FrenetFrame, Polyline, angle_diff
 from drivestack.core.map import Lane, LaneGraph
@@ -50,7 +51,8 @@ class RoutingConfig:
     corridor covers beyond its first lane; `corridor_spacing` [m] of its per-station tables;
     `curvature_window` [m] over which its curvature is smoothed; `max_heading_error` [rad] for a
     lane to count as aligned with the ego off the map; `max_excess` [m] caps the excess of lanes
-    from which the goal cannot be reached.
+    from which the goal cannot be reached; a corridor's centerline is resampled every
+    `smoothing_spacing` [m] and smoothed over `smoothing_window` [m] (see `smooth`).
     """
 
     station_spacing: float = 2.0
@@ -61,6 +63,22 @@ class RoutingConfig:
     curvature_window: float = 6.0
     max_heading_error: float = np.pi / 3.0
     max_excess: float = 200.0
+    smoothing_spacing: float = 1.0
+    smoothing_window: float = 9.0
+
+
+def smooth(line: Polyline, spacing: float, window: float) -> Polyline:
+    """`line` resampled every `spacing` [m] and smoothed with a cubic Savitzky-Golay filter over
+    `window` [m], end points kept: survey kinks at vertices (a few degrees every few metres on some
+    maps) become gentle curvature a tracker can follow, while real curves keep their radius."""
+    resampled = line.resample(spacing)
+    points = resampled.points
+    samples = int(window / spacing) // 2 * 2 + 1
+    if len(points) <= samples:
+        return resampled
+    smoothed = savgol_filter(points, samples, 3, axis=0, mode="interp")
+    smoothed[0], smoothed[-1] = points[0], points[-1]
+    return Polyline(smoothed)
 
 
 def shape_polygon(shape: Shape) -> shapely.Geometry:
@@ -407,7 +425,8 @@ class Router:
     def _build_corridor(self, lanes: tuple[int, ...]) -> Corridor:
         """The corridor along `lanes` (see `Corridor`)."""
         config, graph = self.config, self.graph
-        line = Polyline(np.concatenate([graph.lanes[lane].center for lane in lanes])).without_spikes()
+        joined = Polyline(np.concatenate([graph.lanes[lane].center for lane in lanes])).without_spikes()
+        line = smooth(joined, config.smoothing_spacing, config.smoothing_window)
         frame = FrenetFrame(line)
         ends = np.array([graph.lanes[lane].center[-1] for lane in lanes])
         # each lane's end on the joined line: the nearest point of the line, searched in order

@@ -23,7 +23,8 @@ class ProposalConfig:
     braking for the leader and the decision's stop points; a comfortable stop at the nearest
     optional stop point; and an emergency brake. Profiles change their acceleration by at most
     `comfort_jerk` [m/s3] (`emergency_jerk` for the emergency brake, down to
-    `emergency_deceleration` [m/s2]). `horizon` [s] of every proposal.
+    `emergency_deceleration` [m/s2]); below the target speed a controller of gain `speed_gain`
+    [1/s] caps IDM's acceleration. `horizon` [s] of every proposal.
     """
 
     horizon: float = 8.0
@@ -32,13 +33,14 @@ class ProposalConfig:
     lane_change_times: tuple[float, ...] = (3.5, 5.0)
     min_transition: float = 12.0
     speed_fractions: tuple[float, ...] = (0.3, 0.6, 0.8, 0.9, 1.0)
-    headways: tuple[float, ...] = (0.9, 1.4)
+    headways: tuple[float, ...] = (0.6, 1.0, 1.5)
     idm: IdmParams = field(
         default_factory=lambda: IdmParams(
-            min_gap=2.5, accel_max=1.5, decel_max=2.5, exponent=4.0, max_braking=7.0
+            min_gap=2.5, accel_max=1.5, decel_max=3.0, exponent=4.0, max_braking=7.0
         )
     )
-    comfort_jerk: float = 2.5
+    comfort_jerk: float = 2.0
+    speed_gain: float = 0.6
     emergency_deceleration: float = 8.0
     emergency_jerk: float = 12.0
 
@@ -50,22 +52,25 @@ class DecisionConfig:
     Desired speed: the lane's limit; without one the largest of the ego's initial speed, the goal's
     velocity (interval centre) and the moving traffic around, at least `default_speed` [m/s], at
     most `max_speed`; curves cap it at `curve_lateral_acceleration` [m/s2] and `curve_yaw_rate`
-    [rad/s]; limits ahead are anticipated at `anticipation_deceleration` [m/s2]. Traffic within
+    [rad/s]; limits ahead are anticipated at `anticipation_deceleration` [m/s2], a goal asking for more
+    speed at `anticipation_acceleration` [m/s2]. Traffic within
     `traffic_radius` [m] counts. Stops: before a stop line by `stop_margin` [m], for red and yellow
     when no harder than `light_deceleration` [m/s2]; yields to agents crossing the path within
     `yield_before` / `yield_after` [s] of the ego's passage (`vru_margin` [s] more for vulnerable
     road users) when no harder than `yield_deceleration`. Lane changes: the target lane's gaps must
     exceed `gap_min` [m] plus `gap_front_time` [s] of the ego's speed ahead and `gap_rear_time` [s]
-    of the follower's closing speed and speed behind; a lane pays for overtaking when the leader in
+    of the follower's speed behind, and whoever closes in must need at most `gap_deceleration`
+    [m/s2] to keep `gap_min`; a lane pays for overtaking when the leader in
     ours is `overtake_speed_gap` [m/s] slower than desired (or stopped). `lane_half_width` [m] decides
     who is in a lane; agents beyond `perception_range` [m] are ignored.
     """
 
     default_speed: float = 13.9
-    max_speed: float = 36.0
+    max_speed: float = 45.0
     curve_lateral_acceleration: float = 2.2
     curve_yaw_rate: float = 0.6
     anticipation_deceleration: float = 1.5
+    anticipation_acceleration: float = 1.0
     traffic_radius: float = 60.0
     stop_margin: float = 1.0
     light_deceleration: float = 4.5
@@ -76,7 +81,7 @@ class DecisionConfig:
     gap_min: float = 3.0
     gap_front_time: float = 0.6
     gap_rear_time: float = 0.6
-    gap_closing_time: float = 3.0
+    gap_deceleration: float = 1.5
     overtake_speed_gap: float = 4.0
     lane_half_width: float = 1.6
     perception_range: float = 150.0
@@ -92,7 +97,10 @@ class ScoringConfig:
     collision above `ttc_min` [s] (checked on the first `ttc_check` [s]), speed limit (over-speed
     integral against `max_overspeed` [m/s]), comfort (the metric's bounds). Extras: `goal_bonus` for
     reaching a goal state, `lane_change_cost` per lane change, `consistency_bonus` for keeping the
-    previous step's lane target, `rear_collision_cost` for being hit from behind. Collisions are
+    previous step's lane target, `blameless_collision_cost` for contacts that are not the ego's
+    fault (hit from behind or sideways); ties go to
+    centred (`offset_cost` per metre off the centerline) and calm (`effort_cost` per m/s2 of mean
+    absolute acceleration) proposals. Collisions are
     checked every `check_interval` [s] with boxes grown by the distance moved in between.
     """
 
@@ -107,7 +115,9 @@ class ScoringConfig:
     goal_bonus: float = 0.3
     lane_change_cost: float = 0.03
     consistency_bonus: float = 0.03
-    rear_collision_cost: float = 0.2
+    blameless_collision_cost: float = 0.2
+    offset_cost: float = 0.01
+    effort_cost: float = 0.005
     check_interval: float = 0.2
     drivable_shrink: float = 0.1
     ego_stopped_speed: float = 0.05

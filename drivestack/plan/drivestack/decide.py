@@ -52,7 +52,8 @@ class Wall:
 class LaneOption:
     """One lane the ego may drive in next, as the decision layer sees it.
 
-    `side` 0 (the ego's lane), +1 (left), -1 (right); the ego at (`s0`, `d0`) [m] on `corridor`;
+    `side` 0 (the ego's lane), +1 (left), -1 (right); the ego at (`s0`, `d0`) [m] on `corridor`,
+    heading across it with lateral `slope` [m/m];
     `allowed` with `why`; `route_gain` [m] how much closer to the goal this lane is than the ego's;
     `envelope` (K,) desired speed per corridor station [m/s]; the leader's bumper gap `lead_gap`
     [m] (inf: none), speed along the lane `lead_speed` [m/s] and row `lead_row` (-1: none or a
@@ -63,6 +64,7 @@ class LaneOption:
     corridor: Corridor
     s0: float
     d0: float
+    slope: float
     allowed: bool
     why: str
     route_gain: float
@@ -141,8 +143,9 @@ def envelope(
 ) -> FloatArray:
     """Desired speed (K,) [m/s] per station: the lane's limit (else `free_speed`), capped in curves
     (lateral acceleration and yaw rate), within the velocity interval of a goal lying on the
-    corridor, and lowered ahead of each cap at `anticipation_deceleration` (limits behind the ego at
-    `s_ego` [m] are not anticipated)."""
+    corridor (raised before it at `anticipation_acceleration` where the goal asks for more), and
+    lowered ahead of each cap at `anticipation_deceleration` (limits behind the ego at `s_ego` [m]
+    are not anticipated)."""
     base = np.where(np.isfinite(corridor.speed_limit), corridor.speed_limit, free_speed)
     curvature = np.maximum(np.abs(corridor.curvature), 1e-6)
     curve = np.minimum(
@@ -158,6 +161,10 @@ def envelope(
         low, high = max(velocity.start, 0.0), max(velocity.end, 0.0)
         margin = min(0.5, 0.25 * (high - low))
         speed[inside] = np.clip(speed[inside], low + margin, max(high - margin, low + margin))
+        # reach the goal's lowest speed by its start: v(s)^2 >= low^2 - 2 a (s_in - s)
+        before = (stations < span.s_in) & (stations >= s_ego)
+        floor = (low + margin) ** 2 - 2.0 * config.anticipation_acceleration * (span.s_in - stations[before])
+        speed[before] = np.maximum(speed[before], np.minimum(np.sqrt(np.maximum(floor, 0.0)), curve[before]))
     # anticipate: v(s)^2 <= v(s')^2 + 2 b (s' - s) for every s' ahead (one reverse running minimum)
     ahead = stations >= s_ego
     budget = speed**2 + 2.0 * config.anticipation_deceleration * stations
@@ -214,8 +221,9 @@ def leader(scene: Scene, corridor: Corridor, s0: float, config: DecisionConfig) 
 
 def gap_check(scene: Scene, corridor: Corridor, s0: float, config: DecisionConfig) -> tuple[bool, str]:
     """Whether a lane change into `corridor` (the ego at arc length `s0` [m] on it) finds acceptable
-    gaps: ahead at least gap_min + gap_front_time x ego speed + closing speed x gap_closing_time,
-    behind at least gap_min + gap_rear_time x follower speed + closing speed x gap_closing_time.
+    gaps: ahead at least gap_min + gap_front_time x ego speed, and closing on the leader needing no
+    more than `gap_deceleration` from the ego; behind at least gap_min + gap_rear_time x follower
+    speed, and the follower closing in needing no more than `gap_deceleration` to keep off.
     Returns (accepted, reason)."""
     agents, ego, vehicle = scene.agents, scene.ego, scene.vehicle
     if agents.count == 0:
@@ -229,19 +237,29 @@ def gap_check(scene: Scene, corridor: Corridor, s0: float, config: DecisionConfi
     if ahead.any():
         j = int(np.flatnonzero(ahead)[np.argmin(s[ahead])])
         gap = float(s[j] - s0 - half[j])
-        need = config.gap_min + config.gap_front_time * speed
-        need += max(0.0, speed - float(agents.speed[j])) * config.gap_closing_time
-        if gap < need:
-            return False, f"front gap {gap:.1f} m < {need:.1f} m (agent {int(agents.ids[j])})"
+        reason = _gap_rejected(gap, speed, speed - float(agents.speed[j]), config.gap_front_time, config)
+        if reason:
+            return False, f"front {reason} (agent {int(agents.ids[j])})"
     if behind.any():
         j = int(np.flatnonzero(behind)[np.argmax(s[behind])])
         gap = float(s0 - s[j] - half[j])
         follower = float(agents.speed[j])
-        need = config.gap_min + config.gap_rear_time * follower
-        need += max(0.0, follower - speed) * config.gap_closing_time
-        if gap < need:
-            return False, f"rear gap {gap:.1f} m < {need:.1f} m (agent {int(agents.ids[j])})"
+        reason = _gap_rejected(gap, follower, follower - speed, config.gap_rear_time, config)
+        if reason:
+            return False, f"rear {reason} (agent {int(agents.ids[j])})"
     return True, "gaps accepted"
+
+
+def _gap_rejected(gap: float, speed: float, closing: float, headway: float, config: DecisionConfig) -> str:
+    """Why a gap [m] in front of a vehicle at `speed` [m/s] closing at `closing` [m/s] is too small
+    (empty when it is acceptable)."""
+    need = config.gap_min + headway * speed
+    if gap < need:
+        return f"gap {gap:.1f} m < {need:.1f} m"
+    braking = closing * closing / (2.0 * (gap - config.gap_min)) if closing > 0.0 else 0.0
+    if braking > config.gap_deceleration:
+        return f"gap {gap:.1f} m closing at {closing:.1f} m/s"
+    return ""
 
 
 @njit(cache=True)
@@ -300,8 +318,9 @@ def conflicts(
     scene: Scene, corridor: Corridor, s0: float, envelope_speed: float, config: DecisionConfig
 ) -> list[Wall]:
     """Yields to agents whose forecast enters the band the ego sweeps along `corridor` (ahead of its
-    front) while the ego would pass there; a yield is only kept where the ego can still stop
-    comfortably before the agent's entry (else braking is left to the proposals' collision check)."""
+    front) while the ego would pass there: agents heading across the lane, and pedestrians; a yield
+    is only kept where the ego can still stop comfortably before the agent's entry (else braking is
+    left to the proposals' collision check)."""
     agents, forecast, vehicle, ego = scene.agents, scene.forecast, scene.vehicle, scene.ego
     if agents.count == 0:
         return []
@@ -311,7 +330,7 @@ def conflicts(
     ahead_of_rear = (np.cos(ego.yaw) * (agents.x - ego.x) + np.sin(ego.yaw) * (agents.y - ego.y)) > -0.5 * (
         vehicle.length + agents.length
     )
-    check = ahead_of_rear & ((relative > _PARALLEL) | agents.vulnerable)
+    check = ahead_of_rear & ((relative > _PARALLEL) | agents.pedestrian)
     if not check.any():
         return []
     low, high = int(corridor.station(front)), int(corridor.station(reach)) + 1

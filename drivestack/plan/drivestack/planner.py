@@ -20,6 +20,7 @@ The chosen rollout is the returned trajectory (feasible by construction, never N
 
 from __future__ import annotations
 
+import dataclasses
 import weakref
 from dataclasses import dataclass, field
 
@@ -29,7 +30,7 @@ from numpy.typing import NDArray
 
 from drivestack.core.dynamics import BicycleState, Obstacles, Tracker, VehicleParams, rollout
 from drivestack.core.errors import ConfigError
-from drivestack.core.geometry import FrenetFrame, Polyline
+from drivestack.core.geometry import FrenetFrame, Polyline, angle_diff
 from drivestack.core.map import LaneGraph
 from drivestack.core.planner import Observation, PlannerInit
 from drivestack.core.scenario import StaticObstacle, Trajectory
@@ -67,6 +68,9 @@ IntArray = NDArray[np.int64]
 BoolArray = NDArray[np.bool_]
 
 _LEAVE_MARGIN = 1.0  # [m] beyond the lane's half width at which the ego has left its corridor
+_MAX_RELATIVE_HEADING = 0.5  # [rad] of the ego's heading to its lane that paths start along
+_ARRIVAL_DECELERATION = 2.0  # [m/s2] with which the ego comes to rest once the goal holds
+_END_MARGIN = 1.0  # [m] before a lane's or the map's end where the ego stops
 _STRAIGHT_LENGTH = 1000.0  # [m] of the straight corridor used off every lane
 
 
@@ -153,6 +157,7 @@ class DrivestackPlanner:
         self._tracker: Tracker | None = None
         self._statics: tuple[tuple[StaticObstacle, ...], Obstacles] | None = None
         self._goal: list[tuple[shapely.Geometry, FloatArray]] = []
+        self._arrived = False
 
     @property
     def decisions(self) -> list[Decision]:
@@ -191,12 +196,17 @@ class DrivestackPlanner:
         steps = max(1, round(config.proposals.horizon / dt))
         times = np.arange(steps + 1, dtype=np.float64) * dt
         scene = self._scene(observation, init, context, times)
+        ego_now = [
+            np.array([[value]]) for value in (scene.ego.x, scene.ego.y, scene.ego.yaw, scene.ego.speed)
+        ]
+        self._arrived = bool(self._goal_mask(observation.step, *ego_now)[0, 0])
         options = self._options(scene, router, context)
         batch = self._batch(options, scene.ego.speed)
         envelopes = _stack([option.envelope for option in options])
         corridors = [option.corridor for option in options]
         s0 = np.array([option.s0 for option in options])[batch.option]
         d0 = np.array([option.d0 for option in options])[batch.option]
+        slope = np.array([option.slope for option in options])[batch.option]
         proposals = config.proposals
         profiles = speed_profiles(
             s0,
@@ -219,12 +229,13 @@ class DrivestackPlanner:
                     proposals.emergency_deceleration,
                     proposals.emergency_jerk,
                     proposals.idm.accel_max,
+                    proposals.speed_gain,
                 ]
             ),
             dt,
             steps,
         )
-        refs = references(corridors, batch.option, s0, d0, batch.target, batch.transition, profiles)
+        refs = references(corridors, batch.option, s0, d0, slope, batch.target, batch.transition, profiles)
         ego = scene.ego
         start = BicycleState.of(
             ego.x, ego.y, ego.yaw, ego.speed, ego.acceleration, ego.yaw_rate, ego.steering_angle, len(s0)
@@ -292,20 +303,24 @@ class DrivestackPlanner:
     # --- route and decisions --------------------------------------------------------------
 
     def _corridor(self, scene: Scene, router: Router, context: MapContext) -> Corridor:
-        """The corridor of the ego's lane: kept while the ego is on it with enough road ahead,
-        rebuilt from the ego's lane otherwise (a straight line off every lane)."""
+        """The corridor of the ego's lane: kept while the ego is in one of its lanes, near its
+        centerline and with enough road ahead; else rebuilt from the ego's lane (preferring the
+        kept corridor's lanes where lanes overlap, e.g. a turn lane leaving a straight one); a
+        straight line off every lane."""
         ego, memory = scene.ego, self._memory
+        current = memory.corridor
+        here = context.index.lanes_at(np.array([[ego.x, ego.y]]))[0]
+        held = [lane for lane in here if current is not None and current.holds(lane)]
+        if current is not None and held:
+            s, d = current.frame.to_frenet(np.array([ego.x, ego.y]))
+            needed = ego.speed * self.config.proposals.horizon + self.config.decisions.perception_range
+            if abs(float(d)) <= self.config.decisions.lane_half_width + _LEAVE_MARGIN:
+                if current.length - float(s) >= needed or current.dead_end:
+                    return current
+                return router.corridor(current.lane_at(float(s)))
         lane = start_lane(context.index, ego.x, ego.y, ego.yaw, self.config.routing.max_heading_error)
         if lane < 0:
             return _straight_corridor(ego.x, ego.y, ego.yaw, router)
-        current = memory.corridor
-        needed = ego.speed * self.config.proposals.horizon + self.config.decisions.perception_range
-        if current is not None and current.holds(lane):
-            s, d = current.frame.to_frenet(np.array([ego.x, ego.y]))
-            if abs(float(d)) <= self.config.decisions.lane_half_width + _LEAVE_MARGIN and (
-                current.length - float(s) >= needed or current.dead_end
-            ):
-                return current
         return router.corridor(lane)
 
     def _options(self, scene: Scene, router: Router, context: MapContext) -> list[LaneOption]:
@@ -371,14 +386,18 @@ class DrivestackPlanner:
         ego = scene.ego
         s, d = corridor.frame.to_frenet(np.array([ego.x, ego.y]))
         s0, d0 = float(s), float(d)
+        relative = float(angle_diff(ego.yaw, float(corridor.frame.reference.heading_at(s0))))
+        slope = float(np.tan(np.clip(relative, -_MAX_RELATIVE_HEADING, _MAX_RELATIVE_HEADING)))
         speeds = envelope(corridor, scene.free_speed, scene.goal, s0, config)
         if not allowed:
-            return LaneOption(side, corridor, s0, d0, False, why, gain, speeds, np.inf, 0.0, -1, ())
+            return LaneOption(side, corridor, s0, d0, slope, False, why, gain, speeds, np.inf, 0.0, -1, ())
         gap, lead_speed, row = leader(scene, corridor, s0, config)
         walls = light_walls(scene, corridor, s0, config)
         walls += conflicts(scene, corridor, s0, float(speeds[corridor.station(s0)]), config)
-        walls += _route_walls(corridor, s0, scene, router)
-        return LaneOption(side, corridor, s0, d0, True, why, gain, speeds, gap, lead_speed, row, tuple(walls))
+        walls += _route_walls(corridor, s0, scene, self._arrived)
+        return LaneOption(
+            side, corridor, s0, d0, slope, True, why, gain, speeds, gap, lead_speed, row, tuple(walls)
+        )
 
     # --- proposals ------------------------------------------------------------------------
 
@@ -458,13 +477,15 @@ class DrivestackPlanner:
         progress = (profiles.s[:, -1] - s0) - (excess_end - excess_now)
         sides = np.array([option.side for option in options])[batch.option]
         shifting = np.abs(refs.d - refs.d[:, -1:]) > 0.3
-        wide = crossing | (shifting & (sides != 0)[:, None])
+        changing = shifting & (sides != 0)[:, None]
+        wide = crossing | changing
         checks = check_proposals(
             states.x,
             states.y,
             states.yaw,
             states.speed,
             wide,
+            changing,
             on_map,
             (vehicle.length, vehicle.width, vehicle.wheelbase),
             forecast.x,
@@ -483,12 +504,10 @@ class DrivestackPlanner:
             excess = np.where(np.isfinite(limit), np.maximum(states.speed - limit, 0.0), 0.0)
         overspeed = excess[:, 1:].sum(axis=1) * scene.dt
         comfort = comfortable(states.acceleration, states.speed, states.yaw, scene.dt, config)
-        goal = self._reaches_goal(scene.step, states)
+        goal = self._goal_mask(scene.step, states.x, states.y, states.yaw, states.speed)[:, 1:].any(axis=1)
         memory = self._memory
         corridor_holds = np.array([option.corridor.holds(memory.target_lane) for option in options])
-        consistent = corridor_holds[batch.option] & (
-            (sides != 0) | (np.abs(batch.target - memory.offset) < 0.05)
-        )
+        consistent = corridor_holds[batch.option]
         ego = np.array([[scene.ego.x, scene.ego.y]])
         offroad_now = not bool(raster.bits(ego)[0] & 1)
         scores = score_proposals(
@@ -500,36 +519,35 @@ class DrivestackPlanner:
             goal,
             (sides != 0).astype(np.int64),
             consistent,
+            np.where(sides == 0, np.abs(batch.target) + np.abs(batch.target - memory.offset), 0.0),
+            np.abs(states.acceleration).mean(axis=1),
             offroad_now,
             (steps - 1) * scene.dt,
             config,
         )
         return scores, checks
 
-    def _reaches_goal(self, step: int, states: BicycleState) -> BoolArray:
-        """(B,) True where a rollout satisfies a goal state (time, position, velocity, orientation)
-        at one of its later steps."""
+    def _goal_mask(
+        self, step: int, x: FloatArray, y: FloatArray, yaw: FloatArray, speed: FloatArray
+    ) -> BoolArray:
+        """(B, T) True where states (B, T) at steps `step` + column satisfy a goal state: time,
+        position (region or goal lanelet), velocity and orientation (modulo 2 pi)."""
         assert self._init is not None
-        found = np.zeros(states.x.shape[0], dtype=bool)
-        count = states.x.shape[1]
-        steps = step + np.arange(count)
+        found = np.zeros(x.shape, dtype=bool)
+        steps = step + np.arange(x.shape[1])
         for state, (geometry, bounds) in zip(self._init.goal.states, self._goal, strict=True):
-            mask = np.broadcast_to(
-                (steps >= state.time.start) & (steps <= state.time.end), states.x.shape
-            ).copy()
-            mask[:, 0] = False
+            mask = np.broadcast_to((steps >= state.time.start) & (steps <= state.time.end), x.shape).copy()
             if state.velocity is not None:
-                mask &= (states.speed >= state.velocity.start) & (states.speed <= state.velocity.end)
+                mask &= (speed >= state.velocity.start) & (speed <= state.velocity.end)
             if state.orientation is not None:
                 width = state.orientation.end - state.orientation.start
-                offset = np.remainder(states.yaw - state.orientation.start, 2.0 * np.pi)
+                offset = np.remainder(yaw - state.orientation.start, 2.0 * np.pi)
                 mask &= (offset <= width + 1e-9) | (offset >= 2.0 * np.pi - 1e-9) | (width >= 2.0 * np.pi)
             if geometry is not None:
-                mask &= (states.x >= bounds[0]) & (states.x <= bounds[2]) & (states.y >= bounds[1])
-                mask &= states.y <= bounds[3]
+                mask &= (x >= bounds[0]) & (x <= bounds[2]) & (y >= bounds[1]) & (y <= bounds[3])
                 if mask.any():
-                    mask[mask] = shapely.intersects_xy(geometry, states.x[mask], states.y[mask])
-            found |= mask.any(axis=1)
+                    mask[mask] = shapely.intersects_xy(geometry, x[mask], y[mask])
+            found |= mask
         return found
 
     def _choose(self, scores: Scores, batch: _Batch, checks: Checks) -> int:
@@ -635,20 +653,7 @@ def _action(
 
 def _closed(option: LaneOption, why: str, gain: float) -> LaneOption:
     """`option` marked closed with its reason and route gain."""
-    return LaneOption(
-        option.side,
-        option.corridor,
-        option.s0,
-        option.d0,
-        False,
-        why,
-        gain,
-        option.envelope,
-        np.inf,
-        0.0,
-        -1,
-        (),
-    )
+    return dataclasses.replace(option, allowed=False, why=why, route_gain=gain, walls=())
 
 
 def _stop_point(option: LaneOption, length: float, min_gap: float) -> float:
@@ -662,21 +667,34 @@ def _stop_point(option: LaneOption, length: float, min_gap: float) -> float:
     return float("inf")
 
 
-def _route_walls(corridor: Corridor, s0: float, scene: Scene, router: Router) -> list[Wall]:
-    """Stops the route asks for: the end of a lane that drops (the route goes on beside it), and
-    the goal when its velocity interval asks for (nearly) a standstill."""
+def _route_walls(corridor: Corridor, s0: float, scene: Scene, arrived: bool) -> list[Wall]:
+    """Stops the route asks for: at the goal once it holds (the ego has arrived), where the goal's
+    velocity interval asks for a standstill, at the end of a lane that drops (the route goes on
+    beside it), and at the end of the map unless a goal lies ahead on the corridor (the road
+    beyond the map is unknown; a run ends at the goal)."""
     walls = []
     front = s0 + 0.5 * scene.vehicle.length
-    if corridor.dead_end and corridor.excess[-1] > 0.5 and corridor.length > front:
-        walls.append(Wall(corridor.length - 1.0, "lane_end", f"lane {corridor.lane_ids[-1]} ends"))
+    if arrived:
+        braking = scene.ego.speed**2 / (2.0 * _ARRIVAL_DECELERATION)
+        walls.append(Wall(front + braking, "goal", "goal reached: stop"))
+    goal_ahead = False
     for span in corridor.goal:
+        if span.s_out <= front - scene.vehicle.length:
+            continue
+        goal_ahead = True
         velocity = scene.goal.states[span.state].velocity
-        if velocity is not None and velocity.end < 1.0 and span.s_out > front:
+        if velocity is not None and velocity.end < 1.0:
             middle = 0.5 * (span.s_in + span.s_out) + 0.5 * scene.vehicle.length
             walls.append(
                 Wall(max(middle, front), "goal", f"goal asks to stop (velocity <= {velocity.end:.1f} m/s)")
             )
-    del router
+    if corridor.dead_end and corridor.length > front:
+        if corridor.excess[-1] > 0.5:
+            walls.append(
+                Wall(corridor.length - _END_MARGIN, "lane_end", f"lane {corridor.lane_ids[-1]} ends")
+            )
+        elif not goal_ahead:
+            walls.append(Wall(corridor.length - _END_MARGIN, "route_end", "end of the mapped road"))
     return walls
 
 

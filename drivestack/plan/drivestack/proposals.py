@@ -1,15 +1,20 @@
 """Proposals: lateral paths on lane corridors x longitudinal speed profiles, as tracker references.
 
-A path lives in one corridor's Frenet frame: from the ego's offset `d0` it moves to a target
-offset `target` over `transition` metres of travel along a quintic (zero lateral speed and
-acceleration at both ends), then keeps it. On the ego's own lane the targets are the centerline
-and small offsets; on an adjacent lane's corridor the target 0 is a lane change.
+A path lives in one corridor's Frenet frame: from the ego's offset `d0`, leaving along the ego's
+heading, it moves to a target offset `target` over `transition` metres of travel along a quintic
+(zero curvature at both ends, parallel to the lane at the end), then keeps it. On the ego's own
+lane the targets are the centerline and small offsets; on an adjacent lane's corridor the target
+0 is a lane change.
 
 A speed profile is the arc length s(t) along the path, from a compiled kernel stepping every
-proposal at once: IDM toward a fraction of the corridor's desired-speed envelope with a given time
-headway, behind the leader (assumed to keep its speed) and stopping at the stop points ("walls":
-where the ego's front bumper must stay behind), or a brake; the acceleration changes by at most a
-jerk bound per step and eases to zero as the ego comes to rest, so stops are smooth. Arrays are
+proposal at once: IDM toward a fraction of the corridor's desired-speed envelope (its free-road
+term capped by a proportional speed controller, so the target is reached rather than approached
+ever more slowly) with a given time headway, behind the leader (assumed to keep its speed) and
+stopping at the stop points ("walls": where the ego's front bumper must stay behind; IDM treats
+them as standing leaders, the comfortable-stop profile brakes just in time at the constant
+deceleration that ends at the wall), or a brake;
+the acceleration changes by at most a jerk bound per step and eases to zero as the ego comes to
+rest, so stops are smooth. Arrays are
 (B,) per proposal and (B, H + 1) over the horizon's steps; SI units.
 """
 
@@ -40,6 +45,8 @@ LEADER = 1
 WALL = 2
 
 _HEADING_STEP = 0.5  # [m] ahead on the path at which its heading is measured
+_IDM_TARGET_MARGIN = 1.2  # IDM aims this much above the target speed, a speed controller caps it
+_STOP_TRIGGER = 0.3  # [m/s2] a just-in-time stop brakes once it needs more than this
 
 
 @dataclass(frozen=True, eq=False)
@@ -74,8 +81,9 @@ def _profiles_kernel(
     steps: int,
 ) -> tuple[FloatArray, NDArray[np.int8]]:
     """Profiles (3, B, steps + 1) and first-step binding (B,); `idm` as `IdmParams.array`; `limits`
-    = (front overhang [m], comfort jerk, brake deceleration, brake jerk, max acceleration)."""
-    front, jerk, brake, brake_jerk, max_accel = limits
+    = (front overhang [m], comfort jerk, brake deceleration, brake jerk, max acceleration, speed
+    gain [1/s])."""
+    front, jerk, brake, brake_jerk, max_accel, gain = limits
     count = s0.shape[0]
     out = np.empty((3, count, steps + 1))
     binding = np.zeros(count, dtype=np.int8)
@@ -92,25 +100,28 @@ def _profiles_kernel(
             else:
                 station = min(max(int(s / spacing + 0.5), 0), last)
                 target = max(fraction[b] * envelope[corridor[b], station], 0.0)
-                free = _idm(v, target, np.inf, 0.0, params)
+                cruise = target * _IDM_TARGET_MARGIN  # IDM's free term fades early: aim higher, ...
+                free = min(_idm(v, cruise, np.inf, 0.0, params), gain * (target - v))  # ... cap at target
+                free = max(free, -params[3])
                 command = free
                 gap = lead_gap[b] + lead_speed[b] * h * dt - (s - s0[b])
                 if np.isfinite(gap):
-                    following = _idm(v, target, gap, lead_speed[b], params)
+                    following = _idm(v, cruise, gap, lead_speed[b], params)
                     if following < command:
                         command = following
                         if h == 0 and following < free - 0.05:
                             binding[b] = LEADER
                 if np.isfinite(wall[b]):
-                    stopping = _idm(v, target, wall[b] + params[0] - (s + front), 0.0, params)
+                    room = wall[b] - (s + front)
+                    if kind[b] == STOP:  # just in time: the constant deceleration that stops at the wall
+                        needed = v * v / (2.0 * max(room, 0.1)) if room > 0.0 else brake
+                        stopping = -needed if needed > _STOP_TRIGGER else command
+                    else:
+                        stopping = _idm(v, cruise, room + params[0], 0.0, params)
                     if stopping < command:
                         command = stopping
                         if h == 0 and stopping < free - 0.05:
                             binding[b] = WALL
-                if kind[b] == STOP and np.isfinite(wall[b]):
-                    room = wall[b] - (s + front)
-                    needed = -v * v / (2.0 * max(room, 0.1))
-                    command = min(command, needed if room > 0.0 else -brake)
             if command < 0.0 and a < 0.0 and v <= a * a / (2.0 * limit):
                 command = max(command, -np.sqrt(2.0 * limit * v))  # come to rest with a -> 0
             a = min(max(command, a - limit * dt), a + limit * dt)
@@ -143,7 +154,8 @@ def speed_profiles(
     [m] apart; per proposal its `kind` (IDM, STOP, BRAKE), target `fraction` of the envelope, IDM
     time `headway` [s], leader gap [m] and speed [m/s] (inf gap: none), `wall` [m] (front bumper
     stop; inf: none); `idm` = `IdmParams.array`; `limits` = (front overhang [m], comfort jerk
-    [m/s3], brake deceleration [m/s2], brake jerk [m/s3], max acceleration [m/s2])."""
+    [m/s3], brake deceleration [m/s2], brake jerk [m/s3], max acceleration [m/s2], speed gain [1/s]
+    of the controller that holds the target speed)."""
     out, binding = _profiles_kernel(
         np.ascontiguousarray(s0, dtype=np.float64),
         float(v0),
@@ -165,20 +177,23 @@ def speed_profiles(
     return Profiles(out[0], out[1], out[2], binding)
 
 
-def blend(u: FloatArray) -> FloatArray:
-    """Quintic smooth step (...) of u (clipped to [0, 1]): 0 -> 0, 1 -> 1, flat first and second
-    derivatives at both ends."""
-    u = np.clip(u, 0.0, 1.0)
-    return u * u * u * (10.0 - 15.0 * u + 6.0 * u * u)
-
-
 def lateral_offsets(
-    s: FloatArray, s0: FloatArray, d0: FloatArray, target: FloatArray, transition: FloatArray
+    s: FloatArray,
+    s0: FloatArray,
+    d0: FloatArray,
+    slope: FloatArray,
+    target: FloatArray,
+    transition: FloatArray,
 ) -> FloatArray:
-    """Offsets d (B, N) [m] at arc lengths s (B, N) of paths starting at (s0, d0) (B,) and reaching
-    `target` (B,) after `transition` (B,) [m]."""
-    u = (s - s0[:, None]) / np.maximum(transition, 1e-3)[:, None]
-    return target[:, None] + (d0 - target)[:, None] * (1.0 - blend(u))
+    """Offsets d (B, N) [m] at arc lengths s (B, N) of paths leaving (s0, d0) (B,) with lateral slope
+    `slope` (B,) [m/m] (the ego's heading relative to the corridor) and reaching `target` (B,) after
+    `transition` (B,) [m]: a quintic with zero curvature at both ends and zero slope at the end."""
+    length = np.maximum(transition, 1e-3)[:, None]
+    u = np.clip((s - s0[:, None]) / length, 0.0, 1.0)
+    u3 = u * u * u
+    leave = 1.0 - u3 * (10.0 - 15.0 * u + 6.0 * u * u)  # from 1 to 0, flat at both ends
+    turn = u - u3 * (6.0 - 8.0 * u + 3.0 * u * u)  # unit slope at 0, flat at 1, zero at both ends
+    return target[:, None] + (d0 - target)[:, None] * leave + (slope[:, None] * length) * turn
 
 
 @dataclass(frozen=True, eq=False)
@@ -198,6 +213,7 @@ def references(
     corridor: IntArray,
     s0: FloatArray,
     d0: FloatArray,
+    slope: FloatArray,
     target: FloatArray,
     transition: FloatArray,
     profiles: Profiles,
@@ -205,9 +221,9 @@ def references(
     """The poses of every proposal along its path at its profile's arc lengths (one vectorized
     Frenet conversion per corridor, not per proposal)."""
     s = profiles.s
-    d = lateral_offsets(s, s0, d0, target, transition)
+    d = lateral_offsets(s, s0, d0, slope, target, transition)
     ahead = s + _HEADING_STEP
-    d_ahead = lateral_offsets(ahead, s0, d0, target, transition)
+    d_ahead = lateral_offsets(ahead, s0, d0, slope, target, transition)
     x, y, yaw = np.empty_like(s), np.empty_like(s), np.empty_like(s)
     for number, lane in enumerate(corridors):  # at most three corridors
         rows = corridor == number

@@ -3,13 +3,15 @@ a run (`drivestack.metrics`: nuPlan's closed-loop score), in one compiled pass o
 
 Per proposal, `check_proposals` finds (every `stride` steps, boxes grown by half the distance
 moved in between so nothing slips through): the first at-fault collision with a forecast agent
-under nuPlan's fault rules (never while the ego stands; a stopped agent is always the ego's fault;
-an agent behind the ego, bearing from the rear axle above `behind_angle`, rear-ends it: recorded
-separately), the first step whose time to collision is at most `ttc_min` (boxes moving on at
-constant velocity, exact separating-axis intervals, sampled like nuPlan at 0.1 s; relevant agents
-are those ahead within `ahead_angle`, or every agent not behind while the proposal changes lanes
-or crosses an intersection), and how many checked steps put a box corner off the drivable area.
-`score_proposals` combines them with progress, speed-limit, comfort and goal terms (see
+under nuPlan's fault rules (never while the ego stands; always with a stopped agent or when the
+ego's front bumper hits; an agent behind the ego, bearing from the rear axle above `behind_angle`,
+rear-ends it; a sideways contact is the ego's fault only while it changes lanes; blameless contacts
+are recorded separately; agents overlapping the ego already at the first step are replayed ghosts
+passing through it and are ignored), the first step whose time to collision is at most `ttc_min`
+(boxes moving on at constant velocity, exact separating-axis intervals, sampled like nuPlan at
+0.1 s; relevant agents are those ahead within `ahead_angle`, or every agent not behind while the
+proposal changes lanes or crosses an intersection), and how many checked steps put a box corner
+off the drivable area. `score_proposals` combines them with progress, speed-limit, comfort and goal terms (see
 `ScoringConfig`). Arrays: proposals (B, T), agents (A, T), T = H + 1 steps.
 """
 
@@ -91,6 +93,7 @@ def _check_kernel(
     eyaw: FloatArray,
     ev: FloatArray,
     wide: BoolArray,
+    changing: BoolArray,
     on_map: BoolArray,
     ego: FloatArray,
     ax: FloatArray,
@@ -106,8 +109,9 @@ def _check_kernel(
     ttc_steps: int,
     dt: float,
 ) -> IntArray:
-    """(5, B): first at-fault collision step (T: none), its agent (-1), first rear-end step (T),
-    first time-to-collision violation step (T), number of checked steps off the drivable area.
+    """(5, B): first at-fault collision step (T: none), its agent (-1), first blameless collision
+    step (T), first time-to-collision violation step (T), number of checked steps off the drivable
+    area.
 
     `ego` = (half length, half width, rear-axle offset [m], drivable shrink [m]); `asize` (2, A)
     half lengths and widths; `params` = (ego stopped speed, agent stopped speed, behind angle,
@@ -119,8 +123,19 @@ def _check_kernel(
     out = np.empty((5, count), dtype=np.int64)
     ego_radius = np.hypot(half_length, half_width)
     grid_points = int(ttc_min / _TTC_GRID + 1e-9)
+    # agents overlapping the ego now pass through it (a replayed log): nothing to decide about them
+    present = np.zeros(agents, dtype=np.bool_)
+    cos0, sin0 = np.cos(eyaw[0, 0]), np.sin(eyaw[0, 0])
+    for j in range(agents):
+        if np.isfinite(ax[j, 0]):
+            ocos, osin = np.cos(ayaw[j, 0]), np.sin(ayaw[j, 0])
+            start, stop = _interval(
+                ex[0, 0], ey[0, 0], cos0, sin0, half_length, half_width, 0.0, 0.0,
+                ax[j, 0], ay[j, 0], ocos, osin, asize[0, j], asize[1, j], 0.0, 0.0,
+            )  # fmt: skip
+            present[j] = start <= stop
     for b in range(count):
-        collision, culprit, rear_end, ttc, offroad = steps, -1, steps, steps, 0
+        collision, culprit, blameless, ttc, offroad = steps, -1, steps, steps, 0
         for k in range(0, steps, stride):
             x, y, yaw, v = ex[b, k], ey[b, k], eyaw[b, k], ev[b, k]
             cos, sin = np.cos(yaw), np.sin(yaw)
@@ -139,7 +154,7 @@ def _check_kernel(
             rx, ry = x - rear * cos, y - rear * sin
             for j in range(agents):
                 ox, oy = ax[j, k], ay[j, k]
-                if not np.isfinite(ox):
+                if present[j] or not np.isfinite(ox):
                     continue
                 ov = av[j, k]
                 ohl, ohw = asize[0, j], asize[1, j]
@@ -160,11 +175,20 @@ def _check_kernel(
                 norm = np.hypot(bx, by)
                 bearing = np.arccos(min(max((cos * bx + sin * by) / norm, -1.0), 1.0)) if norm > 0 else 0.0
                 if overlapping:
-                    if collision == steps and v > stopped_ego:
-                        if ov <= stopped_agent or bearing <= behind:
-                            collision, culprit = k, j
-                        elif rear_end == steps:
-                            rear_end = k
+                    if collision < steps or v <= stopped_ego:
+                        continue
+                    at_fault = ov <= stopped_agent
+                    if not at_fault and bearing <= behind:  # front bumper, or sideways while changing lanes
+                        front_x, front_y = x + hl * cos, y + hl * sin
+                        start, stop = _interval(
+                            front_x, front_y, cos, sin, 0.0, half_width, 0.0, 0.0,
+                            ox, oy, ocos, osin, ohl + ogrow, ohw, 0.0, 0.0,
+                        )  # fmt: skip
+                        at_fault = start <= stop or changing[b, k]
+                    if at_fault:
+                        collision, culprit = k, j
+                    elif blameless == steps:
+                        blameless = k
                     continue
                 if not check_ttc or not (bearing < ahead or (wide[b, k] and bearing <= behind)):
                     continue
@@ -175,19 +199,20 @@ def _check_kernel(
                 first = max(np.ceil(start / _TTC_GRID - 1e-9), 1.0)
                 if start <= stop and first <= grid_points and first * _TTC_GRID <= stop + 1e-9:
                     ttc = k
-        out[0, b], out[1, b], out[2, b], out[3, b], out[4, b] = collision, culprit, rear_end, ttc, offroad
+        out[0, b], out[1, b], out[2, b], out[3, b], out[4, b] = collision, culprit, blameless, ttc, offroad
     return out
 
 
 @dataclass(frozen=True, eq=False)
 class Checks:
     """Safety checks of B proposals: first at-fault collision step `collision` (T: none) and the
-    agent row `culprit` (-1), first rear-end step `rear_end`, first time-to-collision violation
-    step `ttc`, and `offroad` (number of checked steps with a corner off the drivable area)."""
+    agent row `culprit` (-1), first blameless collision step `blameless` (hit from behind, or
+    sideways while keeping the lane), first time-to-collision violation step `ttc`, and `offroad`
+    (number of checked steps with a corner off the drivable area)."""
 
     collision: IntArray
     culprit: IntArray
-    rear_end: IntArray
+    blameless: IntArray
     ttc: IntArray
     offroad: IntArray
 
@@ -198,6 +223,7 @@ def check_proposals(
     yaw: FloatArray,
     speed: FloatArray,
     wide: BoolArray,
+    changing: BoolArray,
     on_map: BoolArray,
     ego_size: tuple[float, float, float],
     agents_x: FloatArray,
@@ -214,7 +240,8 @@ def check_proposals(
 ) -> Checks:
     """Collision, time-to-collision and drivable-area checks of rolled-out proposals (B, T) against
     forecast agents (A, T); `wide` (B, T) marks steps where every agent not behind is relevant to
-    the time to collision; only steps marked `on_map` (B, T) are checked against the drivable area
+    the time to collision, `changing` (B, T) where the ego changes lanes (sideways contacts are its
+    fault there); only steps marked `on_map` (B, T) are checked against the drivable area
     (beyond the map's end the road is unknown, not absent); `ego_size` = (length, width, wheelbase) [m]."""
     length, width, wheelbase = ego_size
     stride = max(1, round(config.check_interval / dt))
@@ -238,6 +265,7 @@ def check_proposals(
         floats(yaw),
         floats(speed),
         np.ascontiguousarray(wide, dtype=np.bool_),
+        np.ascontiguousarray(changing, dtype=np.bool_),
         np.ascontiguousarray(on_map, dtype=np.bool_),
         np.array([0.5 * length, 0.5 * width, 0.5 * wheelbase, config.drivable_shrink]),
         floats(agents_x),
@@ -299,13 +327,16 @@ def score_proposals(
     goal: BoolArray,
     lane_changes: IntArray,
     consistent: BoolArray,
+    offset: FloatArray,
+    effort: FloatArray,
     offroad_now: bool,
     horizon: float,
     config: ScoringConfig,
 ) -> Scores:
     """Combine the checks of proposals over `steps` (T) steps with progress [m] (B,), over-speed
-    integral [m] (B,), comfort and goal flags (B,), the number of lane changes (B,) and consistency
-    with the previous choice (B,) into `total` (-inf for unsafe proposals).
+    integral [m] (B,), comfort and goal flags (B,), the number of lane changes (B,), consistency
+    with the previous choice (B,), distance off the centerline [m] (B,) and mean absolute
+    acceleration [m/s2] (B,) into `total` (-inf for unsafe proposals).
 
     The gates are no at-fault collision and staying on the drivable area, unless the ego is off it
     already (`offroad_now`: then fewer off-road steps are merely better). Progress is normalised by
@@ -329,7 +360,9 @@ def score_proposals(
         config.goal_bonus * goal
         - config.lane_change_cost * lane_changes
         + config.consistency_bonus * consistent
-        - config.rear_collision_cost * (checks.rear_end < steps)
+        - config.blameless_collision_cost * (checks.blameless < steps)
+        - config.offset_cost * offset
+        - config.effort_cost * effort
     )
     if offroad_now:
         extras = extras - 0.5 * checks.offroad / max(int(checks.offroad.max(initial=1)), 1)
