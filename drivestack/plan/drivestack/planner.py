@@ -504,7 +504,8 @@ class DrivestackPlanner:
             excess = np.where(np.isfinite(limit), np.maximum(states.speed - limit, 0.0), 0.0)
         overspeed = excess[:, 1:].sum(axis=1) * scene.dt
         comfort = comfortable(states.acceleration, states.speed, states.yaw, scene.dt, config)
-        goal = self._goal_mask(scene.step, states.x, states.y, states.yaw, states.speed)[:, 1:].any(axis=1)
+        reached = self._goal_mask(scene.step, states.x, states.y, states.yaw, states.speed)
+        goal = np.asarray(reached[:, 1:].any(axis=1), dtype=bool)
         memory = self._memory
         corridor_holds = np.array([option.corridor.holds(memory.target_lane) for option in options])
         consistent = corridor_holds[batch.option]
