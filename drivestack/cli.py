@@ -362,11 +362,17 @@ def simulate(
     agents: Annotated[str, typer.Option(help="Other agents: log (replayed) or idm (reactive).")] = "log",
     problem: Annotated[int | None, typer.Option(help="Planning problem id [default: each].")] = None,
     store: StoreOption = None,
+    gif: Annotated[Path | None, typer.Option(help="Write the run as a GIF here.")] = None,
+    mp4: Annotated[Path | None, typer.Option(help="Write the run as an MP4 here.")] = None,
+    mcap: Annotated[Path | None, typer.Option(help="Write the run as an MCAP file (Foxglove) here.")] = None,
 ) -> None:
-    """Run a planner closed-loop on a scenario's planning problem(s) and print the metrics."""
+    """Run a planner closed-loop on a scenario's planning problem(s) and print the metrics (with
+    several problems, the files get the problem id in their names)."""
     from rich.table import Table
 
     from drivestack.bench import BenchConfig, find_scenario, run_one
+    from drivestack.bench.replay import replay_row
+    from drivestack.viz.outputs import numbered, write_outputs
 
     config = BenchConfig((planner,), (agents,))
     loaded = find_scenario(scenario, str(store) if store else None).load()
@@ -383,6 +389,22 @@ def simulate(
         console.print(table)
         if values["status"] != "ok":
             raise typer.Exit(code=1)
+        files = {
+            name: numbered(path, chosen.id, len(problems) > 1)
+            for name, path in (("gif", gif), ("mp4", mp4), ("mcap", mcap))
+            if path
+        }
+        if files:
+            row = {
+                **values,
+                "scenario_id": loaded.scenario_id,
+                "planning_problem_id": chosen.id,
+                "planner": planner,
+                "agents": agents,
+            }
+            run = replay_row(row, config.sim, scenario=loaded)
+            for path in write_outputs(loaded, run.record, **files):
+                console.print(f"wrote {path}", highlight=False)
 
 
 @app.command()
