@@ -175,8 +175,9 @@ class Corridor:
 
     `lane_ids` in driving order, lane k starting at arc length `lane_starts[k]` [m] of `frame`'s
     reference. Per station (K,), `spacing` [m] apart from s = 0: `points` (K, 2) [m] and
-    `headings` [rad] of the reference, `lane_index` (into lane_ids), `speed_limit` [m/s] (NaN where
-    the map gives none), `curvature` [1/m] (left positive), `excess` [m] (route excess E),
+    `headings` [rad] of the reference, `lane_index` (into lane_ids), `half_width` [m] of the lane
+    (its polygon's area over its centerline's length, halved), `speed_limit` [m/s] (NaN where the
+    map gives none), `curvature` [1/m] (left positive), `excess` [m] (route excess E),
     `in_intersection`. `dead_end` when the last lane has no
     successor; `stop_lines` and `goal` spans (arc lengths [s_in, s_out] on this corridor, the
     region centre's offset and the goal state index) along it.
@@ -189,6 +190,7 @@ class Corridor:
     points: FloatArray
     headings: FloatArray
     lane_index: IntArray
+    half_width: FloatArray
     speed_limit: FloatArray
     curvature: FloatArray
     excess: FloatArray
@@ -436,6 +438,8 @@ class Router:
         stations = np.arange(0.0, line.length + config.corridor_spacing, config.corridor_spacing)
         lane_index = np.clip(np.searchsorted(starts, stations, side="right") - 1, 0, len(lanes) - 1)
         limits = np.array([graph.lanes[lane].speed_limit or np.nan for lane in lanes], dtype=np.float64)
+        rows = self.index.rows(np.array(lanes, dtype=np.int64))
+        widths = shapely.area(self.index.polygons[rows]) / np.maximum(self.index.lengths[rows], 1e-3)
         excess = np.empty(len(stations))
         for k, lane in enumerate(lanes):
             on = lane_index == k
@@ -456,6 +460,7 @@ class Router:
             points=line.interpolate(stations),
             headings=line.heading_at(stations),
             lane_index=lane_index.astype(np.int64),
+            half_width=0.5 * widths[lane_index],
             speed_limit=limits[lane_index],
             curvature=line.curvature_at(stations, config.curvature_window),
             excess=excess,

@@ -2,9 +2,12 @@
 
 - `constant_velocity`: every agent keeps its speed and heading (nuPlan's and PDM-Closed's model).
 - `lane_following`: a vehicle on a lane it is aligned with drives along that lane and its
-  straightest successors at its speed (braking ones keep braking until they stop), its lateral
-  offset from the centerline fading with time constant `offset_decay`; pedestrians, bicycles,
-  vehicles off the lanes or heading across them, and stopped agents fall back to constant velocity.
+  straightest successors at its speed (braking ones keep braking until they stop, accelerating
+  ones keep accelerating a little), its lateral
+  offset from the centerline fading with time constant `offset_decay`; where lanes overlap
+  (intersections) or branch ahead, it gets one forecast row per lane it may take (multi-modal
+  occupancy); pedestrians, bicycles, vehicles off the lanes or heading across them, and stopped
+  agents fall back to constant velocity.
 
 Lane paths (a lane and its straightest successors, resampled every `path_spacing` metres) are built
 on first use per lane and kept (`LanePaths`), so a forecast is a gather from arrays. Positions [m],
@@ -27,6 +30,8 @@ FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 BoolArray = NDArray[np.bool_]
 
+_HEADING_WEIGHT = 4.0  # [m/rad] lane choice cost = |offset| + weight x heading error (as MapIndex.assign)
+
 
 @dataclass(frozen=True)
 class ForecastConfig:
@@ -34,16 +39,28 @@ class ForecastConfig:
 
     A vehicle follows its lane when its heading is within `max_heading_error` [rad] of the lane's and
     it moves faster than `min_speed` [m/s]; its lateral offset decays with `offset_decay` [s]; an
-    acceleration below `braking_threshold` [m/s2] is kept (down to a stop), others count as 0.
+    acceleration below `braking_threshold` [m/s2] is kept (down to a stop), one above
+    `speeding_threshold` too (at most `max_acceleration`, until `speed_gain` [m/s] faster), others
+    count as 0.
     Lane paths run `path_length` [m] from each lane's start, sampled every `path_spacing` [m].
+    `multimodal`: a vehicle follows every lane holding it that it is aligned with, and near a lane's
+    end (within `branch_time` [s] of travel plus `branch_distance` [m]) every successor, up to
+    `max_modes` rows; otherwise only its best-aligned lane's straightest continuation.
     """
 
     max_heading_error: float = float(np.deg2rad(35.0))
     min_speed: float = 0.3
     offset_decay: float = 2.0
     braking_threshold: float = -1.0
+    speeding_threshold: float = 0.5
+    max_acceleration: float = 2.0
+    speed_gain: float = 5.0
     path_length: float = 320.0
     path_spacing: float = 1.0
+    multimodal: bool = True
+    max_modes: int = 3
+    branch_time: float = 1.5
+    branch_distance: float = 5.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -113,8 +130,10 @@ _AGENT_FIELDS = (
 
 @dataclass(frozen=True, eq=False)
 class Forecast:
-    """Forecast poses of A agents at `times` (T,) [s] from now: centre x, y [m], yaw [rad], speed
-    [m/s], each (A, T); `ids`, box `length`, `width` [m] and `vulnerable` flags (A,)."""
+    """Forecast poses of A rows at `times` (T,) [s] from now: centre x, y [m], yaw [rad], speed
+    [m/s], each (A, T); `ids`, box `length`, `width` [m] and `vulnerable` flags (A,); `source` (A,)
+    the row of the agent each forecast row belongs to (an agent may have several rows, one per
+    lane it may follow; -1 for rows that are no agent's, e.g. static obstacles)."""
 
     ids: IntArray
     times: FloatArray
@@ -125,10 +144,11 @@ class Forecast:
     length: FloatArray
     width: FloatArray
     vulnerable: BoolArray
+    source: IntArray
 
     @property
     def count(self) -> int:
-        """Number of agents A."""
+        """Number of forecast rows A."""
         return int(self.ids.shape[0])
 
     def corners(self) -> FloatArray:
@@ -152,6 +172,7 @@ def constant_velocity(agents: AgentStates, times: FloatArray) -> Forecast:
         length=agents.length,
         width=agents.width,
         vulnerable=agents.vulnerable,
+        source=np.arange(agents.count),
     )
 
 
@@ -173,11 +194,13 @@ def straightest_successor(graph: LaneGraph, lane_id: int) -> int | None:
 
 
 class LanePaths:
-    """Each lane followed by its straightest successors as points every `spacing` metres.
+    """Lane paths as points every `spacing` metres: a lane, then either its straightest successors
+    (the default path) or a given successor first (a branch) and the straightest on from there.
 
-    `points` (L, K, 2) [m] and `headings` (L, K) [rad] from each lane's start, for the index's L lanes
-    (row order of `MapIndex`); `ends` (L,) [m] is where a path stops (a dead end or `length`). Rows
-    are filled on first request (`rows`), so only lanes agents actually drive on are built.
+    `points` (P, K, 2) [m] and `headings` (P, K) [rad] from the lane's start; `table` (L, S + 1)
+    holds the path row of each index lane (row order of `MapIndex`): column 0 the default path,
+    column i + 1 the branch through its i-th successor (-1: not built yet or no such successor).
+    Paths are built on first request (`rows`), so only lanes agents actually drive on cost anything.
     """
 
     def __init__(
@@ -186,25 +209,31 @@ class LanePaths:
         self.graph = graph
         self.index = index
         self.spacing = spacing
-        count = int(np.ceil(length / spacing)) + 1
-        self.points = np.zeros((len(index), count, 2))
-        self.headings = np.zeros((len(index), count))
-        self.ends = np.zeros(len(index))
-        self._built = np.zeros(len(index), dtype=bool)
+        self.samples = int(np.ceil(length / spacing)) + 1
+        branches = max((len(lane.successors) for lane in graph.lanes.values()), default=0)
+        self.successors = np.full((len(index), branches), -1, dtype=np.int64)
+        for row, lane_id in enumerate(index.lane_ids.tolist()):  # once per map
+            known = [m for m in graph.lanes[lane_id].successors if m in graph.lanes]
+            self.successors[row, : len(known)] = known
+        self.table = np.full((len(index), branches + 1), -1, dtype=np.int64)
+        self.points = np.zeros((0, self.samples, 2))
+        self.headings = np.zeros((0, self.samples))
 
-    def rows(self, lane_ids: IntArray) -> IntArray:
-        """Path rows of `lane_ids` (N,) (-1 for unknown lanes), building paths not built yet."""
-        rows = self.index.rows(np.asarray(lane_ids, dtype=np.int64))
-        missing = np.unique(rows[(rows >= 0) & ~self._built[np.maximum(rows, 0)]])
-        for row in missing.tolist():  # once per lane and run
-            self._build(row)
-        return rows
+    def rows(self, lane_rows: IntArray, columns: IntArray) -> IntArray:
+        """Path rows (N,) of (index lane row, column) pairs (N,), building the ones missing."""
+        found = self.table[lane_rows, columns]
+        missing = np.unique(np.stack([lane_rows[found < 0], columns[found < 0]], axis=1), axis=0)
+        for lane_row, column in missing.tolist():  # once per lane and branch, never per step
+            self._build(lane_row, column)
+        return self.table[lane_rows, columns]
 
-    def _build(self, row: int) -> None:
-        """Fill path `row`: the lane and its straightest successors, resampled."""
-        lanes = [int(self.index.lane_ids[row])]
-        length = self.spacing * (self.points.shape[1] - 1)
-        total = float(self.index.lengths[row])
+    def _build(self, lane_row: int, column: int) -> None:
+        """Build the path of `lane_row` through successor `column` - 1 (0: the straightest)."""
+        lanes = [int(self.index.lane_ids[lane_row])]
+        if column > 0:
+            lanes.append(int(self.successors[lane_row, column - 1]))
+        length = self.spacing * (self.samples - 1)
+        total = sum(float(self.index.lengths[self.index.rows(np.array([lane]))[0]]) for lane in lanes)
         while total < length:
             following = straightest_successor(self.graph, lanes[-1])
             if following is None or following in lanes:
@@ -212,11 +241,54 @@ class LanePaths:
             lanes.append(following)
             total += float(self.index.lengths[self.index.rows(np.array([following]))[0]])
         line = Polyline(np.concatenate([self.graph.lanes[lane].center for lane in lanes])).without_spikes()
-        stations = np.arange(self.points.shape[1]) * self.spacing
-        self.points[row] = line.interpolate(stations)  # beyond the end: straight on
-        self.headings[row] = line.heading_at(stations)
-        self.ends[row] = min(line.length, length)
-        self._built[row] = True
+        stations = np.arange(self.samples) * self.spacing
+        self.points = np.concatenate(
+            [self.points, line.interpolate(stations)[None]]
+        )  # beyond the end: straight
+        self.headings = np.concatenate([self.headings, line.heading_at(stations)[None]])
+        self.table[lane_row, column] = len(self.points) - 1
+
+
+def _lane_modes(
+    agents: AgentStates, paths: LanePaths, config: ForecastConfig
+) -> tuple[IntArray, IntArray, FloatArray, FloatArray]:
+    """The lane modes of vehicles that follow lanes: (agent row, path row, arc length s [m] on the
+    path, lateral offset d [m]) (M,) each. A vehicle gets one mode per lane holding it that it is
+    aligned with (the best-aligned first); near the end of a lane with several successors (within
+    `branch_time` of travel) one mode per successor instead. At most `max_modes` per vehicle."""
+    index = paths.index
+    movers = np.flatnonzero(~agents.vulnerable & (agents.speed > config.min_speed))
+    empty = np.zeros(0, dtype=np.int64)
+    if len(movers) == 0:
+        return empty, empty, np.zeros(0), np.zeros(0)
+    xy = np.column_stack([agents.x[movers], agents.y[movers]])
+    points, rows = index.candidates(xy)
+    s, d, heading = index.project(index.lane_ids[rows], xy[points])
+    error = np.abs(np.asarray(angle_diff(agents.yaw[movers][points], heading)))
+    keep = error <= config.max_heading_error
+    points, rows, s, d = points[keep], rows[keep], s[keep], d[keep]
+    cost = np.abs(d) + _HEADING_WEIGHT * error[keep]
+    if not config.multimodal:  # the single best-aligned lane per vehicle
+        order = np.lexsort((cost, points))
+        first = order[np.unique(points[order], return_index=True)[1]]
+        points, rows, s, d, cost = points[first], rows[first], s[first], d[first], cost[first]
+    # branch at lane ends: every successor (columns 1..) instead of the straightest (column 0)
+    branches = (paths.successors[rows] >= 0).sum(axis=1)
+    speed = agents.speed[movers][points]
+    near_end = index.lengths[rows] - s < speed * config.branch_time + config.branch_distance
+    split = near_end & (branches >= 2) & config.multimodal
+    count = np.where(split, branches, 1)
+    repeat = np.repeat(np.arange(len(points)), count)
+    offsets = np.arange(len(repeat)) - np.repeat(np.cumsum(count) - count, count)
+    columns = np.where(split[repeat], offsets + 1, 0)
+    agent = movers[points[repeat]]
+    order = np.lexsort((cost[repeat], agent))
+    agent, repeat, columns = agent[order], repeat[order], columns[order]
+    rank = np.arange(len(agent)) - np.searchsorted(agent, agent)
+    keep = rank < config.max_modes
+    agent, repeat, columns = agent[keep], repeat[keep], columns[keep]
+    path_rows = paths.rows(rows[repeat], columns)
+    return agent, path_rows, s[repeat], d[repeat]
 
 
 def lane_following(
@@ -225,46 +297,59 @@ def lane_following(
     times: FloatArray,
     config: ForecastConfig = ForecastConfig(),
 ) -> Forecast:
-    """Vehicles along their lanes, everyone else at constant velocity (see the module docstring)."""
-    forecast = constant_velocity(agents, times)
-    index = paths.index
-    xy = np.column_stack([agents.x, agents.y])
-    lanes = index.assign(xy, agents.yaw)
-    s, d, heading = index.project(lanes, xy)
-    with np.errstate(invalid="ignore"):
-        aligned = np.abs(np.asarray(angle_diff(agents.yaw, heading))) <= config.max_heading_error
-    follow = np.flatnonzero(
-        (lanes >= 0) & ~agents.vulnerable & aligned & (agents.speed > config.min_speed) & np.isfinite(s)
-    )
-    if len(follow) == 0:
-        return forecast
-    rows = paths.rows(lanes[follow])
+    """Vehicles along their lanes (one forecast row per lane mode, see `_lane_modes`), everyone
+    else at constant velocity (one row); `Forecast.source` maps rows back to agents."""
+    cv = constant_velocity(agents, times)
+    agent, path_rows, s, d = _lane_modes(agents, paths, config)
+    if len(agent) == 0:
+        return cv
     t = np.asarray(times, dtype=np.float64)[None, :]
-    speed = agents.speed[follow, None]
-    braking = np.where(
-        agents.acceleration[follow] < config.braking_threshold, agents.acceleration[follow], 0.0
+    speed = agents.speed[agent, None]
+    acceleration = agents.acceleration[agent]
+    accel = np.where(
+        acceleration < config.braking_threshold,
+        acceleration,
+        np.where(
+            acceleration > config.speeding_threshold, np.minimum(acceleration, config.max_acceleration), 0.0
+        ),
     )[:, None]
     with np.errstate(divide="ignore", invalid="ignore"):
-        stop = np.where(braking < 0.0, speed / -braking, np.inf)
-    moving = np.minimum(t, stop)
-    travel = speed * moving + 0.5 * braking * moving * moving
-    along = s[follow, None] + travel  # (F, T) arc length on each agent's lane path
+        # braking agents come to a stop, speeding-up ones gain at most `speed_gain`
+        ramp = np.where(accel < 0.0, speed / -accel, np.where(accel > 0.0, config.speed_gain / accel, np.inf))
+    moving = np.minimum(t, ramp)
+    reached = speed + accel * moving
+    travel = (
+        speed * moving + 0.5 * accel * moving * moving + np.where(accel > 0.0, reached * (t - moving), 0.0)
+    )
+    along = s[:, None] + travel  # (M, T) arc length on each mode's lane path
     position = along / paths.spacing
-    k = np.clip(np.floor(position).astype(np.int64), 0, paths.points.shape[1] - 2)
+    k = np.clip(np.floor(position).astype(np.int64), 0, paths.samples - 2)
     fraction = np.clip(position - k, 0.0, None)[..., None]  # beyond the last sample: straight on
-    row = rows[:, None]
+    row = path_rows[:, None]
     start, following = paths.points[row, k], paths.points[row, k + 1]
     centre = start + fraction * (following - start)
     lane_heading = paths.headings[row, k]
-    decay = np.exp(-t / config.offset_decay)
-    offset = d[follow, None] * decay
+    offset = d[:, None] * np.exp(-t / config.offset_decay)
     normal = np.stack([-np.sin(lane_heading), np.cos(lane_heading)], axis=-1)
-    forecast.x[follow] = centre[..., 0] + offset * normal[..., 0]
-    forecast.y[follow] = centre[..., 1] + offset * normal[..., 1]
+    velocity = np.maximum(reached, 0.0)
     lateral_rate = -offset / config.offset_decay
-    velocity = np.maximum(speed + braking * moving, 0.0)
-    forecast.yaw[follow] = np.asarray(
-        angle_diff(lane_heading + np.arctan2(lateral_rate, np.maximum(velocity, 0.1)), 0.0)
+    others = np.setdiff1d(np.arange(agents.count), agent)
+    return Forecast(
+        ids=np.concatenate([agents.ids[agent], agents.ids[others]]),
+        times=cv.times,
+        x=np.concatenate([centre[..., 0] + offset * normal[..., 0], cv.x[others]]),
+        y=np.concatenate([centre[..., 1] + offset * normal[..., 1], cv.y[others]]),
+        yaw=np.concatenate(
+            [
+                np.asarray(
+                    angle_diff(lane_heading + np.arctan2(lateral_rate, np.maximum(velocity, 0.1)), 0.0)
+                ),
+                cv.yaw[others],
+            ]
+        ),
+        speed=np.concatenate([velocity, cv.speed[others]]),
+        length=np.concatenate([agents.length[agent], agents.length[others]]),
+        width=np.concatenate([agents.width[agent], agents.width[others]]),
+        vulnerable=np.concatenate([agents.vulnerable[agent], agents.vulnerable[others]]),
+        source=np.concatenate([agent, others]),
     )
-    forecast.speed[follow] = velocity
-    return forecast

@@ -101,7 +101,8 @@ class ScoringConfig:
     fault (hit from behind or sideways); ties go to
     centred (`offset_cost` per metre off the centerline) and calm (`effort_cost` per m/s2 of mean
     absolute acceleration) proposals. Collisions are
-    checked every `check_interval` [s] with boxes grown by the distance moved in between.
+    checked every `check_interval` [s], boxes moving on in between; vulnerable road users' boxes
+    are grown by `vulnerable_margin` [m] on every side (they turn and swerve at will).
     """
 
     weight_progress: float = 5.0
@@ -120,6 +121,7 @@ class ScoringConfig:
     effort_cost: float = 0.005
     check_interval: float = 0.2
     drivable_shrink: float = 0.1
+    vulnerable_margin: float = 0.3
     ego_stopped_speed: float = 0.05
     agent_stopped_speed: float = 0.005
     behind_angle: float = float(np.deg2rad(150.0))

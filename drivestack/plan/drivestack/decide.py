@@ -330,7 +330,9 @@ def conflicts(
     ahead_of_rear = (np.cos(ego.yaw) * (agents.x - ego.x) + np.sin(ego.yaw) * (agents.y - ego.y)) > -0.5 * (
         vehicle.length + agents.length
     )
-    check = ahead_of_rear & ((relative > _PARALLEL) | agents.pedestrian)
+    source = forecast.source
+    rows = np.maximum(source, 0)
+    check = (source >= 0) & (ahead_of_rear & ((relative > _PARALLEL) | agents.pedestrian))[rows]
     if not check.any():
         return []
     low, high = int(corridor.station(front)), int(corridor.station(reach)) + 1
@@ -351,12 +353,13 @@ def conflicts(
         check,
     )
     walls = []
-    for a in np.flatnonzero(np.isfinite(out[0])).tolist():  # the few agents that cross the lane
-        entry = float(out[2, a])
+    for row in np.flatnonzero(np.isfinite(out[0])).tolist():  # the few forecasts that cross the lane
+        a = int(source[row])
+        entry = float(out[2, row])
         distance = entry - front
         if distance < -1.0:
             continue
-        t_in, t_out = out[0, a] * scene.dt, out[1, a] * scene.dt
+        t_in, t_out = out[0, row] * scene.dt, out[1, row] * scene.dt
         margin = config.vru_margin if agents.vulnerable[a] else 0.0
         arrive = _travel_time(max(distance, 0.0), ego.speed, envelope_speed)
         clear = _travel_time(

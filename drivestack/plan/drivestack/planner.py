@@ -71,6 +71,7 @@ _LEAVE_MARGIN = 1.0  # [m] beyond the lane's half width at which the ego has lef
 _MAX_RELATIVE_HEADING = 0.5  # [rad] of the ego's heading to its lane that paths start along
 _ARRIVAL_DECELERATION = 2.0  # [m/s2] with which the ego comes to rest once the goal holds
 _END_MARGIN = 1.0  # [m] before a lane's or the map's end where the ego stops
+_LANE_TOLERANCE = 0.1  # [m] a corner may stick out of its lane before the ego counts as between lanes
 _STRAIGHT_LENGTH = 1000.0  # [m] of the straight corridor used off every lane
 
 
@@ -417,7 +418,9 @@ class DrivestackPlanner:
             wall_s = wall.s if wall is not None else np.inf
             if option.side == 0:
                 transition = max(config.min_transition, speed * config.offset_time)
-                targets = sorted({0.0, *config.lateral_offsets, round(option.d0, 2)})
+                junction = bool(option.corridor.in_intersection[option.corridor.station(option.s0)])
+                offsets = () if junction else config.lateral_offsets  # turn lanes are followed as drawn
+                targets = sorted({0.0, *offsets, round(option.d0, 2)})
                 paths = [(target, transition) for target in targets]
             else:
                 paths = [(0.0, max(config.min_transition, speed * t)) for t in config.lane_change_times]
@@ -456,6 +459,7 @@ class DrivestackPlanner:
         """Checks and scores of the rolled-out batch (see `scoring`)."""
         config = self.config.scoring
         assert self._map is not None
+        margin = np.where(scene.forecast.vulnerable, 2.0 * config.vulnerable_margin, 0.0)
         vehicle, forecast, raster = scene.vehicle, scene.forecast, self._map.raster
         steps = profiles.s.shape[1]
         corridors = [option.corridor for option in options]
@@ -463,6 +467,7 @@ class DrivestackPlanner:
         excess_end = np.empty(len(s0))
         limit = np.empty(profiles.s.shape)
         crossing = np.empty(profiles.s.shape, dtype=bool)
+        lane_half = np.empty(profiles.s.shape)
         on_map = np.empty(profiles.s.shape, dtype=bool)
         for number, corridor in enumerate(corridors):  # at most three corridors
             rows = batch.option == number
@@ -472,12 +477,15 @@ class DrivestackPlanner:
             excess_end[rows] = corridor.excess[station[rows, -1]]
             limit[rows] = corridor.speed_limit[station[rows]]
             crossing[rows] = corridor.in_intersection[station[rows]]
+            lane_half[rows] = corridor.half_width[station[rows]]
         first = options[0]
         excess_now = float(first.corridor.excess[first.corridor.station(first.s0)])
         progress = (profiles.s[:, -1] - s0) - (excess_end - excess_now)
         sides = np.array([option.side for option in options])[batch.option]
         shifting = np.abs(refs.d - refs.d[:, -1:]) > 0.3
-        changing = shifting & (sides != 0)[:, None]
+        # off its lane's middle by more than the lane allows, the ego is "changing lanes" for the metric
+        straddling = np.abs(refs.d) + 0.5 * vehicle.width > lane_half + _LANE_TOLERANCE
+        changing = (shifting & (sides != 0)[:, None]) | straddling
         wide = crossing | changing
         checks = check_proposals(
             states.x,
@@ -492,8 +500,8 @@ class DrivestackPlanner:
             forecast.y,
             forecast.yaw,
             forecast.speed,
-            forecast.length,
-            forecast.width,
+            forecast.length + margin,
+            forecast.width + margin,
             raster.grid,
             raster.origin,
             raster.resolution,
@@ -722,6 +730,7 @@ def _with_statics(forecast: Forecast, statics: Obstacles) -> Forecast:
         length=np.concatenate([forecast.length, statics.length]),
         width=np.concatenate([forecast.width, statics.width]),
         vulnerable=np.concatenate([forecast.vulnerable, np.zeros(count, dtype=bool)]),
+        source=np.concatenate([forecast.source, np.full(count, -1, dtype=np.int64)]),
     )
 
 
@@ -740,6 +749,7 @@ def _straight_corridor(x: float, y: float, yaw: float, router: Router) -> Corrid
         points=line.interpolate(stations),
         headings=line.heading_at(stations),
         lane_index=np.zeros(count, dtype=np.int64),
+        half_width=np.full(count, np.inf),
         speed_limit=np.full(count, np.nan),
         curvature=np.zeros(count),
         excess=np.zeros(count),

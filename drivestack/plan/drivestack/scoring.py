@@ -1,12 +1,14 @@
 """Scoring rolled-out proposals against the forecast traffic and the map, the way the metrics score
 a run (`drivestack.metrics`: nuPlan's closed-loop score), in one compiled pass over all proposals.
 
-Per proposal, `check_proposals` finds (every `stride` steps, boxes grown by half the distance
-moved in between so nothing slips through): the first at-fault collision with a forecast agent
+Per proposal, `check_proposals` finds (every `stride` steps, the boxes moving on at their
+velocities until the next checked step, so nothing slips through in between): the first at-fault
+collision with a forecast agent
 under nuPlan's fault rules (never while the ego stands; always with a stopped agent or when the
 ego's front bumper hits; an agent behind the ego, bearing from the rear axle above `behind_angle`,
-rear-ends it; a sideways contact is the ego's fault only while it changes lanes; blameless contacts
-are recorded separately; agents overlapping the ego already at the first step are replayed ghosts
+rear-ends it; a sideways contact is the ego's fault while it changes lanes, and here also with an
+agent ahead of the rear axle's square (forecasts are too rough to tell side from front); blameless
+contacts are recorded separately; agents overlapping the ego already at the first step are replayed ghosts
 passing through it and are ignored), the first step whose time to collision is at most `ttc_min`
 (boxes moving on at constant velocity, exact separating-axis intervals, sampled like nuPlan at
 0.1 s; relevant agents are those ahead within `ahead_angle`, or every agent not behind while the
@@ -31,6 +33,9 @@ IntArray = NDArray[np.int64]
 BoolArray = NDArray[np.bool_]
 
 _TTC_GRID = 0.1  # [s] nuPlan's time-to-collision sampling
+_GHOST_DEPTH = 0.5  # [m] boxes overlapping at the first step by this much are replayed ghosts
+_AHEAD_HALF = 0.5 * np.pi  # [rad] a forecast sideways contact with an agent ahead of this bearing may well
+# be a frontal one (forecasts are rough): counted as the ego's fault
 
 
 @njit(cache=True)
@@ -129,9 +134,10 @@ def _check_kernel(
     for j in range(agents):
         if np.isfinite(ax[j, 0]):
             ocos, osin = np.cos(ayaw[j, 0]), np.sin(ayaw[j, 0])
+            deep = _GHOST_DEPTH  # a real overlap, not a margin touching the ego
             start, stop = _interval(
-                ex[0, 0], ey[0, 0], cos0, sin0, half_length, half_width, 0.0, 0.0,
-                ax[j, 0], ay[j, 0], ocos, osin, asize[0, j], asize[1, j], 0.0, 0.0,
+                ex[0, 0], ey[0, 0], cos0, sin0, half_length - deep, half_width - deep, 0.0, 0.0,
+                ax[j, 0], ay[j, 0], ocos, osin, asize[0, j] - deep, asize[1, j] - deep, 0.0, 0.0,
             )  # fmt: skip
             present[j] = start <= stop
     for b in range(count):
@@ -149,8 +155,8 @@ def _check_kernel(
                     if not (cell & DRIVABLE):
                         offroad += 1
                         break
-            grow = 0.5 * v * dt * stride if stride > 1 else 0.0
-            hl = half_length + grow
+            span = dt * stride  # [s] until the next checked step: contacts in between count
+            vx, vy = v * cos, v * sin
             rx, ry = x - rear * cos, y - rear * sin
             for j in range(agents):
                 ox, oy = ax[j, k], ay[j, k]
@@ -160,17 +166,17 @@ def _check_kernel(
                 ohl, ohw = asize[0, j], asize[1, j]
                 distance = np.hypot(ox - x, oy - y)
                 check_ttc = k < ttc_steps and ttc == steps and v > 0.005
-                reach = ego_radius + grow + np.hypot(ohl, ohw) + 0.5 * ov * dt * stride
+                reach = ego_radius + np.hypot(ohl, ohw) + (v + ov) * span
                 if check_ttc:
                     reach += (v + ov) * ttc_min
                 if distance > reach:
                     continue
                 ocos, osin = np.cos(ayaw[j, k]), np.sin(ayaw[j, k])
-                ogrow = 0.5 * ov * dt * stride if stride > 1 else 0.0
+                ovx, ovy = ov * ocos, ov * osin
                 start, stop = _interval(
-                    x, y, cos, sin, hl, half_width, 0.0, 0.0, ox, oy, ocos, osin, ohl + ogrow, ohw, 0.0, 0.0
+                    x, y, cos, sin, half_length, half_width, vx, vy, ox, oy, ocos, osin, ohl, ohw, ovx, ovy
                 )
-                overlapping = start <= stop
+                overlapping = start <= stop and stop >= 0.0 and start <= span
                 bx, by = ox - rx, oy - ry
                 norm = np.hypot(bx, by)
                 bearing = np.arccos(min(max((cos * bx + sin * by) / norm, -1.0), 1.0)) if norm > 0 else 0.0
@@ -179,12 +185,13 @@ def _check_kernel(
                         continue
                     at_fault = ov <= stopped_agent
                     if not at_fault and bearing <= behind:  # front bumper, or sideways while changing lanes
-                        front_x, front_y = x + hl * cos, y + hl * sin
+                        front_x, front_y = x + half_length * cos, y + half_length * sin
                         start, stop = _interval(
-                            front_x, front_y, cos, sin, 0.0, half_width, 0.0, 0.0,
-                            ox, oy, ocos, osin, ohl + ogrow, ohw, 0.0, 0.0,
+                            front_x, front_y, cos, sin, 0.0, half_width, vx, vy,
+                            ox, oy, ocos, osin, ohl, ohw, ovx, ovy,
                         )  # fmt: skip
-                        at_fault = start <= stop or changing[b, k]
+                        front = start <= stop and stop >= 0.0 and start <= span
+                        at_fault = front or changing[b, k] or bearing < _AHEAD_HALF
                     if at_fault:
                         collision, culprit = k, j
                     elif blameless == steps:
@@ -192,10 +199,6 @@ def _check_kernel(
                     continue
                 if not check_ttc or not (bearing < ahead or (wide[b, k] and bearing <= behind)):
                     continue
-                start, stop = _interval(
-                    x, y, cos, sin, half_length, half_width, v * cos, v * sin,
-                    ox, oy, ocos, osin, ohl, ohw, ov * ocos, ov * osin,
-                )  # fmt: skip
                 first = max(np.ceil(start / _TTC_GRID - 1e-9), 1.0)
                 if start <= stop and first <= grid_points and first * _TTC_GRID <= stop + 1e-9:
                     ttc = k
