@@ -21,7 +21,8 @@ class ProposalConfig:
     `lane_change_times` [s] of travel (at least `min_transition` [m]). Speed profiles along every
     path: IDM toward each of `speed_fractions` of the desired speed, with each of `headways` [s],
     braking for the leader and the decision's stop points; a comfortable stop at the nearest
-    optional stop point; and an emergency brake. Profiles change their acceleration by at most
+    optional stop point; slowing down at `slow_deceleration` [m/s2] on the ego's lane; and an
+    emergency brake. Profiles change their acceleration by at most
     `comfort_jerk` [m/s3] (`emergency_jerk` for the emergency brake, down to
     `emergency_deceleration` [m/s2]); below the target speed a controller of gain `speed_gain`
     [1/s] caps IDM's acceleration. `horizon` [s] of every proposal.
@@ -43,6 +44,7 @@ class ProposalConfig:
     speed_gain: float = 0.6
     emergency_deceleration: float = 8.0
     emergency_jerk: float = 12.0
+    slow_deceleration: float = 2.5
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,10 @@ class DecisionConfig:
 class ScoringConfig:
     """How proposals are scored, consistent with the closed-loop metrics (`drivestack.metrics`).
 
-    Gates: no at-fault collision with the forecast traffic (ego moving, agent not behind it), no
+    Gates: no at-fault collision with the forecast traffic (ego moving, agent not behind it) within
+    the time the ego needs to react and stop comfortably (`collision_gate_reaction` [s] plus speed
+    over `collision_gate_deceleration` [m/s2], at least `collision_gate_min` [s]; a later one costs
+    `late_collision_cost`: forecasts that far out are rough and there is time to replan), no
     box corner off the drivable area (`drivable_shrink` [m] inside the box edges). Weighted terms as
     nuPlan's score: progress (normalised by the best, at least `progress_floor` [m]), time to
     collision above `ttc_min` [s] (checked on the first `ttc_check` [s]), speed limit (over-speed
@@ -117,6 +122,10 @@ class ScoringConfig:
     lane_change_cost: float = 0.03
     consistency_bonus: float = 0.03
     blameless_collision_cost: float = 0.2
+    collision_gate_min: float = 3.0
+    collision_gate_reaction: float = 1.5
+    collision_gate_deceleration: float = 3.0
+    late_collision_cost: float = 0.3
     offset_cost: float = 0.01
     effort_cost: float = 0.005
     check_interval: float = 0.2

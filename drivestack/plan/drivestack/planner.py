@@ -37,7 +37,7 @@ from drivestack.core.scenario import StaticObstacle, Trajectory
 from drivestack.maps.index import MapIndex
 from drivestack.maps.raster import MapRaster
 from drivestack.maps.routing import Corridor, Router, shape_polygon, start_lane
-from drivestack.plan.drivestack.config import DrivestackConfig
+from drivestack.plan.drivestack.config import DrivestackConfig, ProposalConfig
 from drivestack.plan.drivestack.decide import (
     LaneOption,
     Scene,
@@ -53,6 +53,7 @@ from drivestack.plan.drivestack.proposals import (
     BRAKE,
     IDM,
     LEADER,
+    SLOW,
     STOP,
     WALL,
     Profiles,
@@ -72,6 +73,7 @@ _MAX_RELATIVE_HEADING = 0.5  # [rad] of the ego's heading to its lane that paths
 _ARRIVAL_DECELERATION = 2.0  # [m/s2] with which the ego comes to rest once the goal holds
 _END_MARGIN = 1.0  # [m] before a lane's or the map's end where the ego stops
 _LANE_TOLERANCE = 0.1  # [m] a corner may stick out of its lane before the ego counts as between lanes
+_GOAL_REACH = 0.3  # [m] beyond its lane's half width a path may aim at a goal region's centre
 _STRAIGHT_LENGTH = 1000.0  # [m] of the straight corridor used off every lane
 
 
@@ -231,6 +233,7 @@ class DrivestackPlanner:
                     proposals.emergency_jerk,
                     proposals.idm.accel_max,
                     proposals.speed_gain,
+                    proposals.slow_deceleration,
                 ]
             ),
             dt,
@@ -420,7 +423,7 @@ class DrivestackPlanner:
                 transition = max(config.min_transition, speed * config.offset_time)
                 junction = bool(option.corridor.in_intersection[option.corridor.station(option.s0)])
                 offsets = () if junction else config.lateral_offsets  # turn lanes are followed as drawn
-                targets = sorted({0.0, *offsets, round(option.d0, 2)})
+                targets = sorted({0.0, *offsets, round(option.d0, 2), *_goal_offsets(option, speed, config)})
                 paths = [(target, transition) for target in targets]
             else:
                 paths = [(0.0, max(config.min_transition, speed * t)) for t in config.lane_change_times]
@@ -432,7 +435,11 @@ class DrivestackPlanner:
                 ]
                 if np.isfinite(stop):
                     rows.append((number, target, transition, STOP, 1.0, max(config.headways), stop))
-        rows.append((0, options[0].d0, 1.0, BRAKE, 0.0, max(config.headways), np.inf))
+        keep = options[0]
+        rows += [
+            (0, target, 1.0, SLOW, 0.0, max(config.headways), np.inf) for target in {0.0, round(keep.d0, 2)}
+        ]
+        rows.append((0, keep.d0, 1.0, BRAKE, 0.0, max(config.headways), np.inf))
         table = np.array(rows, dtype=np.float64)
         return _Batch(
             option=table[:, 0].astype(np.int64),
@@ -519,9 +526,12 @@ class DrivestackPlanner:
         consistent = corridor_holds[batch.option]
         ego = np.array([[scene.ego.x, scene.ego.y]])
         offroad_now = not bool(raster.bits(ego)[0] & 1)
+        gate = config.collision_gate_reaction + scene.ego.speed / config.collision_gate_deceleration
+        gate = min(max(gate, config.collision_gate_min), (steps - 1) * scene.dt)
         scores = score_proposals(
             checks,
             steps,
+            round(gate / scene.dt),
             progress,
             overspeed,
             comfort,
@@ -633,6 +643,8 @@ def _label(option: LaneOption, kind: int) -> str:
     """The alternative a proposal stands for: its lane option and profile kind."""
     if kind == BRAKE:
         return "emergency_brake"
+    if kind == SLOW:
+        return "slow_down"
     return f"{option.name}/stop" if kind == STOP else option.name
 
 
@@ -642,7 +654,9 @@ def _action(
     """The action and reason a chosen (safe) proposal carries out."""
     kind = int(batch.kind[best])
     if kind == BRAKE:
-        return "emergency_brake", "braking is the best proposal"
+        return "emergency_brake", "braking hard is the best proposal"
+    if kind == SLOW:
+        return "slow_down", "slowing down is the best proposal"
     if option.side != 0:
         return option.name, option.why
     wall = option.first_wall
@@ -663,6 +677,20 @@ def _action(
 def _closed(option: LaneOption, why: str, gain: float) -> LaneOption:
     """`option` marked closed with its reason and route gain."""
     return dataclasses.replace(option, allowed=False, why=why, route_gain=gain, walls=())
+
+
+def _goal_offsets(option: LaneOption, speed: float, config: ProposalConfig) -> list[float]:
+    """Lateral targets [m] toward goal regions ahead on the option's corridor that lie beside its
+    centerline (within the lane and a little beyond), reachable within the horizon."""
+    corridor = option.corridor
+    reach = option.s0 + max(speed, 5.0) * config.horizon
+    found = []
+    for span in corridor.goal:
+        if span.s_out < option.s0 or span.s_in > reach or abs(span.offset) < 0.2:
+            continue
+        limit = float(corridor.half_width[corridor.station(span.s_in)]) + _GOAL_REACH
+        found.append(round(float(np.clip(span.offset, -limit, limit)), 2))
+    return found
 
 
 def _stop_point(option: LaneOption, length: float, min_gap: float) -> float:

@@ -12,7 +12,7 @@ term capped by a proportional speed controller, so the target is reached rather 
 ever more slowly) with a given time headway, behind the leader (assumed to keep its speed) and
 stopping at the stop points ("walls": where the ego's front bumper must stay behind; IDM treats
 them as standing leaders, the comfortable-stop profile brakes just in time at the constant
-deceleration that ends at the wall), or a brake;
+deceleration that ends at the wall), a comfortable slowing down, or an emergency brake;
 the acceleration changes by at most a jerk bound per step and eases to zero as the ego comes to
 rest, so stops are smooth. Arrays are
 (B,) per proposal and (B, H + 1) over the horizon's steps; SI units.
@@ -38,6 +38,7 @@ BoolArray = NDArray[np.bool_]
 IDM = 0
 STOP = 1
 BRAKE = 2
+SLOW = 3
 
 # what limited a profile's first acceleration
 FREE = 0
@@ -82,8 +83,8 @@ def _profiles_kernel(
 ) -> tuple[FloatArray, NDArray[np.int8]]:
     """Profiles (3, B, steps + 1) and first-step binding (B,); `idm` as `IdmParams.array`; `limits`
     = (front overhang [m], comfort jerk, brake deceleration, brake jerk, max acceleration, speed
-    gain [1/s])."""
-    front, jerk, brake, brake_jerk, max_accel, gain = limits
+    gain [1/s], slowing deceleration)."""
+    front, jerk, brake, brake_jerk, max_accel, gain, slow = limits
     count = s0.shape[0]
     out = np.empty((3, count, steps + 1))
     binding = np.zeros(count, dtype=np.int8)
@@ -97,6 +98,8 @@ def _profiles_kernel(
         for h in range(steps):
             if kind[b] == BRAKE:
                 command = -brake
+            elif kind[b] == SLOW:
+                command = -slow
             else:
                 station = min(max(int(s / spacing + 0.5), 0), last)
                 target = max(fraction[b] * envelope[corridor[b], station], 0.0)
@@ -155,7 +158,7 @@ def speed_profiles(
     time `headway` [s], leader gap [m] and speed [m/s] (inf gap: none), `wall` [m] (front bumper
     stop; inf: none); `idm` = `IdmParams.array`; `limits` = (front overhang [m], comfort jerk
     [m/s3], brake deceleration [m/s2], brake jerk [m/s3], max acceleration [m/s2], speed gain [1/s]
-    of the controller that holds the target speed)."""
+    of the controller that holds the target speed, deceleration [m/s2] of the SLOW profiles)."""
     out, binding = _profiles_kernel(
         np.ascontiguousarray(s0, dtype=np.float64),
         float(v0),

@@ -6,8 +6,8 @@ velocities until the next checked step, so nothing slips through in between): th
 collision with a forecast agent
 under nuPlan's fault rules (never while the ego stands; always with a stopped agent or when the
 ego's front bumper hits; an agent behind the ego, bearing from the rear axle above `behind_angle`,
-rear-ends it; a sideways contact is the ego's fault while it changes lanes, and here also with an
-agent ahead of the rear axle's square (forecasts are too rough to tell side from front); blameless
+rear-ends it; a sideways contact is the ego's fault while it changes lanes, and here also with a
+crossing agent ahead of the rear axle's square (forecasts are too rough to tell side from front); blameless
 contacts are recorded separately; agents overlapping the ego already at the first step are replayed ghosts
 passing through it and are ignored), the first step whose time to collision is at most `ttc_min`
 (boxes moving on at constant velocity, exact separating-axis intervals, sampled like nuPlan at
@@ -34,8 +34,9 @@ BoolArray = NDArray[np.bool_]
 
 _TTC_GRID = 0.1  # [s] nuPlan's time-to-collision sampling
 _GHOST_DEPTH = 0.5  # [m] boxes overlapping at the first step by this much are replayed ghosts
-_AHEAD_HALF = 0.5 * np.pi  # [rad] a forecast sideways contact with an agent ahead of this bearing may well
-# be a frontal one (forecasts are rough): counted as the ego's fault
+_AHEAD_HALF = 0.5 * np.pi  # [rad] a forecast sideways contact with a crossing agent ahead of this
+# bearing may well be a frontal one (forecasts are rough): counted as the ego's fault
+_SAME_WAY = np.cos(np.deg2rad(35.0))  # agents heading within this of the ego drive alongside it
 
 
 @njit(cache=True)
@@ -140,8 +141,10 @@ def _check_kernel(
                 ax[j, 0], ay[j, 0], ocos, osin, asize[0, j] - deep, asize[1, j] - deep, 0.0, 0.0,
             )  # fmt: skip
             present[j] = start <= stop
+    touched = np.zeros(agents, dtype=np.bool_)  # agents already in contact: judged once, at first contact
     for b in range(count):
         collision, culprit, blameless, ttc, offroad = steps, -1, steps, steps, 0
+        touched[:] = False
         for k in range(0, steps, stride):
             x, y, yaw, v = ex[b, k], ey[b, k], eyaw[b, k], ev[b, k]
             cos, sin = np.cos(yaw), np.sin(yaw)
@@ -160,7 +163,7 @@ def _check_kernel(
             rx, ry = x - rear * cos, y - rear * sin
             for j in range(agents):
                 ox, oy = ax[j, k], ay[j, k]
-                if present[j] or not np.isfinite(ox):
+                if present[j] or touched[j] or not np.isfinite(ox):
                     continue
                 ov = av[j, k]
                 ohl, ohw = asize[0, j], asize[1, j]
@@ -181,6 +184,7 @@ def _check_kernel(
                 norm = np.hypot(bx, by)
                 bearing = np.arccos(min(max((cos * bx + sin * by) / norm, -1.0), 1.0)) if norm > 0 else 0.0
                 if overlapping:
+                    touched[j] = True
                     if collision < steps or v <= stopped_ego:
                         continue
                     at_fault = ov <= stopped_agent
@@ -191,7 +195,8 @@ def _check_kernel(
                             ox, oy, ocos, osin, ohl, ohw, ovx, ovy,
                         )  # fmt: skip
                         front = start <= stop and stop >= 0.0 and start <= span
-                        at_fault = front or changing[b, k] or bearing < _AHEAD_HALF
+                        across = cos * ocos + sin * osin < _SAME_WAY  # not driving alongside the ego
+                        at_fault = front or changing[b, k] or (across and bearing < _AHEAD_HALF)
                     if at_fault:
                         collision, culprit = k, j
                     elif blameless == steps:
@@ -324,6 +329,7 @@ class Scores:
 def score_proposals(
     checks: Checks,
     steps: int,
+    gate: int,
     progress: FloatArray,
     overspeed: FloatArray,
     comfort: BoolArray,
@@ -336,7 +342,8 @@ def score_proposals(
     horizon: float,
     config: ScoringConfig,
 ) -> Scores:
-    """Combine the checks of proposals over `steps` (T) steps with progress [m] (B,), over-speed
+    """Combine the checks of proposals over `steps` (T) steps (at-fault collisions before step
+    `gate` are unsafe, later ones cost) with progress [m] (B,), over-speed
     integral [m] (B,), comfort and goal flags (B,), the number of lane changes (B,), consistency
     with the previous choice (B,), distance off the centerline [m] (B,) and mean absolute
     acceleration [m/s2] (B,) into `total` (-inf for unsafe proposals).
@@ -345,7 +352,7 @@ def score_proposals(
     already (`offroad_now`: then fewer off-road steps are merely better). Progress is normalised by
     the best safe proposal's (at least `progress_floor` [m])."""
     on_road = checks.offroad == 0
-    safe = (checks.collision >= steps) & (on_road | offroad_now)
+    safe = (checks.collision >= gate) & (on_road | offroad_now)
     pool = safe if safe.any() else np.ones_like(safe)
     best = max(float(progress[pool].max(initial=0.0)), config.progress_floor)
     progress_term = np.clip(progress / best, 0.0, 1.0)
@@ -364,6 +371,7 @@ def score_proposals(
         - config.lane_change_cost * lane_changes
         + config.consistency_bonus * consistent
         - config.blameless_collision_cost * (checks.blameless < steps)
+        - config.late_collision_cost * (checks.collision < steps)
         - config.offset_cost * offset
         - config.effort_cost * effort
     )
