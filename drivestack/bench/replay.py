@@ -100,14 +100,19 @@ def find_row(
     return done[0]
 
 
-def source_of(row: dict[str, Any], store: str | None = None) -> Source:
+def source_of(row: dict[str, Any], store: str | None = None, run_dir: str | Path | None = None) -> Source:
     """Where a row's scenario comes from: its file (with the solution files beside its dataset
-    folder), or its key in `store` (default store when None)."""
+    folder), or its key in `store` (default store when None). A relative file path that does not
+    exist from here is looked up from the benchmark folder's parent (`run_dir`), where `drivestack
+    bench` usually ran."""
     name = str(row["source"])
     if name.startswith("store:"):
         opened = Store.open(store)
         return Source(store=str(opened.root), key=name.removeprefix("store:"))
-    return find_scenario(name)
+    path = Path(name)
+    if not path.exists() and not path.is_absolute() and run_dir is not None:
+        path = Path(run_dir).resolve().parent / path
+    return find_scenario(str(path) if path.exists() else name)
 
 
 @dataclass(frozen=True, eq=False)
@@ -123,11 +128,15 @@ class Replay:
 
 
 def replay_row(
-    row: dict[str, Any], sim: SimConfig, store: str | None = None, scenario: Scenario | None = None
+    row: dict[str, Any],
+    sim: SimConfig,
+    store: str | None = None,
+    scenario: Scenario | None = None,
+    run_dir: str | Path | None = None,
 ) -> Replay:
     """Re-run the run of `row` with the simulator settings `sim` (the scenario is loaded unless
-    given); ConfigError when the re-run's score differs from the row's."""
-    loaded = scenario if scenario is not None else source_of(row, store).load()
+    given; see `source_of`); ConfigError when the re-run's score differs from the row's."""
+    loaded = scenario if scenario is not None else source_of(row, store, run_dir).load()
     problem = loaded.planning_problem(int(row["planning_problem_id"]))
     record = simulate(loaded, problem.id, make_planner(str(row["planner"])), str(row["agents"]), sim)
     metrics = evaluate(loaded, problem, record, loaded.recorded_ego(problem.id))
@@ -150,4 +159,4 @@ def replay(
 ) -> Replay:
     """Re-run a benchmark's run of `scenario_id` (the first matching row; see `find_row`)."""
     row = find_row(result_rows(run_dir), scenario_id, planner, agents, problem)
-    return replay_row(row, sim_config(read_manifest(run_dir)), store)
+    return replay_row(row, sim_config(read_manifest(run_dir)), store, run_dir=run_dir)
