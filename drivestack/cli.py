@@ -492,6 +492,25 @@ def export_mcap(
     )
 
 
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="Output folder of `drivestack bench` (run A).")],
+    other: Annotated[Path | None, typer.Argument(help="A second run (B) to compare against.")] = None,
+    out: Annotated[Path | None, typer.Option(help="HTML file [default: RUN_DIR/report.html].")] = None,
+    worst: Annotated[int, typer.Option(min=0, help="Worst runs shown with an animation.")] = 8,
+    store: StoreOption = None,
+) -> None:
+    """Write a self-contained HTML report of a benchmark run (or of run A against run B)."""
+    from drivestack.viz.report import ReportConfig, write_report
+
+    config = ReportConfig(worst=worst, store=str(store) if store else None)
+    with err_console.status("writing the report") as status:
+        target = write_report(
+            run_dir, out, config, other, lambda title: status.update(f"re-simulating {title}")
+        )
+    console.print(f"report: {target}", highlight=False)
+
+
 def main() -> None:
     """Entry point of the `drivestack` console script: a `DrivestackError` becomes one line and exit 1."""
     try:

@@ -31,3 +31,33 @@ def commonroad_root() -> Path:
     if not COMMONROAD_ROOT.is_dir():
         pytest.skip(f"recorded data not found at {COMMONROAD_ROOT}")
     return COMMONROAD_ROOT
+
+
+@pytest.fixture(scope="session")
+def generated_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with two generated scenarios (an intersection and a merge, seed 5) and their solutions."""
+    from drivestack.data.generate import generate
+
+    folder = tmp_path_factory.mktemp("generated")
+    generate(folder, "intersection", 1, seed=5)
+    generate(folder, "merge", 1, seed=5)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def bench_run(generated_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The output folder of a benchmark of idm and drivestack with log agents on `generated_data`."""
+    from drivestack.bench import (
+        BenchConfig,
+        ResultStore,
+        SequentialExecutor,
+        bench_config_record,
+        find_sources,
+        run_bench,
+    )
+
+    out = tmp_path_factory.mktemp("bench")
+    config = BenchConfig(("idm", "drivestack"), ("log",))
+    store = ResultStore(out, bench_config_record(config, str(generated_data), None, 1))
+    run_bench(find_sources(str(generated_data)), config, store, SequentialExecutor())
+    return out
