@@ -22,6 +22,10 @@ class InputError(DrivestackError):
         where = ": ".join(part for part in (self.path, self.element) if part)
         super().__init__(f"{where}: {problem}" if where else problem)
 
+    def __reduce__(self) -> tuple[type[InputError], tuple[str | None, str | None, str]]:
+        """Pickle by the constructor's arguments, so the error crosses process boundaries intact."""
+        return (type(self), (self.path, self.element, self.problem))
+
 
 class StoreError(DrivestackError):
     """The scenario store is missing, corrupted, of a newer schema, or was asked to do something unsafe."""
