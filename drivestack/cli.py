@@ -416,6 +416,13 @@ def bench(
     workers: Annotated[int, typer.Option(min=1, help="Worker processes (1: in this process).")] = 1,
     limit: Annotated[int | None, typer.Option(min=0, help="Run only the first N scenarios.")] = None,
     store: StoreOption = None,
+    backend: Annotated[
+        str | None,
+        typer.Option(help="sequential, processes or ray [default: sequential for 1 worker, else processes]."),
+    ] = None,
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster address (ray backend) [default: a local Ray].")
+    ] = None,
 ) -> None:
     """Run every scenario x problem x planner x agents combination not yet in OUT; print the aggregate."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -423,18 +430,18 @@ def bench(
 
     from drivestack.bench import (
         BenchConfig,
-        ProcessExecutor,
         ResultStore,
-        SequentialExecutor,
         bench_config_record,
         find_sources,
         run_bench,
     )
+    from drivestack.bench.backends import make_executor
 
     config = BenchConfig(_names(planner), _names(agents))
     sources = find_sources(target, str(store) if store else None, limit)
-    results = ResultStore(out, bench_config_record(config, target, limit, workers))
-    executor = SequentialExecutor() if workers == 1 else ProcessExecutor(workers)
+    executor = make_executor(backend, workers, address)
+    record = bench_config_record(config, target, limit, workers) | {"backend": backend, "address": address}
+    results = ResultStore(out, record)
     columns = (TextColumn("bench"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err_console, transient=True) as progress:
         task = progress.add_task("bench", total=None)
