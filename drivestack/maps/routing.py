@@ -368,6 +368,10 @@ class Router:
                 current = self.graph.lanes[neighbour.lane_id]
         return found
 
+    def stations(self, lane_id: int) -> FloatArray:
+        """Arc lengths (N,) [m] from the lane's start at which its cost-to-go is tabled."""
+        return self._stations[lane_id]
+
     def goal_reachable(self, lane_id: int) -> bool:
         """True when a goal span can be entered from somewhere on `lane_id`."""
         return bool(np.isfinite(self.cost[lane_id]).any())

@@ -34,7 +34,7 @@ class ProposalConfig:
     lane_change_times: tuple[float, ...] = (3.5, 5.0)
     min_transition: float = 12.0
     speed_fractions: tuple[float, ...] = (0.3, 0.6, 0.8, 0.9, 1.0)
-    headways: tuple[float, ...] = (0.6, 1.0, 1.5)
+    headways: tuple[float, ...] = (0.4, 0.7, 1.0, 1.5)
     idm: IdmParams = field(
         default_factory=lambda: IdmParams(
             min_gap=2.5, accel_max=1.5, decel_max=3.0, exponent=4.0, max_braking=7.0
@@ -53,26 +53,32 @@ class DecisionConfig:
 
     Desired speed: the lane's limit; without one the largest of the ego's initial speed, the goal's
     velocity (interval centre) and the moving traffic around, at least `default_speed` [m/s], at
-    most `max_speed`; curves cap it at `curve_lateral_acceleration` [m/s2] and `curve_yaw_rate`
-    [rad/s]; limits ahead are anticipated at `anticipation_deceleration` [m/s2], a goal asking for more
-    speed at `anticipation_acceleration` [m/s2]. Traffic within
-    `traffic_radius` [m] counts. Stops: before a stop line by `stop_margin` [m], for red and yellow
-    when no harder than `light_deceleration` [m/s2]; yields to agents crossing the path within
-    `yield_before` / `yield_after` [s] of the ego's passage (`vru_margin` [s] more for vulnerable
-    road users) when no harder than `yield_deceleration`. Lane changes: the target lane's gaps must
-    exceed `gap_min` [m] plus `gap_front_time` [s] of the ego's speed ahead and `gap_rear_time` [s]
-    of the follower's speed behind, and whoever closes in must need at most `gap_deceleration`
-    [m/s2] to keep `gap_min`; a lane pays for overtaking when the leader in
-    ours is `overtake_speed_gap` [m/s] slower than desired (or stopped). `lane_half_width` [m] decides
+    most `max_speed`; curves cap it at `curve_lateral_acceleration` [m/s2] (at
+    `goal_lateral_acceleration` where a goal's velocity asks for more) and `curve_yaw_rate`
+    [rad/s]; limits ahead are anticipated at `anticipation_deceleration` [m/s2], a goal asking
+    for more speed at `anticipation_acceleration` [m/s2]. Goal timing: never pass a goal before
+    its time window opens; keep the schedule the problem implies (the initial distance to the goal
+    at the mean of the initial speed and the goal's velocity), going up to `schedule_overspeed`
+    [m/s] faster than desired (the speed-limit term pays for it; the goal counts more). Traffic
+    within `traffic_radius` [m] counts. Stops: before a stop line by `stop_margin` [m], for red and
+    yellow when no harder than `light_deceleration` [m/s2]; yields to agents crossing the path
+    within `yield_before` / `yield_after` [s] of the ego's passage (`vru_margin` [s] more for
+    vulnerable road users) when no harder than `yield_deceleration`. Lane changes: the target
+    lane's gaps must exceed `gap_min` [m] plus `gap_front_time` [s] of the ego's speed ahead and
+    `gap_rear_time` [s] of the follower's speed behind, and whoever closes in must need at most
+    `gap_deceleration` [m/s2] to keep `gap_min`; a lane pays for overtaking when the leader in ours
+    is `overtake_speed_gap` [m/s] slower than desired (or stopped). `lane_half_width` [m] decides
     who is in a lane; agents beyond `perception_range` [m] are ignored.
     """
 
     default_speed: float = 13.9
     max_speed: float = 45.0
-    curve_lateral_acceleration: float = 2.2
+    curve_lateral_acceleration: float = 3.0
+    goal_lateral_acceleration: float = 4.0
     curve_yaw_rate: float = 0.6
     anticipation_deceleration: float = 1.5
     anticipation_acceleration: float = 1.0
+    schedule_overspeed: float = 2.0
     traffic_radius: float = 60.0
     stop_margin: float = 1.0
     light_deceleration: float = 4.5
@@ -127,7 +133,7 @@ class ScoringConfig:
     collision_gate_deceleration: float = 3.0
     late_collision_cost: float = 0.3
     offset_cost: float = 0.01
-    effort_cost: float = 0.005
+    effort_cost: float = 0.002
     check_interval: float = 0.2
     drivable_shrink: float = 0.1
     vulnerable_margin: float = 0.3

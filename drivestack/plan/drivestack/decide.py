@@ -23,8 +23,8 @@ from numba import njit
 from numpy.typing import NDArray
 
 from drivestack.core.dynamics import Obstacles, VehicleParams, find_leaders
-from drivestack.core.scenario import EgoState, Goal, LightColor
-from drivestack.maps.routing import Corridor
+from drivestack.core.scenario import EgoState, Goal, Interval, LightColor
+from drivestack.maps.routing import Corridor, GoalSpan
 from drivestack.plan.drivestack.config import DecisionConfig
 from drivestack.predict import AgentStates, Forecast
 
@@ -36,12 +36,13 @@ STOP_COLORS = frozenset({LightColor.RED, LightColor.YELLOW, LightColor.RED_YELLO
 _PARALLEL = np.deg2rad(35.0)  # [rad] agents heading within this of the lane move along it
 _BAND_MARGIN = 0.4  # [m] added to the ego's half width for the band a crossing agent enters
 _LOOKAHEAD_SAMPLES = 64
+_CREEP = 0.5  # [m/s] the slowest desired speed a goal's time window imposes
 
 
 @dataclass(frozen=True)
 class Wall:
     """A stop: the ego's front bumper stays behind arc length `s` [m]; `kind` (red_light,
-    yellow_light, lane_end, goal, yield) and a human-readable `reason`."""
+    yellow_light, lane_end, route_end, goal, yield) and a human-readable `reason`."""
 
     s: float
     kind: str
@@ -139,13 +140,21 @@ def project(corridor: Corridor, x: FloatArray, y: FloatArray, s_from: float, s_t
 
 
 def envelope(
-    corridor: Corridor, free_speed: float, goal: Goal, s_ego: float, config: DecisionConfig
+    corridor: Corridor,
+    free_speed: float,
+    goal: Goal,
+    s_ego: float,
+    config: DecisionConfig,
+    now: float = 0.0,
+    dt: float = 1.0,
+    arrival: float | None = None,
 ) -> FloatArray:
     """Desired speed (K,) [m/s] per station: the lane's limit (else `free_speed`), capped in curves
-    (lateral acceleration and yaw rate), within the velocity interval of a goal lying on the
-    corridor (raised before it at `anticipation_acceleration` where the goal asks for more), and
-    lowered ahead of each cap at `anticipation_deceleration` (limits behind the ego at `s_ego` [m]
-    are not anticipated)."""
+    (lateral acceleration and yaw rate), timed toward a goal lying on the corridor (see
+    `_goal_timing`), within its velocity interval (raised before it at `anticipation_acceleration`
+    where the goal asks for more), and lowered ahead of each cap at `anticipation_deceleration`
+    (limits behind the ego at `s_ego` [m] are not anticipated). `now` [s] is the time, `dt` [s] the
+    step of the goal's time intervals, `arrival` [s] the time the ego is expected at the goal."""
     base = np.where(np.isfinite(corridor.speed_limit), corridor.speed_limit, free_speed)
     curvature = np.maximum(np.abs(corridor.curvature), 1e-6)
     curve = np.minimum(
@@ -154,6 +163,10 @@ def envelope(
     speed = np.minimum(base, curve)
     stations = np.arange(len(speed)) * corridor.spacing
     for span in corridor.goal:
+        if span.s_out > s_ego:
+            _goal_timing(
+                speed, stations, curve, span, goal.states[span.state].time, s_ego, now, dt, arrival, config
+            )
         velocity = goal.states[span.state].velocity
         if velocity is None:
             continue
@@ -164,13 +177,46 @@ def envelope(
         # reach the goal's lowest speed by its start: v(s)^2 >= low^2 - 2 a (s_in - s)
         before = (stations < span.s_in) & (stations >= s_ego)
         floor = (low + margin) ** 2 - 2.0 * config.anticipation_acceleration * (span.s_in - stations[before])
-        speed[before] = np.maximum(speed[before], np.minimum(np.sqrt(np.maximum(floor, 0.0)), curve[before]))
+        bound = np.sqrt(config.goal_lateral_acceleration / curvature[before])  # the goal may ask for more
+        speed[before] = np.maximum(speed[before], np.minimum(np.sqrt(np.maximum(floor, 0.0)), bound))
     # anticipate: v(s)^2 <= v(s')^2 + 2 b (s' - s) for every s' ahead (one reverse running minimum)
     ahead = stations >= s_ego
     budget = speed**2 + 2.0 * config.anticipation_deceleration * stations
     budget[~ahead] = np.inf
     reachable = np.minimum.accumulate(budget[::-1])[::-1] - 2.0 * config.anticipation_deceleration * stations
     return np.minimum(speed, np.sqrt(np.maximum(reachable, 0.0)))
+
+
+def _goal_timing(
+    speed: FloatArray,
+    stations: FloatArray,
+    curve: FloatArray,
+    span: GoalSpan,
+    window: Interval,
+    s_ego: float,
+    now: float,
+    dt: float,
+    arrival: float | None,
+    config: DecisionConfig,
+) -> None:
+    """Time the approach to a goal span ahead (in place on `speed` (K,) [m/s]): never so fast that
+    the ego passes the span before the goal's time window opens, and, when an `arrival` time [s] is
+    expected within the window, fast enough to be there by then (up to `schedule_overspeed` [m/s]
+    above the desired speed, never beyond the curve cap)."""
+    start, end = window.start * dt, window.end * dt
+    middle = 0.5 * (span.s_in + span.s_out)
+    before = (stations >= s_ego) & (stations <= span.s_out)
+    if start > now + 1e-6:
+        cap = max(middle - s_ego, 0.0) / (start - now)
+        speed[before] = np.minimum(speed[before], max(cap, _CREEP))
+    if arrival is None or config.schedule_overspeed <= 0.0:
+        return
+    target = min(max(arrival, start), end)
+    if target <= now + 0.5:
+        return
+    needed = max(middle - s_ego, 0.0) / (target - now)
+    raised = np.minimum(np.minimum(needed, speed[before] + config.schedule_overspeed), curve[before])
+    speed[before] = np.maximum(speed[before], raised)
 
 
 def free_speed(

@@ -120,12 +120,15 @@ class Decision:
 @dataclass
 class _Memory:
     """What the planner keeps between steps: the corridor it follows, the lane it aims for and
-    whether it is changing lanes toward it, and the lateral offset it chose."""
+    whether it is changing lanes toward it, the lateral offset it chose, and the time [s] it is
+    expected at the goal (`_schedule`, set at the first step)."""
 
     corridor: Corridor | None = None
     target_lane: int = -1
     changing: bool = False
     offset: float = 0.0
+    scheduled: bool = False
+    arrival: float | None = None
     decisions: list[Decision] = field(default_factory=list)
 
 
@@ -332,6 +335,9 @@ class DrivestackPlanner:
         config = self.config.decisions
         current = self._corridor(scene, router, context)
         self._memory.corridor = current
+        if not self._memory.scheduled:
+            self._memory.arrival = _schedule(scene, current, router)
+            self._memory.scheduled = True
         options = [self._option(scene, current, 0, True, "current lane", 0.0, router)]
         s0 = options[0].s0
         here = current.lane_at(s0)
@@ -392,7 +398,16 @@ class DrivestackPlanner:
         s0, d0 = float(s), float(d)
         relative = float(angle_diff(ego.yaw, float(corridor.frame.reference.heading_at(s0))))
         slope = float(np.tan(np.clip(relative, -_MAX_RELATIVE_HEADING, _MAX_RELATIVE_HEADING)))
-        speeds = envelope(corridor, scene.free_speed, scene.goal, s0, config)
+        speeds = envelope(
+            corridor,
+            scene.free_speed,
+            scene.goal,
+            s0,
+            config,
+            scene.step * scene.dt,
+            scene.dt,
+            self._memory.arrival,
+        )
         if not allowed:
             return LaneOption(side, corridor, s0, d0, slope, False, why, gain, speeds, np.inf, 0.0, -1, ())
         gap, lead_speed, row = leader(scene, corridor, s0, config)
@@ -482,7 +497,10 @@ class DrivestackPlanner:
             end = corridor.length - 0.5 * scene.vehicle.length if corridor.dead_end else np.inf
             on_map[rows] = profiles.s[rows] <= end
             excess_end[rows] = corridor.excess[station[rows, -1]]
-            limit[rows] = corridor.speed_limit[station[rows]]
+            # the limit the plan respects: the map's, or the envelope where the goal asks for more
+            lane_limit = corridor.speed_limit[station[rows]]
+            wanted = options[number].envelope[station[rows]]
+            limit[rows] = np.where(np.isfinite(lane_limit), np.maximum(lane_limit, wanted), np.nan)
             crossing[rows] = corridor.in_intersection[station[rows]]
             lane_half[rows] = corridor.half_width[station[rows]]
         first = options[0]
@@ -677,6 +695,33 @@ def _action(
 def _closed(option: LaneOption, why: str, gain: float) -> LaneOption:
     """`option` marked closed with its reason and route gain."""
     return dataclasses.replace(option, allowed=False, why=why, route_gain=gain, walls=())
+
+
+def _schedule(scene: Scene, corridor: Corridor, router: Router) -> float | None:
+    """When the problem implies the ego reaches its goal [s]: the route distance to the goal (to the
+    middle of a goal span on the ego's corridor, else the router's cost-to-go) at the mean of the
+    initial speed and the goal's velocity (the centre of its interval; the initial speed alone
+    without one). None without a goal position ahead or when barely moving."""
+    ego = scene.ego
+    s, _ = corridor.frame.to_frenet(np.array([ego.x, ego.y]))
+    ahead = [0.5 * (span.s_in + span.s_out) - float(s) for span in corridor.goal if span.s_out > float(s)]
+    if ahead:
+        distance = min(ahead)
+    else:
+        lane = corridor.lane_at(float(s))
+        if lane not in router.cost:
+            return None
+        k = corridor.lane_ids.index(lane)
+        distance = float(
+            np.interp(float(s) - corridor.lane_starts[k], router.stations(lane), router.cost[lane])
+        )
+    velocities = [
+        0.5 * (g.velocity.start + g.velocity.end) for g in scene.goal.states if g.velocity is not None
+    ]
+    mean = 0.5 * (ego.speed + velocities[0]) if velocities else ego.speed
+    if not np.isfinite(distance) or mean < 1.0:
+        return None
+    return scene.step * scene.dt + distance / mean
 
 
 def _goal_offsets(option: LaneOption, speed: float, config: ProposalConfig) -> list[float]:
