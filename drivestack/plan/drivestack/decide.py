@@ -161,7 +161,7 @@ def envelope(
         np.sqrt(config.curve_lateral_acceleration / curvature), config.curve_yaw_rate / curvature
     )
     speed = np.minimum(base, curve)
-    stations = np.arange(len(speed)) * corridor.spacing
+    stations = np.arange(len(speed), dtype=np.float64) * corridor.spacing
     for span in corridor.goal:
         if span.s_out > s_ego:
             _goal_timing(
