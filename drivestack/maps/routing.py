@@ -69,16 +69,15 @@ class RoutingConfig:
 
 def smooth(line: Polyline, spacing: float, window: float) -> Polyline:
     """`line` resampled every `spacing` [m] and smoothed with a cubic Savitzky-Golay filter over
-    `window` [m], end points kept: survey kinks at vertices (a few degrees every few metres on some
-    maps) become gentle curvature a tracker can follow, while real curves keep their radius."""
+    `window` [m] (its ends fitted by the same cubic): survey kinks at vertices (a few degrees every
+    few metres on some maps) become gentle curvature a tracker can follow, while real curves keep
+    their radius."""
     resampled = line.resample(spacing)
     points = resampled.points
     samples = int(window / spacing) // 2 * 2 + 1
     if len(points) <= samples:
         return resampled
-    smoothed = savgol_filter(points, samples, 3, axis=0, mode="interp")
-    smoothed[0], smoothed[-1] = points[0], points[-1]
-    return Polyline(smoothed)
+    return Polyline(savgol_filter(points, samples, 3, axis=0, mode="interp"))
 
 
 def shape_polygon(shape: Shape) -> shapely.Geometry:

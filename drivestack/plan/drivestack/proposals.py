@@ -48,6 +48,7 @@ WALL = 2
 _HEADING_STEP = 0.5  # [m] ahead on the path at which its heading is measured
 _IDM_TARGET_MARGIN = 1.2  # IDM aims this much above the target speed, a speed controller caps it
 _STOP_TRIGGER = 0.3  # [m/s2] a just-in-time stop brakes once it needs more than this
+_STANDSTILL = 0.5  # [m] the least bumper gap a stop behind a standing leader may end with
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,6 +97,7 @@ def _profiles_kernel(
         params[1] = headway[b]
         limit = brake_jerk if kind[b] == BRAKE else jerk
         for h in range(steps):
+            clearance = np.inf  # [m] to the nearest thing the ego must stop behind
             if kind[b] == BRAKE:
                 command = -brake
             elif kind[b] == SLOW:
@@ -109,24 +111,34 @@ def _profiles_kernel(
                 command = free
                 gap = lead_gap[b] + lead_speed[b] * h * dt - (s - s0[b])
                 if np.isfinite(gap):
+                    clearance = gap - _STANDSTILL if lead_speed[b] < 0.5 else np.inf
                     following = _idm(v, cruise, gap, lead_speed[b], params)
+                    if gap < params[0] and v > 0.0:  # IDM clamps the gap at min_gap: brake inside it
+                        following = min(following, -params[5] * (1.0 - max(gap, 0.0) / params[0]))
                     if following < command:
                         command = following
                         if h == 0 and following < free - 0.05:
                             binding[b] = LEADER
                 if np.isfinite(wall[b]):
                     room = wall[b] - (s + front)
+                    clearance = min(clearance, room)
+                    aim = room - _STANDSTILL  # aim a little short: the last metres ease out
                     if kind[b] == STOP:  # just in time: the constant deceleration that stops at the wall
-                        needed = v * v / (2.0 * max(room, 0.1)) if room > 0.0 else brake
+                        aim -= _STANDSTILL  # it brakes harder: leave more room to ease out
+                        needed = v * v / (2.0 * max(aim, 0.1)) if aim > 0.0 else brake
                         stopping = -needed if needed > _STOP_TRIGGER else command
                     else:
-                        stopping = _idm(v, cruise, room + params[0], 0.0, params)
+                        stopping = _idm(v, cruise, aim + params[0], 0.0, params)
+                        if room < 0.0 and v > 0.0:
+                            stopping = -brake
                     if stopping < command:
                         command = stopping
                         if h == 0 and stopping < free - 0.05:
                             binding[b] = WALL
-            if command < 0.0 and a < 0.0 and v <= a * a / (2.0 * limit):
-                command = max(command, -np.sqrt(2.0 * limit * v))  # come to rest with a -> 0
+            # a stop ends with a -> 0 (jerk-limited) when there is room for the longer last metres
+            easing = v * (-2.0 * a / (3.0 * limit) + dt)  # [m] the ease-out takes at most
+            if command < 0.0 and a < 0.0 and v <= a * a / (2.0 * limit) - 0.5 * a * dt and clearance > easing:
+                command = max(command, -np.sqrt(2.0 * limit * v))
             a = min(max(command, a - limit * dt), a + limit * dt)
             a = min(max(a, -brake), max_accel)
             s, v, a = _advance(s, v, a, dt)

@@ -1,0 +1,151 @@
+"""The drivestack planner's decisions on small hand-built scenes, run closed-loop in the simulator:
+following a braking leader, passing a stopped car, a red light, a crossing pedestrian, a goal in
+the next lane. Each test checks the outcome (no collision, where the ego ends up) and that the
+run record states the decision taken."""
+
+from __future__ import annotations
+
+import numpy as np
+import scenes
+
+from drivestack.core.geometry import box_corners, box_distance
+from drivestack.core.map import Lane, LaneGraph, StopLine
+from drivestack.core.scenario import (
+    AgentType,
+    EgoState,
+    Goal,
+    GoalState,
+    Interval,
+    LightColor,
+    PlanningProblem,
+    Scenario,
+    Shape,
+    ShapeKind,
+    TrafficLight,
+)
+from drivestack.metrics import evaluate
+from drivestack.plan import make_planner
+from drivestack.plan.drivestack import DrivestackPlanner
+from drivestack.sim.record import RunRecord
+from drivestack.sim.runner import simulate
+
+
+def _run(scenario: Scenario) -> tuple[RunRecord, DrivestackPlanner]:
+    planner = DrivestackPlanner()
+    record = simulate(scenario, scenes.EGO_ID, planner)
+    assert record.failures == ()
+    return record, planner
+
+
+def _clearance(record: RunRecord) -> float:
+    """Smallest gap [m] between the ego's box and any agent's over the run."""
+    ego, agents = record.ego, record.agents
+    a = box_corners(ego.x, ego.y, ego.yaw, ego.length, ego.width)
+    b = box_corners(agents.x, agents.y, agents.yaw, agents.length[:, None], agents.width[:, None])
+    gaps = box_distance(np.broadcast_to(a, b.shape), b)
+    return float(np.nanmin(np.where(agents.valid, gaps, np.inf)))
+
+
+def _actions(record: RunRecord) -> set[str]:
+    return {decision.split(":", 1)[0] for decision in record.decisions if decision}
+
+
+def _scene(
+    graph: LaneGraph,
+    agents: list[scenes.Agent],
+    x0: float,
+    y0: float,
+    v0: float,
+    goal: tuple[float, float],
+    steps: int,
+    lights: tuple[TrafficLight, ...] = (),
+    goal_size: tuple[float, float] = (10.0, 3.0),
+) -> Scenario:
+    scenario = scenes.scenario(graph, agents, None, num_steps=steps, lights=lights)
+    region = Shape(ShapeKind.RECTANGLE, length=goal_size[0], width=goal_size[1], center=goal)
+    problem = PlanningProblem(
+        scenes.EGO_ID,
+        EgoState(step=0, x=x0, y=y0, yaw=0.0, speed=v0),
+        Goal((GoalState(time=Interval(0, steps - 1), regions=(region,)),)),
+    )
+    return Scenario(
+        scenario_id=scenario.scenario_id,
+        dt=scenario.dt,
+        num_steps=steps,
+        lane_graph=graph,
+        tracks=scenario.tracks,
+        traffic_lights=lights,
+        planning_problems=(problem,),
+    )
+
+
+def test_follows_a_braking_leader_and_stops_behind_it() -> None:
+    graph = scenes.straight_road(num_lanes=1, length=400.0)
+    leader = scenes.braking(2, 45.0, 0.0, 15.0, 4.0, num_steps=120)
+    record, planner = _run(_scene(graph, [leader], 10.0, 0.0, 15.0, (390.0, 0.0), 120))
+    assert _clearance(record) > 1.0
+    assert record.ego.speed[-1] < 0.3
+    assert {"follow_lead", "stop"} & _actions(record)
+    assert planner.decisions[0].action == "follow_lead"
+    scenario = _scene(graph, [leader], 10.0, 0.0, 15.0, (390.0, 0.0), 120)
+    assert not evaluate(scenario, scenario.planning_problems[0], record).any_collision
+
+
+def test_changes_lane_to_pass_a_stopped_car() -> None:
+    graph = scenes.straight_road(num_lanes=2, length=400.0)
+    stopped = scenes.moving(2, 90.0, 0.0, 0.0, num_steps=160)
+    goal = (300.0, 0.5 * scenes.LANE_WIDTH)
+    record, _ = _run(_scene(graph, [stopped], 10.0, 0.0, 12.0, goal, 160, goal_size=(10.0, 7.0)))
+    assert _clearance(record) > 0.5
+    assert record.ego.x.max() > 110.0  # passed the stopped car
+    assert "lane_change_left" in _actions(record)
+    passing = np.flatnonzero(np.abs(record.ego.x - 90.0) < 3.0)
+    assert (record.ego.y[passing] > 0.5 * scenes.LANE_WIDTH).all()  # in the left lane alongside it
+
+
+def _signal_road() -> LaneGraph:
+    """One lane along +x: lane 1 to a stop line at x = 100 with light 7, then lane 2 to x = 300."""
+    stop = StopLine(start=(100.0, -1.75), end=(100.0, 1.75), traffic_light_ids=(7,))
+    first = scenes.lane_between(1, (0.0, 0.0), (100.0, 0.0), successors=(2,), traffic_light_ids=(7,))
+    second = scenes.lane_between(2, (100.0, 0.0), (300.0, 0.0), predecessors=(1,))
+    return LaneGraph("signal", {1: Lane(**{**first.__dict__, "stop_line": stop}), 2: second})
+
+
+def test_stops_at_a_red_light_and_goes_on_green() -> None:
+    light = TrafficLight(7, 101.0, 3.0, ((LightColor.RED, 140), (LightColor.GREEN, 1000)))
+    record, planner = _run(_scene(_signal_road(), [], 20.0, 0.0, 10.0, (280.0, 0.0), 240, (light,)))
+    front = record.ego.x + 0.5 * record.ego.length
+    red = record.steps < 140
+    assert front[red].max() < 100.0  # stopped before the line while red
+    assert record.ego.speed[red][-1] < 0.2
+    assert front.max() > 130.0  # and drove on when it turned green
+    stops = [d for d in planner.decisions if d.action == "stop" and "red light 7" in d.reason]
+    assert stops
+
+
+def test_yields_to_a_crossing_pedestrian() -> None:
+    graph = scenes.straight_road(num_lanes=1, length=300.0)
+    walker = scenes.moving(2, 60.0, -6.0, 0.0, 1.2, num_steps=150, kind=AgentType.PEDESTRIAN)
+    walker.length, walker.width = 0.6, 0.6
+    record, planner = _run(_scene(graph, [walker], 10.0, 0.0, 10.0, (280.0, 0.0), 150))
+    assert _clearance(record) > 0.5
+    yields = [d for d in planner.decisions if d.action == "yield" and "pedestrian 2" in d.reason]
+    assert yields
+    assert record.ego.x.max() > 80.0  # went on once the pedestrian had crossed
+
+
+def test_changes_into_the_goal_lane_in_time() -> None:
+    graph = scenes.straight_road(num_lanes=2, length=400.0)
+    record, planner = _run(_scene(graph, [], 10.0, 0.0, 15.0, (200.0, scenes.LANE_WIDTH), 150))
+    assert record.termination == "goal_reached"
+    assert planner.decisions[0].action == "lane_change_left"
+    assert "route" in planner.decisions[0].reason
+
+
+def test_registered_and_records_its_decisions() -> None:
+    graph = scenes.straight_road(num_lanes=1, length=300.0)
+    scenario = _scene(graph, [], 10.0, 0.0, 10.0, (250.0, 0.0), 30)
+    record = simulate(scenario, scenes.EGO_ID, make_planner("drivestack"))
+    assert record.planner == "drivestack"
+    assert all(decision.startswith("follow_lane") for decision in record.decisions[:-1])
+    assert "proposals" in record.decisions[0]

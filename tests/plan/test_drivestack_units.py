@@ -1,0 +1,121 @@
+"""Pieces of the drivestack planner on their own: lateral paths, speed profiles, the safety checks'
+fault rules, gap acceptance and the desired-speed envelope."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import scenes
+
+from drivestack.core.dynamics import Obstacles, VehicleParams
+from drivestack.core.scenario import EgoState, Goal, GoalState, Interval
+from drivestack.maps.index import MapIndex
+from drivestack.maps.raster import MapRaster
+from drivestack.maps.routing import Router
+from drivestack.plan.drivestack.config import DecisionConfig, ProposalConfig, ScoringConfig
+from drivestack.plan.drivestack.decide import Scene, envelope, gap_check
+from drivestack.plan.drivestack.proposals import BRAKE, IDM, STOP, lateral_offsets, speed_profiles
+from drivestack.plan.drivestack.scoring import check_proposals
+from drivestack.predict import AgentStates, constant_velocity
+
+
+def test_lateral_paths_leave_along_the_heading_and_arrive_parallel() -> None:
+    s = np.linspace(0.0, 40.0, 4001)[None, :]
+    d = lateral_offsets(
+        s, np.array([0.0]), np.array([-1.0]), np.array([0.1]), np.array([2.0]), np.array([30.0])
+    )
+    slope = np.gradient(d[0], s[0])
+    assert d[0, 0] == pytest.approx(-1.0) and slope[0] == pytest.approx(0.1, abs=1e-3)
+    assert d[0, 3000] == pytest.approx(2.0) and abs(slope[3000]) < 1e-3
+    np.testing.assert_allclose(d[0, 3000:], 2.0)  # holds the target after the transition
+
+
+def _profiles(kind: int, wall: float, v0: float = 15.0, a0: float = 0.0) -> tuple[np.ndarray, ...]:
+    config = ProposalConfig()
+    limits = np.array([2.25, config.comfort_jerk, 8.0, 12.0, 1.5, 0.6, 2.5])
+    out = speed_profiles(
+        np.array([0.0]), v0, a0, np.array([0]), np.full((1, 400), 15.0), 1.0, np.array([kind]),
+        np.array([1.0]), np.array([1.0]), np.array([np.inf]), np.array([0.0]), np.array([wall]),
+        config.idm.array, limits, 0.1, 120,
+    )  # fmt: skip
+    return out.s[0], out.v[0], out.a[0]
+
+
+def test_profiles_stop_before_the_wall_with_bounded_jerk() -> None:
+    for kind, settle in ((IDM, 0.0), (STOP, 4.0)):  # the just-in-time stop may settle a bit harder
+        s, v, a = _profiles(kind, 60.0)
+        assert v[-1] < 0.01 and 60.0 - 3.5 < s[-1] + 2.25 <= 60.0
+        assert np.abs(np.diff(a)).max() / 0.1 <= ProposalConfig().comfort_jerk + settle + 1e-9
+    s, v, a = _profiles(BRAKE, np.inf, a0=1.0)
+    assert a.min() == pytest.approx(-8.0) and v[-1] == 0.0
+    s, v, _ = _profiles(IDM, np.inf, v0=5.0)
+    assert v[-1] == pytest.approx(15.0, abs=0.3)  # reaches the target speed (not only nears it)
+
+
+def _check(ego_speed: float, agent_x: float, agent_y: float, agent_yaw: float, agent_speed: float) -> int:
+    """First at-fault collision step of an ego driving +x at `ego_speed` from x = 0 (T: none)."""
+    times = np.arange(41) * 0.1
+    ex = (ego_speed * times)[None]
+    agents = AgentStates(
+        np.array([5]), np.array([agent_x]), np.array([agent_y]), np.array([agent_yaw]),
+        np.array([agent_speed]), np.zeros(1), np.array([4.5]), np.array([1.8]),
+        np.zeros(1, bool), np.zeros(1, bool),
+    )  # fmt: skip
+    forecast = constant_velocity(agents, times)
+    graph = scenes.straight_road(num_lanes=3, length=400.0)
+    raster = MapRaster(MapIndex(graph))
+    checks = check_proposals(
+        ex, np.zeros_like(ex), np.zeros_like(ex), np.full_like(ex, ego_speed), np.zeros(ex.shape, bool),
+        np.zeros(ex.shape, bool), np.ones(ex.shape, bool), (4.5, 1.8, 2.6), forecast.x, forecast.y,
+        forecast.yaw, forecast.speed, forecast.length, forecast.width, raster.grid, raster.origin,
+        raster.resolution, 0.1, ScoringConfig(),
+    )  # fmt: skip
+    return int(checks.collision[0])
+
+
+def test_fault_rules_follow_nuplan() -> None:
+    assert _check(10.0, 30.0, 0.0, 0.0, 0.0) < 41  # into a stopped car ahead: at fault
+    assert _check(10.0, 30.0, 0.0, 0.0, 2.0) < 41  # into a slower car ahead: front bumper
+    assert _check(10.0, -20.0, 0.0, 0.0, 20.0) == 41  # rear-ended by a faster car: not at fault
+    assert _check(10.0, 20.0, -8.0, np.pi / 2, 4.0) < 41  # a crossing car ahead of the rear axle
+
+
+def _scene(agents: AgentStates, speed: float = 20.0) -> Scene:
+    ego = EgoState(0, 50.0, 0.0, 0.0, speed)
+    forecast = constant_velocity(agents, np.arange(41) * 0.1)
+    boxes = Obstacles(agents.x, agents.y, agents.yaw, agents.speed, agents.length, agents.width,
+                      np.ones(agents.count, bool))  # fmt: skip
+    goal = Goal((GoalState(time=Interval(0, 100)),))
+    return Scene(0, 0.1, ego, VehicleParams(), agents, forecast, boxes, {}, 20.0, goal)
+
+
+def _car(x: float, y: float, speed: float) -> AgentStates:
+    return AgentStates(
+        np.array([7]), np.array([x]), np.array([y]), np.zeros(1), np.array([speed]), np.zeros(1),
+        np.array([4.5]), np.array([1.8]), np.zeros(1, bool), np.zeros(1, bool),
+    )  # fmt: skip
+
+
+def test_gap_acceptance_on_the_target_lane() -> None:
+    graph = scenes.straight_road(num_lanes=2, length=400.0)
+    left = Router(graph, MapIndex(graph), None).corridor(scenes.lane_id(1))
+    config = DecisionConfig()
+    assert gap_check(_scene(_car(90.0, 3.5, 20.0)), left, 50.0, config)[0]
+    closing = gap_check(_scene(_car(30.0, 3.5, 30.0)), left, 50.0, config)  # 15.5 m behind, 10 m/s faster
+    assert not closing[0] and "rear" in closing[1]
+    assert not gap_check(_scene(_car(56.0, 3.5, 20.0)), left, 50.0, config)[0]  # alongside
+
+
+def test_envelope_slows_ahead_of_a_lower_limit() -> None:
+    graph = scenes.straight_road(num_lanes=1, length=400.0, segments=2)
+    lanes = dict(graph.lanes)
+    lanes[scenes.lane_id(0, 1)] = dataclasses.replace(lanes[scenes.lane_id(0, 1)], speed_limit=10.0)
+    graph = dataclasses.replace(graph, lanes=lanes)
+    corridor = Router(graph, MapIndex(graph), None).corridor(scenes.lane_id(0, 0))
+    speeds = envelope(corridor, 25.0, Goal(()), 0.0, DecisionConfig())
+    assert speeds[5] == pytest.approx(25.0)
+    assert speeds[200] == pytest.approx(10.0, abs=0.1)
+    b = DecisionConfig().anticipation_deceleration
+    assert speeds[150] == pytest.approx(np.sqrt(10.0**2 + 2 * b * 50.0), abs=0.3)  # braking ahead

@@ -1,0 +1,138 @@
+"""Forecasts: constant velocity, lane following (offsets fade, braking agents stop, speeding-up ones
+gain a little), several rows where a lane branches, and constant velocity for everyone else."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scenes
+
+from drivestack.core.map import Lane, LaneGraph
+from drivestack.core.scenario import AgentType
+from drivestack.maps.index import MapIndex
+from drivestack.predict import (
+    AgentStates,
+    ForecastConfig,
+    LanePaths,
+    constant_velocity,
+    lane_following,
+)
+
+TIMES = np.arange(0.0, 8.01, 0.5)
+
+
+def _agents(rows: list[tuple[float, float, float, float, float, AgentType]]) -> AgentStates:
+    """Agents from (x, y, yaw, speed, acceleration, kind) rows, 4.5 x 1.8 m boxes."""
+    count = len(rows)
+    kinds = [row[5] for row in rows]
+    x, y, yaw, speed, accel = (np.array([row[k] for row in rows]) for k in range(5))
+    return AgentStates(
+        ids=np.arange(count, dtype=np.int64) + 1,
+        x=x.astype(float),
+        y=y.astype(float),
+        yaw=yaw.astype(float),
+        speed=speed.astype(float),
+        acceleration=accel.astype(float),
+        length=np.full(count, 4.5),
+        width=np.full(count, 1.8),
+        vulnerable=np.array([kind.is_vulnerable for kind in kinds]),
+        pedestrian=np.array([kind is AgentType.PEDESTRIAN for kind in kinds]),
+    )
+
+
+def _curve() -> LaneGraph:
+    """Lane 1 along +x to x = 50, then lane 2 a quarter circle of radius 40 m turning left."""
+    angles = np.linspace(-np.pi / 2, 0.0, 30)
+    arc = np.column_stack([50.0 + 40.0 * np.cos(angles), 40.0 + 40.0 * np.sin(angles)])
+    first = scenes.lane_between(1, (0.0, 0.0), (50.0, 0.0), successors=(2,))
+    normal = np.column_stack([-np.sin(angles + np.pi / 2), np.cos(angles + np.pi / 2)]) * 1.75
+    second = Lane(2, left=arc + normal, right=arc - normal, center=arc, predecessors=(1,))
+    return LaneGraph("curve", {1: first, 2: second})
+
+
+def test_constant_velocity_moves_along_the_heading() -> None:
+    agents = _agents([(0.0, 0.0, np.pi / 2, 2.0, 0.0, AgentType.PEDESTRIAN)])
+    forecast = constant_velocity(agents, TIMES)
+    np.testing.assert_allclose(forecast.x[0], 0.0, atol=1e-12)
+    np.testing.assert_allclose(forecast.y[0], 2.0 * TIMES)
+    assert forecast.corners().shape == (1, len(TIMES), 4, 2)
+    np.testing.assert_array_equal(forecast.source, [0])
+
+
+def test_lane_following_takes_the_curve_and_drops_its_offset() -> None:
+    graph = _curve()
+    paths = LanePaths(graph, MapIndex(graph))
+    agents = _agents([(20.0, 0.8, 0.0, 10.0, 0.0, AgentType.CAR)])
+    forecast = lane_following(agents, paths, TIMES, ForecastConfig(multimodal=False))
+    assert forecast.count == 1
+    # after 8 s at 10 m/s the car is 80 m on: 30 m to the curve's start, then 50 m around it
+    angle = -np.pi / 2 + 50.0 / 40.0
+    expected = np.array([50.0 + 40.0 * np.cos(angle), 40.0 + 40.0 * np.sin(angle)])
+    np.testing.assert_allclose([forecast.x[0, -1], forecast.y[0, -1]], expected, atol=0.6)
+    assert forecast.yaw[0, -1] == pytest.approx(angle + np.pi / 2, abs=0.05)
+    travelled = np.hypot(np.diff(forecast.x[0]), np.diff(forecast.y[0])).sum()
+    assert travelled == pytest.approx(80.0, abs=1.0)
+
+
+def test_braking_agents_stop_and_accelerating_ones_gain_a_little() -> None:
+    graph = scenes.straight_road(num_lanes=1, length=400.0)
+    paths = LanePaths(graph, MapIndex(graph))
+    agents = _agents(
+        [
+            (10.0, 0.0, 0.0, 10.0, -4.0, AgentType.CAR),
+            (10.0, 0.0, 0.0, 10.0, 1.0, AgentType.CAR),
+            (10.0, 0.0, 0.0, 10.0, 0.2, AgentType.CAR),
+        ]
+    )
+    forecast = lane_following(agents, paths, TIMES)
+    rows = {int(source): row for row, source in enumerate(forecast.source)}
+    np.testing.assert_allclose(forecast.x[rows[0], -1], 10.0 + 10.0**2 / 8.0, atol=1e-6)  # stopped
+    assert forecast.speed[rows[0], -1] == 0.0
+    assert forecast.speed[rows[1], -1] == pytest.approx(15.0)  # at most `speed_gain` faster
+    np.testing.assert_allclose(forecast.x[rows[2]], 10.0 + 10.0 * TIMES, atol=1e-6)  # small: ignored
+
+
+def _fork() -> LaneGraph:
+    lanes = {
+        1: scenes.lane_between(1, (0.0, 0.0), (50.0, 0.0), successors=(2, 3)),
+        2: scenes.lane_between(2, (50.0, 0.0), (200.0, 0.0), predecessors=(1,)),
+        3: scenes.lane_between(3, (50.0, 0.0), (150.0, 100.0), predecessors=(1,)),
+    }
+    return LaneGraph("fork", lanes)
+
+
+def test_a_vehicle_near_a_fork_gets_one_row_per_branch() -> None:
+    graph = _fork()
+    paths = LanePaths(graph, MapIndex(graph))
+    agents = _agents(
+        [
+            (45.0, 0.0, 0.0, 8.0, 0.0, AgentType.CAR),  # 5 m before the fork
+            (5.0, 0.0, 0.0, 8.0, 0.0, AgentType.CAR),  # far from it: the straightest only
+            (45.0, 0.0, 0.0, 4.0, 0.0, AgentType.BICYCLE),  # vulnerable: constant velocity
+        ]
+    )
+    forecast = lane_following(agents, paths, TIMES)
+    counts = np.bincount(forecast.source, minlength=3)
+    np.testing.assert_array_equal(counts, [2, 1, 1])
+    near = np.flatnonzero(forecast.source == 0)
+    ends = sorted(forecast.y[near, -1].tolist())
+    assert ends[0] == pytest.approx(0.0, abs=0.1) and ends[1] > 20.0  # straight on, and up the branch
+    np.testing.assert_allclose(forecast.y[forecast.source == 2][0], 0.0, atol=1e-9)
+    single = lane_following(agents, paths, TIMES, ForecastConfig(multimodal=False))
+    assert single.count == 3
+
+
+def test_agents_off_the_lanes_or_across_them_keep_their_velocity() -> None:
+    graph = scenes.straight_road(num_lanes=1, length=200.0)
+    paths = LanePaths(graph, MapIndex(graph))
+    agents = _agents(
+        [
+            (50.0, 30.0, 0.0, 10.0, 0.0, AgentType.CAR),  # off the map
+            (50.0, 0.0, np.pi / 2, 10.0, 0.0, AgentType.CAR),  # crossing the lane
+        ]
+    )
+    forecast = lane_following(agents, paths, TIMES)
+    cv = constant_velocity(agents, TIMES)
+    order = np.argsort(forecast.source)
+    np.testing.assert_allclose(forecast.x[order], cv.x)
+    np.testing.assert_allclose(forecast.y[order], cv.y)
