@@ -518,6 +518,35 @@ def report(
     console.print(f"report: {target}", highlight=False)
 
 
+@app.command()
+def demo(
+    data: Annotated[
+        Path | None, typer.Option(help="CommonRoad folder [default, or when missing: a generated sample].")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Folder for the store, benchmark and report.")] = Path(
+        "drivestack-demo"
+    ),
+    limit: Annotated[int, typer.Option(min=1, help="Scenarios benchmarked (a seeded sample).")] = 24,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Worker processes [default: CPUs, <= 4].")
+    ] = None,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the generated sample and the sample drawn.")] = 0,
+    worst: Annotated[int, typer.Option(min=0, help="Worst runs animated in the report.")] = 6,
+) -> None:
+    """Ingest, mine, benchmark drivestack against idm (log and idm agents) and write the HTML report."""
+    import dataclasses
+
+    from drivestack.demo import DemoConfig, run_demo
+
+    config = DemoConfig(data=data, out=out, limit=limit, seed=seed, worst=worst)
+    if workers is not None:
+        config = dataclasses.replace(config, workers=workers)
+    result = run_demo(config, lambda message: err_console.print(message, highlight=False))
+    steps = ", ".join(f"{name} {secs:.0f} s" for name, secs in result.seconds.items())
+    err_console.print(f"done in {sum(result.seconds.values()):.0f} s ({steps})", highlight=False)
+    console.print(f"report: {result.report.resolve()}", highlight=False)
+
+
 def main() -> None:
     """Entry point of the `drivestack` console script: a `DrivestackError` becomes one line and exit 1."""
     try:

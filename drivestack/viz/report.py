@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import itertools
 import json
 import os
 import tempfile
@@ -230,12 +231,17 @@ def runtime_plot(rows: Sequence[dict[str, Any]]) -> str:
 
 
 def worst_rows(rows: Sequence[dict[str, Any]], config: ReportConfig) -> list[tuple[str, dict[str, Any]]]:
-    """(why, row) of the runs to look at: the `config.lowest` lowest scores, then every at-fault
-    collision, at most `config.worst` in all."""
+    """(why, row) of the runs to look at: the `config.lowest` lowest scores (taken from each planner
+    in turn, so every planner shows its worst), then every at-fault collision, at most
+    `config.worst` in all."""
     done = [row for row in rows if row["status"] == "ok"]
-    chosen: list[tuple[str, dict[str, Any]]] = []
-    for row in sorted(done, key=lambda r: (r["score"], r["scenario_id"], r["planner"]))[: config.lowest]:
-        chosen.append(("among the lowest scores", row))
+    by_planner: dict[str, list[dict[str, Any]]] = {}
+    for row in sorted(done, key=lambda r: (r["score"], r["scenario_id"], r["agents"])):
+        by_planner.setdefault(row["planner"], []).append(row)
+    turns = [row for group in itertools.zip_longest(*by_planner.values()) for row in group if row is not None]
+    chosen: list[tuple[str, dict[str, Any]]] = [
+        ("among the lowest scores", row) for row in turns[: config.lowest]
+    ]
     for row in sorted(done, key=lambda r: (r["scenario_id"], r["planner"], r["agents"])):
         if row["at_fault_collision"] and all(row is not other for _, other in chosen):
             chosen.append(("at-fault collision", row))

@@ -1,0 +1,68 @@
+"""`drivestack demo`: generated data (or a given folder) to store, tags, benchmark and report."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from typer.testing import CliRunner
+
+from drivestack.cli import app
+from drivestack.data.sets import set_members
+from drivestack.data.store import Store
+from drivestack.demo import SET_NAME, DemoConfig, run_demo
+
+TINY = DemoConfig(
+    data=None,
+    planners=("idm",),
+    agents=("log",),
+    limit=2,
+    workers=1,
+    worst=1,
+    sample=(("highway", 1), ("merge", 1)),
+)
+
+
+def test_demo_from_nothing_and_again(tmp_path: Path) -> None:
+    config = dataclasses.replace(TINY, data=tmp_path / "absent", out=tmp_path / "demo")
+    messages: list[str] = []
+    result = run_demo(config, messages.append)
+    assert result.data == tmp_path / "demo" / "data"
+    assert len(list((result.data / "scenarios").iterdir())) == 2
+    assert result.stored == 2 and result.benchmarked == 2
+    assert len(set_members(Store.open(result.store), SET_NAME)) == 2
+    rows = pq.read_table(result.bench / "results.parquet").to_pylist()
+    assert len(rows) == 2 and all(row["status"] == "ok" for row in rows)
+    text = result.report.read_text()
+    assert text.startswith("<!DOCTYPE html>") and "data:image/gif;base64," in text
+    assert any("not found, generating" in m for m in messages)
+    again = run_demo(config, messages.append)  # incremental: nothing new to ingest or run
+    assert "0 added, 2 already stored" in " ".join(messages) and again.report == result.report
+    assert pq.read_table(again.bench / "results.parquet").num_rows == 2
+
+
+def test_cli_demo_on_a_given_folder(generated_data: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app,
+        [
+            "demo",
+            "--data",
+            str(generated_data),
+            "--out",
+            str(tmp_path / "demo"),
+            "--limit",
+            "1",
+            "--workers",
+            "1",
+            "--worst",
+            "0",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    report = tmp_path / "demo" / "report.html"
+    assert f"report: {report.resolve()}" in result.output.replace("\n", "")
+    rows = pq.read_table(tmp_path / "demo" / "bench" / "results.parquet").to_pylist()
+    assert {(row["planner"], row["agents"]) for row in rows} == {
+        (planner, agents) for planner in ("drivestack", "idm") for agents in ("log", "idm")
+    }
