@@ -90,7 +90,8 @@ def _bounds(record: RunRecord, i: int, style: FrameStyle) -> Bounds:
 
 
 def _decision_text(record: RunRecord, i: int, width: int = 70) -> str:
-    """The panel's text at record column `i`: time, speed, planner and its decision."""
+    """The panel's text at record column `i`: time, speed, planner and its decision (details wrapped
+    at `width` characters, two lines at most)."""
     step = int(record.steps[i])
     lines = [
         f"t = {step * record.dt:5.1f} s   step {step}   v = {record.ego.speed[i]:4.1f} m/s   "
@@ -176,7 +177,7 @@ class FrameRenderer:
         ax.text(
             0.01,
             0.985,
-            _decision_text(record, i),
+            _decision_text(record, i, min(90, int(11 * style.width))),
             transform=ax.transAxes,
             fontsize=8,
             va="top",

@@ -82,8 +82,8 @@ class ReportConfig:
 
     worst: int = 8
     lowest: int = 4
-    fps: float = 4.0
-    frame: FrameStyle = field(default_factory=lambda: FrameStyle(width=6.4, height=4.4, dpi=80))
+    fps: float = 3.0
+    frame: FrameStyle = field(default_factory=lambda: FrameStyle(width=5.6, height=3.8, dpi=80))
     store: str | None = None
 
 

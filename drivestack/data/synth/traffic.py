@@ -273,7 +273,6 @@ class _Simulation:
         self.status = np.full(m, _WAITING)
         self.s = np.zeros(m)
         self.v = np.zeros(m)
-        self.a = np.zeros(m)
         self.walk_status = np.full(len(walkers), _WAITING)
         self.walk_s = np.array([w.start for w in walkers], dtype=np.float64)
         self.walk_v = np.zeros(len(walkers))
@@ -351,6 +350,7 @@ class _Simulation:
         return xy[:, 0], xy[:, 1]
 
     def _walker_pose(self, walking: IntArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """(x, y, yaw) (n,) of the walkers `walking` where they are now on their paths."""
         x, y, yaw = np.zeros(len(walking)), np.zeros(len(walking)), np.zeros(len(walking))
         for k, i in enumerate(walking.tolist()):
             line = self.walkers[i].crossing.path
