@@ -174,9 +174,9 @@ class Corridor:
 
     `lane_ids` in driving order, lane k starting at arc length `lane_starts[k]` [m] of `frame`'s
     reference. Per station (K,), `spacing` [m] apart from s = 0: `points` (K, 2) [m] and
-    `headings` [rad] of the reference, `lane_index` (into lane_ids), `half_width` [m] of the lane
-    (its polygon's area over its centerline's length, halved), `speed_limit` [m/s] (NaN where the
-    map gives none), `curvature` [1/m] (left positive), `excess` [m] (route excess E),
+    `headings` [rad] of the reference, `lane_index` (into lane_ids), `half_left` and `half_right`
+    [m] (distance to the lane's left and right bounds), `speed_limit` [m/s] (NaN where the map
+    gives none), `curvature` [1/m] (left positive), `excess` [m] (route excess E),
     `in_intersection`. `dead_end` when the last lane has no
     successor; `stop_lines` and `goal` spans (arc lengths [s_in, s_out] on this corridor, the
     region centre's offset and the goal state index) along it.
@@ -189,7 +189,8 @@ class Corridor:
     points: FloatArray
     headings: FloatArray
     lane_index: IntArray
-    half_width: FloatArray
+    half_left: FloatArray
+    half_right: FloatArray
     speed_limit: FloatArray
     curvature: FloatArray
     excess: FloatArray
@@ -441,8 +442,13 @@ class Router:
         stations = np.arange(0.0, line.length + config.corridor_spacing, config.corridor_spacing)
         lane_index = np.clip(np.searchsorted(starts, stations, side="right") - 1, 0, len(lanes) - 1)
         limits = np.array([graph.lanes[lane].speed_limit or np.nan for lane in lanes], dtype=np.float64)
-        rows = self.index.rows(np.array(lanes, dtype=np.int64))
-        widths = shapely.area(self.index.polygons[rows]) / np.maximum(self.index.lengths[rows], 1e-3)
+        points = line.interpolate(stations)
+        half_left, half_right = np.empty(len(stations)), np.empty(len(stations))
+        for k, lane in enumerate(lanes):  # a few lanes per corridor, once per corridor
+            on = lane_index == k
+            spots = shapely.points(points[on])
+            half_left[on] = shapely.distance(spots, shapely.LineString(graph.lanes[lane].left))
+            half_right[on] = shapely.distance(spots, shapely.LineString(graph.lanes[lane].right))
         excess = np.empty(len(stations))
         for k, lane in enumerate(lanes):
             on = lane_index == k
@@ -460,10 +466,11 @@ class Router:
             lane_starts=starts,
             frame=frame,
             spacing=config.corridor_spacing,
-            points=line.interpolate(stations),
+            points=points,
             headings=line.heading_at(stations),
             lane_index=lane_index.astype(np.int64),
-            half_width=0.5 * widths[lane_index],
+            half_left=half_left,
+            half_right=half_right,
             speed_limit=limits[lane_index],
             curvature=line.curvature_at(stations, config.curvature_window),
             excess=excess,

@@ -11,6 +11,7 @@ from drivestack.predict.forecast import (
     Forecast,
     ForecastConfig,
     LanePaths,
+    constant_turn,
     constant_velocity,
     lane_following,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "Forecast",
     "ForecastConfig",
     "LanePaths",
+    "constant_turn",
     "constant_velocity",
     "lane_following",
 ]

@@ -7,7 +7,7 @@
   offset from the centerline fading with time constant `offset_decay`; where lanes overlap
   (intersections) or branch ahead, it gets one forecast row per lane it may take (multi-modal
   occupancy); pedestrians, bicycles, vehicles off the lanes or heading across them, and stopped
-  agents fall back to constant velocity.
+  agents fall back to constant velocity, turning at their present yaw rate for a few seconds.
 
 Lane paths (a lane and its straightest successors, resampled every `path_spacing` metres) are built
 on first use per lane and kept (`LanePaths`), so a forecast is a gather from arrays. Positions [m],
@@ -45,7 +45,8 @@ class ForecastConfig:
     Lane paths run `path_length` [m] from each lane's start, sampled every `path_spacing` [m].
     `multimodal`: a vehicle follows every lane holding it that it is aligned with, and near a lane's
     end (within `branch_time` [s] of travel plus `branch_distance` [m]) every successor, up to
-    `max_modes` rows; otherwise only its best-aligned lane's straightest continuation.
+    `max_modes` rows; otherwise only its best-aligned lane's straightest continuation. Agents not
+    following a lane keep their yaw rate (see `constant_turn`).
     """
 
     max_heading_error: float = float(np.deg2rad(35.0))
@@ -59,6 +60,9 @@ class ForecastConfig:
     path_spacing: float = 1.0
     multimodal: bool = True
     max_modes: int = 3
+    max_turn_rate: float = 0.6
+    min_turn_rate: float = 0.05
+    turn_time: float = 3.0
     branch_time: float = 1.5
     branch_distance: float = 5.0
 
@@ -66,8 +70,8 @@ class ForecastConfig:
 @dataclass(frozen=True, eq=False)
 class AgentStates:
     """Present states of A agents, each (A,): id, centre [m], yaw [rad], speed [m/s] along the
-    heading, acceleration [m/s2], box length and width [m], and whether each is a vulnerable road
-    user (pedestrian, bicycle, motorcycle)."""
+    heading, acceleration [m/s2], box length and width [m], whether each is a vulnerable road user
+    (pedestrian, bicycle, motorcycle) or a pedestrian, and yaw rate [rad/s]."""
 
     ids: IntArray
     x: FloatArray
@@ -79,6 +83,7 @@ class AgentStates:
     width: FloatArray
     vulnerable: BoolArray
     pedestrian: BoolArray
+    yaw_rate: FloatArray
 
     @property
     def count(self) -> int:
@@ -89,7 +94,7 @@ class AgentStates:
     def from_tracks(tracks: Tracks, column: int = -1) -> AgentStates:
         """The agents valid at `column` of `tracks` (default: the last, i.e. now) with finite poses.
 
-        NaN speeds and accelerations count as 0 (an agent known only by its positions).
+        NaN speeds, accelerations and yaw rates count as 0 (an agent known only by its positions).
         """
         column = column % max(tracks.num_steps, 1)
         x, y, yaw = tracks.x[:, column], tracks.y[:, column], tracks.yaw[:, column]
@@ -107,6 +112,7 @@ class AgentStates:
             width=tracks.width[rows],
             vulnerable=np.array([kind.is_vulnerable for kind in kinds], dtype=bool),
             pedestrian=np.array([kind is AgentType.PEDESTRIAN for kind in kinds], dtype=bool),
+            yaw_rate=np.nan_to_num(tracks.yaw_rate[rows, column]),
         )
 
     def take(self, rows: IntArray | BoolArray) -> AgentStates:
@@ -125,6 +131,7 @@ _AGENT_FIELDS = (
     "width",
     "vulnerable",
     "pedestrian",
+    "yaw_rate",
 )
 
 
@@ -174,6 +181,29 @@ def constant_velocity(agents: AgentStates, times: FloatArray) -> Forecast:
         vulnerable=agents.vulnerable,
         source=np.arange(agents.count),
     )
+
+
+def constant_turn(agents: AgentStates, times: FloatArray, config: ForecastConfig) -> Forecast:
+    """Every agent at its present speed, turning at its present yaw rate (at most `max_turn_rate`
+    [rad/s], rates below `min_turn_rate` count as 0) for the first `turn_time` [s], then straight
+    on: constant velocity for agents going straight, arcs for ones already turning."""
+    forecast = constant_velocity(agents, times)
+    rate = np.clip(agents.yaw_rate, -config.max_turn_rate, config.max_turn_rate)
+    turning = np.flatnonzero((np.abs(rate) >= config.min_turn_rate) & (agents.speed > 0.0))
+    if len(turning) == 0:
+        return forecast
+    t = np.asarray(times, dtype=np.float64)[None, :]
+    omega, speed, yaw = rate[turning, None], agents.speed[turning, None], agents.yaw[turning, None]
+    bend = np.minimum(t, config.turn_time)
+    heading = yaw + omega * bend
+    # along the arc while turning, then straight on along the final heading
+    x = agents.x[turning, None] + speed / omega * (np.sin(heading) - np.sin(yaw))
+    y = agents.y[turning, None] - speed / omega * (np.cos(heading) - np.cos(yaw))
+    straight = speed * (t - bend)
+    forecast.x[turning] = x + straight * np.cos(heading)
+    forecast.y[turning] = y + straight * np.sin(heading)
+    forecast.yaw[turning] = np.asarray(angle_diff(heading, 0.0))
+    return forecast
 
 
 def straightest_successor(graph: LaneGraph, lane_id: int) -> int | None:
@@ -298,8 +328,9 @@ def lane_following(
     config: ForecastConfig = ForecastConfig(),
 ) -> Forecast:
     """Vehicles along their lanes (one forecast row per lane mode, see `_lane_modes`), everyone
-    else at constant velocity (one row); `Forecast.source` maps rows back to agents."""
-    cv = constant_velocity(agents, times)
+    else at constant velocity and turn rate (one row, `constant_turn`); `Forecast.source` maps rows
+    back to agents."""
+    cv = constant_turn(agents, times, config)
     agent, path_rows, s, d = _lane_modes(agents, paths, config)
     if len(agent) == 0:
         return cv

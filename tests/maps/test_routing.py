@@ -105,7 +105,8 @@ def test_corridor_tables_stop_lines_and_widths() -> None:
     assert corridor.lane_at(30.0) == 1 and corridor.lane_at(100.0) == 2
     np.testing.assert_allclose(corridor.speed_limit[stations < 59.0], 13.9)
     assert np.isnan(corridor.speed_limit[stations > 61.0]).all()
-    np.testing.assert_allclose(corridor.half_width, 0.5 * scenes.LANE_WIDTH, rtol=1e-6)
+    np.testing.assert_allclose(corridor.half_left, 0.5 * scenes.LANE_WIDTH, rtol=1e-6)
+    np.testing.assert_allclose(corridor.half_right, 0.5 * scenes.LANE_WIDTH, rtol=1e-6)
     assert corridor.goal[0].s_in == pytest.approx(145.0)
     assert corridor.dead_end
 

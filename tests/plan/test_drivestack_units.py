@@ -61,7 +61,7 @@ def _check(ego_speed: float, agent_x: float, agent_y: float, agent_yaw: float, a
     agents = AgentStates(
         np.array([5]), np.array([agent_x]), np.array([agent_y]), np.array([agent_yaw]),
         np.array([agent_speed]), np.zeros(1), np.array([4.5]), np.array([1.8]),
-        np.zeros(1, bool), np.zeros(1, bool),
+        np.zeros(1, bool), np.zeros(1, bool), np.zeros(1),
     )  # fmt: skip
     forecast = constant_velocity(agents, times)
     graph = scenes.straight_road(num_lanes=3, length=400.0)
@@ -69,7 +69,8 @@ def _check(ego_speed: float, agent_x: float, agent_y: float, agent_yaw: float, a
     checks = check_proposals(
         ex, np.zeros_like(ex), np.zeros_like(ex), np.full_like(ex, ego_speed), np.zeros(ex.shape, bool),
         np.zeros(ex.shape, bool), np.ones(ex.shape, bool), (4.5, 1.8, 2.6), forecast.x, forecast.y,
-        forecast.yaw, forecast.speed, forecast.length, forecast.width, raster.grid, raster.origin,
+        forecast.yaw, forecast.speed, forecast.length, forecast.width, np.zeros((4, 1)), raster.grid,
+        raster.origin,
         raster.resolution, 0.1, ScoringConfig(),
     )  # fmt: skip
     return int(checks.collision[0])
@@ -94,7 +95,7 @@ def _scene(agents: AgentStates, speed: float = 20.0) -> Scene:
 def _car(x: float, y: float, speed: float) -> AgentStates:
     return AgentStates(
         np.array([7]), np.array([x]), np.array([y]), np.zeros(1), np.array([speed]), np.zeros(1),
-        np.array([4.5]), np.array([1.8]), np.zeros(1, bool), np.zeros(1, bool),
+        np.array([4.5]), np.array([1.8]), np.zeros(1, bool), np.zeros(1, bool), np.zeros(1),
     )  # fmt: skip
 
 

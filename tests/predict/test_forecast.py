@@ -14,6 +14,7 @@ from drivestack.predict import (
     AgentStates,
     ForecastConfig,
     LanePaths,
+    constant_turn,
     constant_velocity,
     lane_following,
 )
@@ -21,8 +22,8 @@ from drivestack.predict import (
 TIMES = np.arange(0.0, 8.01, 0.5)
 
 
-def _agents(rows: list[tuple[float, float, float, float, float, AgentType]]) -> AgentStates:
-    """Agents from (x, y, yaw, speed, acceleration, kind) rows, 4.5 x 1.8 m boxes."""
+def _agents(rows: list[tuple]) -> AgentStates:  # type: ignore[type-arg]
+    """Agents from (x, y, yaw, speed, acceleration, kind[, yaw rate]) rows, 4.5 x 1.8 m boxes."""
     count = len(rows)
     kinds = [row[5] for row in rows]
     x, y, yaw, speed, accel = (np.array([row[k] for row in rows]) for k in range(5))
@@ -37,6 +38,7 @@ def _agents(rows: list[tuple[float, float, float, float, float, AgentType]]) -> 
         width=np.full(count, 1.8),
         vulnerable=np.array([kind.is_vulnerable for kind in kinds]),
         pedestrian=np.array([kind is AgentType.PEDESTRIAN for kind in kinds]),
+        yaw_rate=np.array([row[6] if len(row) > 6 else 0.0 for row in rows]),
     )
 
 
@@ -120,6 +122,19 @@ def test_a_vehicle_near_a_fork_gets_one_row_per_branch() -> None:
     np.testing.assert_allclose(forecast.y[forecast.source == 2][0], 0.0, atol=1e-9)
     single = lane_following(agents, paths, TIMES, ForecastConfig(multimodal=False))
     assert single.count == 3
+
+
+def test_turning_agents_off_the_lanes_keep_turning_for_a_while() -> None:
+    agents = _agents([(0.0, 0.0, 0.0, 5.0, 0.0, AgentType.BICYCLE, 0.5)])
+    forecast = constant_turn(agents, TIMES, ForecastConfig(turn_time=2.0))
+    np.testing.assert_allclose(forecast.yaw[0, TIMES >= 2.0], 1.0)  # turned 0.5 rad/s for 2 s
+    radius = 5.0 / 0.5
+    at_two = np.flatnonzero(TIMES == 2.0)[0]
+    np.testing.assert_allclose(
+        [forecast.x[0, at_two], forecast.y[0, at_two]], [radius * np.sin(1.0), radius * (1 - np.cos(1.0))]
+    )
+    step = np.hypot(np.diff(forecast.x[0]), np.diff(forecast.y[0]))
+    np.testing.assert_allclose(step, 2.5, atol=0.02)  # at its speed all along
 
 
 def test_agents_off_the_lanes_or_across_them_keep_their_velocity() -> None:

@@ -110,10 +110,14 @@ class ScoringConfig:
     reaching a goal state, `lane_change_cost` per lane change, `consistency_bonus` for keeping the
     previous step's lane target, `blameless_collision_cost` for contacts that are not the ego's
     fault (hit from behind or sideways); ties go to
-    centred (`offset_cost` per metre off the centerline) and calm (`effort_cost` per m/s2 of mean
-    absolute acceleration) proposals. Collisions are
-    checked every `check_interval` [s], boxes moving on in between; vulnerable road users' boxes
-    are grown by `vulnerable_margin` [m] on every side (they turn and swerve at will).
+    centred (`offset_cost` per metre off the centerline, `straddle_cost` for riding the line between
+    two lanes all the way) and calm (`effort_cost` per m/s2 of mean absolute acceleration)
+    proposals. Collisions are
+    checked every `check_interval` [s], boxes moving on in between; vehicles' boxes are grown by
+    `vehicle_margin` [m] on every side, vulnerable road users' by `vulnerable_margin` [m] (they turn
+    and swerve at will); forecast boxes
+    grow lengthwise and sideways with time (rates [m/s], then caps [m]: `vehicle_growth`,
+    `vulnerable_growth`) as forecasts grow less certain.
     """
 
     weight_progress: float = 5.0
@@ -132,11 +136,15 @@ class ScoringConfig:
     collision_gate_reaction: float = 1.5
     collision_gate_deceleration: float = 3.0
     late_collision_cost: float = 0.3
-    offset_cost: float = 0.01
+    offset_cost: float = 0.02
+    straddle_cost: float = 0.15
     effort_cost: float = 0.002
     check_interval: float = 0.2
     drivable_shrink: float = 0.1
     vulnerable_margin: float = 0.3
+    vehicle_margin: float = 0.2
+    vehicle_growth: tuple[float, float, float, float] = (0.4, 0.1, 1.5, 0.4)
+    vulnerable_growth: tuple[float, float, float, float] = (0.3, 0.3, 1.0, 1.0)
     ego_stopped_speed: float = 0.05
     agent_stopped_speed: float = 0.005
     behind_angle: float = float(np.deg2rad(150.0))

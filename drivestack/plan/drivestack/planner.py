@@ -481,7 +481,8 @@ class DrivestackPlanner:
         """Checks and scores of the rolled-out batch (see `scoring`)."""
         config = self.config.scoring
         assert self._map is not None
-        margin = np.where(scene.forecast.vulnerable, 2.0 * config.vulnerable_margin, 0.0)
+        margin = 2.0 * np.where(scene.forecast.vulnerable, config.vulnerable_margin, config.vehicle_margin)
+        margin[scene.forecast.source < 0] = 0.0  # static obstacles are where they are
         vehicle, forecast, raster = scene.vehicle, scene.forecast, self._map.raster
         steps = profiles.s.shape[1]
         corridors = [option.corridor for option in options]
@@ -489,7 +490,8 @@ class DrivestackPlanner:
         excess_end = np.empty(len(s0))
         limit = np.empty(profiles.s.shape)
         crossing = np.empty(profiles.s.shape, dtype=bool)
-        lane_half = np.empty(profiles.s.shape)
+        lane_left = np.empty(profiles.s.shape)
+        lane_right = np.empty(profiles.s.shape)
         on_map = np.empty(profiles.s.shape, dtype=bool)
         for number, corridor in enumerate(corridors):  # at most three corridors
             rows = batch.option == number
@@ -502,14 +504,16 @@ class DrivestackPlanner:
             wanted = options[number].envelope[station[rows]]
             limit[rows] = np.where(np.isfinite(lane_limit), np.maximum(lane_limit, wanted), np.nan)
             crossing[rows] = corridor.in_intersection[station[rows]]
-            lane_half[rows] = corridor.half_width[station[rows]]
+            lane_left[rows] = corridor.half_left[station[rows]]
+            lane_right[rows] = corridor.half_right[station[rows]]
         first = options[0]
         excess_now = float(first.corridor.excess[first.corridor.station(first.s0)])
         progress = (profiles.s[:, -1] - s0) - (excess_end - excess_now)
         sides = np.array([option.side for option in options])[batch.option]
         shifting = np.abs(refs.d - refs.d[:, -1:]) > 0.3
         # off its lane's middle by more than the lane allows, the ego is "changing lanes" for the metric
-        straddling = np.abs(refs.d) + 0.5 * vehicle.width > lane_half + _LANE_TOLERANCE
+        half = 0.5 * vehicle.width - _LANE_TOLERANCE
+        straddling = (refs.d + half > lane_left) | (half - refs.d > lane_right)
         changing = (shifting & (sides != 0)[:, None]) | straddling
         wide = crossing | changing
         checks = check_proposals(
@@ -527,6 +531,11 @@ class DrivestackPlanner:
             forecast.speed,
             forecast.length + margin,
             forecast.width + margin,
+            np.where(
+                forecast.vulnerable[None, :],
+                np.array(config.vulnerable_growth)[:, None],
+                np.array(config.vehicle_growth)[:, None],
+            ),
             raster.grid,
             raster.origin,
             raster.resolution,
@@ -557,6 +566,7 @@ class DrivestackPlanner:
             (sides != 0).astype(np.int64),
             consistent,
             np.where(sides == 0, np.abs(batch.target) + np.abs(batch.target - memory.offset), 0.0),
+            (straddling & (sides == 0)[:, None]).mean(axis=1),
             np.abs(states.acceleration).mean(axis=1),
             offroad_now,
             (steps - 1) * scene.dt,
@@ -733,8 +743,9 @@ def _goal_offsets(option: LaneOption, speed: float, config: ProposalConfig) -> l
     for span in corridor.goal:
         if span.s_out < option.s0 or span.s_in > reach or abs(span.offset) < 0.2:
             continue
-        limit = float(corridor.half_width[corridor.station(span.s_in)]) + _GOAL_REACH
-        found.append(round(float(np.clip(span.offset, -limit, limit)), 2))
+        k = corridor.station(span.s_in)
+        low, high = -float(corridor.half_right[k]) - _GOAL_REACH, float(corridor.half_left[k]) + _GOAL_REACH
+        found.append(round(float(np.clip(span.offset, low, high)), 2))
     return found
 
 
@@ -822,7 +833,8 @@ def _straight_corridor(x: float, y: float, yaw: float, router: Router) -> Corrid
         points=line.interpolate(stations),
         headings=line.heading_at(stations),
         lane_index=np.zeros(count, dtype=np.int64),
-        half_width=np.full(count, np.inf),
+        half_left=np.full(count, np.inf),
+        half_right=np.full(count, np.inf),
         speed_limit=np.full(count, np.nan),
         curvature=np.zeros(count),
         excess=np.zeros(count),

@@ -3,18 +3,18 @@ a run (`drivestack.metrics`: nuPlan's closed-loop score), in one compiled pass o
 
 Per proposal, `check_proposals` finds (every `stride` steps, the boxes moving on at their
 velocities until the next checked step, so nothing slips through in between): the first at-fault
-collision with a forecast agent
-under nuPlan's fault rules (never while the ego stands; always with a stopped agent or when the
-ego's front bumper hits; an agent behind the ego, bearing from the rear axle above `behind_angle`,
-rear-ends it; a sideways contact is the ego's fault while it changes lanes, and here also with a
-crossing agent ahead of the rear axle's square (forecasts are too rough to tell side from front); blameless
-contacts are recorded separately; agents overlapping the ego already at the first step are replayed ghosts
+collision with a forecast agent under nuPlan's fault rules (never while the ego stands; always
+with a stopped agent or when the ego's front bumper hits; an agent behind the ego, bearing from
+the rear axle above `behind_angle`, rear-ends it; a sideways contact is the ego's fault while it
+changes lanes, and here, where forecasts are too rough to tell side from front, always except with
+a same-way agent overtaking the ego from behind its rear axle's square; blameless contacts are
+recorded separately; agents overlapping the ego already at the first step are replayed ghosts
 passing through it and are ignored), the first step whose time to collision is at most `ttc_min`
 (boxes moving on at constant velocity, exact separating-axis intervals, sampled like nuPlan at
 0.1 s; relevant agents are those ahead within `ahead_angle`, or every agent not behind while the
 proposal changes lanes or crosses an intersection), and how many checked steps put a box corner
-off the drivable area. `score_proposals` combines them with progress, speed-limit, comfort and goal terms (see
-`ScoringConfig`). Arrays: proposals (B, T), agents (A, T), T = H + 1 steps.
+off the drivable area. `score_proposals` combines them with progress, speed-limit, comfort and
+goal terms (see `ScoringConfig`). Arrays: proposals (B, T), agents (A, T), T = H + 1 steps.
 """
 
 from __future__ import annotations
@@ -34,8 +34,7 @@ BoolArray = NDArray[np.bool_]
 
 _TTC_GRID = 0.1  # [s] nuPlan's time-to-collision sampling
 _GHOST_DEPTH = 0.5  # [m] boxes overlapping at the first step by this much are replayed ghosts
-_AHEAD_HALF = 0.5 * np.pi  # [rad] a forecast sideways contact with a crossing agent ahead of this
-# bearing may well be a frontal one (forecasts are rough): counted as the ego's fault
+_AHEAD_HALF = 0.5 * np.pi  # [rad] bearing beyond which an agent is behind the ego's rear axle's square
 _SAME_WAY = np.cos(np.deg2rad(35.0))  # agents heading within this of the ego drive alongside it
 
 
@@ -119,9 +118,9 @@ def _check_kernel(
     step (T), first time-to-collision violation step (T), number of checked steps off the drivable
     area.
 
-    `ego` = (half length, half width, rear-axle offset [m], drivable shrink [m]); `asize` (2, A)
-    half lengths and widths; `params` = (ego stopped speed, agent stopped speed, behind angle,
-    ahead angle, ttc_min)."""
+    `ego` = (half length, half width, rear-axle offset [m], drivable shrink [m]); `asize` (6, A)
+    half lengths and widths [m], their growth rates [m/s] and caps [m] (for contacts only);
+    `params` = (ego stopped speed, agent stopped speed, behind angle, ahead angle, ttc_min)."""
     half_length, half_width, rear, shrink = ego
     stopped_ego, stopped_agent, behind, ahead, ttc_min = params
     count, steps = ex.shape
@@ -166,7 +165,9 @@ def _check_kernel(
                 if present[j] or touched[j] or not np.isfinite(ox):
                     continue
                 ov = av[j, k]
-                ohl, ohw = asize[0, j], asize[1, j]
+                # forecasts grow less certain: boxes grow with time (up to a cap) for contacts
+                ohl = asize[0, j] + min(asize[2, j] * k * dt, asize[4, j])
+                ohw = asize[1, j] + min(asize[3, j] * k * dt, asize[5, j])
                 distance = np.hypot(ox - x, oy - y)
                 check_ttc = k < ttc_steps and ttc == steps and v > 0.005
                 reach = ego_radius + np.hypot(ohl, ohw) + (v + ov) * span
@@ -195,8 +196,11 @@ def _check_kernel(
                             ox, oy, ocos, osin, ohl, ohw, ovx, ovy,
                         )  # fmt: skip
                         front = start <= stop and stop >= 0.0 and start <= span
-                        across = cos * ocos + sin * osin < _SAME_WAY  # not driving alongside the ego
-                        at_fault = front or changing[b, k] or (across and bearing < _AHEAD_HALF)
+                        # a same-way agent hits the ego's side when it overtakes from behind; a
+                        # crossing one, or a slower one ahead (a merge), may well be hit by the ego
+                        same_way = cos * ocos + sin * osin >= _SAME_WAY
+                        overtaking = same_way and ov > v and bearing >= _AHEAD_HALF
+                        at_fault = front or changing[b, k] or not overtaking
                     if at_fault:
                         collision, culprit = k, j
                     elif blameless == steps:
@@ -204,6 +208,10 @@ def _check_kernel(
                     continue
                 if not check_ttc or not (bearing < ahead or (wide[b, k] and bearing <= behind)):
                     continue
+                start, stop = _interval(  # time to collision: the boxes as they are (as the metric)
+                    x, y, cos, sin, half_length, half_width, vx, vy,
+                    ox, oy, ocos, osin, asize[0, j], asize[1, j], ovx, ovy,
+                )  # fmt: skip
                 first = max(np.ceil(start / _TTC_GRID - 1e-9), 1.0)
                 if start <= stop and first <= grid_points and first * _TTC_GRID <= stop + 1e-9:
                     ttc = k
@@ -240,6 +248,7 @@ def check_proposals(
     agents_speed: FloatArray,
     agents_length: FloatArray,
     agents_width: FloatArray,
+    agents_growth: FloatArray,
     grid: NDArray[np.uint8],
     origin: FloatArray,
     resolution: float,
@@ -247,10 +256,12 @@ def check_proposals(
     config: ScoringConfig,
 ) -> Checks:
     """Collision, time-to-collision and drivable-area checks of rolled-out proposals (B, T) against
-    forecast agents (A, T); `wide` (B, T) marks steps where every agent not behind is relevant to
-    the time to collision, `changing` (B, T) where the ego changes lanes (sideways contacts are its
-    fault there); only steps marked `on_map` (B, T) are checked against the drivable area
-    (beyond the map's end the road is unknown, not absent); `ego_size` = (length, width, wheelbase) [m]."""
+    forecast agents (A, T), whose boxes grow with time for contacts at `agents_growth` (4, A)
+    (lengthwise and sideways rates [m/s], then caps [m]). `wide` (B, T) marks steps where every
+    agent not behind is relevant to the time to collision, `changing` (B, T) where the ego changes
+    lanes (sideways contacts are its fault there); only steps marked `on_map` (B, T) are checked
+    against the drivable area (beyond the map's end the road is unknown, not absent); `ego_size` =
+    (length, width, wheelbase) [m]."""
     length, width, wheelbase = ego_size
     stride = max(1, round(config.check_interval / dt))
     ttc_steps = round(config.ttc_check / dt) + 1
@@ -280,7 +291,9 @@ def check_proposals(
         floats(agents_y),
         floats(agents_yaw),
         floats(agents_speed),
-        np.ascontiguousarray(np.stack([0.5 * agents_length, 0.5 * agents_width]), dtype=np.float64),
+        np.ascontiguousarray(
+            np.vstack([0.5 * agents_length, 0.5 * agents_width, agents_growth]), dtype=np.float64
+        ),
         grid,
         np.ascontiguousarray(origin, dtype=np.float64),
         float(resolution),
@@ -337,6 +350,7 @@ def score_proposals(
     lane_changes: IntArray,
     consistent: BoolArray,
     offset: FloatArray,
+    straddle: FloatArray,
     effort: FloatArray,
     offroad_now: bool,
     horizon: float,
@@ -345,8 +359,9 @@ def score_proposals(
     """Combine the checks of proposals over `steps` (T) steps (at-fault collisions before step
     `gate` are unsafe, later ones cost) with progress [m] (B,), over-speed
     integral [m] (B,), comfort and goal flags (B,), the number of lane changes (B,), consistency
-    with the previous choice (B,), distance off the centerline [m] (B,) and mean absolute
-    acceleration [m/s2] (B,) into `total` (-inf for unsafe proposals).
+    with the previous choice (B,), distance off the centerline [m] (B,), share of steps straddling
+    two lanes without changing lanes (B,) and mean absolute acceleration [m/s2] (B,) into `total`
+    (-inf for unsafe proposals).
 
     The gates are no at-fault collision and staying on the drivable area, unless the ego is off it
     already (`offroad_now`: then fewer off-road steps are merely better). Progress is normalised by
@@ -373,6 +388,7 @@ def score_proposals(
         - config.blameless_collision_cost * (checks.blameless < steps)
         - config.late_collision_cost * (checks.collision < steps)
         - config.offset_cost * offset
+        - config.straddle_cost * straddle
         - config.effort_cost * effort
     )
     if offroad_now:
