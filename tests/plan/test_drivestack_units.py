@@ -23,10 +23,11 @@ from drivestack.predict import AgentStates, constant_velocity
 
 def test_lateral_paths_leave_along_the_heading_and_arrive_parallel() -> None:
     s = np.linspace(0.0, 40.0, 4001)[None, :]
-    d = lateral_offsets(
+    d, rate = lateral_offsets(
         s, np.array([0.0]), np.array([-1.0]), np.array([0.1]), np.array([2.0]), np.array([30.0])
     )
     slope = np.gradient(d[0], s[0])
+    np.testing.assert_allclose(rate[0, 1:-1], slope[1:-1], atol=1e-3)  # the analytic slope
     assert d[0, 0] == pytest.approx(-1.0) and slope[0] == pytest.approx(0.1, abs=1e-3)
     assert d[0, 3000] == pytest.approx(2.0) and abs(slope[3000]) < 1e-3
     np.testing.assert_allclose(d[0, 3000:], 2.0)  # holds the target after the transition

@@ -29,11 +29,11 @@ class ProposalConfig:
     """
 
     horizon: float = 8.0
-    lateral_offsets: tuple[float, ...] = (-1.0, -0.5, 0.5, 1.0)
+    lateral_offsets: tuple[float, ...] = (-1.0, -0.6, -0.3, 0.3, 0.6, 1.0)
     offset_time: float = 2.5
     lane_change_times: tuple[float, ...] = (3.5, 5.0)
     min_transition: float = 12.0
-    speed_fractions: tuple[float, ...] = (0.3, 0.6, 0.8, 0.9, 1.0)
+    speed_fractions: tuple[float, ...] = (0.2, 0.4, 0.6, 0.75, 0.9, 1.0)
     headways: tuple[float, ...] = (0.4, 0.7, 1.0, 1.5)
     idm: IdmParams = field(
         default_factory=lambda: IdmParams(
@@ -139,7 +139,7 @@ class ScoringConfig:
     offset_cost: float = 0.02
     straddle_cost: float = 0.15
     effort_cost: float = 0.002
-    check_interval: float = 0.2
+    check_interval: float = 0.4
     drivable_shrink: float = 0.1
     vulnerable_margin: float = 0.3
     vehicle_margin: float = 0.2

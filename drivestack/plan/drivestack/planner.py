@@ -545,7 +545,7 @@ class DrivestackPlanner:
         with np.errstate(invalid="ignore"):
             excess = np.where(np.isfinite(limit), np.maximum(states.speed - limit, 0.0), 0.0)
         overspeed = excess[:, 1:].sum(axis=1) * scene.dt
-        comfort = comfortable(states.acceleration, states.speed, states.yaw, scene.dt, config)
+        comfort = comfortable(states.acceleration, states.speed, states.yaw_rate, scene.dt, config)
         reached = self._goal_mask(scene.step, states.x, states.y, states.yaw, states.speed)
         goal = np.asarray(reached[:, 1:].any(axis=1), dtype=bool)
         memory = self._memory
@@ -639,14 +639,16 @@ class DrivestackPlanner:
             why = blocked[0].why if blocked else "target lane gone"
             action, reason = "abort_lane_change", why
         alternatives = []
-        labels = np.array([_label(options[o], int(k)) for o, k in zip(batch.option, batch.kind, strict=True)])
-        chosen = labels[best]
-        for label in dict.fromkeys(labels.tolist()):
-            if label == chosen:
-                continue
-            rows = labels == label
-            value = float(scores.total[rows].max())
-            alternatives.append((label, f"{value:.3f}" if np.isfinite(value) else "unsafe"))
+        codes = batch.option * 8 + batch.kind  # one code per (lane option, profile kind)
+        best_by_label: dict[str, float] = {}
+        for code in np.unique(codes).tolist():  # a handful of (option, kind) pairs
+            label = _label(options[code // 8], code % 8)
+            value = float(scores.total[codes == code].max())
+            best_by_label[label] = max(best_by_label.get(label, -np.inf), value)
+        chosen = _label(option, int(batch.kind[best]))
+        for label, value in best_by_label.items():
+            if label != chosen:
+                alternatives.append((label, f"{value:.3f}" if np.isfinite(value) else "unsafe"))
         for other in options:
             if not other.allowed:
                 alternatives.append((other.name, f"closed ({other.why})"))

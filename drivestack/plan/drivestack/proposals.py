@@ -45,7 +45,6 @@ FREE = 0
 LEADER = 1
 WALL = 2
 
-_HEADING_STEP = 0.5  # [m] ahead on the path at which its heading is measured
 _IDM_TARGET_MARGIN = 1.2  # IDM aims this much above the target speed, a speed controller caps it
 _STOP_TRIGGER = 0.3  # [m/s2] a just-in-time stop brakes once it needs more than this
 _STANDSTILL = 0.5  # [m] the least bumper gap a stop behind a standing leader may end with
@@ -199,16 +198,23 @@ def lateral_offsets(
     slope: FloatArray,
     target: FloatArray,
     transition: FloatArray,
-) -> FloatArray:
-    """Offsets d (B, N) [m] at arc lengths s (B, N) of paths leaving (s0, d0) (B,) with lateral slope
-    `slope` (B,) [m/m] (the ego's heading relative to the corridor) and reaching `target` (B,) after
-    `transition` (B,) [m]: a quintic with zero curvature at both ends and zero slope at the end."""
+) -> tuple[FloatArray, FloatArray]:
+    """Offsets d (B, N) [m] and slopes dd/ds (B, N) at arc lengths s (B, N) of paths leaving
+    (s0, d0) (B,) with lateral slope `slope` (B,) [m/m] (the ego's heading relative to the corridor)
+    and reaching `target` (B,) after `transition` (B,) [m]: a quintic with zero curvature at both
+    ends and zero slope at the end."""
     length = np.maximum(transition, 1e-3)[:, None]
     u = np.clip((s - s0[:, None]) / length, 0.0, 1.0)
-    u3 = u * u * u
-    leave = 1.0 - u3 * (10.0 - 15.0 * u + 6.0 * u * u)  # from 1 to 0, flat at both ends
-    turn = u - u3 * (6.0 - 8.0 * u + 3.0 * u * u)  # unit slope at 0, flat at 1, zero at both ends
-    return target[:, None] + (d0 - target)[:, None] * leave + (slope[:, None] * length) * turn
+    u2 = u * u
+    u3 = u2 * u
+    leave = 1.0 - u3 * (10.0 - 15.0 * u + 6.0 * u2)  # from 1 to 0, flat at both ends
+    turn = u - u3 * (6.0 - 8.0 * u + 3.0 * u2)  # unit slope at 0, flat at 1, zero at both ends
+    gap = (d0 - target)[:, None]
+    d = target[:, None] + gap * leave + (slope[:, None] * length) * turn
+    d_leave = -30.0 * u2 * (1.0 - u) ** 2  # the derivatives in u
+    d_turn = 1.0 - u2 * (18.0 - 32.0 * u + 15.0 * u2)
+    rate = np.where(u < 1.0, gap * d_leave / length + slope[:, None] * d_turn, 0.0)
+    return d, np.where(s < s0[:, None], slope[:, None], rate)
 
 
 @dataclass(frozen=True, eq=False)
@@ -236,17 +242,13 @@ def references(
     """The poses of every proposal along its path at its profile's arc lengths (one vectorized
     Frenet conversion per corridor, not per proposal)."""
     s = profiles.s
-    d = lateral_offsets(s, s0, d0, slope, target, transition)
-    ahead = s + _HEADING_STEP
-    d_ahead = lateral_offsets(ahead, s0, d0, slope, target, transition)
+    d, rate = lateral_offsets(s, s0, d0, slope, target, transition)
     x, y, yaw = np.empty_like(s), np.empty_like(s), np.empty_like(s)
     for number, lane in enumerate(corridors):  # at most three corridors
         rows = corridor == number
         if not rows.any():
             continue
         here = lane.frame.from_frenet(s[rows], d[rows])
-        there = lane.frame.from_frenet(ahead[rows], d_ahead[rows])
         x[rows], y[rows] = here[..., 0], here[..., 1]
-        step = there - here
-        yaw[rows] = np.asarray(wrap_angle(np.arctan2(step[..., 1], step[..., 0])))
-    return References(x, y, yaw, profiles.v, d)
+        yaw[rows] = lane.frame.reference.heading_at(s[rows]) + np.arctan(rate[rows])
+    return References(x, y, np.asarray(wrap_angle(yaw)), profiles.v, d)

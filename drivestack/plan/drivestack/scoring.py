@@ -140,11 +140,36 @@ def _check_kernel(
                 ax[j, 0], ay[j, 0], ocos, osin, asize[0, j] - deep, asize[1, j] - deep, 0.0, 0.0,
             )  # fmt: skip
             present[j] = start <= stop
-    touched = np.zeros(agents, dtype=np.bool_)  # agents already in contact: judged once, at first contact
-    for b in range(count):
-        collision, culprit, blameless, ttc, offroad = steps, -1, steps, steps, 0
-        touched[:] = False
-        for k in range(0, steps, stride):
+    touched = np.zeros((count, agents), dtype=np.bool_)  # contacts are judged once, at the first
+    collision = np.full(count, steps, dtype=np.int64)
+    culprit = np.full(count, -1, dtype=np.int64)
+    blameless = np.full(count, steps, dtype=np.int64)
+    ttc = np.full(count, steps, dtype=np.int64)
+    offroad = np.zeros(count, dtype=np.int64)
+    span = dt * stride  # [s] until the next checked step: contacts in between count
+    candidates = np.empty(agents, dtype=np.int64)
+    near = np.empty((7, agents))  # per candidate: cos, sin, vx, vy, grown half length and width, radius
+    for k in range(0, steps, stride):
+        # agents that no proposal can reach at this step are skipped at once (proposals cluster)
+        low_x, high_x = ex[:, k].min(), ex[:, k].max()
+        low_y, high_y = ey[:, k].min(), ey[:, k].max()
+        fastest = ev[:, k].max()
+        found = 0
+        for j in range(agents):
+            ox, oy = ax[j, k], ay[j, k]
+            if present[j] or not np.isfinite(ox):
+                continue
+            grown = np.hypot(asize[0, j] + asize[4, j], asize[1, j] + asize[5, j])
+            margin = ego_radius + grown + (fastest + av[j, k]) * (span + ttc_min)
+            if low_x - margin <= ox <= high_x + margin and low_y - margin <= oy <= high_y + margin:
+                candidates[found] = j
+                ocos, osin = np.cos(ayaw[j, k]), np.sin(ayaw[j, k])
+                # forecasts grow less certain: boxes grow with time (up to a cap) for contacts
+                ohl = asize[0, j] + min(asize[2, j] * k * dt, asize[4, j])
+                ohw = asize[1, j] + min(asize[3, j] * k * dt, asize[5, j])
+                near[:, found] = ocos, osin, av[j, k] * ocos, av[j, k] * osin, ohl, ohw, np.hypot(ohl, ohw)
+                found += 1
+        for b in range(count):
             x, y, yaw, v = ex[b, k], ey[b, k], eyaw[b, k], ev[b, k]
             cos, sin = np.cos(yaw), np.sin(yaw)
             if k > 0 and on_map[b, k]:
@@ -155,38 +180,42 @@ def _check_kernel(
                         x + along * cos - side * sin, y + along * sin + side * cos, grid, origin, resolution
                     )
                     if not (cell & DRIVABLE):
-                        offroad += 1
+                        offroad[b] += 1
                         break
-            span = dt * stride  # [s] until the next checked step: contacts in between count
+            check_ttc = k < ttc_steps and ttc[b] == steps and v > 0.005
+            if collision[b] < steps and not check_ttc:
+                continue  # nothing left to learn about this proposal but blameless contacts
             vx, vy = v * cos, v * sin
             rx, ry = x - rear * cos, y - rear * sin
-            for j in range(agents):
-                ox, oy = ax[j, k], ay[j, k]
-                if present[j] or touched[j] or not np.isfinite(ox):
+            horizon = span + (ttc_min if check_ttc else 0.0)
+            for n in range(found):
+                j = candidates[n]
+                if touched[b, j]:
                     continue
-                ov = av[j, k]
-                # forecasts grow less certain: boxes grow with time (up to a cap) for contacts
-                ohl = asize[0, j] + min(asize[2, j] * k * dt, asize[4, j])
-                ohw = asize[1, j] + min(asize[3, j] * k * dt, asize[5, j])
-                distance = np.hypot(ox - x, oy - y)
-                check_ttc = k < ttc_steps and ttc == steps and v > 0.005
-                reach = ego_radius + np.hypot(ohl, ohw) + (v + ov) * span
-                if check_ttc:
-                    reach += (v + ov) * ttc_min
-                if distance > reach:
+                ox, oy, ov = ax[j, k], ay[j, k], av[j, k]
+                reach = ego_radius + near[6, n] + (v + ov) * horizon
+                if (ox - x) ** 2 + (oy - y) ** 2 > reach * reach:
                     continue
-                ocos, osin = np.cos(ayaw[j, k]), np.sin(ayaw[j, k])
-                ovx, ovy = ov * ocos, ov * osin
+                ocos, osin, ovx, ovy, ohl, ohw = (
+                    near[0, n],
+                    near[1, n],
+                    near[2, n],
+                    near[3, n],
+                    near[4, n],
+                    near[5, n],
+                )
                 start, stop = _interval(
                     x, y, cos, sin, half_length, half_width, vx, vy, ox, oy, ocos, osin, ohl, ohw, ovx, ovy
                 )
                 overlapping = start <= stop and stop >= 0.0 and start <= span
+                if not overlapping and not check_ttc:
+                    continue
                 bx, by = ox - rx, oy - ry
                 norm = np.hypot(bx, by)
                 bearing = np.arccos(min(max((cos * bx + sin * by) / norm, -1.0), 1.0)) if norm > 0 else 0.0
                 if overlapping:
-                    touched[j] = True
-                    if collision < steps or v <= stopped_ego:
+                    touched[b, j] = True
+                    if collision[b] < steps or v <= stopped_ego:
                         continue
                     at_fault = ov <= stopped_agent
                     if not at_fault and bearing <= behind:  # front bumper, or sideways while changing lanes
@@ -202,9 +231,9 @@ def _check_kernel(
                         overtaking = same_way and ov > v and bearing >= _AHEAD_HALF
                         at_fault = front or changing[b, k] or not overtaking
                     if at_fault:
-                        collision, culprit = k, j
-                    elif blameless == steps:
-                        blameless = k
+                        collision[b], culprit[b] = k, j
+                    elif blameless[b] == steps:
+                        blameless[b] = k
                     continue
                 if not check_ttc or not (bearing < ahead or (wide[b, k] and bearing <= behind)):
                     continue
@@ -214,8 +243,8 @@ def _check_kernel(
                 )  # fmt: skip
                 first = max(np.ceil(start / _TTC_GRID - 1e-9), 1.0)
                 if start <= stop and first <= grid_points and first * _TTC_GRID <= stop + 1e-9:
-                    ttc = k
-        out[0, b], out[1, b], out[2, b], out[3, b], out[4, b] = collision, culprit, blameless, ttc, offroad
+                    ttc[b] = k
+    out[0], out[1], out[2], out[3], out[4] = collision, culprit, blameless, ttc, offroad
     return out
 
 
@@ -306,13 +335,13 @@ def check_proposals(
 
 
 def comfortable(
-    acceleration: FloatArray, speed: FloatArray, yaw: FloatArray, dt: float, config: ScoringConfig
+    acceleration: FloatArray, speed: FloatArray, yaw_rate: FloatArray, dt: float, config: ScoringConfig
 ) -> BoolArray:
-    """(B,) True where a rollout (B, T) stays within the comfort metric's bounds: longitudinal
-    acceleration, its jerk, lateral acceleration and yaw rate (a proposal that starts out of bounds
-    is judged from its second step)."""
+    """(B,) True where a rollout (B, T) of accelerations [m/s2], speeds [m/s] and yaw rates [rad/s]
+    stays within the comfort metric's bounds: longitudinal acceleration, its jerk, lateral
+    acceleration and yaw rate (a proposal that starts out of bounds is judged from its second step)."""
     jerk = np.abs(np.diff(acceleration, axis=1)) / dt
-    yaw_rate = np.abs(np.asarray(np.diff(np.unwrap(yaw, axis=1), axis=1))) / dt
+    yaw_rate = np.abs(yaw_rate[:, 1:])
     lateral = speed[:, 1:] * yaw_rate
     later = acceleration[:, 1:]
     return (

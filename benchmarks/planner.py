@@ -1,0 +1,117 @@
+"""Latency of the drivestack planner's `plan()` on recorded scenarios with 50+ agents.
+
+Runs the planner closed-loop (log-replayed agents) on recorded scenarios of every dataset whose
+index lists at least `--min-agents` dynamic obstacles, times every `plan()` call (wall clock and
+this process's CPU time; the first call of each run, which builds the map's corridors, is reported
+apart), and prints per dataset and overall: calls, p50 / p99 / max latency [ms], agents seen per
+step, proposals evaluated per step, and the ratio to the goal (p50 <= 10 ms, p99 <= 30 ms with
+>= 200 proposals, one core). Usage:
+
+    .venv/bin/python benchmarks/planner.py [--per-dataset 4] [--min-agents 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from drivestack.bench.sources import Source
+from drivestack.core.planner import Observation
+from drivestack.core.scenario import Trajectory
+from drivestack.plan.drivestack import DrivestackPlanner
+from drivestack.sim.runner import simulate
+
+ROOT = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "commonroad"
+DATASETS = ("highd", "sind", "exid", "mona", "ind", "ngsim")
+P50_GOAL, P99_GOAL, PROPOSALS_GOAL = 10.0, 30.0, 200
+
+
+class TimedPlanner(DrivestackPlanner):
+    """The drivestack planner, recording each call's wall and CPU time [ms], agents and proposals."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.samples: list[tuple[float, float, int, int, bool]] = []
+
+    def plan(self, observation: Observation) -> Trajectory:
+        first = not self.decisions
+        wall, cpu = time.perf_counter(), time.process_time()
+        trajectory = super().plan(observation)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        agents = int(observation.agents.num_agents)
+        self.samples.append((1e3 * wall, 1e3 * cpu, agents, self.decisions[-1].proposals, first))
+        return trajectory
+
+
+def crowded(dataset: str, min_agents: int, count: int) -> list[Source]:
+    """Up to `count` scenarios of `dataset` (spread over its index) with >= `min_agents` agents."""
+    folder = ROOT / dataset
+    with (folder / "index.csv").open(newline="") as handle:
+        rows = [row for row in csv.DictReader(handle) if int(row["n_dynamic_obstacles"]) >= min_agents]
+    picked = rows[:: max(1, len(rows) // count)][:count]
+    sources = []
+    for row in picked:
+        solution = row["ego_solution_file"]
+        solutions = (str(folder / solution),) if solution else ()
+        sources.append(Source(path=str(folder / row["file"]), solutions=solutions))
+    return sources
+
+
+def percentiles(values: np.ndarray) -> str:
+    return f"{np.percentile(values, 50):7.2f} {np.percentile(values, 99):7.2f} {values.max():7.2f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--per-dataset", type=int, default=4)
+    parser.add_argument("--min-agents", type=int, default=50)
+    args = parser.parse_args()
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
+    warm = crowded("highd", args.min_agents, 1)[0].load()  # compile / load the kernels once
+    simulate(warm, warm.planning_problems[0].id, DrivestackPlanner())
+    rows: dict[str, list[tuple[float, float, int, int, bool]]] = {}
+    for dataset in DATASETS:
+        for source in crowded(dataset, args.min_agents, args.per_dataset):
+            scenario = source.load()
+            for problem in scenario.planning_problems[:2]:
+                planner = TimedPlanner()
+                simulate(scenario, problem.id, planner)
+                rows.setdefault(dataset, []).extend(planner.samples)
+    header = (
+        "dataset     calls   wall p50     p99     max |  cpu p50     p99 | agents p50 | proposals min p50"
+    )
+    print(f"plan() latency [ms] on scenarios with >= {args.min_agents} agents (first call of a run excluded)")
+    print(header)
+    everything = []
+    for dataset, samples in rows.items():
+        steady = np.array([s[:4] for s in samples if not s[4]])
+        everything.append(steady)
+        print(
+            f"{dataset:10s} {len(steady):6d} {percentiles(steady[:, 0])} | "
+            f"{np.percentile(steady[:, 1], 50):7.2f} {np.percentile(steady[:, 1], 99):7.2f} | "
+            f"{np.median(steady[:, 2]):10.0f} | {steady[:, 3].min():8.0f} {np.median(steady[:, 3]):4.0f}"
+        )
+    total = np.concatenate(everything)
+    print(
+        f"{'all':10s} {len(total):6d} {percentiles(total[:, 0])} | "
+        f"{np.percentile(total[:, 1], 50):7.2f} {np.percentile(total[:, 1], 99):7.2f} | "
+        f"{np.median(total[:, 2]):10.0f} | {total[:, 3].min():8.0f} {np.median(total[:, 3]):4.0f}"
+    )
+    firsts = np.array([s[0] for samples in rows.values() for s in samples if s[4]])
+    print(f"first call of a run (corridors built): p50 {np.median(firsts):.1f} ms, max {firsts.max():.1f} ms")
+    p50, p99 = np.percentile(total[:, 0], 50), np.percentile(total[:, 0], 99)
+    print(
+        f"goal: p50 {p50:.2f} / {P50_GOAL} ms = {p50 / P50_GOAL:.2f}, p99 {p99:.2f} / {P99_GOAL} ms = "
+        f"{p99 / P99_GOAL:.2f}, proposals median {np.median(total[:, 3]):.0f} / {PROPOSALS_GOAL}; "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
