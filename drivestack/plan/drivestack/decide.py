@@ -42,11 +42,13 @@ _CREEP = 0.5  # [m/s] the slowest desired speed a goal's time window imposes
 @dataclass(frozen=True)
 class Wall:
     """A stop: the ego's front bumper stays behind arc length `s` [m]; `kind` (red_light,
-    yellow_light, lane_end, route_end, goal, yield) and a human-readable `reason`."""
+    yellow_light, lane_end, route_end, goal, yield), a human-readable `reason`, and the `agent` id
+    it yields to (-1: none)."""
 
     s: float
     kind: str
     reason: str
+    agent: int = -1
 
 
 @dataclass(frozen=True, eq=False)
@@ -361,12 +363,18 @@ def _band_kernel(
 
 
 def conflicts(
-    scene: Scene, corridor: Corridor, s0: float, envelope_speed: float, config: DecisionConfig
+    scene: Scene,
+    corridor: Corridor,
+    s0: float,
+    envelope_speed: float,
+    config: DecisionConfig,
+    yielding: frozenset[int] = frozenset(),
 ) -> list[Wall]:
     """Yields to agents whose forecast enters the band the ego sweeps along `corridor` (ahead of its
-    front) while the ego would pass there: agents heading across the lane, and pedestrians; a yield
-    is only kept where the ego can still stop comfortably before the agent's entry (else braking is
-    left to the proposals' collision check)."""
+    front) while the ego would pass there: agents heading across the lane, and pedestrians. A new
+    yield is only taken where the ego can still stop comfortably before the agent's entry (else
+    braking is left to the proposals' collision check); one to an agent among `yielding` (ids the
+    ego yielded to at the previous step) is kept while the conflict lasts."""
     agents, forecast, vehicle, ego = scene.agents, scene.forecast, scene.vehicle, scene.ego
     if agents.count == 0:
         return []
@@ -415,7 +423,8 @@ def conflicts(
             continue  # the ego passes well before, or the agent is gone before the ego arrives
         stop = entry - config.stop_margin
         room = stop - front
-        if room > 0.0 and ego.speed**2 / (2.0 * room) > config.yield_deceleration:
+        held = int(agents.ids[a]) in yielding
+        if room > 0.0 and ego.speed**2 / (2.0 * room) > config.yield_deceleration and not held:
             continue
         kind = "pedestrian" if agents.pedestrian[a] else ("cyclist" if agents.vulnerable[a] else "vehicle")
         walls.append(
@@ -424,6 +433,7 @@ def conflicts(
                 "yield",
                 f"yield to {kind} {int(agents.ids[a])} crossing {distance:.1f} m ahead "
                 f"in {t_in:.1f}-{t_out:.1f} s",
+                int(agents.ids[a]),
             )
         )
     return walls

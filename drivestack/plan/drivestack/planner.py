@@ -129,6 +129,7 @@ class _Memory:
     offset: float = 0.0
     scheduled: bool = False
     arrival: float | None = None
+    yielding: frozenset[int] = frozenset()
     decisions: list[Decision] = field(default_factory=list)
 
 
@@ -412,7 +413,9 @@ class DrivestackPlanner:
             return LaneOption(side, corridor, s0, d0, slope, False, why, gain, speeds, np.inf, 0.0, -1, ())
         gap, lead_speed, row = leader(scene, corridor, s0, config)
         walls = light_walls(scene, corridor, s0, config)
-        walls += conflicts(scene, corridor, s0, float(speeds[corridor.station(s0)]), config)
+        walls += conflicts(
+            scene, corridor, s0, float(speeds[corridor.station(s0)]), config, self._memory.yielding
+        )
         walls += _route_walls(corridor, s0, scene, self._arrived)
         return LaneOption(
             side, corridor, s0, d0, slope, True, why, gain, speeds, gap, lead_speed, row, tuple(walls)
@@ -665,6 +668,9 @@ class DrivestackPlanner:
             memory.target_lane = option.corridor.lane_at(option.s0)
             memory.changing = False
         memory.offset = float(batch.target[best]) if option.side == 0 else 0.0
+        memory.yielding = frozenset(
+            wall.agent for other in options for wall in other.walls if wall.agent >= 0
+        )
         memory.decisions.append(decision)
         self.decision = str(decision)
 
