@@ -47,6 +47,8 @@ class ForecastConfig:
     end (within `branch_time` [s] of travel plus `branch_distance` [m]) every successor, up to
     `max_modes` rows; otherwise only its best-aligned lane's straightest continuation. Agents not
     following a lane keep their yaw rate (see `constant_turn`).
+    A vehicle moving sideways off its lane's centre faster than `drift_speed` [m/s] (a lane change
+    under way) gets one more row that keeps drifting until `drift_offset` [m] (a lane width) off it.
     """
 
     max_heading_error: float = float(np.deg2rad(35.0))
@@ -65,6 +67,8 @@ class ForecastConfig:
     turn_time: float = 3.0
     branch_time: float = 1.5
     branch_distance: float = 5.0
+    drift_speed: float = 0.4
+    drift_offset: float = 3.5
 
 
 @dataclass(frozen=True, eq=False)
@@ -227,7 +231,8 @@ class LanePaths:
     """Lane paths as points every `spacing` metres: a lane, then either its straightest successors
     (the default path) or a given successor first (a branch) and the straightest on from there.
 
-    `points` (P, K, 2) [m] and `headings` (P, K) [rad] from the lane's start; `table` (L, S + 1)
+    `points` (P, K, 2) [m] and `headings` (P, K) [rad] from the lane's start; `beside` (L, 2) whether
+    each index lane has a same-direction neighbour on its left, right; `table` (L, S + 1)
     holds the path row of each index lane (row order of `MapIndex`): column 0 the default path,
     column i + 1 the branch through its i-th successor (-1: not built yet or no such successor).
     Paths are built on first request (`rows`), so only lanes agents actually drive on cost anything.
@@ -242,9 +247,16 @@ class LanePaths:
         self.samples = int(np.ceil(length / spacing)) + 1
         branches = max((len(lane.successors) for lane in graph.lanes.values()), default=0)
         self.successors = np.full((len(index), branches), -1, dtype=np.int64)
+        # whether each lane has a same-direction neighbour on its left and its right (lane changes)
+        self.beside = np.zeros((len(index), 2), dtype=bool)
         for row, lane_id in enumerate(index.lane_ids.tolist()):  # once per map
-            known = [m for m in graph.lanes[lane_id].successors if m in graph.lanes]
+            lane = graph.lanes[lane_id]
+            known = [m for m in lane.successors if m in graph.lanes]
             self.successors[row, : len(known)] = known
+            for side, neighbour in enumerate((lane.left_neighbour, lane.right_neighbour)):
+                self.beside[row, side] = (
+                    neighbour is not None and neighbour.same_direction and neighbour.lane_id in graph.lanes
+                )
         self.table = np.full((len(index), branches + 1), -1, dtype=np.int64)
         self.points = np.zeros((0, self.samples, 2))
         self.headings = np.zeros((0, self.samples))
@@ -281,30 +293,39 @@ class LanePaths:
 
 def _lane_modes(
     agents: AgentStates, paths: LanePaths, config: ForecastConfig
-) -> tuple[IntArray, IntArray, FloatArray, FloatArray]:
+) -> tuple[IntArray, IntArray, FloatArray, FloatArray, FloatArray]:
     """The lane modes of vehicles that follow lanes: (agent row, path row, arc length s [m] on the
-    path, lateral offset d [m]) (M,) each. A vehicle gets one mode per lane holding it that it is
+    path, lateral offset d [m], lateral speed [m/s], + leftwards, 0 unless toward a same-direction
+    neighbour lane) (M,) each, sorted by agent. A vehicle gets one mode per lane holding it that it is
     aligned with (the best-aligned first); near the end of a lane with several successors (within
     `branch_time` of travel) one mode per successor instead. At most `max_modes` per vehicle."""
     index = paths.index
     movers = np.flatnonzero(~agents.vulnerable & (agents.speed > config.min_speed))
     empty = np.zeros(0, dtype=np.int64)
     if len(movers) == 0:
-        return empty, empty, np.zeros(0), np.zeros(0)
+        return empty, empty, np.zeros(0), np.zeros(0), np.zeros(0)
     xy = np.column_stack([agents.x[movers], agents.y[movers]])
     points, rows = index.candidates(xy)
     s, d, heading = index.project(index.lane_ids[rows], xy[points])
-    error = np.abs(np.asarray(angle_diff(agents.yaw[movers][points], heading)))
-    keep = error <= config.max_heading_error
-    points, rows, s, d = points[keep], rows[keep], s[keep], d[keep]
-    cost = np.abs(d) + _HEADING_WEIGHT * error[keep]
+    signed = np.asarray(angle_diff(agents.yaw[movers][points], heading))
+    keep = np.abs(signed) <= config.max_heading_error
+    points, rows, s, d, signed = points[keep], rows[keep], s[keep], d[keep], signed[keep]
+    cost = np.abs(d) + _HEADING_WEIGHT * np.abs(signed)
     if not config.multimodal:  # the single best-aligned lane per vehicle
         order = np.lexsort((cost, points))
         first = order[np.unique(points[order], return_index=True)[1]]
-        points, rows, s, d, cost = points[first], rows[first], s[first], d[first], cost[first]
+        points, rows, s, d, cost, signed = (
+            points[first],
+            rows[first],
+            s[first],
+            d[first],
+            cost[first],
+            signed[first],
+        )
     # branch at lane ends: every successor (columns 1..) instead of the straightest (column 0)
     branches = (paths.successors[rows] >= 0).sum(axis=1)
     speed = agents.speed[movers][points]
+    lateral = speed * np.sin(signed)
     near_end = index.lengths[rows] - s < speed * config.branch_time + config.branch_distance
     split = near_end & (branches >= 2) & config.multimodal
     count = np.where(split, branches, 1)
@@ -318,7 +339,9 @@ def _lane_modes(
     keep = rank < config.max_modes
     agent, repeat, columns = agent[keep], repeat[keep], columns[keep]
     path_rows = paths.rows(rows[repeat], columns)
-    return agent, path_rows, s[repeat], d[repeat]
+    # sideways motion counts only toward a lane one may change to
+    toward = paths.beside[rows[repeat], np.where(lateral[repeat] > 0.0, 0, 1)]
+    return agent, path_rows, s[repeat], d[repeat], np.where(toward, lateral[repeat], 0.0)
 
 
 def lane_following(
@@ -327,13 +350,18 @@ def lane_following(
     times: FloatArray,
     config: ForecastConfig = ForecastConfig(),
 ) -> Forecast:
-    """Vehicles along their lanes (one forecast row per lane mode, see `_lane_modes`), everyone
-    else at constant velocity and turn rate (one row, `constant_turn`); `Forecast.source` maps rows
-    back to agents."""
+    """Vehicles along their lanes (one forecast row per lane mode, see `_lane_modes`, plus one
+    drifting on sideways for a lane change under way), everyone else at constant velocity and turn
+    rate (one row, `constant_turn`); `Forecast.source` maps rows back to agents."""
     cv = constant_turn(agents, times, config)
-    agent, path_rows, s, d = _lane_modes(agents, paths, config)
+    agent, path_rows, s, d, lateral = _lane_modes(agents, paths, config)
     if len(agent) == 0:
         return cv
+    # a lane change under way: the best mode drifting away from its centerline, once more
+    best = np.concatenate([[True], agent[1:] != agent[:-1]])
+    twins = np.flatnonzero(best & (np.abs(lateral) > config.drift_speed) & (d * np.sign(lateral) > -0.5))
+    drift = np.concatenate([np.zeros(len(agent)), lateral[twins]])
+    agent, path_rows, s, d = (np.concatenate([a, a[twins]]) for a in (agent, path_rows, s, d))
     t = np.asarray(times, dtype=np.float64)[None, :]
     speed = agents.speed[agent, None]
     acceleration = agents.acceleration[agent]
@@ -360,10 +388,16 @@ def lane_following(
     start, following = paths.points[row, k], paths.points[row, k + 1]
     centre = start + fraction * (following - start)
     lane_heading = paths.headings[row, k]
-    offset = d[:, None] * np.exp(-t / config.offset_decay)
+    settled = d[:, None] * np.exp(-t / config.offset_decay)
+    limit = np.maximum(np.abs(d), config.drift_offset)[:, None]
+    drifted = d[:, None] + drift[:, None] * t
+    drifting = (drift != 0.0)[:, None]
+    offset = np.where(drifting, np.clip(drifted, -limit, limit), settled)
+    lateral_rate = np.where(
+        drifting, np.where(np.abs(drifted) < limit, drift[:, None], 0.0), -settled / config.offset_decay
+    )
     normal = np.stack([-np.sin(lane_heading), np.cos(lane_heading)], axis=-1)
     velocity = np.maximum(reached, 0.0)
-    lateral_rate = -offset / config.offset_decay
     others = np.setdiff1d(np.arange(agents.count), agent)
     return Forecast(
         ids=np.concatenate([agents.ids[agent], agents.ids[others]]),

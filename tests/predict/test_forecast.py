@@ -151,3 +151,20 @@ def test_agents_off_the_lanes_or_across_them_keep_their_velocity() -> None:
     order = np.argsort(forecast.source)
     np.testing.assert_allclose(forecast.x[order], cv.x)
     np.testing.assert_allclose(forecast.y[order], cv.y)
+
+
+def test_a_lane_change_under_way_drifts_on_toward_the_neighbour_lane() -> None:
+    # a car at 25 m/s heading 3 degrees left: 1.3 m/s sideways, toward the left lane on a two-lane road
+    yaw = np.deg2rad(3.0)
+    rows = [(50.0, 0.5, yaw, 25.0, 0.0, AgentType.CAR), (50.0, 3.5, 0.0, 25.0, 0.0, AgentType.CAR)]
+    two = scenes.straight_road(num_lanes=2, length=400.0)
+    forecast = lane_following(_agents(rows), LanePaths(two, MapIndex(two)), TIMES)
+    drifting = np.flatnonzero(forecast.source == 0)
+    assert len(drifting) == 2  # its lane, and the lane change going on
+    final = sorted(forecast.y[drifting, -1].tolist())
+    assert final[0] == pytest.approx(0.0, abs=0.1) and final[1] == pytest.approx(3.5, abs=0.1)
+    assert np.count_nonzero(forecast.source == 1) == 1  # the straight one: one row
+    # on a one-lane road there is nothing to change to
+    one = scenes.straight_road(num_lanes=1, length=400.0)
+    alone = lane_following(_agents(rows[:1]), LanePaths(one, MapIndex(one)), TIMES)
+    assert alone.count == 1 and alone.y[0, -1] == pytest.approx(0.0, abs=0.1)
