@@ -121,6 +121,12 @@ def test_stops_at_a_red_light_and_goes_on_green() -> None:
     assert front.max() > 130.0  # and drove on when it turned green
     stops = [d for d in planner.decisions if d.action == "stop" and "red light 7" in d.reason]
     assert stops
+    # crawling up to the line, less than a metre short of it: still stops (at the line, jerk-limited)
+    length = record.ego.length
+    record, planner = _run(
+        _scene(_signal_road(), [], 99.3 - 0.5 * length, 0.0, 1.1, (280.0, 0.0), 60, (light,))
+    )
+    assert (record.ego.x + 0.5 * length).max() < 100.5 and record.ego.speed[-1] < 0.05
 
 
 def test_yields_to_a_crossing_pedestrian() -> None:

@@ -33,13 +33,21 @@ def test_lateral_paths_leave_along_the_heading_and_arrive_parallel() -> None:
     np.testing.assert_allclose(d[0, 3000:], 2.0)  # holds the target after the transition
 
 
-def _profiles(kind: int, wall: float, v0: float = 15.0, a0: float = 0.0) -> tuple[np.ndarray, ...]:
+def _profiles(
+    kind: int,
+    wall: float,
+    v0: float = 15.0,
+    a0: float = 0.0,
+    lead: tuple[float, float, float] = (np.inf, 0.0, 0.0),
+) -> tuple[np.ndarray, ...]:
+    """(s, v, a) of one profile; `lead` = the leader's bumper gap [m], speed [m/s], acceleration."""
     config = ProposalConfig()
     limits = np.array([2.25, config.comfort_jerk, 8.0, 12.0, 1.5, 0.6, 2.5])
+    gap, speed, accel = (np.array([value]) for value in lead)
     out = speed_profiles(
         np.array([0.0]), v0, a0, np.array([0]), np.full((1, 400), 15.0), 1.0, np.array([kind]),
-        np.array([1.0]), np.array([1.0]), np.array([np.inf]), np.array([0.0]), np.array([wall]),
-        config.idm.array, limits, 0.1, 120,
+        np.array([1.0]), np.array([1.0]), gap, speed, accel, np.array([wall]), config.idm.array,
+        limits, 0.1, 120,
     )  # fmt: skip
     return out.s[0], out.v[0], out.a[0]
 
@@ -55,10 +63,31 @@ def test_profiles_stop_before_the_wall_with_bounded_jerk() -> None:
     assert v[-1] == pytest.approx(15.0, abs=0.3)  # reaches the target speed (not only nears it)
 
 
+def test_close_faster_leaders_need_no_panic_braking_braking_ones_are_followed_to_a_stop() -> None:
+    comfortable = ProposalConfig().idm.decel_max
+    # a car cutting in 3 m ahead, 3 m/s faster: IDM alone would brake at its limit
+    _, _, a = _profiles(IDM, np.inf, lead=(3.0, 18.0, 0.0))
+    assert a.min() >= -comfortable - 0.1
+    # a leader 20 m ahead braking at 4 m/s2 to a stop: the ego stops behind it, not into it
+    s, v, a = _profiles(IDM, np.inf, lead=(20.0, 15.0, -4.0))
+    leader_stop = 20.0 + 15.0**2 / (2.0 * 4.0)
+    assert v[-1] < 0.05 and leader_stop - 6.0 < s[-1] < leader_stop
+    assert a.min() > -8.0 + 1e-6
+
+
 def _check(ego_speed: float, agent_x: float, agent_y: float, agent_yaw: float, agent_speed: float) -> int:
     """First at-fault collision step of an ego driving +x at `ego_speed` from x = 0 (T: none)."""
     times = np.arange(41) * 0.1
-    ex = (ego_speed * times)[None]
+    return _check_motion(ego_speed * times, np.full(41, ego_speed), agent_x, agent_y, agent_yaw, agent_speed)
+
+
+def _check_motion(
+    ego_x: np.ndarray, ego_v: np.ndarray, agent_x: float, agent_y: float, agent_yaw: float, agent_speed: float
+) -> int:
+    """First at-fault collision step of an ego along +x at positions `ego_x` (41,) [m] and speeds
+    `ego_v` every 0.1 s with one car at constant velocity (T: none)."""
+    times = np.arange(41) * 0.1
+    ex, ev = ego_x[None], ego_v[None]
     agents = AgentStates(
         np.array([5]), np.array([agent_x]), np.array([agent_y]), np.array([agent_yaw]),
         np.array([agent_speed]), np.zeros(1), np.array([4.5]), np.array([1.8]),
@@ -68,11 +97,10 @@ def _check(ego_speed: float, agent_x: float, agent_y: float, agent_yaw: float, a
     graph = scenes.straight_road(num_lanes=3, length=400.0)
     raster = MapRaster(MapIndex(graph))
     checks = check_proposals(
-        ex, np.zeros_like(ex), np.zeros_like(ex), np.full_like(ex, ego_speed), np.zeros(ex.shape, bool),
+        ex, np.zeros_like(ex), np.zeros_like(ex), ev, np.zeros(ex.shape, bool),
         np.zeros(ex.shape, bool), np.ones(ex.shape, bool), (4.5, 1.8, 2.6), forecast.x, forecast.y,
         forecast.yaw, forecast.speed, forecast.length, forecast.width, np.zeros((4, 1)), raster.grid,
-        raster.origin,
-        raster.resolution, 0.1, ScoringConfig(),
+        raster.origin, raster.resolution, 0.1, ScoringConfig(),
     )  # fmt: skip
     return int(checks.collision[0])
 
@@ -82,6 +110,12 @@ def test_fault_rules_follow_nuplan() -> None:
     assert _check(10.0, 30.0, 0.0, 0.0, 2.0) < 41  # into a slower car ahead: front bumper
     assert _check(10.0, -20.0, 0.0, 0.0, 20.0) == 41  # rear-ended by a faster car: not at fault
     assert _check(10.0, 20.0, -8.0, np.pi / 2, 4.0) < 41  # a crossing car ahead of the rear axle
+    # a car crossing just in front, clipping the standing ego's bumper: not the ego's fault while it
+    # stands, its own if it pulls away into it at once
+    times = np.arange(41) * 0.1
+    crossing = (3.0, -3.0, np.pi / 2, 10.0)
+    assert _check_motion(np.zeros(41), np.zeros(41), *crossing) == 41
+    assert _check_motion(1.5 * times**2, 3.0 * times, *crossing) < 41
 
 
 def _scene(agents: AgentStates, speed: float = 20.0) -> Scene:

@@ -452,7 +452,8 @@ def _travel_time(distance: float, speed: float, cruise: float, acceleration: flo
 
 def light_walls(scene: Scene, corridor: Corridor, s0: float, config: DecisionConfig) -> list[Wall]:
     """Stops at stop lines ahead whose lights show red, yellow or red-yellow, where the ego can still
-    stop at most `light_deceleration` hard (otherwise it is too late: the ego goes on)."""
+    stop before the line at most `light_deceleration` hard (otherwise it is too late: the ego goes
+    on); the stop aims `stop_margin` short of the line, or where the ego's front is when closer."""
     front = s0 + 0.5 * scene.vehicle.length
     walls = []
     for line in corridor.stop_lines:
@@ -462,12 +463,8 @@ def light_walls(scene: Scene, corridor: Corridor, s0: float, config: DecisionCon
             continue
         stop = line.s - config.stop_margin
         room = stop - front
-        needed = scene.ego.speed**2 / (2.0 * max(room, 0.05))
-        if (
-            room < -0.5
-            or (needed > config.light_deceleration and room < 15.0)
-            or (needed > config.light_deceleration and stopping[0] is not LightColor.RED)
-        ):
+        needed = scene.ego.speed**2 / (2.0 * max(line.s - front, 0.05))
+        if needed > config.light_deceleration and (room < 15.0 or stopping[0] is not LightColor.RED):
             continue
         kind = "red_light" if LightColor.RED in stopping else "yellow_light"
         lights = ",".join(str(light) for light in line.traffic_light_ids)

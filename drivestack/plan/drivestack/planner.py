@@ -62,7 +62,14 @@ from drivestack.plan.drivestack.proposals import (
     speed_profiles,
 )
 from drivestack.plan.drivestack.scoring import Checks, Scores, check_proposals, comfortable, score_proposals
-from drivestack.predict import AgentStates, Forecast, LanePaths, constant_velocity, lane_following
+from drivestack.predict import (
+    AgentStates,
+    Forecast,
+    ForecastConfig,
+    LanePaths,
+    constant_velocity,
+    lane_following,
+)
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -120,12 +127,15 @@ class Decision:
 @dataclass
 class _Memory:
     """What the planner keeps between steps: the corridor it follows, the lane it aims for and
-    whether it is changing lanes toward it, the lateral offset it chose, and the time [s] it is
-    expected at the goal (`_schedule`, set at the first step)."""
+    whether it is changing lanes toward it (and the path length [m] its chosen lane change has left:
+    a lane change under way keeps its end rather than starting afresh every step), the lateral
+    offset it chose, and the time [s] it is expected at the goal (`_schedule`, set at the first
+    step)."""
 
     corridor: Corridor | None = None
     target_lane: int = -1
     changing: bool = False
+    change_left: float = np.inf
     offset: float = 0.0
     scheduled: bool = False
     arrival: float | None = None
@@ -227,6 +237,7 @@ class DrivestackPlanner:
             batch.headway,
             np.array([option.lead_gap for option in options])[batch.option],
             np.array([option.lead_speed for option in options])[batch.option],
+            np.array([_lead_braking(scene, option, config.forecast) for option in options])[batch.option],
             batch.wall,
             proposals.idm.array,
             np.array(
@@ -252,7 +263,7 @@ class DrivestackPlanner:
         scores, checks = self._score(scene, options, batch, profiles, refs, states, s0)
         best = self._choose(scores, batch, checks)
         decision = self._decide(observation.step, options, batch, profiles, scores, best, scene, checks)
-        self._remember(options, batch, best, decision)
+        self._remember(options, batch, best, decision, float(profiles.s[best, 1] - profiles.s[best, 0]))
         return Trajectory(
             steps=observation.step + np.arange(steps + 1, dtype=np.int64),
             x=states.x[best].copy(),
@@ -444,7 +455,11 @@ class DrivestackPlanner:
                 targets = sorted({0.0, *offsets, round(option.d0, 2), *_goal_offsets(option, speed, config)})
                 paths = [(target, transition) for target in targets]
             else:
-                paths = [(0.0, max(config.min_transition, speed * t)) for t in config.lane_change_times]
+                lengths = [max(config.min_transition, speed * t) for t in config.lane_change_times]
+                if self._memory.changing and option.corridor.holds(self._memory.target_lane):
+                    floor = max(config.min_transition, speed * min(config.lane_change_times) / 3.0)
+                    lengths = [max(floor, self._memory.change_left)]  # the change under way goes on
+                paths = [(0.0, transition) for transition in lengths]
             stop = _stop_point(option, length, config.idm.min_gap)
             for target, transition in paths:
                 rows += [
@@ -657,22 +672,31 @@ class DrivestackPlanner:
                 alternatives.append((other.name, f"closed ({other.why})"))
         return Decision(step, action, reason, float(scores.total[best]), tuple(alternatives), len(batch.kind))
 
-    def _remember(self, options: list[LaneOption], batch: _Batch, best: int, decision: Decision) -> None:
-        """Keep the chosen lane target and offset for the next step; publish the decision."""
+    def _remember(
+        self, options: list[LaneOption], batch: _Batch, best: int, decision: Decision, travel: float
+    ) -> None:
+        """Keep the chosen lane target and offset (and what is left of a lane change after the
+        `travel` [m] of this step) for the next step; publish the decision."""
         option = options[batch.option[best]]
         memory = self._memory
-        if option.side != 0:
-            memory.target_lane = option.corridor.lane_at(option.s0)
-            memory.changing = True
-        else:
-            memory.target_lane = option.corridor.lane_at(option.s0)
-            memory.changing = False
+        memory.target_lane = option.corridor.lane_at(option.s0)
+        memory.changing = option.side != 0
+        memory.change_left = float(batch.transition[best]) - travel if memory.changing else np.inf
         memory.offset = float(batch.target[best]) if option.side == 0 else 0.0
         memory.yielding = frozenset(
             wall.agent for other in options for wall in other.walls if wall.agent >= 0
         )
         memory.decisions.append(decision)
         self.decision = str(decision)
+
+
+def _lead_braking(scene: Scene, option: LaneOption, forecast: ForecastConfig) -> float:
+    """The deceleration [m/s2] (<= 0) of the option's leader if it brakes (as the forecasts count
+    braking: below `braking_threshold`), else 0."""
+    if option.lead_row < 0:
+        return 0.0
+    accel = float(scene.agents.acceleration[option.lead_row])
+    return accel if accel < forecast.braking_threshold else 0.0
 
 
 def _label(option: LaneOption, kind: int) -> str:

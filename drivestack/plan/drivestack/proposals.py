@@ -9,7 +9,11 @@ lane the targets are the centerline and small offsets; on an adjacent lane's cor
 A speed profile is the arc length s(t) along the path, from a compiled kernel stepping every
 proposal at once: IDM toward a fraction of the corridor's desired-speed envelope (its free-road
 term capped by a proportional speed controller, so the target is reached rather than approached
-ever more slowly) with a given time headway, behind the leader (assumed to keep its speed) and
+ever more slowly) with a given time headway, behind the leader (assumed to keep its speed, or to
+keep braking until it stops; as in
+the ACC model of Kesting, Treiber and Helbing, IDM's braking is blended toward the constant-
+acceleration heuristic, so a close but faster or slightly slower leader, e.g. one cutting in, is not
+met with IDM's panic braking) and
 stopping at the stop points ("walls": where the ego's front bumper must stay behind; IDM treats
 them as standing leaders, the comfortable-stop profile brakes just in time at the constant
 deceleration that ends at the wall), a comfortable slowing down, or an emergency brake;
@@ -63,6 +67,28 @@ class Profiles:
 
 
 @njit(cache=True)
+def _acc(
+    idm: float, speed: float, gap: float, lead_speed: float, lead_accel: float, params: FloatArray
+) -> float:
+    """The ACC model's acceleration [m/s2] from IDM's `idm` behind a leader `gap` [m] ahead at
+    `lead_speed` [m/s] and `lead_accel` [m/s2]: where the constant-acceleration heuristic (the
+    largest acceleration that avoids a collision if the leader keeps its acceleration) asks less,
+    IDM's braking is blended toward it, at most about the comfortable deceleration below it
+    (coolness 0.99); `params` as `IdmParams.array`."""
+    accel = min(lead_accel, params[2])
+    space = max(gap, 0.1)
+    if lead_speed * (speed - lead_speed) <= -2.0 * space * accel:  # the leader stops first
+        heuristic = speed * speed * accel / (lead_speed * lead_speed - 2.0 * space * accel + 1e-9)
+    else:
+        closing = max(speed - lead_speed, 0.0)
+        heuristic = accel - closing * closing / (2.0 * space)
+    if idm >= heuristic:
+        return idm
+    comfortable = params[3]
+    return 0.01 * idm + 0.99 * (heuristic + comfortable * np.tanh((idm - heuristic) / comfortable))
+
+
+@njit(cache=True)
 def _profiles_kernel(
     s0: FloatArray,
     v0: float,
@@ -75,6 +101,7 @@ def _profiles_kernel(
     headway: FloatArray,
     lead_gap: FloatArray,
     lead_speed: FloatArray,
+    lead_accel: FloatArray,
     wall: FloatArray,
     idm: FloatArray,
     limits: FloatArray,
@@ -108,11 +135,18 @@ def _profiles_kernel(
                 free = min(_idm(v, cruise, np.inf, 0.0, params), gain * (target - v))  # ... cap at target
                 free = max(free, -params[3])
                 command = free
-                gap = lead_gap[b] + lead_speed[b] * h * dt - (s - s0[b])
+                # the leader keeps its speed, or keeps braking until it stops
+                braking = min(lead_accel[b], 0.0)
+                moving = min(h * dt, lead_speed[b] / -braking) if braking < 0.0 else h * dt
+                ahead_speed = lead_speed[b] + braking * moving
+                gap = lead_gap[b] + lead_speed[b] * moving + 0.5 * braking * moving * moving - (s - s0[b])
                 if np.isfinite(gap):
-                    clearance = gap - _STANDSTILL if lead_speed[b] < 0.5 else np.inf
-                    following = _idm(v, cruise, gap, lead_speed[b], params)
-                    if gap < params[0] and v > 0.0:  # IDM clamps the gap at min_gap: brake inside it
+                    clearance = gap - _STANDSTILL if ahead_speed < 0.5 else np.inf
+                    following = _idm(v, cruise, gap, ahead_speed, params)
+                    following = _acc(
+                        following, v, gap, ahead_speed, braking if ahead_speed > 0.0 else 0.0, params
+                    )
+                    if gap < params[0] and v > ahead_speed:  # IDM clamps the gap at min_gap: brake inside it
                         following = min(following, -params[5] * (1.0 - max(gap, 0.0) / params[0]))
                     if following < command:
                         command = following
@@ -157,6 +191,7 @@ def speed_profiles(
     headway: FloatArray,
     lead_gap: FloatArray,
     lead_speed: FloatArray,
+    lead_accel: FloatArray,
     wall: FloatArray,
     idm: FloatArray,
     limits: FloatArray,
@@ -166,7 +201,8 @@ def speed_profiles(
     """Profiles of B proposals (see the module docstring): start arc lengths `s0` (B,) [m] on
     corridors `corridor` (B,) whose desired speed per station is `envelope` (C, K) [m/s], `spacing`
     [m] apart; per proposal its `kind` (IDM, STOP, BRAKE), target `fraction` of the envelope, IDM
-    time `headway` [s], leader gap [m] and speed [m/s] (inf gap: none), `wall` [m] (front bumper
+    time `headway` [s], leader gap [m], speed [m/s] and acceleration [m/s2] (braking is kept until
+    the leader stops; inf gap: none), `wall` [m] (front bumper
     stop; inf: none); `idm` = `IdmParams.array`; `limits` = (front overhang [m], comfort jerk
     [m/s3], brake deceleration [m/s2], brake jerk [m/s3], max acceleration [m/s2], speed gain [1/s]
     of the controller that holds the target speed, deceleration [m/s2] of the SLOW profiles)."""
@@ -182,6 +218,7 @@ def speed_profiles(
         np.ascontiguousarray(headway, dtype=np.float64),
         np.ascontiguousarray(lead_gap, dtype=np.float64),
         np.ascontiguousarray(lead_speed, dtype=np.float64),
+        np.ascontiguousarray(lead_accel, dtype=np.float64),
         np.ascontiguousarray(wall, dtype=np.float64),
         np.ascontiguousarray(idm, dtype=np.float64),
         np.ascontiguousarray(limits, dtype=np.float64),

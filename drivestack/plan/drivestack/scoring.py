@@ -1,9 +1,10 @@
 """Scoring rolled-out proposals against the forecast traffic and the map, the way the metrics score
 a run (`drivestack.metrics`: nuPlan's closed-loop score), in one compiled pass over all proposals.
 
-Per proposal, `check_proposals` finds (every `stride` steps, the boxes moving on at their
-velocities until the next checked step, so nothing slips through in between): the first at-fault
-collision with a forecast agent under nuPlan's fault rules (never while the ego stands; always
+Per proposal, `check_proposals` finds (every `stride` steps, the boxes moving on until the next
+checked step, agents at their velocities and the ego as its rollout does, so nothing slips through
+in between): the first at-fault collision with a forecast agent under nuPlan's fault rules (never
+while the ego stands until the next checked step; always
 with a stopped agent or when the ego's front bumper hits; an agent behind the ego, bearing from
 the rear axle above `behind_angle`, rear-ends it; a sideways contact is the ego's fault while it
 changes lanes, and here, where forecasts are too rough to tell side from front, always except with
@@ -186,6 +187,14 @@ def _check_kernel(
             if collision[b] < steps and not check_ttc:
                 continue  # nothing left to learn about this proposal but blameless contacts
             vx, vy = v * cos, v * sin
+            # until the next checked step the ego moves as its rollout does (a standing ego may be
+            # about to start: a contact then is its own doing)
+            following = min(k + stride, steps - 1)
+            mvx, mvy = vx, vy
+            if following > k:
+                mvx = (ex[b, following] - x) / (dt * (following - k))
+                mvy = (ey[b, following] - y) / (dt * (following - k))
+            moving = max(v, ev[b, following]) > stopped_ego
             rx, ry = x - rear * cos, y - rear * sin
             horizon = span + (ttc_min if check_ttc else 0.0)
             for n in range(found):
@@ -193,7 +202,7 @@ def _check_kernel(
                 if touched[b, j]:
                     continue
                 ox, oy, ov = ax[j, k], ay[j, k], av[j, k]
-                reach = ego_radius + near[6, n] + (v + ov) * horizon
+                reach = ego_radius + near[6, n] + (max(v, ev[b, following]) + ov) * horizon
                 if (ox - x) ** 2 + (oy - y) ** 2 > reach * reach:
                     continue
                 ocos, osin, ovx, ovy, ohl, ohw = (
@@ -205,7 +214,7 @@ def _check_kernel(
                     near[5, n],
                 )
                 start, stop = _interval(
-                    x, y, cos, sin, half_length, half_width, vx, vy, ox, oy, ocos, osin, ohl, ohw, ovx, ovy
+                    x, y, cos, sin, half_length, half_width, mvx, mvy, ox, oy, ocos, osin, ohl, ohw, ovx, ovy
                 )
                 overlapping = start <= stop and stop >= 0.0 and start <= span
                 if not overlapping and not check_ttc:
@@ -215,13 +224,13 @@ def _check_kernel(
                 bearing = np.arccos(min(max((cos * bx + sin * by) / norm, -1.0), 1.0)) if norm > 0 else 0.0
                 if overlapping:
                     touched[b, j] = True
-                    if collision[b] < steps or v <= stopped_ego:
+                    if collision[b] < steps or not moving:
                         continue
                     at_fault = ov <= stopped_agent
                     if not at_fault and bearing <= behind:  # front bumper, or sideways while changing lanes
                         front_x, front_y = x + half_length * cos, y + half_length * sin
                         start, stop = _interval(
-                            front_x, front_y, cos, sin, 0.0, half_width, vx, vy,
+                            front_x, front_y, cos, sin, 0.0, half_width, mvx, mvy,
                             ox, oy, ocos, osin, ohl, ohw, ovx, ovy,
                         )  # fmt: skip
                         front = start <= stop and stop >= 0.0 and start <= span
