@@ -35,7 +35,7 @@ from drivestack.core.map import LaneGraph
 from drivestack.core.planner import Observation, PlannerInit
 from drivestack.core.scenario import StaticObstacle, Trajectory
 from drivestack.maps.index import MapIndex
-from drivestack.maps.raster import MapRaster
+from drivestack.maps.raster import DRIVABLE, MapRaster
 from drivestack.maps.routing import Corridor, Router, shape_polygon, start_lane
 from drivestack.plan.drivestack.config import DrivestackConfig, ProposalConfig
 from drivestack.plan.drivestack.decide import (
@@ -175,6 +175,7 @@ class DrivestackPlanner:
         self._statics: tuple[tuple[StaticObstacle, ...], Obstacles] | None = None
         self._goal: list[tuple[shapely.Geometry, FloatArray]] = []
         self._arrived = False
+        self._off_road = False
 
     @property
     def decisions(self) -> list[Decision]:
@@ -217,6 +218,7 @@ class DrivestackPlanner:
             np.array([[value]]) for value in (scene.ego.x, scene.ego.y, scene.ego.yaw, scene.ego.speed)
         ]
         self._arrived = bool(self._goal_mask(observation.step, *ego_now)[0, 0])
+        self._off_road = not bool(context.raster.bits(np.array([[scene.ego.x, scene.ego.y]]))[0] & DRIVABLE)
         options = self._options(scene, router, context)
         batch = self._batch(options, scene.ego.speed)
         envelopes = _stack([option.envelope for option in options])
@@ -427,7 +429,7 @@ class DrivestackPlanner:
         walls += conflicts(
             scene, corridor, s0, float(speeds[corridor.station(s0)]), config, self._memory.yielding
         )
-        walls += _route_walls(corridor, s0, scene, self._arrived)
+        walls += _route_walls(corridor, s0, scene, self._arrived, self._off_road)
         return LaneOption(
             side, corridor, s0, d0, slope, True, why, gain, speeds, gap, lead_speed, row, tuple(walls)
         )
@@ -569,8 +571,6 @@ class DrivestackPlanner:
         memory = self._memory
         corridor_holds = np.array([option.corridor.holds(memory.target_lane) for option in options])
         consistent = corridor_holds[batch.option]
-        ego = np.array([[scene.ego.x, scene.ego.y]])
-        offroad_now = not bool(raster.bits(ego)[0] & 1)
         gate = config.collision_gate_reaction + scene.ego.speed / config.collision_gate_deceleration
         gate = min(max(gate, config.collision_gate_min), (steps - 1) * scene.dt)
         scores = score_proposals(
@@ -586,7 +586,7 @@ class DrivestackPlanner:
             np.where(sides == 0, np.abs(batch.target) + np.abs(batch.target - memory.offset), 0.0),
             (straddling & (sides == 0)[:, None]).mean(axis=1),
             np.abs(states.acceleration).mean(axis=1),
-            offroad_now,
+            self._off_road,
             (steps - 1) * scene.dt,
             config,
         )
@@ -792,21 +792,25 @@ def _stop_point(option: LaneOption, length: float, min_gap: float) -> float:
     return float("inf")
 
 
-def _route_walls(corridor: Corridor, s0: float, scene: Scene, arrived: bool) -> list[Wall]:
-    """Stops the route asks for: at the goal once it holds (the ego has arrived), where the goal's
+def _route_walls(corridor: Corridor, s0: float, scene: Scene, arrived: bool, off_road: bool) -> list[Wall]:
+    """Stops the route asks for: at the goal once it holds (the ego has arrived), off every lane
+    and off the drivable area (`off_road`: beyond the map nothing is known), where the goal's
     velocity interval asks for a standstill, at the end of a lane that drops (the route goes on
-    beside it), and at the end of the map unless a goal lies ahead on the corridor (the road
-    beyond the map is unknown; a run ends at the goal)."""
+    beside it), and at the end of the map unless a goal region still lies ahead on the corridor
+    (the road beyond the map is unknown; a run ends at the goal; once in a goal region whose other
+    conditions do not hold yet, the ego stops before the map ends rather than leave the road)."""
     walls = []
     front = s0 + 0.5 * scene.vehicle.length
+    braking = scene.ego.speed**2 / (2.0 * _ARRIVAL_DECELERATION)
     if arrived:
-        braking = scene.ego.speed**2 / (2.0 * _ARRIVAL_DECELERATION)
         walls.append(Wall(front + braking, "goal", "goal reached: stop"))
+    if off_road and corridor.lane_ids == (-1,):
+        walls.append(Wall(front + braking, "route_end", "off the mapped road: stop"))
     goal_ahead = False
     for span in corridor.goal:
         if span.s_out <= front - scene.vehicle.length:
             continue
-        goal_ahead = True
+        goal_ahead |= span.s_in > front
         velocity = scene.goal.states[span.state].velocity
         if velocity is not None and velocity.end < 1.0:
             middle = 0.5 * (span.s_in + span.s_out) + 0.5 * scene.vehicle.length

@@ -8,7 +8,7 @@ while the ego stands until the next checked step; always
 with a stopped agent or when the ego's front bumper hits; an agent behind the ego, bearing from
 the rear axle above `behind_angle`, rear-ends it; a sideways contact is the ego's fault while it
 changes lanes, and here, where forecasts are too rough to tell side from front, always except with
-a same-way agent overtaking the ego from behind its rear axle's square; blameless contacts are
+a faster same-way agent passing the ego; blameless contacts are
 recorded separately; agents overlapping the ego already at the first step are replayed ghosts
 passing through it and are ignored), the first step whose time to collision is at most `ttc_min`
 (boxes moving on at constant velocity, exact separating-axis intervals, sampled like nuPlan at
@@ -35,7 +35,6 @@ BoolArray = NDArray[np.bool_]
 
 _TTC_GRID = 0.1  # [s] nuPlan's time-to-collision sampling
 _GHOST_DEPTH = 0.5  # [m] boxes overlapping at the first step by this much are replayed ghosts
-_AHEAD_HALF = 0.5 * np.pi  # [rad] bearing beyond which an agent is behind the ego's rear axle's square
 _SAME_WAY = np.cos(np.deg2rad(35.0))  # agents heading within this of the ego drive alongside it
 
 
@@ -234,10 +233,10 @@ def _check_kernel(
                             ox, oy, ocos, osin, ohl, ohw, ovx, ovy,
                         )  # fmt: skip
                         front = start <= stop and stop >= 0.0 and start <= span
-                        # a same-way agent hits the ego's side when it overtakes from behind; a
-                        # crossing one, or a slower one ahead (a merge), may well be hit by the ego
+                        # a faster same-way agent passing the ego hits its side; a crossing one,
+                        # or a slower one alongside (a merge), may well be hit by the ego
                         same_way = cos * ocos + sin * osin >= _SAME_WAY
-                        overtaking = same_way and ov > v and bearing >= _AHEAD_HALF
+                        overtaking = same_way and ov > v
                         at_fault = front or changing[b, k] or not overtaking
                     if at_fault:
                         collision[b], culprit[b] = k, j
