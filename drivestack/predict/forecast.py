@@ -95,28 +95,45 @@ class AgentStates:
         return int(self.ids.shape[0])
 
     @staticmethod
-    def from_tracks(tracks: Tracks, column: int = -1) -> AgentStates:
+    def from_tracks(
+        tracks: Tracks, column: int = -1, dt: float | None = None, window: float = 0.5
+    ) -> AgentStates:
         """The agents valid at `column` of `tracks` (default: the last, i.e. now) with finite poses.
 
-        NaN speeds, accelerations and yaw rates count as 0 (an agent known only by its positions).
+        Given the step `dt` [s], accelerations and yaw rates are the mean changes of speed and yaw
+        over the last `window` [s] of the tracks (recorded ones may be noisy or on another time
+        grid), where the agent was there then; otherwise the recorded ones. NaN speeds,
+        accelerations and yaw rates count as 0 (an agent known only by its positions).
         """
         column = column % max(tracks.num_steps, 1)
         x, y, yaw = tracks.x[:, column], tracks.y[:, column], tracks.yaw[:, column]
         keep = tracks.valid[:, column] & np.isfinite(x) & np.isfinite(y) & np.isfinite(yaw)
         rows = np.flatnonzero(keep)
         kinds = [tracks.agent_type[i] for i in rows]
+        speed = tracks.speed[rows, column]
+        acceleration = tracks.acceleration[rows, column]
+        yaw_rate = tracks.yaw_rate[rows, column]
+        back = min(round(window / dt), column) if dt is not None and dt > 0.0 else 0
+        if back >= 1:
+            then = column - back
+            before_speed, before_yaw = tracks.speed[rows, then], tracks.yaw[rows, then]
+            there = tracks.valid[rows, then] & np.isfinite(before_speed) & np.isfinite(before_yaw)
+            span = back * float(dt)  # type: ignore[arg-type]
+            acceleration = np.where(there, (speed - before_speed) / span, acceleration)
+            turned = np.asarray(angle_diff(yaw[rows], before_yaw))
+            yaw_rate = np.where(there, turned / span, yaw_rate)
         return AgentStates(
             ids=tracks.ids[rows],
             x=x[rows],
             y=y[rows],
             yaw=yaw[rows],
-            speed=np.nan_to_num(np.abs(tracks.speed[rows, column])),
-            acceleration=np.nan_to_num(tracks.acceleration[rows, column]),
+            speed=np.nan_to_num(np.abs(speed)),
+            acceleration=np.nan_to_num(acceleration),
             length=tracks.length[rows],
             width=tracks.width[rows],
             vulnerable=np.array([kind.is_vulnerable for kind in kinds], dtype=bool),
             pedestrian=np.array([kind is AgentType.PEDESTRIAN for kind in kinds], dtype=bool),
-            yaw_rate=np.nan_to_num(tracks.yaw_rate[rows, column]),
+            yaw_rate=np.nan_to_num(yaw_rate),
         )
 
     def take(self, rows: IntArray | BoolArray) -> AgentStates:

@@ -168,3 +168,17 @@ def test_a_lane_change_under_way_drifts_on_toward_the_neighbour_lane() -> None:
     one = scenes.straight_road(num_lanes=1, length=400.0)
     alone = lane_following(_agents(rows[:1]), LanePaths(one, MapIndex(one)), TIMES)
     assert alone.count == 1 and alone.y[0, -1] == pytest.approx(0.0, abs=0.1)
+
+
+def test_accelerations_and_yaw_rates_come_from_the_recent_motion_when_the_step_is_known() -> None:
+    # a car braking at 2 m/s2 whose file claims -10 m/s2 and a spinning yaw rate
+    tracks = scenes.tracks([scenes.braking(3, 0.0, 0.0, 15.0, 2.0, num_steps=30)], 30)
+    tracks.acceleration[:] = -10.0
+    tracks.yaw_rate[:] = 1.0
+    recorded = AgentStates.from_tracks(tracks, column=20)
+    assert recorded.acceleration[0] == pytest.approx(-10.0) and recorded.yaw_rate[0] == pytest.approx(1.0)
+    derived = AgentStates.from_tracks(tracks, column=20, dt=scenes.DT)
+    assert derived.acceleration[0] == pytest.approx(-2.0, abs=0.05)
+    assert derived.yaw_rate[0] == pytest.approx(0.0, abs=1e-9)
+    first = AgentStates.from_tracks(tracks, column=0, dt=scenes.DT)  # no history yet: as recorded
+    assert first.acceleration[0] == pytest.approx(-10.0)

@@ -284,7 +284,7 @@ class DrivestackPlanner:
         obstacle boxes for leader search and the desired free speed."""
         config = self.config
         ego = observation.ego
-        agents = AgentStates.from_tracks(observation.agents)
+        agents = AgentStates.from_tracks(observation.agents, dt=observation.dt)
         near = np.hypot(agents.x - ego.x, agents.y - ego.y) <= config.decisions.perception_range
         agents = agents.take(near)
         if config.forecast_model == "lane":
