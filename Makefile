@@ -1,10 +1,11 @@
 # drivestack: two commands set everything up on a fresh machine.
 #   make demo   create .venv, install, run the main job on the embedded default
 #   make test   create .venv, install, run ruff, mypy and the whole test suite
+# DATA: a folder of CommonRoad files for the demo; empty (the default) means a sample the generator makes.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-DATA   ?= ../shared/data/commonroad
+DATA   ?=
 STAMP  := $(VENV)/.installed
 # commonroad-io (the reference reader) pins protobuf 3.20.2, which clashes with ray: it lives in its
 # own small venv used only by the cross-check test.
@@ -16,7 +17,7 @@ CROSSCHECK_STAMP := $(CROSSCHECK_VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip==26.3
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,ray]'
 	touch $(STAMP)
 
 $(CROSSCHECK_STAMP): tests/crosscheck/requirements.txt
@@ -26,7 +27,7 @@ $(CROSSCHECK_STAMP): tests/crosscheck/requirements.txt
 	touch $(CROSSCHECK_STAMP)
 
 demo: $(STAMP)
-	$(BIN)/drivestack demo --data $(DATA)
+	$(BIN)/drivestack demo $(if $(DATA),--data $(DATA))
 
 lint: $(STAMP)
 	$(BIN)/ruff check drivestack tests benchmarks

@@ -85,7 +85,7 @@ class Shape:
     parts: tuple[Shape, ...] = ()
 
     def outline(self) -> FloatArray:
-        """Closed-ring vertices (K, 2) [m] approximating the shape (circles as 16-gons); groups concatenate."""
+        """Closed-ring vertices (K, 2) [m] of the shape (circles as 16-gons); groups concatenate."""
         if self.kind is ShapeKind.RECTANGLE:
             hl, hw = self.length / 2.0, self.width / 2.0
             local = np.array([[hl, hw], [-hl, hw], [-hl, -hw], [hl, -hw]])

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Tag:
-    """A finding in one scenario: `tag` seen for `agent_id` (-1: scene-wide) over steps [step_start, step_end].
+    """A finding in a scenario: `tag` seen for `agent_id` (-1: scene-wide) over steps [step_start, step_end].
 
     `value` carries the detector's measure (e.g. min time-to-collision [s], deceleration [m/s2]).
     """

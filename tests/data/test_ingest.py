@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pyarrow.dataset as ds
 import pytest
-from conftest import COMMONROAD_ROOT, DATASETS
+from recorded_data import COMMONROAD_ROOT, DATASETS
 from store_cases import assert_same
 
 from drivestack.data.formats.commonroad import read_scenario

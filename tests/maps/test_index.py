@@ -142,7 +142,7 @@ def test_intersection_area_from_crossing_lanes_of_an_untyped_map() -> None:
 
 @pytest.mark.usefixtures("commonroad_root")
 def test_every_sample_map_indexes_and_places_its_vehicles() -> None:
-    from conftest import commonroad_sample
+    from recorded_data import commonroad_sample
 
     from drivestack.data.formats.commonroad import read_scenario
 

@@ -67,7 +67,7 @@ def test_agent_groups_cover_every_type() -> None:
 
 @pytest.mark.usefixtures("commonroad_root")
 def test_show_renders_a_real_scenario(tmp_path: Path) -> None:
-    from conftest import commonroad_sample
+    from recorded_data import commonroad_sample
 
     from drivestack.data.ingest import ingest
     from drivestack.data.store import Store

@@ -21,7 +21,7 @@ from commonroad_docs import (
     state,
     write,
 )
-from conftest import commonroad_sample
+from recorded_data import commonroad_sample
 
 from drivestack.core.errors import InputError
 from drivestack.core.scenario import AgentType, LightColor, Scenario, ShapeKind

@@ -17,7 +17,7 @@ from functools import cache
 from pathlib import Path
 
 import pytest
-from conftest import COMMONROAD_ROOT
+from recorded_data import COMMONROAD_ROOT
 
 from drivestack.core.errors import DrivestackError
 from drivestack.core.scenario import Scenario

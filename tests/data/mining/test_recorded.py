@@ -14,7 +14,7 @@ from drivestack.data.mining.scene import Scene, motion_time_step
 
 @pytest.mark.usefixtures("commonroad_root")
 def test_all_detectors_run_on_a_sample_of_every_dataset() -> None:
-    from conftest import commonroad_sample
+    from recorded_data import commonroad_sample
 
     found: dict[str, int] = {}
     for path in commonroad_sample(2):
@@ -35,7 +35,7 @@ def test_all_detectors_run_on_a_sample_of_every_dataset() -> None:
 
 @pytest.mark.usefixtures("commonroad_root")
 def test_recorded_ego_and_twins_give_every_dataset_a_drive() -> None:
-    from conftest import commonroad_sample
+    from recorded_data import commonroad_sample
 
     sources = {}
     for path in commonroad_sample(1):
@@ -52,7 +52,7 @@ def test_recorded_ego_and_twins_give_every_dataset_a_drive() -> None:
 
 @pytest.mark.usefixtures("commonroad_root")
 def test_motion_time_step_finds_the_stretched_grids() -> None:
-    from conftest import commonroad_sample
+    from recorded_data import commonroad_sample
 
     steps = {}
     for path in commonroad_sample(1):
