@@ -74,29 +74,27 @@ def find_row(
     agents: str | None = None,
     problem: int | None = None,
 ) -> dict[str, Any]:
-    """The first "ok" row (in results order) of `scenario_id` matching the optional planner, agents and
-    planning problem; ConfigError listing what there is otherwise."""
-    matching = [
+    """The first "ok" row (in results order) of `scenario_id` (a scenario key "<id>@<version>" or a
+    bare id naming one of them) matching the optional planner, agents and planning problem;
+    ConfigError listing what there is otherwise, or when a bare id names two scenarios."""
+    mine = [row for row in rows if scenario_id in (row["scenario_key"], row["scenario_id"])]
+    done = [
         row
-        for row in rows
-        if row["scenario_id"] == scenario_id
+        for row in mine
+        if row["status"] == "ok"
         and (planner is None or row["planner"] == planner)
         and (agents is None or row["agents"] == agents)
         and (problem is None or row["planning_problem_id"] == problem)
     ]
-    done = [row for row in matching if row["status"] == "ok"]
     if not done:
-        runs = sorted(
-            {
-                (r["planner"], r["agents"], r["planning_problem_id"], r["status"])
-                for r in rows
-                if r["scenario_id"] == scenario_id
-            }
-        )
+        runs = sorted({(r["planner"], r["agents"], r["planning_problem_id"], r["status"]) for r in mine})
         raise ConfigError(
             f"no finished run of {scenario_id} with planner={planner} agents={agents} problem={problem}; "
             f"runs of it: {runs or 'none'}"
         )
+    keys = sorted({str(row["scenario_key"]) for row in done})
+    if len(keys) > 1:
+        raise ConfigError(f"scenario id {scenario_id!r} is ambiguous in this benchmark: use one of {keys}")
     return done[0]
 
 

@@ -4,8 +4,8 @@ The manifest holds the first run's configuration and, per invocation, the time, 
 versions and the git commit. `results.parquet` holds one row per scenario x planning problem x
 planner x agents (columns in `RESULT_SCHEMA`); rows arrive in batches and the whole file is
 replaced each time (temporary file, fsync, rename), so a kill leaves the last complete batch.
-A re-run reads the file and skips the (source, planner, agents) combinations it already holds;
-rows of failed runs count as done (their `error` says why).
+A re-run reads the file and skips the (source, planner, agents) combinations it already holds
+as "ok" or "skipped"; failed ("error") ones run again and their new rows replace the old.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from drivestack.core.errors import ConfigError
@@ -33,6 +34,7 @@ RESULTS = "results.parquet"
 _TYPES = {"float": pa.float64(), "bool": pa.bool_(), "int": pa.int64(), "str": pa.string()}
 _RUN_COLUMNS = [
     pa.field("scenario_id", pa.string()),
+    pa.field("scenario_key", pa.string()),
     pa.field("planning_problem_id", pa.int64()),
     pa.field("planner", pa.string()),
     pa.field("agents", pa.string()),
@@ -52,7 +54,8 @@ _RUN_COLUMNS = [
 RESULT_SCHEMA = pa.schema(
     _RUN_COLUMNS + [pa.field(f.name, _TYPES[str(f.type)]) for f in dataclasses.fields(ScenarioMetrics)]
 )
-"""Run columns, then every `ScenarioMetrics` field (`steps` among them). `status` is "ok", "error"
+"""Run columns, then every `ScenarioMetrics` field (`steps` among them). `scenario_key` is the store's
+unique "<id>@<format version>" (null when the file could not be read). `status` is "ok", "error"
 (the run or its scoring raised; `error` holds the reason) or "skipped" (not applicable, e.g.
 log-replay without a recorded human); metric columns are null unless "ok"."""
 KEY = ("source", "planner", "agents")
@@ -140,20 +143,27 @@ class ResultStore:
         return table.select(RESULT_SCHEMA.names).cast(RESULT_SCHEMA)
 
     def done(self) -> set[tuple[str, str, str]]:
-        """The (source, planner, agents) combinations that have rows."""
-        columns = [self.table.column(name).to_pylist() for name in KEY]
-        return set(zip(*columns, strict=True))
+        """The (source, planner, agents) combinations that have rows, none of them an error."""
+
+        def keys(table: pa.Table) -> set[tuple[str, str, str]]:
+            return set(zip(*(table.column(name).to_pylist() for name in KEY), strict=True))
+
+        failed = self.table.filter(pc.equal(self.table.column("status"), "error"))
+        return keys(self.table) - keys(failed)
 
     def add(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Queue rows for the next `flush`."""
         self._pending.extend(rows)
 
     def flush(self) -> None:
-        """Write every row so far to results.parquet (one atomic replace), sorted by scenario."""
+        """Write every row so far to results.parquet (one atomic replace), sorted by scenario; new
+        rows replace the older (error) rows of their (source, planner, agents)."""
         if not self._pending:
             return
         fresh = pa.Table.from_pylist([_complete(row) for row in self._pending], schema=RESULT_SCHEMA)
-        table = pa.concat_tables([self.table, fresh])
+        redone = pa.Table.from_pylist([{name: row[name] for name in KEY} for row in self._pending])
+        kept = self.table.join(redone.group_by(list(KEY)).aggregate([]), list(KEY), join_type="left anti")
+        table = pa.concat_tables([kept.select(RESULT_SCHEMA.names).cast(RESULT_SCHEMA), fresh])
         order = [
             ("source", "ascending"),
             ("planning_problem_id", "ascending"),

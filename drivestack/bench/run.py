@@ -25,6 +25,7 @@ from drivestack.bench.sources import Source
 from drivestack.core.errors import ConfigError
 from drivestack.core.planner import is_oracle
 from drivestack.core.scenario import PlanningProblem, Scenario
+from drivestack.data.store import scenario_key
 from drivestack.metrics import ScenarioMetrics, evaluate
 from drivestack.plan import PLANNERS, make_planner
 from drivestack.sim.agents import AGENT_MODES
@@ -71,10 +72,12 @@ def _reason(error: BaseException) -> str:
 
 
 def _row(
-    source: Source, scenario_id: str, problem: int, planner: str, agents: str, **values: Any
+    source: Source, scenario: Scenario | None, problem: int, planner: str, agents: str, **values: Any
 ) -> dict[str, Any]:
+    """A result row: identity columns of `source` (and of `scenario` once it is read), then `values`."""
     return {
-        "scenario_id": scenario_id,
+        "scenario_id": scenario.scenario_id if scenario is not None else source.scenario_id,
+        "scenario_key": scenario_key(scenario.scenario_id, scenario.format_version) if scenario else None,
         "planning_problem_id": problem,
         "planner": planner,
         "agents": agents,
@@ -120,7 +123,7 @@ def run_task(task: Task) -> list[dict[str, Any]]:
     except Exception as error:  # an unreadable scenario is a result, not a crash
         reason = _reason(error)
         return [
-            _row(source, source.scenario_id, -1, planner, agents, status="error", error=reason)
+            _row(source, None, -1, planner, agents, status="error", error=reason)
             for planner, agents in task.combinations
         ]
     rows = []
@@ -130,12 +133,12 @@ def run_task(task: Task) -> list[dict[str, Any]]:
                 values = run_one(scenario, problem, planner, agents, task.sim)
             except Exception as error:  # one failing run must not lose the others
                 values = {"status": "error", "error": _reason(error), "dt": scenario.dt}
-            rows.append(_row(source, scenario.scenario_id, problem.id, planner, agents, **values))
+            rows.append(_row(source, scenario, problem.id, planner, agents, **values))
     if not scenario.planning_problems:
         rows = [
             _row(
                 source,
-                scenario.scenario_id,
+                scenario,
                 -1,
                 planner,
                 agents,
@@ -182,7 +185,7 @@ def run_bench(
         if isinstance(result, BaseException):  # the worker itself failed (e.g. died)
             reason = _reason(result)
             result = [
-                _row(task.source, task.source.scenario_id, -1, p, a, status="error", error=reason)
+                _row(task.source, None, -1, p, a, status="error", error=reason)
                 for p, a in task.combinations
             ]
         store.add(result)

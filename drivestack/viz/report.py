@@ -330,11 +330,11 @@ def worst_section(
 def paired(
     rows_a: Sequence[dict[str, Any]], rows_b: Sequence[dict[str, Any]], with_planner: bool
 ) -> list[dict[str, Any]]:
-    """The runs both sides hold ("ok" in both), matched on scenario, planning problem and agents
+    """The runs both sides hold ("ok" in both), matched on scenario key, planning problem and agents
     (and planner when `with_planner`): scenario, problem, agents, planners, both scores, B - A."""
 
     def key(row: dict[str, Any]) -> tuple[Any, ...]:
-        base = (row["scenario_id"], row["planning_problem_id"], row["agents"])
+        base = (row["scenario_key"], row["planning_problem_id"], row["agents"])
         return (*base, row["planner"]) if with_planner else base
 
     right = {key(row): row for row in rows_b if row["status"] == "ok"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import os
@@ -110,6 +111,22 @@ def test_a_broken_scenario_becomes_an_error_row(commonroad_root: Path, tmp_path:
     others = [row for row in table.to_pylist() if row["scenario_id"] != "DEU_Broken-1_1_T-1"]
     assert {row["status"] for row in others} == {"ok"}
     assert aggregate(table).to_pylist()[0]["errors"] == 1
+
+
+def test_a_rerun_retries_error_rows_and_replaces_them(commonroad_root: Path, tmp_path: Path) -> None:
+    folder = _copy_scenarios(commonroad_root, tmp_path / "data", 1)
+    broken = folder / "scenarios" / "DEU_Broken-1_1_T-1.cr.xml"
+    broken.write_text("<commonRoad timeStepSize='0.1'><lanelet")
+    first, _ = _run(folder, tmp_path / "out")
+    assert [row["status"] for row in first.to_pylist() if row["source"] == str(broken)] == ["error"] * 2
+    real = next(path for path in (folder / "scenarios").iterdir() if path != broken)
+    broken.write_bytes(gzip.decompress(real.read_bytes()))  # the file repaired in place
+    table, ran = _run(folder, tmp_path / "out")
+    rows = [row for row in table.to_pylist() if row["source"] == str(broken)]
+    assert ran == 1 and len(rows) == 2 and {row["status"] for row in rows} == {"ok", "skipped"}  # no solution
+    assert all(row["scenario_key"].endswith("@2020a") and row["planning_problem_id"] >= 0 for row in rows)
+    again, ran = _run(folder, tmp_path / "out")
+    assert ran == 0 and again.num_rows == table.num_rows == 4
 
 
 def test_log_replay_without_a_human_is_skipped(commonroad_root: Path, tmp_path: Path) -> None:
