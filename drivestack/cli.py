@@ -11,7 +11,13 @@ from rich.console import Console
 
 from drivestack.core.errors import DrivestackError
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__, pretty_exceptions_enable=False)
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help=__doc__,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts say "[default: ...]" literally
+)
 console = Console()
 err_console = Console(stderr=True)
 
@@ -358,7 +364,9 @@ def _names(value: str) -> tuple[str, ...]:
 @app.command()
 def simulate(
     scenario: Annotated[str, typer.Argument(help="Scenario file, or a stored scenario id / key.")],
-    planner: Annotated[str, typer.Option(help="Planner name (log-replay, constant-velocity, idm).")] = "idm",
+    planner: Annotated[
+        str, typer.Option(help="Planner: drivestack, idm, constant-velocity or log-replay.")
+    ] = "drivestack",
     agents: Annotated[str, typer.Option(help="Other agents: log (replayed) or idm (reactive).")] = "log",
     problem: Annotated[int | None, typer.Option(help="Planning problem id [default: each].")] = None,
     store: StoreOption = None,
@@ -410,7 +418,12 @@ def simulate(
 @app.command()
 def bench(
     target: Annotated[str, typer.Argument(help="Scenario file or folder, or the name of a stored set.")],
-    planner: Annotated[str, typer.Option(help="Planner name(s), comma-separated.")],
+    planner: Annotated[
+        str,
+        typer.Option(
+            help="Planner name(s), comma-separated: drivestack, idm, constant-velocity, log-replay."
+        ),
+    ],
     out: Annotated[Path, typer.Option(help="Output folder: manifest.json and results.parquet.")],
     agents: Annotated[str, typer.Option(help="Agent mode(s), comma-separated: log, idm.")] = "log",
     workers: Annotated[int, typer.Option(min=1, help="Worker processes (1: in this process).")] = 1,
@@ -521,7 +534,7 @@ def report(
 @app.command()
 def demo(
     data: Annotated[
-        Path | None, typer.Option(help="CommonRoad folder [default, or when missing: a generated sample].")
+        Path | None, typer.Option(help="CommonRoad folder [default: a generated sample].")
     ] = None,
     out: Annotated[Path, typer.Option(help="Folder for the store, benchmark and report.")] = Path(
         "drivestack-demo"

@@ -1,9 +1,10 @@
 """The demo: the whole platform on one dataset, from files to an HTML report.
 
 `run_demo(DemoConfig(...))`:
-1. data: the CommonRoad files under `data` (recorded traffic, e.g. ../shared/data/commonroad/ngsim);
-   when that folder does not exist, a sample the generator makes (`data.generate`: highways, merges
-   and signalised intersections with a recorded human-like ego) under OUT/data;
+1. data: the CommonRoad files under `data` (recorded traffic, e.g. ../shared/data/commonroad/ngsim;
+   a folder that does not exist is a ConfigError); without `data`, a sample the generator makes
+   (`data.generate`: highways, merges and signalised intersections with a recorded human-like ego)
+   under OUT/data;
 2. ingest them into a scenario store (OUT/store);
 3. mine the store (every detector: tags such as hard braking, cut-ins, dense traffic);
 4. draw a seeded sample of at most `limit` scenarios as the set "demo";
@@ -39,10 +40,10 @@ SET_NAME = "demo"
 
 @dataclass(frozen=True)
 class DemoConfig:
-    """Where the data is (`data`: None or a missing folder means a generated sample), where
-    everything goes (`out`), the benchmark (planners, agents, at most `limit` scenarios, `workers`
-    processes), the generator's and the sample's `seed`, how many worst runs the report shows, and
-    the generated sample's scenarios per kind."""
+    """Where the data is (`data`: None means a generated sample), where everything goes (`out`),
+    the benchmark (planners, agents, at most `limit` scenarios, `workers` processes), the
+    generator's and the sample's `seed`, how many worst runs the report shows, and the generated
+    sample's scenarios per kind."""
 
     data: Path | None = None
     out: Path = Path("drivestack-demo")
@@ -93,12 +94,14 @@ def run_demo(config: DemoConfig, say: Callable[[str], None] = lambda _: None) ->
         seconds[name] = time.perf_counter() - started
         started = time.perf_counter()
 
-    if config.data is not None and config.data.exists():
+    if config.data is not None:
+        if not config.data.exists():
+            raise ConfigError(f"{config.data}: no such data folder (leave DATA empty for a generated sample)")
         data = config.data
         say(f"data: recorded scenarios under {data}")
     else:
         data = out / "data"
-        say(f"data: {config.data or 'none given'} not found, generating a sample under {data}")
+        say(f"data: none given, generating a sample under {data}")
         sample_data(data, config.seed, config.sample)
     lap("data")
     store = Store.open(out / "store", create=True)

@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 from typer.testing import CliRunner
 
 from drivestack.cli import app
+from drivestack.core.errors import ConfigError
 from drivestack.data.sets import set_members
 from drivestack.data.store import Store
 from drivestack.demo import SET_NAME, DemoConfig, run_demo
@@ -25,7 +26,7 @@ TINY = DemoConfig(
 
 
 def test_demo_from_nothing_and_again(tmp_path: Path) -> None:
-    config = dataclasses.replace(TINY, data=tmp_path / "absent", out=tmp_path / "demo")
+    config = dataclasses.replace(TINY, out=tmp_path / "demo")
     messages: list[str] = []
     result = run_demo(config, messages.append)
     assert result.data == tmp_path / "demo" / "data"
@@ -36,10 +37,17 @@ def test_demo_from_nothing_and_again(tmp_path: Path) -> None:
     assert len(rows) == 2 and all(row["status"] == "ok" for row in rows)
     text = result.report.read_text()
     assert text.startswith("<!DOCTYPE html>") and "data:image/gif;base64," in text
-    assert any("not found, generating" in m for m in messages)
+    assert any("none given, generating" in m for m in messages)
     again = run_demo(config, messages.append)  # incremental: nothing new to ingest or run
     assert "0 added, 2 already stored" in " ".join(messages) and again.report == result.report
     assert pq.read_table(again.bench / "results.parquet").num_rows == 2
+
+
+def test_a_missing_data_folder_is_a_clear_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["demo", "--data", str(tmp_path / "typo"), "--out", str(tmp_path / "d")])
+    assert result.exit_code != 0 and isinstance(result.exception, ConfigError)
+    assert "typo: no such data folder" in str(result.exception)
+    assert not (tmp_path / "d" / "store").exists()
 
 
 def test_cli_demo_on_a_given_folder(generated_data: Path, tmp_path: Path) -> None:
