@@ -156,17 +156,26 @@ def call_planner(planner: Planner, observation: Observation, bounds: Feasibility
 
 class _Recorder:
     """Buffers of the run's states (ego (T,), agents (A, T)), filled one step at a time; they are
-    also the past the observations copy from."""
+    also the past the observations copy from. The agents' buffers start up to `history` - 1 steps
+    before the run with their recorded states there (the past a planner may know from the start;
+    the ego's simulated past starts with the run)."""
 
     def __init__(self, scenario: Scenario, first: int, last: int, history: int) -> None:
         self.scenario = scenario
         self.first = first
         self.history = history
+        self.past = min(history - 1, first)
         size = last - first + 1
-        agents = scenario.tracks.num_agents
+        tracks = scenario.tracks
         self.ego = {name: np.full(size, np.nan) for name in _EGO_FIELDS}
-        self.agents = {name: np.full((agents, size), np.nan) for name in _AGENT_FIELDS}
-        self.valid = np.zeros((agents, size), dtype=bool)
+        before = slice(first - self.past, first)
+        self.agents = {
+            name: np.concatenate(
+                [getattr(tracks, name)[:, before], np.full((tracks.num_agents, size), np.nan)], 1
+            )
+            for name in _AGENT_FIELDS
+        }
+        self.valid = np.concatenate([tracks.valid[:, before], np.zeros((tracks.num_agents, size), bool)], 1)
         self.count = 0
         lights = scenario.traffic_lights
         steps = np.arange(first, last + 1)
@@ -178,8 +187,8 @@ class _Recorder:
         for name in _EGO_FIELDS:
             self.ego[name][column] = getattr(state.ego, name)[0]
         for name in _AGENT_FIELDS:
-            self.agents[name][:, column] = getattr(state.agents, name)
-        self.valid[:, column] = state.agents.valid
+            self.agents[name][:, self.past + column] = getattr(state.agents, name)
+        self.valid[:, self.past + column] = state.agents.valid
         self.count += 1
 
     def ego_state(self, column: int) -> EgoState:
@@ -201,13 +210,14 @@ class _Recorder:
         now = self.count - 1
         low = max(0, now - self.history + 1)
         window = slice(low, now + 1)
-        rows = np.flatnonzero(self.valid[:, now])
+        past = slice(max(0, self.past + now - self.history + 1), self.past + now + 1)  # agents' columns
+        rows = np.flatnonzero(self.valid[:, self.past + now])
         tracks = self.scenario.tracks
-        copied = {name: values[rows, window] for name, values in self.agents.items()}  # fancy: copies
+        copied = {name: values[rows, past] for name, values in self.agents.items()}  # fancy: copies
         agents = Tracks(
             ids=tracks.ids[rows],
             agent_type=tuple(tracks.agent_type[i] for i in rows),
-            valid=self.valid[rows, window],
+            valid=self.valid[rows, past],
             length=tracks.length[rows],
             width=tracks.width[rows],
             shapes=tuple(tracks.shapes[i] for i in rows),
@@ -239,7 +249,7 @@ class _Recorder:
     def tracks(self) -> Tracks:
         """The agents as simulated over the stored steps, shape (agents, T)."""
         tracks = self.scenario.tracks
-        kept = slice(0, self.count)
+        kept = slice(self.past, self.past + self.count)
         return Tracks(
             ids=tracks.ids.copy(),
             agent_type=tracks.agent_type,

@@ -85,6 +85,27 @@ def test_observation_cannot_reach_the_future(agents: str) -> None:
         assert observation.agents.num_steps <= round(1.0 / scenario.dt) + 1
 
 
+def test_a_run_starting_late_shows_the_agents_recorded_past_and_no_more() -> None:
+    scenario = _scene()
+    human = scenario.recorded_egos[0]
+    late = dataclasses.replace(
+        human.trajectory,
+        **{name: getattr(human.trajectory, name)[:40] for name in ("x", "y", "yaw", "speed")},
+        steps=human.trajectory.steps[:40] + 12,
+    )
+    scenario = dataclasses.replace(scenario, recorded_egos=(dataclasses.replace(human, trajectory=late),))
+    spy = Spy()
+    record = simulate(scenario, scenes.EGO_ID, spy)
+    first = spy.observations[0]
+    assert record.steps[0] == first.step == 12 and len(first.ego_history.steps) == 1
+    window = round(1.0 / scenario.dt) + 1  # one second: steps 2..12 of the log
+    assert first.agents.num_steps == window
+    np.testing.assert_array_equal(first.agents.x, scenario.tracks.x[:, 12 - window + 1 : 13])
+    assert first.agents.valid.all()
+    assert spy.observations[5].agents.num_steps == window  # the window slides into the simulated run
+    np.testing.assert_array_equal(spy.observations[5].agents.x[:, -6:], record.agents.x[:, :6])
+
+
 def test_only_oracles_receive_the_human() -> None:
     scenario = _scene()
     spy = Spy()
