@@ -16,6 +16,7 @@ Arc lengths s [m] are along each option's corridor; times [s] from now.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,9 +59,9 @@ class LaneOption:
     `side` 0 (the ego's lane), +1 (left), -1 (right); the ego at (`s0`, `d0`) [m] on `corridor`,
     heading across it with lateral `slope` [m/m];
     `allowed` with `why`; `route_gain` [m] how much closer to the goal this lane is than the ego's;
-    `envelope` (K,) desired speed per corridor station [m/s]; the leader's bumper gap `lead_gap`
-    [m] (inf: none), speed along the lane `lead_speed` [m/s] and row `lead_row` (-1: none or a
-    static obstacle); mandatory `walls`.
+    `envelope` (K,) desired speed per corridor station [m/s]; the leaders ahead (see `leaders`),
+    nearest first: bumper gaps `lead_gaps` (L,) [m] (inf: none), speeds along the lane
+    `lead_speeds` [m/s] and rows `lead_rows` (-1: none or a static obstacle); mandatory `walls`.
     """
 
     side: int
@@ -72,10 +73,25 @@ class LaneOption:
     why: str
     route_gain: float
     envelope: FloatArray
-    lead_gap: float
-    lead_speed: float
-    lead_row: int
+    lead_gaps: FloatArray
+    lead_speeds: FloatArray
+    lead_rows: IntArray
     walls: tuple[Wall, ...]
+
+    @property
+    def lead_gap(self) -> float:
+        """The nearest leader's bumper gap [m] (inf: none)."""
+        return float(self.lead_gaps[0])
+
+    @property
+    def lead_speed(self) -> float:
+        """The nearest leader's speed along the lane [m/s]."""
+        return float(self.lead_speeds[0])
+
+    @property
+    def lead_row(self) -> int:
+        """The nearest leader's agent row (-1: none or a static obstacle)."""
+        return int(self.lead_rows[0])
 
     @property
     def name(self) -> str:
@@ -240,31 +256,42 @@ def free_speed(
     return float(np.clip(wanted, config.default_speed, config.max_speed))
 
 
-def leader(scene: Scene, corridor: Corridor, s0: float, config: DecisionConfig) -> tuple[float, float, int]:
-    """(bumper gap [m], speed along the lane [m/s], obstacle row) of the nearest obstacle on the
-    corridor's centerline ahead of the ego's front within `perception_range`; (inf, 0, -1) for none."""
+def leaders(
+    scene: Scene, corridor: Corridor, s0: float, config: DecisionConfig, count: int = 2
+) -> tuple[FloatArray, FloatArray, IntArray]:
+    """The `count` nearest obstacles on the corridor's centerline ahead of the ego's front within
+    `perception_range`, nearest first: bumper gaps [m] (count,) (inf: none), speeds along the lane
+    [m/s] and agent rows (-1: none or a static obstacle). The second is the leader's own leader,
+    whose braking a driver anticipates before the leader reacts to it."""
     front = s0 + 0.5 * scene.vehicle.length
     distance = np.linspace(0.0, config.perception_range, _LOOKAHEAD_SAMPLES)
     along = front + distance
     points = corridor.frame.reference.interpolate(along)
     headings = corridor.frame.reference.heading_at(along)
-    gap, speed = find_leaders(
-        points[None, :, 0],
-        points[None, :, 1],
-        headings[None],
-        distance[None],
-        np.array([0.5 * scene.vehicle.width]),
-        scene.obstacles,
-    )
-    if not np.isfinite(gap[0]):
-        return float("inf"), 0.0, -1
-    # which obstacle: the present one nearest to the gap's point on the lane
-    spot = corridor.frame.reference.interpolate(front + max(float(gap[0]), 0.0))
+    gaps, speeds = np.full(count, np.inf), np.zeros(count)
+    rows = np.full(count, -1, dtype=np.int64)
     obstacles = scene.obstacles
-    away = np.hypot(obstacles.x - spot[0], obstacles.y - spot[1])
-    away[~obstacles.present] = np.inf
-    row = int(np.argmin(away)) if len(away) else -1
-    return float(gap[0]), float(speed[0]), row if 0 <= row < scene.agents.count else -1
+    present = obstacles.present.copy()
+    for k in range(count):
+        gap, speed = find_leaders(
+            points[None, :, 0],
+            points[None, :, 1],
+            headings[None],
+            distance[None],
+            np.array([0.5 * scene.vehicle.width]),
+            dataclasses.replace(obstacles, present=present),
+        )
+        if not np.isfinite(gap[0]):
+            break
+        # which obstacle: the present one nearest to the gap's point on the lane
+        spot = corridor.frame.reference.interpolate(front + max(float(gap[0]), 0.0))
+        away = np.hypot(obstacles.x - spot[0], obstacles.y - spot[1])
+        away[~present] = np.inf
+        row = int(np.argmin(away))
+        gaps[k], speeds[k] = float(gap[0]), float(speed[0])
+        rows[k] = row if row < scene.agents.count else -1
+        present[row] = False
+    return gaps, speeds, rows
 
 
 def gap_check(scene: Scene, corridor: Corridor, s0: float, config: DecisionConfig) -> tuple[bool, str]:

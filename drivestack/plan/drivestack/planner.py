@@ -46,7 +46,7 @@ from drivestack.plan.drivestack.decide import (
     envelope,
     free_speed,
     gap_check,
-    leader,
+    leaders,
     light_walls,
 )
 from drivestack.plan.drivestack.proposals import (
@@ -237,9 +237,9 @@ class DrivestackPlanner:
             batch.kind,
             batch.fraction,
             batch.headway,
-            np.array([option.lead_gap for option in options])[batch.option],
-            np.array([option.lead_speed for option in options])[batch.option],
-            np.array([_lead_braking(scene, option, config.forecast) for option in options])[batch.option],
+            _stack([option.lead_gaps for option in options])[batch.option],
+            _stack([option.lead_speeds for option in options])[batch.option],
+            _stack([_lead_braking(scene, option, config.forecast) for option in options])[batch.option],
             batch.wall,
             proposals.idm.array,
             np.array(
@@ -423,15 +423,16 @@ class DrivestackPlanner:
             self._memory.arrival,
         )
         if not allowed:
-            return LaneOption(side, corridor, s0, d0, slope, False, why, gain, speeds, np.inf, 0.0, -1, ())
-        gap, lead_speed, row = leader(scene, corridor, s0, config)
+            none = np.full(1, np.inf), np.zeros(1), np.full(1, -1, dtype=np.int64)
+            return LaneOption(side, corridor, s0, d0, slope, False, why, gain, speeds, *none, ())
+        gaps, lead_speeds, rows = leaders(scene, corridor, s0, config)
         walls = light_walls(scene, corridor, s0, config)
         walls += conflicts(
             scene, corridor, s0, float(speeds[corridor.station(s0)]), config, self._memory.yielding
         )
         walls += _route_walls(corridor, s0, scene, self._arrived, self._off_road)
         return LaneOption(
-            side, corridor, s0, d0, slope, True, why, gain, speeds, gap, lead_speed, row, tuple(walls)
+            side, corridor, s0, d0, slope, True, why, gain, speeds, gaps, lead_speeds, rows, tuple(walls)
         )
 
     # --- proposals ------------------------------------------------------------------------
@@ -690,13 +691,13 @@ class DrivestackPlanner:
         self.decision = str(decision)
 
 
-def _lead_braking(scene: Scene, option: LaneOption, forecast: ForecastConfig) -> float:
-    """The deceleration [m/s2] (<= 0) of the option's leader if it brakes (as the forecasts count
-    braking: below `braking_threshold`), else 0."""
-    if option.lead_row < 0:
-        return 0.0
-    accel = float(scene.agents.acceleration[option.lead_row])
-    return accel if accel < forecast.braking_threshold else 0.0
+def _lead_braking(scene: Scene, option: LaneOption, forecast: ForecastConfig) -> FloatArray:
+    """The decelerations [m/s2] (<= 0) (L,) of the option's leaders that brake (as the forecasts
+    count braking: below `braking_threshold`), else 0."""
+    rows = option.lead_rows
+    accel = np.zeros(len(rows))
+    accel[rows >= 0] = scene.agents.acceleration[rows[rows >= 0]]
+    return np.where(accel < forecast.braking_threshold, accel, 0.0)
 
 
 def _label(option: LaneOption, kind: int) -> str:

@@ -135,13 +135,17 @@ def _profiles_kernel(
                 free = min(_idm(v, cruise, np.inf, 0.0, params), gain * (target - v))  # ... cap at target
                 free = max(free, -params[3])
                 command = free
-                # the leader keeps its speed, or keeps braking until it stops
-                braking = min(lead_accel[b], 0.0)
-                moving = min(h * dt, lead_speed[b] / -braking) if braking < 0.0 else h * dt
-                ahead_speed = lead_speed[b] + braking * moving
-                gap = lead_gap[b] + lead_speed[b] * moving + 0.5 * braking * moving * moving - (s - s0[b])
-                if np.isfinite(gap):
-                    clearance = gap - _STANDSTILL if ahead_speed < 0.5 else np.inf
+                # each leader keeps its speed, or keeps braking until it stops
+                for n in range(lead_gap.shape[1]):
+                    braking = min(lead_accel[b, n], 0.0)
+                    moving = min(h * dt, lead_speed[b, n] / -braking) if braking < 0.0 else h * dt
+                    ahead_speed = lead_speed[b, n] + braking * moving
+                    travelled = lead_speed[b, n] * moving + 0.5 * braking * moving * moving
+                    gap = lead_gap[b, n] + travelled - (s - s0[b])
+                    if not np.isfinite(gap):
+                        continue
+                    if ahead_speed < 0.5:
+                        clearance = min(clearance, gap - _STANDSTILL)
                     following = _idm(v, cruise, gap, ahead_speed, params)
                     following = _acc(
                         following, v, gap, ahead_speed, braking if ahead_speed > 0.0 else 0.0, params
@@ -201,8 +205,9 @@ def speed_profiles(
     """Profiles of B proposals (see the module docstring): start arc lengths `s0` (B,) [m] on
     corridors `corridor` (B,) whose desired speed per station is `envelope` (C, K) [m/s], `spacing`
     [m] apart; per proposal its `kind` (IDM, STOP, BRAKE), target `fraction` of the envelope, IDM
-    time `headway` [s], leader gap [m], speed [m/s] and acceleration [m/s2] (braking is kept until
-    the leader stops; inf gap: none), `wall` [m] (front bumper
+    time `headway` [s], its L leaders' gaps [m], speeds [m/s] and accelerations [m/s2] (B, L) or (B,)
+    (braking is kept until a leader stops; inf gap: none; the profile follows the most demanding
+    of them), `wall` [m] (front bumper
     stop; inf: none); `idm` = `IdmParams.array`; `limits` = (front overhang [m], comfort jerk
     [m/s3], brake deceleration [m/s2], brake jerk [m/s3], max acceleration [m/s2], speed gain [1/s]
     of the controller that holds the target speed, deceleration [m/s2] of the SLOW profiles)."""
@@ -216,9 +221,10 @@ def speed_profiles(
         np.ascontiguousarray(kind, dtype=np.int64),
         np.ascontiguousarray(fraction, dtype=np.float64),
         np.ascontiguousarray(headway, dtype=np.float64),
-        np.ascontiguousarray(lead_gap, dtype=np.float64),
-        np.ascontiguousarray(lead_speed, dtype=np.float64),
-        np.ascontiguousarray(lead_accel, dtype=np.float64),
+        *(
+            np.ascontiguousarray(a, dtype=np.float64).reshape(len(s0), -1)
+            for a in (lead_gap, lead_speed, lead_accel)
+        ),
         np.ascontiguousarray(wall, dtype=np.float64),
         np.ascontiguousarray(idm, dtype=np.float64),
         np.ascontiguousarray(limits, dtype=np.float64),
@@ -226,6 +232,11 @@ def speed_profiles(
         int(steps),
     )
     return Profiles(out[0], out[1], out[2], binding)
+
+
+def _per_proposal(values: FloatArray, count: int) -> FloatArray:
+    """`values` (B,) or (B, L) as a contiguous float64 (B, L) array."""
+    return np.ascontiguousarray(values, dtype=np.float64).reshape(count, -1)
 
 
 def lateral_offsets(
