@@ -185,8 +185,7 @@ def run_bench(
         if isinstance(result, BaseException):  # the worker itself failed (e.g. died)
             reason = _reason(result)
             result = [
-                _row(task.source, None, -1, p, a, status="error", error=reason)
-                for p, a in task.combinations
+                _row(task.source, None, -1, p, a, status="error", error=reason) for p, a in task.combinations
             ]
         store.add(result)
         added += len(result)

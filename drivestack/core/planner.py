@@ -57,8 +57,9 @@ class Observation:
     `ego` is the ego's state now; `ego_history` its simulated states over the last H steps up to
     now (steps (H,), oldest first; the run's start at most). `agents` are the other road users
     present now, with their states over the last W >= H steps, shape (agents, W) (last column =
-    now; before the run's start their recorded past; `valid` False where an agent was absent); `static_obstacles` never move; `traffic_lights` maps light id -> colour now;
-    `lane_graph` is the map. Every array is a copy owned by this observation.
+    now; before the run's start their recorded past; `valid` False where an agent was absent);
+    `static_obstacles` never move; `traffic_lights` maps light id -> colour now; `lane_graph` is
+    the map. Every array is a copy owned by this observation.
     """
 
     step: int

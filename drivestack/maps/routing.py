@@ -500,10 +500,30 @@ class Router:
             found.append(StopLine(float(starts[k] + at), lane_id, lights, signs))
         return tuple(found)
 
+    def start_lane(self, x: float, y: float, yaw: float) -> int:
+        """The lane a vehicle at (x, y) [m] heading `yaw` [rad] starts its route on: where lanes
+        aligned with it overlap (a straight and a turn lane leaving one approach), the one with the
+        least cost-to-go to the goal; otherwise as `start_lane`."""
+        lane = start_lane(self.index, x, y, yaw, self.config.max_heading_error)
+        overlapping = np.array(self.index.lanes_at(np.array([[x, y]]))[0], dtype=np.int64)
+        if lane < 0 or len(overlapping) < 2:
+            return lane
+        s, _, heading = self.index.project(overlapping, np.tile([x, y], (len(overlapping), 1)))
+        cost = np.array(
+            [self._value(self.cost, int(m), float(p)) for m, p in zip(overlapping, s, strict=True)]
+        )
+        mine = cost[overlapping == lane]
+        aligned = np.abs(np.asarray(angle_diff(heading, yaw))) <= self.config.max_heading_error
+        cost[~aligned] = np.inf
+        best = int(np.argmin(cost))
+        if np.isfinite(cost[best]) and (len(mine) == 0 or cost[best] < float(mine[0]) - 1e-6):
+            return int(overlapping[best])
+        return lane
+
     def route(self, x: float, y: float, yaw: float, length: float | None = None) -> Route:
         """The lanes from the ego's lane at (x, y) [m], heading `yaw` [rad], toward the goal (lane
         changes where they pay), else on for `length` [m] (default `corridor_length`)."""
-        lane = start_lane(self.index, x, y, yaw, self.config.max_heading_error)
+        lane = self.start_lane(x, y, yaw)
         if lane < 0:
             return Route((), (), False)
         s, _, _ = self.index.project(np.array([lane]), np.array([[x, y]]))

@@ -76,6 +76,25 @@ def test_corridor_heads_for_the_goal_else_the_longest_continuation() -> None:
     assert free.route(10.0, 0.0, 0.0).lane_ids == (1, 2)
 
 
+def test_where_a_straight_and_a_turn_lane_overlap_the_route_starts_on_the_one_to_the_goal() -> None:
+    """Lanes 2 (straight on) and 3 (bending left from x 60) both start at lane 1's end, drawn over
+    each other for their first metres, as intersection lanes are."""
+    bend = np.array([[50.0, 0.0], [60.0, 0.0], [70.0, 2.0], [80.0, 10.0], [85.0, 30.0]])
+    half = np.array([0.0, 1.75])
+    turn = Lane(id=3, left=bend + half, right=bend - half, center=bend, predecessors=(1,))
+    lanes = {
+        1: scenes.lane_between(1, (0.0, 0.0), (50.0, 0.0), successors=(2, 3)),
+        2: scenes.lane_between(2, (50.0, 0.0), (150.0, 0.0), predecessors=(1,)),
+        3: turn,
+    }
+    graph = LaneGraph("junction", lanes)
+    straight_goal, turn_goal = _goal(140.0, 0.0), _goal(85.0, 28.0, 6.0, 6.0)
+    assert set(MapIndex(graph).lanes_at(np.array([[54.0, 0.0]]))[0]) == {2, 3}
+    assert _router(graph, straight_goal).start_lane(54.0, 0.0, 0.0) == 2
+    assert _router(graph, turn_goal).start_lane(54.0, 0.0, 0.0) == 3
+    assert _router(graph, turn_goal).route(54.0, 0.0, 0.0).reaches_goal
+
+
 def test_reach_mode_pays_for_leaving_a_dropping_lane() -> None:
     """Two lanes side by side; the right one (101) ends after 100 m, the left one (201) goes on."""
     right = scenes.lane_between(101, (0.0, 0.0), (100.0, 0.0), left_neighbour=Neighbour(201, True))

@@ -155,3 +155,26 @@ def test_registered_and_records_its_decisions() -> None:
     assert record.planner == "drivestack"
     assert all(decision.startswith("follow_lane") for decision in record.decisions[:-1])
     assert "proposals" in record.decisions[0]
+
+
+def test_drives_into_a_goal_at_the_end_of_the_map_without_slowing() -> None:
+    # the map ends 6 m past the goal region: what the ego would do after reaching it never happens
+    graph = scenes.straight_road(num_lanes=1, length=200.0)
+    record, _ = _run(_scene(graph, [], 60.0, 0.0, 20.0, (189.0, 0.0), 80))
+    assert record.termination == "goal_reached"
+    assert record.ego.speed.min() > 19.0
+
+
+def test_stops_at_the_end_of_the_map_and_stays_there() -> None:
+    # the goal lies beyond the mapped road: the ego stops before the end and does not roll off it
+    graph = scenes.straight_road(num_lanes=1, length=200.0)
+    scenario = _scene(graph, [], 100.0, 0.0, 15.0, (260.0, 0.0), 200)
+    record, _ = _run(scenario)
+    front = record.ego.x + 0.5 * record.ego.length
+    assert front.max() < 200.0 and record.ego.speed[-1] < 0.05
+    assert evaluate(scenario, scenario.planning_problems[0], record, None).drivable_area == 1.0
+    # too fast to stop before the end: it stops as soon as it can and stays stopped
+    record, _ = _run(_scene(graph, [], 175.0, 0.0, 20.0, (260.0, 0.0), 150))
+    front = record.ego.x + 0.5 * record.ego.length
+    stopped = int(np.argmax(record.ego.speed < 0.05))
+    assert stopped > 0 and front[stopped:].max() - front[stopped] < 0.5 and front.max() < 215.0

@@ -36,7 +36,7 @@ from drivestack.core.planner import Observation, PlannerInit
 from drivestack.core.scenario import StaticObstacle, Trajectory
 from drivestack.maps.index import MapIndex
 from drivestack.maps.raster import DRIVABLE, MapRaster
-from drivestack.maps.routing import Corridor, Router, shape_polygon, start_lane
+from drivestack.maps.routing import Corridor, Router, shape_polygon
 from drivestack.plan.drivestack.config import DrivestackConfig, ProposalConfig
 from drivestack.plan.drivestack.decide import (
     LaneOption,
@@ -339,7 +339,7 @@ class DrivestackPlanner:
                 if current.length - float(s) >= needed or current.dead_end:
                     return current
                 return router.corridor(current.lane_at(float(s)))
-        lane = start_lane(context.index, ego.x, ego.y, ego.yaw, self.config.routing.max_heading_error)
+        lane = router.start_lane(ego.x, ego.y, ego.yaw)
         if lane < 0:
             return _straight_corridor(ego.x, ego.y, ego.yaw, router)
         return router.corridor(lane)
@@ -513,12 +513,9 @@ class DrivestackPlanner:
         crossing = np.empty(profiles.s.shape, dtype=bool)
         lane_left = np.empty(profiles.s.shape)
         lane_right = np.empty(profiles.s.shape)
-        on_map = np.empty(profiles.s.shape, dtype=bool)
         for number, corridor in enumerate(corridors):  # at most three corridors
             rows = batch.option == number
             station[rows] = corridor.station(profiles.s[rows])
-            end = corridor.length - 0.5 * scene.vehicle.length if corridor.dead_end else np.inf
-            on_map[rows] = profiles.s[rows] <= end
             excess_end[rows] = corridor.excess[station[rows, -1]]
             # the limit the plan respects: the map's, or the envelope where the goal asks for more
             lane_limit = corridor.speed_limit[station[rows]]
@@ -537,6 +534,11 @@ class DrivestackPlanner:
         straddling = (refs.d + half > lane_left) | (half - refs.d > lane_right)
         changing = (shifting & (sides != 0)[:, None]) | straddling
         wide = crossing | changing
+        # a run ends where a goal state holds: what a proposal would do after reaching it never happens
+        reached = self._goal_mask(scene.step, states.x, states.y, states.yaw, states.speed)
+        reached[:, 0] = False
+        arrival = np.where(reached.any(axis=1), reached.argmax(axis=1), steps - 1)
+        until = np.arange(steps)[None, :] <= arrival[:, None]
         checks = check_proposals(
             states.x,
             states.y,
@@ -544,7 +546,7 @@ class DrivestackPlanner:
             states.speed,
             wide,
             changing,
-            on_map,
+            until,
             (vehicle.length, vehicle.width, vehicle.wheelbase),
             forecast.x,
             forecast.y,
@@ -563,12 +565,19 @@ class DrivestackPlanner:
             scene.dt,
             config,
         )
+        checks = checks.until(arrival, steps)
         with np.errstate(invalid="ignore"):
-            excess = np.where(np.isfinite(limit), np.maximum(states.speed - limit, 0.0), 0.0)
+            excess = np.where(np.isfinite(limit) & until, np.maximum(states.speed - limit, 0.0), 0.0)
         overspeed = excess[:, 1:].sum(axis=1) * scene.dt
-        comfort = comfortable(states.acceleration, states.speed, states.yaw_rate, scene.dt, config)
-        reached = self._goal_mask(scene.step, states.x, states.y, states.yaw, states.speed)
-        goal = np.asarray(reached[:, 1:].any(axis=1), dtype=bool)
+        held = np.minimum(np.arange(steps)[None, :], arrival[:, None])  # states frozen at the goal
+        comfort = comfortable(
+            np.take_along_axis(states.acceleration, held, axis=1),
+            np.take_along_axis(states.speed, held, axis=1),
+            np.take_along_axis(states.yaw_rate, held, axis=1),
+            scene.dt,
+            config,
+        )
+        goal = np.where(reached.any(axis=1), 1.0 - 0.5 * arrival / (steps - 1), 0.0)  # sooner is better
         memory = self._memory
         corridor_holds = np.array([option.corridor.holds(memory.target_lane) for option in options])
         consistent = corridor_holds[batch.option]
@@ -818,13 +827,12 @@ def _route_walls(corridor: Corridor, s0: float, scene: Scene, arrived: bool, off
             walls.append(
                 Wall(max(middle, front), "goal", f"goal asks to stop (velocity <= {velocity.end:.1f} m/s)")
             )
-    if corridor.dead_end and corridor.length > front:
+    if corridor.dead_end:
+        end = max(corridor.length - _END_MARGIN, front)  # past it already: stop where it is
         if corridor.excess[-1] > 0.5:
-            walls.append(
-                Wall(corridor.length - _END_MARGIN, "lane_end", f"lane {corridor.lane_ids[-1]} ends")
-            )
+            walls.append(Wall(end, "lane_end", f"lane {corridor.lane_ids[-1]} ends"))
         elif not goal_ahead:
-            walls.append(Wall(corridor.length - _END_MARGIN, "route_end", "end of the mapped road"))
+            walls.append(Wall(end, "route_end", "end of the mapped road"))
     return walls
 
 

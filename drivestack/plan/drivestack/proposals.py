@@ -221,10 +221,9 @@ def speed_profiles(
         np.ascontiguousarray(kind, dtype=np.int64),
         np.ascontiguousarray(fraction, dtype=np.float64),
         np.ascontiguousarray(headway, dtype=np.float64),
-        *(
-            np.ascontiguousarray(a, dtype=np.float64).reshape(len(s0), -1)
-            for a in (lead_gap, lead_speed, lead_accel)
-        ),
+        _per_proposal(lead_gap, len(s0)),
+        _per_proposal(lead_speed, len(s0)),
+        _per_proposal(lead_accel, len(s0)),
         np.ascontiguousarray(wall, dtype=np.float64),
         np.ascontiguousarray(idm, dtype=np.float64),
         np.ascontiguousarray(limits, dtype=np.float64),

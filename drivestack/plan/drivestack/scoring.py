@@ -99,7 +99,7 @@ def _check_kernel(
     ev: FloatArray,
     wide: BoolArray,
     changing: BoolArray,
-    on_map: BoolArray,
+    checked: BoolArray,
     ego: FloatArray,
     ax: FloatArray,
     ay: FloatArray,
@@ -172,7 +172,7 @@ def _check_kernel(
         for b in range(count):
             x, y, yaw, v = ex[b, k], ey[b, k], eyaw[b, k], ev[b, k]
             cos, sin = np.cos(yaw), np.sin(yaw)
-            if k > 0 and on_map[b, k]:
+            if k > 0 and checked[b, k]:
                 for corner in range(4):
                     along = (half_length - shrink) * (1.0 if corner < 2 else -1.0)
                     side = (half_width - shrink) * (1.0 if corner % 2 == 0 else -1.0)
@@ -269,6 +269,15 @@ class Checks:
     ttc: IntArray
     offroad: IntArray
 
+    def until(self, last: IntArray, steps: int) -> Checks:
+        """The checks of steps up to `last` (B,) only (later findings dropped: `steps` means none)."""
+
+        def upto(found: IntArray) -> IntArray:
+            return np.where(found > last, steps, found)
+
+        culprit = np.where(self.collision > last, -1, self.culprit)
+        return Checks(upto(self.collision), culprit, upto(self.blameless), upto(self.ttc), self.offroad)
+
 
 def check_proposals(
     x: FloatArray,
@@ -277,7 +286,7 @@ def check_proposals(
     speed: FloatArray,
     wide: BoolArray,
     changing: BoolArray,
-    on_map: BoolArray,
+    checked: BoolArray,
     ego_size: tuple[float, float, float],
     agents_x: FloatArray,
     agents_y: FloatArray,
@@ -296,8 +305,8 @@ def check_proposals(
     forecast agents (A, T), whose boxes grow with time for contacts at `agents_growth` (4, A)
     (lengthwise and sideways rates [m/s], then caps [m]). `wide` (B, T) marks steps where every
     agent not behind is relevant to the time to collision, `changing` (B, T) where the ego changes
-    lanes (sideways contacts are its fault there); only steps marked `on_map` (B, T) are checked
-    against the drivable area (beyond the map's end the road is unknown, not absent); `ego_size` =
+    lanes (sideways contacts are its fault there); only steps marked `checked` (B, T) are checked
+    against the drivable area (a run ends at its goal: later steps never happen); `ego_size` =
     (length, width, wheelbase) [m]."""
     length, width, wheelbase = ego_size
     stride = max(1, round(config.check_interval / dt))
@@ -322,7 +331,7 @@ def check_proposals(
         floats(speed),
         np.ascontiguousarray(wide, dtype=np.bool_),
         np.ascontiguousarray(changing, dtype=np.bool_),
-        np.ascontiguousarray(on_map, dtype=np.bool_),
+        np.ascontiguousarray(checked, dtype=np.bool_),
         np.array([0.5 * length, 0.5 * width, 0.5 * wheelbase, config.drivable_shrink]),
         floats(agents_x),
         floats(agents_y),
@@ -383,7 +392,7 @@ def score_proposals(
     progress: FloatArray,
     overspeed: FloatArray,
     comfort: BoolArray,
-    goal: BoolArray,
+    goal: FloatArray,
     lane_changes: IntArray,
     consistent: BoolArray,
     offset: FloatArray,
@@ -395,10 +404,11 @@ def score_proposals(
 ) -> Scores:
     """Combine the checks of proposals over `steps` (T) steps (at-fault collisions before step
     `gate` are unsafe, later ones cost) with progress [m] (B,), over-speed
-    integral [m] (B,), comfort and goal flags (B,), the number of lane changes (B,), consistency
-    with the previous choice (B,), distance off the centerline [m] (B,), share of steps straddling
-    two lanes without changing lanes (B,) and mean absolute acceleration [m/s2] (B,) into `total`
-    (-inf for unsafe proposals).
+    integral [m] (B,), comfort flags (B,), goal credit (B,) (in (0, 1] where a proposal reaches a
+    goal state, which is then all the progress there is; 0 elsewhere), the number of lane changes
+    (B,), consistency with the previous choice (B,), distance off the centerline [m] (B,), share of
+    steps straddling two lanes without changing lanes (B,) and mean absolute acceleration [m/s2]
+    (B,) into `total` (-inf for unsafe proposals).
 
     The gates are no at-fault collision and staying on the drivable area, unless the ego is off it
     already (`offroad_now`: then fewer off-road steps are merely better). Progress is normalised by
@@ -406,8 +416,9 @@ def score_proposals(
     on_road = checks.offroad == 0
     safe = (checks.collision >= gate) & (on_road | offroad_now)
     pool = safe if safe.any() else np.ones_like(safe)
-    best = max(float(progress[pool].max(initial=0.0)), config.progress_floor)
-    progress_term = np.clip(progress / best, 0.0, 1.0)
+    arrives = goal > 0.0
+    best = max(float(progress[pool & ~arrives].max(initial=0.0)), config.progress_floor)
+    progress_term = np.where(arrives, 1.0, np.clip(progress / best, 0.0, 1.0))
     ttc_term = (checks.ttc >= steps).astype(np.float64)
     speed_term = np.clip(1.0 - overspeed / (config.max_overspeed * horizon), 0.0, 1.0)
     comfort_term = comfort.astype(np.float64)
@@ -431,4 +442,4 @@ def score_proposals(
     if offroad_now:
         extras = extras - 0.5 * checks.offroad / max(int(checks.offroad.max(initial=1)), 1)
     total = np.where(safe, weighted + extras, -np.inf)
-    return Scores(total, safe, progress_term, ttc_term, speed_term, comfort_term, goal)
+    return Scores(total, safe, progress_term, ttc_term, speed_term, comfort_term, arrives)
