@@ -326,16 +326,34 @@ def show(
     store: StoreOption = None,
     png: Annotated[Path | None, typer.Option(help="Picture file [default: ./<scenario id>.png].")] = None,
     step: Annotated[
-        int | None, typer.Option(min=0, help="Step to draw [default: where the ego is first known].")
+        int | None,
+        typer.Option(
+            min=0,
+            help="Step to draw [default: the chosen tag's first step, else where the ego is first known].",
+        ),
+    ] = None,
+    tag: Annotated[
+        str | None,
+        typer.Option(
+            help="Draw this tag's first row (with --agent, that agent's; with --step, one active there)."
+        ),
+    ] = None,
+    agent: Annotated[int | None, typer.Option(help="Draw the first tag row of this agent.")] = None,
+    problem: Annotated[
+        int | None,
+        typer.Option(help="Planning problem whose ego frames the view [default: the tag's, else the first]."),
     ] = None,
 ) -> None:
-    """Print a scenario's summary and tags, and draw it from above (lanes, agents, ego, goal, tags)."""
+    """Print a scenario's summary and tags, and draw it from above (lanes, agents, ego, goal, tags).
+
+    The view is framed on one ego and holds the agents of the tags in focus wherever they are: the
+    tag chosen by --tag/--agent, else the tags active at the step drawn."""
     from rich.table import Table
 
     from drivestack.data.mining.runner import scenario_tags
     from drivestack.data.mining.scene import motion_time_step
     from drivestack.data.store import Store
-    from drivestack.viz.bev import render_scene, save_png
+    from drivestack.viz.bev import choose_focus, render_scene, save_png
     from drivestack.viz.summary import scenario_summary
 
     opened = Store.open(store)
@@ -349,7 +367,9 @@ def show(
     for field, value in scenario_summary(scenario, tags, key, dt):
         table.add_row(field, value)
     console.print(table)
-    target = save_png(render_scene(scenario, step, tags, dt=dt), png or Path(f"{scenario.scenario_id}.png"))
+    focus, step = choose_focus(tags, step, tag, agent, problem)
+    figure = render_scene(scenario, step, tags, dt=dt, focus=focus, problem_id=problem)
+    target = save_png(figure, png or Path(f"{scenario.scenario_id}.png"))
     console.print(f"picture: {target}", highlight=False)
 
 
@@ -373,6 +393,10 @@ def simulate(
     gif: Annotated[Path | None, typer.Option(help="Write the run as a GIF here.")] = None,
     mp4: Annotated[Path | None, typer.Option(help="Write the run as an MP4 here.")] = None,
     mcap: Annotated[Path | None, typer.Option(help="Write the run as an MCAP file (Foxglove) here.")] = None,
+    png: Annotated[Path | None, typer.Option(help="Write one frame of the run as a PNG here.")] = None,
+    frame: Annotated[
+        int, typer.Option(help="The frame --png shows: a step of the run (negative: from the end).")
+    ] = 0,
 ) -> None:
     """Run a planner closed-loop on a scenario's planning problem(s) and print the metrics (with
     several problems, the files get the problem id in their names)."""
@@ -399,7 +423,7 @@ def simulate(
             raise typer.Exit(code=1)
         files = {
             name: numbered(path, chosen.id, len(problems) > 1)
-            for name, path in (("gif", gif), ("mp4", mp4), ("mcap", mcap))
+            for name, path in (("gif", gif), ("mp4", mp4), ("mcap", mcap), ("png", png))
             if path
         }
         if files:
@@ -411,7 +435,7 @@ def simulate(
                 "agents": agents,
             }
             run = replay_row(row, config.sim, scenario=loaded)
-            for path in write_outputs(loaded, run.record, **files):
+            for path in write_outputs(loaded, run.record, frame=frame, **files):
                 console.print(f"wrote {path}", highlight=False)
 
 

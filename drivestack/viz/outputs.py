@@ -1,12 +1,13 @@
-"""The files a single run can be looked at in: a GIF, an MP4 and an MCAP file for Foxglove."""
+"""The files one run can be looked at in: a GIF, an MP4, an MCAP file for Foxglove, a frame as a PNG."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from drivestack.core.errors import ConfigError
 from drivestack.core.scenario import Scenario
 from drivestack.sim.record import RunRecord
-from drivestack.viz.animate import write_gif, write_mp4
+from drivestack.viz.animate import save_frame, write_gif, write_mp4
 from drivestack.viz.mcap import export_run
 
 
@@ -21,9 +22,16 @@ def write_outputs(
     gif: Path | None = None,
     mp4: Path | None = None,
     mcap: Path | None = None,
+    png: Path | None = None,
+    frame: int = 0,
 ) -> list[Path]:
-    """Write the run to each file given (each atomically); the paths written."""
+    """Write the run to each file given (each atomically; the PNG shows step `frame` of the run,
+    negative counting from its end); the paths written."""
     written = []
+    if png is not None:
+        if not -record.num_steps <= frame < record.num_steps:
+            raise ConfigError(f"frame {frame}: the run has {record.num_steps} steps")
+        written.append(save_frame(scenario, record, frame % record.num_steps, png))
     if gif is not None:
         written.append(write_gif(scenario, record, gif).path)
     if mp4 is not None:
