@@ -67,7 +67,9 @@ class DecisionConfig:
     no harder than `yield_deceleration` (a yield once taken is kept while the conflict lasts).
     Lane changes: the target lane's gaps must exceed `gap_min` [m] plus `gap_front_time` [s] of
     the ego's speed ahead and `gap_rear_time` [s] of the follower's speed behind, and whoever
-    closes in must need at most `gap_deceleration` [m/s2] to keep `gap_min`; a lane pays for
+    closes in must need at most `gap_deceleration` [m/s2] to keep `gap_min` (for a change the
+    route needs: headways x `mandatory_headway_scale`, at most `mandatory_gap_deceleration`, the
+    safe braking MOBIL allows a new follower); a lane pays for
     overtaking when the leader in ours is `overtake_speed_gap` [m/s] slower than desired (or
     stopped). `lane_half_width` [m] decides who is in a lane; agents beyond `perception_range` [m]
     are ignored.
@@ -92,6 +94,8 @@ class DecisionConfig:
     gap_front_time: float = 0.6
     gap_rear_time: float = 0.6
     gap_deceleration: float = 1.5
+    mandatory_headway_scale: float = 0.5
+    mandatory_gap_deceleration: float = 3.0
     overtake_speed_gap: float = 4.0
     lane_half_width: float = 1.6
     perception_range: float = 150.0

@@ -294,15 +294,21 @@ def leaders(
     return gaps, speeds, rows
 
 
-def gap_check(scene: Scene, corridor: Corridor, s0: float, config: DecisionConfig) -> tuple[bool, str]:
+def gap_check(
+    scene: Scene, corridor: Corridor, s0: float, config: DecisionConfig, mandatory: bool = False
+) -> tuple[bool, str]:
     """Whether a lane change into `corridor` (the ego at arc length `s0` [m] on it) finds acceptable
     gaps: ahead at least gap_min + gap_front_time x ego speed, and closing on the leader needing no
     more than `gap_deceleration` from the ego; behind at least gap_min + gap_rear_time x follower
-    speed, and the follower closing in needing no more than `gap_deceleration` to keep off.
+    speed, and the follower closing in needing no more than `gap_deceleration` to keep off. A
+    `mandatory` change (the route needs it) accepts the shorter gaps drivers take when they must:
+    headways scaled by `mandatory_headway_scale`, decelerations up to `mandatory_gap_deceleration`.
     Returns (accepted, reason)."""
     agents, ego, vehicle = scene.agents, scene.ego, scene.vehicle
     if agents.count == 0:
         return True, "target lane empty"
+    scale = config.mandatory_headway_scale if mandatory else 1.0
+    deceleration = config.mandatory_gap_deceleration if mandatory else config.gap_deceleration
     s, d = project(corridor, agents.x, agents.y, s0 - 80.0, s0 + 120.0)
     in_lane = np.abs(d) <= config.lane_half_width + 0.5 * agents.width - 0.5
     half = 0.5 * (vehicle.length + agents.length)
@@ -312,27 +318,31 @@ def gap_check(scene: Scene, corridor: Corridor, s0: float, config: DecisionConfi
     if ahead.any():
         j = int(np.flatnonzero(ahead)[np.argmin(s[ahead])])
         gap = float(s[j] - s0 - half[j])
-        reason = _gap_rejected(gap, speed, speed - float(agents.speed[j]), config.gap_front_time, config)
+        closing = speed - float(agents.speed[j])
+        reason = _gap_rejected(gap, speed, closing, scale * config.gap_front_time, deceleration, config)
         if reason:
             return False, f"front {reason} (agent {int(agents.ids[j])})"
     if behind.any():
         j = int(np.flatnonzero(behind)[np.argmax(s[behind])])
         gap = float(s0 - s[j] - half[j])
         follower = float(agents.speed[j])
-        reason = _gap_rejected(gap, follower, follower - speed, config.gap_rear_time, config)
+        closing = follower - speed
+        reason = _gap_rejected(gap, follower, closing, scale * config.gap_rear_time, deceleration, config)
         if reason:
             return False, f"rear {reason} (agent {int(agents.ids[j])})"
     return True, "gaps accepted"
 
 
-def _gap_rejected(gap: float, speed: float, closing: float, headway: float, config: DecisionConfig) -> str:
+def _gap_rejected(
+    gap: float, speed: float, closing: float, headway: float, deceleration: float, config: DecisionConfig
+) -> str:
     """Why a gap [m] in front of a vehicle at `speed` [m/s] closing at `closing` [m/s] is too small
-    (empty when it is acceptable)."""
+    for `headway` [s] and at most `deceleration` [m/s2] to keep `gap_min` (empty when acceptable)."""
     need = config.gap_min + headway * speed
     if gap < need:
         return f"gap {gap:.1f} m < {need:.1f} m"
     braking = closing * closing / (2.0 * (gap - config.gap_min)) if closing > 0.0 else 0.0
-    if braking > config.gap_deceleration:
+    if braking > deceleration:
         return f"gap {gap:.1f} m closing at {closing:.1f} m/s"
     return ""
 

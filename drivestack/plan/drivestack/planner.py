@@ -388,7 +388,7 @@ class DrivestackPlanner:
             else:
                 options.append(_closed(probe, "no reason to change lanes", gain))
                 continue
-            accepted, why = gap_check(scene, corridor, probe.s0, config)
+            accepted, why = gap_check(scene, corridor, probe.s0, config, mandatory=gain > 0.5)
             if not accepted:
                 options.append(_closed(probe, f"{reason}; rejected: {why}", gain))
                 continue
