@@ -16,6 +16,7 @@ from store_cases import rich_scenario
 from drivestack.data.ingest import ingest_scenarios
 from drivestack.data.query import scenario_summary, to_csv
 from drivestack.data.store import ScenarioFilter, Store
+from drivestack.data.store.layout import SCHEMA_VERSION
 
 DRIVESTACK = str(Path(sys.executable).parent / "drivestack")
 
@@ -80,7 +81,8 @@ def damage_tracks(store: Store) -> None:
 
 def newer_schema(store: Store) -> None:
     manifest = store.root / "store.json"
-    manifest.write_text(manifest.read_text().replace('"schema_version": 1', '"schema_version": 99'))
+    current = f'"schema_version": {SCHEMA_VERSION}'
+    manifest.write_text(manifest.read_text().replace(current, '"schema_version": 99'))
 
 
 @pytest.mark.parametrize(

@@ -101,11 +101,11 @@ def test_replace_tags_replaces_exactly_the_given_scenarios(store: Store) -> None
     assert store.mined("hard_braking", 1) == {one, two}
     assert store.mined("hard_braking", 2) == set()
     assert store.scenario_ids(ScenarioFilter(tags=("hard_braking",))) == [one]
-    store.replace_tags("hard_braking", 2, [two], [Tag(two, "hard_braking", 12, 0, 1, -4.0)])
-    rows = store.query("SELECT scenario_key, agent_id, version FROM tags ORDER BY 1").to_pylist()
-    assert rows == [
-        {"scenario_key": one, "agent_id": 11, "version": 1},
-        {"scenario_key": two, "agent_id": 12, "version": 2},
+    store.replace_tags("hard_braking", 2, [two], [Tag(two, "hard_braking", 12, 0, 1, -4.0, 7)])
+    sql = "SELECT scenario_key, agent_id, planning_problem_id, version FROM tags ORDER BY 1"
+    assert store.query(sql).to_pylist() == [
+        {"scenario_key": one, "agent_id": 11, "planning_problem_id": -1, "version": 1},
+        {"scenario_key": two, "agent_id": 12, "planning_problem_id": 7, "version": 2},
     ]
     assert (store.mined("hard_braking", 1), store.mined("hard_braking", 2)) == ({one}, {two})
     store.replace_tags("cut_in", 1, [one], [])
@@ -152,7 +152,7 @@ def test_invalid_sql_is_a_one_line_store_error(store: Store) -> None:
         store.query("SELECT no_such_column FROM scenarios")
 
 
-def test_missing_store_and_newer_schema_are_refused(tmp_path: Path, store: Store) -> None:
+def test_missing_store_and_other_schemas_are_refused(tmp_path: Path, store: Store) -> None:
     with pytest.raises(StoreError, match="no drivestack store"):
         Store.open(tmp_path / "absent")
     assert not (tmp_path / "absent").exists()
@@ -162,6 +162,10 @@ def test_missing_store_and_newer_schema_are_refused(tmp_path: Path, store: Store
     manifest.write_text(json.dumps(payload))
     before = snapshot(store.root)
     with pytest.raises(StoreError, match=f"schema version {SCHEMA_VERSION + 1}"):
+        Store.open(store.root)
+    payload["schema_version"] = 1  # before tags named their planning problem
+    manifest.write_text(json.dumps(payload))
+    with pytest.raises(StoreError, match=r"old schema version 1 .*planning_problem_id.*re-ingest"):
         Store.open(store.root)
     manifest.write_text("{not json")
     with pytest.raises(StoreError, match="unreadable store manifest"):

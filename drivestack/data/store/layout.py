@@ -25,8 +25,10 @@ import pyarrow.parquet as pq
 
 from drivestack.core.errors import StoreError
 
-SCHEMA_VERSION = 1
-"""Layout version this drivestack writes and reads; a store with a higher number is refused."""
+SCHEMA_VERSION = 2
+"""Layout version this drivestack writes and reads; a store with another number is refused."""
+SCHEMA_CHANGES = {2: "tags gained planning_problem_id"}
+"""What each schema version changed, named when an older store is refused."""
 
 MANIFEST = "store.json"
 LOCK = ".lock"
@@ -94,7 +96,11 @@ def read_manifest(root: Path) -> Manifest:
             "reads; upgrade drivestack"
         )
     if version < SCHEMA_VERSION:
-        raise StoreError(f"{root}: store has old schema version {version}; re-ingest into a new store")
+        changes = "; ".join(f"{n}: {change}" for n, change in SCHEMA_CHANGES.items() if n > version)
+        raise StoreError(
+            f"{root}: store has old schema version {version} (this drivestack reads {SCHEMA_VERSION}; "
+            f"{changes}); re-ingest into a new store"
+        )
     try:
         files = tuple(FileEntry(**entry) for entry in payload["files"])
         return Manifest(schema_version=version, generation=int(payload["generation"]), files=files)

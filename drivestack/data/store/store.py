@@ -352,6 +352,7 @@ class Store:
                 "step_start": [tag.step_start for tag in tags],
                 "step_end": [tag.step_end for tag in tags],
                 "value": [tag.value for tag in tags],
+                "planning_problem_id": [tag.planning_problem_id for tag in tags],
                 "detector": [detector] * len(tags),
                 "version": [version] * len(tags),
             },

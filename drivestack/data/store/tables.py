@@ -303,6 +303,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             pa.field("step_start", I32),
             pa.field("step_end", I32),
             pa.field("value", F64),
+            pa.field("planning_problem_id", I64),
             pa.field("detector", STR),
             pa.field("version", I32),
         ]
