@@ -33,9 +33,12 @@ class Detector(Generic[C]):
 
     def detect(self, scene: Scene, config: C | None = None) -> list[Tag]:
         """Findings for every ego of the scene, without duplicates (findings that do not depend on
-        the ego appear once), sorted by (agent, start step)."""
+        the ego appear once), sorted by (agent, start step, planning problem)."""
         found = {tag for ego in scene.egos for tag in self(scene, ego, config)}
-        return sorted(found, key=lambda tag: (tag.agent_id, tag.step_start, tag.step_end, tag.value))
+        return sorted(
+            found,
+            key=lambda tag: (tag.agent_id, tag.step_start, tag.planning_problem_id, tag.step_end, tag.value),
+        )
 
 
 REGISTRY: dict[str, Detector[Any]] = {}

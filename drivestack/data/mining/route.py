@@ -19,6 +19,7 @@ from drivestack.data.mining.scene import (
     EgoPath,
     FloatArray,
     Scene,
+    close_gaps,
     reduce_runs,
     runs,
     tags_from_runs,
@@ -58,11 +59,12 @@ def approach(
     return np.where(ego.valid & np.isfinite(nearest), nearest, np.nan)
 
 
-def ego_tags(scene: Scene, ego: EgoPath, tag: str, distance: FloatArray) -> list[Tag]:
-    """A tag per run of steps with finite `distance` (steps,) [m]; agent = the ego, value = its minimum."""
-    found = runs(np.isfinite(distance)[None])
+def ego_tags(scene: Scene, ego: EgoPath, tag: str, distance: FloatArray, max_gap: int = 0) -> list[Tag]:
+    """A tag per run of steps with finite `distance` (steps,) [m], runs apart by at most `max_gap` steps
+    joined; agent = the ego, value = its minimum."""
+    found = runs(close_gaps(np.isfinite(distance)[None], max_gap))
     values = reduce_runs(distance[None], found, np.minimum)
-    return tags_from_runs(scene.scenario_id, tag, np.array([ego.agent_id]), found, values)
+    return tags_from_runs(scene.scenario_id, tag, np.array([ego.agent_id]), found, values, ego.agent_id)
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ class RedLightConfig:
     max_distance: float = 50.0
 
 
-@register("red_light_ahead", version=3, config=RedLightConfig())
+@register("red_light_ahead", version=4, config=RedLightConfig())
 def red_light_ahead(scene: Scene, ego: EgoPath, config: RedLightConfig) -> list[Tag]:
     """Steps where the ego's lane leads to a red light; value = smallest distance to it [m]."""
     lights = {light.id: light for light in scene.scenario.traffic_lights}
@@ -100,7 +102,7 @@ class MapFeatureConfig:
     lookahead: float = 30.0
 
 
-@register("merge", version=6, config=MapFeatureConfig())
+@register("merge", version=7, config=MapFeatureConfig())
 def merge(scene: Scene, ego: EgoPath, config: MapFeatureConfig) -> list[Tag]:
     """Steps where the ego drives through or towards a merge (`MapIndex.merge_lanes`); value = distance."""
     lanes = sorted(scene.map.merge_lanes)
@@ -109,14 +111,23 @@ def merge(scene: Scene, ego: EgoPath, config: MapFeatureConfig) -> list[Tag]:
     return ego_tags(scene, ego, "merge", distance)
 
 
-@register("intersection", version=6, config=MapFeatureConfig())
-def intersection(scene: Scene, ego: EgoPath, config: MapFeatureConfig) -> list[Tag]:
-    """Steps where the ego is in or drives towards an intersection (`MapIndex.intersection_area`);
-    value = distance [m] to its entry. On maps that mark intersection lanes, the ego is in only when
-    its own lane is one of them (or it is on no lane): marked turn pockets overlap through lanes."""
-    inside = scene.map.in_intersection(ego.xy)
+@dataclass(frozen=True)
+class IntersectionConfig:
+    """The ego is in a junction, or its lane leads there within `lookahead` [m]; passages interrupted
+    for at most `max_gap` [s] are one (a turn lane the map does not mark as part of the junction)."""
+
+    lookahead: float = 30.0
+    max_gap: float = 1.0
+
+
+@register("intersection", version=7, config=IntersectionConfig())
+def intersection(scene: Scene, ego: EgoPath, config: IntersectionConfig) -> list[Tag]:
+    """Steps where the ego is in or drives towards a junction (`Scene.junction_area`); value = distance
+    [m] to its entry. On maps that mark intersection lanes, the ego is in only when its own lane is
+    one of them (or it is on no lane): marked turn pockets overlap through lanes."""
+    inside = scene.in_junction(ego.xy)
     marked = np.array(sorted(scene.map.intersection_lanes), dtype=np.int64)
     if len(marked):
         inside &= (ego.lane < 0) | np.isin(ego.lane, marked)
-    distance = approach(scene, ego, scene.map.intersection_entries, inside, config.lookahead)
-    return ego_tags(scene, ego, "intersection", distance)
+    distance = approach(scene, ego, scene.junction_entries, inside, config.lookahead)
+    return ego_tags(scene, ego, "intersection", distance, scene.steps_for(config.max_gap))

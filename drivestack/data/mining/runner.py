@@ -179,8 +179,8 @@ def scenario_tags(store: Store, scenario_id: str) -> list[Tag]:
     """Every stored tag of one scenario (a store key or an unambiguous benchmark id), by tag and step."""
     key = store.resolve(scenario_id)
     table = store.query(
-        "SELECT tag, agent_id, step_start, step_end, value FROM tags WHERE scenario_key = $1"
-        " ORDER BY tag, step_start, agent_id",
+        "SELECT tag, agent_id, step_start, step_end, value, planning_problem_id FROM tags"
+        " WHERE scenario_key = $1 ORDER BY tag, step_start, agent_id, planning_problem_id",
         [key],
     )
     return [Tag(key, **row) for row in table.to_pylist()]

@@ -21,6 +21,7 @@ from functools import cached_property
 from typing import TypeVar
 
 import numpy as np
+import shapely
 from numpy.typing import NDArray
 from scipy.signal import savgol_filter
 
@@ -33,24 +34,36 @@ FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 BoolArray = NDArray[np.bool_]
 Item = TypeVar("Item", bound=np.generic)
+_ENTRY_TOLERANCE = 0.5  # [m] an intersection entry this close to the junction area is on it
 
 
 @dataclass(frozen=True)
 class SceneConfig:
     """Shared derivations: `smoothing_window` [s] of the Savitzky-Golay filter (quadratic) applied to
-    speeds before differentiating; `path_lookahead` [m] of lanes ahead of an ego known only at its
-    initial state; an agent within `twin_distance` [m] and `twin_heading` [rad] of the ego's first
-    known state is the ego itself (its twin).
+    speeds before differentiating, spanning at least `min_window_samples` steps; `path_lookahead`
+    [m] of lanes ahead of an ego known only at its initial state; an agent within `twin_distance`
+    [m] and `twin_heading` [rad] of the ego's first known state is the ego itself (its twin);
+    below `heading_speed` [m/s] a recorded heading is not trusted (`held_heading`); parts of an
+    unmarked map's crossing area smaller than `min_junction_area` [m2] are no junction.
 
     1.5 s suits the recorded data: NGSIM's speeds jump by metres per second between 0.1 s steps, and
     with a 1 s window 14% of its vehicles would brake harder than 3 m/s2 for 0.3 s (4% with 1.5 s
-    and 0.5 s); on highD, exiD and MONA, whose speeds are smooth, the window changes little.
+    and 0.5 s); on highD, exiD and MONA, whose speeds are smooth, the window changes little. On a
+    coarse grid (SinD moves its agents every 0.5 s) 1.5 s would be 3 samples, which a quadratic
+    reproduces exactly: 5 samples is the shortest window that smooths at all.
+
+    Two lanes crossing fully overlap by at least a lane width squared (about 9 m2) and a junction
+    holds several such crossings (NGSIM's Peachtree and Lankershim junctions: 80 and 416 m2); an
+    isolated overlap of 5 m2 is two motorway lanes grazing where they were drawn a little too wide.
     """
 
     smoothing_window: float = 1.5
+    min_window_samples: int = 5
     path_lookahead: float = 50.0
     twin_distance: float = 0.5
     twin_heading: float = 0.3
+    heading_speed: float = 0.5
+    min_junction_area: float = 20.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -59,7 +72,8 @@ class EgoPath:
 
     `agent_id` is the planning problem id (tags about the ego carry it); `source` is "recorded"
     (solution trajectory), "agent" (the track of its twin agent) or "initial" (initial state only).
-    Pose of the vehicle centre x, y [m], yaw [rad]; `speed` [m/s] as recorded, `smoothed_speed`
+    Pose of the vehicle centre x, y [m], yaw [rad] (held where the ego stands, `held_heading`);
+    `speed` [m/s] as recorded, `smoothed_speed`
     [m/s] and `acceleration` [m/s2] smoothed like the agents'; `lane` (steps,) the assigned lane id
     (-1 none) and `s` [m] the arc length along it; `path_lanes` every lane the ego drives on (known
     drive) or its initial lane and the lanes downstream of it (initial only); `twin` is
@@ -128,27 +142,73 @@ class Scene:
         """(agents,) True for pedestrians, bicycles and motorcycles."""
         return np.array([kind.is_vulnerable for kind in self.scenario.tracks.agent_type], dtype=bool)
 
+    def smooth(self, values: FloatArray, valid: BoolArray, derivative: int = 0) -> FloatArray:
+        """`smooth` of `values` (N, steps) with this scene's time step and window (or its `derivative`)."""
+        config = self.config
+        return smooth(values, valid, self.dt, config.smoothing_window, derivative, config.min_window_samples)
+
     @cached_property
     def speed(self) -> FloatArray:
         """(agents, steps) speed along the heading [m/s], smoothed; NaN where invalid."""
         tracks = self.scenario.tracks
-        return smooth(tracks.speed, tracks.valid, self.dt, self.config.smoothing_window)
+        return self.smooth(tracks.speed, tracks.valid)
 
     @cached_property
     def acceleration(self) -> FloatArray:
         """(agents, steps) acceleration [m/s2] along the heading, from the smoothed speed; NaN if invalid."""
         tracks = self.scenario.tracks
-        return smooth(tracks.speed, tracks.valid, self.dt, self.config.smoothing_window, derivative=True)
+        return self.smooth(tracks.speed, tracks.valid, derivative=1)
+
+    @cached_property
+    def heading(self) -> FloatArray:
+        """(agents, steps) heading [rad], held at its last moving value at standstill (`held_heading`)."""
+        tracks = self.scenario.tracks
+        return held_heading(tracks.yaw, tracks.speed, tracks.valid, self.config.heading_speed)
 
     @cached_property
     def lanes(self) -> IntArray:
-        """(agents, steps) lane id of each vehicle at each valid step (heading-aware best lane), -1 else."""
+        """(agents, steps) lane id of each vehicle at each valid step, -1 else: the heading-aware best
+        lane (`heading`), or for a vehicle that never moves (its heading is noise) the nearest lane."""
         tracks = self.scenario.tracks
         wanted = tracks.valid & self.is_vehicle[:, None]
+        still = ~np.any(wanted & (np.abs(np.nan_to_num(tracks.speed)) >= self.config.heading_speed), axis=1)
         lanes = np.full(tracks.valid.shape, -1, dtype=np.int64)
-        xy = np.stack([tracks.x[wanted], tracks.y[wanted]], axis=-1)
-        lanes[wanted] = self.map.assign(xy, tracks.yaw[wanted])
+        for rows, use_heading in ((wanted & ~still[:, None], True), (wanted & still[:, None], False)):
+            xy = np.stack([tracks.x[rows], tracks.y[rows]], axis=-1)
+            lanes[rows] = self.map.assign(xy, self.heading[rows] if use_heading else None)
         return lanes
+
+    @cached_property
+    def junction_area(self) -> shapely.Geometry:
+        """Where traffic streams cross (`MapIndex.intersection_area`); on maps that mark no intersection
+        lanes, only its parts of at least `min_junction_area` (see `SceneConfig`)."""
+        area = self.map.intersection_area
+        if self.map.intersection_lanes:
+            return area
+        parts = shapely.get_parts(area)
+        junction = shapely.union_all(parts[shapely.area(parts) >= self.config.min_junction_area])
+        shapely.prepare(junction)
+        return junction
+
+    def in_junction(self, xy: FloatArray) -> BoolArray:
+        """Whether points xy (N, 2) [m] lie in the `junction_area` (non-finite points: False)."""
+        xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+        inside = np.zeros(len(xy), dtype=bool)
+        finite = np.isfinite(xy).all(axis=1)
+        inside[finite] = shapely.intersects_xy(self.junction_area, xy[finite, 0], xy[finite, 1])
+        return inside
+
+    @cached_property
+    def junction_entries(self) -> tuple[tuple[int, float], ...]:
+        """(lane id, arc length [m]) where traffic enters the `junction_area`: the map's intersection
+        entries (`MapIndex.intersection_entries`) that lie on it."""
+        entries = self.map.intersection_entries
+        if not entries or self.map.intersection_lanes:
+            return entries
+        rows = self.map.rows(np.array([lane for lane, _ in entries], dtype=np.int64))
+        points = shapely.line_interpolate_point(self.map.centerlines[rows], [s for _, s in entries])
+        kept = shapely.dwithin(self.junction_area, points, _ENTRY_TOLERANCE)
+        return tuple(entry for entry, keep in zip(entries, kept.tolist(), strict=True) if keep)
 
     @cached_property
     def egos(self) -> tuple[EgoPath, ...]:
@@ -188,13 +248,13 @@ class Scene:
                 length, width = vehicle_dimensions(None)
                 source = "initial"
         valid = np.isfinite(x)
+        yaw = held_heading(yaw[None], speed[None], valid[None], self.config.heading_speed)[0]
         lane = np.full(num_steps, -1, dtype=np.int64)
         lane[valid] = self.map.assign(np.stack([x[valid], y[valid]], axis=-1), yaw[valid])
         s, _, _ = self.map.project(lane, np.stack([x, y], axis=-1))
         path = set(lane[lane >= 0].tolist())
         if source == "initial" and path:
             path.update(self.map.downstream(int(lane[valid][0]), self.config.path_lookahead))
-        window = self.config.smoothing_window
         return EgoPath(
             agent_id=problem.id,
             source=source,
@@ -202,8 +262,8 @@ class Scene:
             y=y,
             yaw=yaw,
             speed=speed,
-            smoothed_speed=smooth(speed[None], valid[None], self.dt, window)[0],
-            acceleration=smooth(speed[None], valid[None], self.dt, window, derivative=True)[0],
+            smoothed_speed=self.smooth(speed[None], valid[None])[0],
+            acceleration=self.smooth(speed[None], valid[None], derivative=1)[0],
             valid=valid,
             length=length,
             width=width,
@@ -248,17 +308,29 @@ def twin_row(scenario: Scenario, state: EgoState, max_distance: float = 0.5, max
     return -1
 
 
+@dataclass(frozen=True)
+class Rows:
+    """Who the rows of a stacked array are: `agent_ids` (N,) and `problem_ids` (N,), the planning
+    problem of a row that is an ego's own drive, -1 for the agents' rows."""
+
+    agent_ids: IntArray
+    problem_ids: IntArray
+
+
 def vehicles_and_ego(
     scene: Scene, ego: EgoPath, agents: NDArray[Item], own: NDArray[Item]
-) -> tuple[NDArray[Item], IntArray]:
+) -> tuple[NDArray[Item], Rows]:
     """The vehicles' rows of `agents` (agents, steps, ...) followed by the ego's `own` (steps, ...)
-    as a last row, unless the ego is one of the agents (its twin's row stands for it); with the
-    rows' agent ids (the ego's is its planning problem id)."""
+    as a last row, unless the ego is one of the agents (its twin's row stands for it, as traffic
+    every ego sees); with who the rows are (the ego's row: its planning problem id twice)."""
     vehicles = scene.is_vehicle
     ids = scene.scenario.tracks.ids[vehicles].astype(np.int64)
+    problems = np.full(len(ids), -1, dtype=np.int64)
     if ego.twin >= 0:
-        return agents[vehicles], ids
-    return np.concatenate([agents[vehicles], own[None]]), np.append(ids, ego.agent_id)
+        return agents[vehicles], Rows(ids, problems)
+    return np.concatenate([agents[vehicles], own[None]]), Rows(
+        np.append(ids, ego.agent_id), np.append(problems, ego.agent_id)
+    )
 
 
 def motion_time_step(scenario: Scenario, tolerance: float = 0.05, min_speed: float = 2.0) -> float:
@@ -302,11 +374,19 @@ def fill_invalid(values: FloatArray, valid: BoolArray) -> FloatArray:
     return np.where(present, filled, 0.0)
 
 
+def window_length(num_steps: int, dt: float, window: float, min_samples: int) -> int:
+    """Samples (odd, >= 3) of a Savitzky-Golay window of `window` [s] at `dt` [s], at least
+    `min_samples` and at most the `num_steps` of the grid."""
+    return max(
+        3, min(max(min_samples, round(window / dt)) | 1, num_steps if num_steps % 2 else num_steps - 1)
+    )
+
+
 def smooth(
-    values: FloatArray, valid: BoolArray, dt: float, window: float, derivative: bool = False
+    values: FloatArray, valid: BoolArray, dt: float, window: float, derivative: int = 0, min_samples: int = 5
 ) -> FloatArray:
-    """Savitzky-Golay smoothing (quadratic, `window` [s]) of `values` (A, T) along time, or its time
-    derivative [unit/s] with `derivative`; NaN where not `valid`.
+    """Savitzky-Golay smoothing (quadratic, `window` [s] but at least `min_samples` steps) of `values`
+    (A, T) along time, or its `derivative`-th time derivative [unit/s^k]; NaN where not `valid`.
 
     Invalid steps are filled with the nearest valid value and the grid's ends padded likewise, so
     every track is extended flat beyond its ends: derivatives there lean towards 0 (a conservative
@@ -317,17 +397,26 @@ def smooth(
     if num_steps < 3 or values.shape[0] == 0:
         result = np.zeros_like(values) if derivative else values.copy()
         return np.where(valid, result, np.nan)
-    length = min(max(3, round(window / dt) | 1), num_steps if num_steps % 2 else num_steps - 1)
     filtered = savgol_filter(
         fill_invalid(values, valid),
-        length,
+        window_length(num_steps, dt, window, min_samples),
         polyorder=2,
-        deriv=int(derivative),
+        deriv=derivative,
         delta=dt,
         axis=1,
         mode="nearest",
     )
     return np.where(valid, filtered, np.nan)
+
+
+def held_heading(yaw: FloatArray, speed: FloatArray, valid: BoolArray, min_speed: float) -> FloatArray:
+    """`yaw` (A, T) [rad] where the agent moves (|`speed`| >= `min_speed` [m/s]), else its heading at the
+    nearest earlier moving step (before the first one: at the first); rows that never move keep their
+    yaw. NaN where not `valid`. A standing vehicle's recorded heading can be noise (highD's jump
+    between 0, +-90 and 180 degrees at standstill), while a vehicle does not turn on the spot."""
+    moving = valid & (np.abs(np.nan_to_num(speed)) >= min_speed)
+    held = np.where(np.any(moving, axis=1, keepdims=True), fill_invalid(yaw, moving), yaw)
+    return np.where(valid, held, np.nan)
 
 
 @dataclass(frozen=True)
@@ -340,6 +429,16 @@ class Runs:
 
     def __len__(self) -> int:
         return len(self.rows)
+
+    def widened(self, margin: int, num_steps: int) -> Runs:
+        """These runs extended by `margin` steps on both sides, within the grid's `num_steps`."""
+        return Runs(
+            self.rows, np.maximum(self.starts - margin, 0), np.minimum(self.ends + margin, num_steps - 1)
+        )
+
+    def select(self, keep: BoolArray) -> Runs:
+        """The runs where `keep` (R,) is True."""
+        return Runs(self.rows[keep], self.starts[keep], self.ends[keep])
 
     def mask(self, shape: tuple[int, int]) -> BoolArray:
         """The (rows, steps) mask that is True exactly on these runs."""
@@ -362,6 +461,14 @@ def runs(mask: BoolArray, min_length: int = 1) -> Runs:
     )
 
 
+def close_gaps(mask: BoolArray, max_gap: int) -> BoolArray:
+    """`mask` (A, T) with every run of False of at most `max_gap` steps between two Trues set True."""
+    mask = np.atleast_2d(np.asarray(mask, dtype=bool))
+    gaps = runs(~mask)
+    short = (gaps.starts > 0) & (gaps.ends < mask.shape[1] - 1) & (gaps.ends - gaps.starts < max_gap)
+    return mask | gaps.select(short).mask(mask.shape)
+
+
 def reduce_runs(values: FloatArray, found: Runs, reducer: np.ufunc) -> FloatArray:
     """`reducer` (np.minimum or np.maximum) of `values` (A, T) over each run of `found`: (R,).
 
@@ -376,11 +483,21 @@ def reduce_runs(values: FloatArray, found: Runs, reducer: np.ufunc) -> FloatArra
 
 
 def tags_from_runs(
-    scenario_id: str, tag: str, agent_ids: IntArray, found: Runs, values: FloatArray
+    scenario_id: str, tag: str, who: Rows | IntArray, found: Runs, values: FloatArray, problem_id: int = -1
 ) -> list[Tag]:
-    """One `Tag` per run: agent `agent_ids[row]`, steps [start, end], value `values[i]` (R,)."""
+    """One `Tag` per run: agent `who[row]` (ids (N,), or `Rows` naming each row's problem too), steps
+    [start, end], value `values[i]` (R,), planning problem `problem_id` (for plain ids)."""
+    rows = who if isinstance(who, Rows) else Rows(who, np.full(len(who), problem_id, dtype=np.int64))
     return [
-        Tag(scenario_id, tag, int(agent_ids[row]), int(start), int(end), float(value))
+        Tag(
+            scenario_id,
+            tag,
+            int(rows.agent_ids[row]),
+            int(start),
+            int(end),
+            float(value),
+            int(rows.problem_ids[row]),
+        )
         for row, start, end, value in zip(
             found.rows.tolist(), found.starts.tolist(), found.ends.tolist(), values.tolist(), strict=True
         )

@@ -61,3 +61,19 @@ def test_motion_time_step_finds_the_stretched_grids() -> None:
     # highD files move 2 dt per step, SinD 5 dt; the others as declared
     assert steps["highd"] == pytest.approx(2.0, abs=0.05) and steps["sind"] == pytest.approx(5.0, abs=0.1)
     assert steps["exid"] == 1.0 and steps["mona"] == 1.0 and steps["ind"] == 1.0
+
+
+@pytest.mark.usefixtures("commonroad_root")
+def test_junctions_of_the_recorded_maps() -> None:
+    from recorded_data import commonroad_sample
+
+    areas = {}
+    for path in commonroad_sample(1):
+        scene = Scene(read_scenario(path))
+        areas[path.parent.parent.name] = (scene.map.intersection_area.area, scene.junction_area.area)
+    # exiD's motorway map has no junction, only two lanes overlapping by 5 m2 at a steep angle;
+    # SinD and inD mark theirs; NGSIM's Lankershim junction is found from its crossing lanes
+    assert 0.0 < areas["exid"][0] < 20.0 and areas["exid"][1] == 0.0
+    assert areas["highd"] == (0.0, 0.0)
+    assert areas["sind"][1] == areas["sind"][0] > 500.0 and areas["ind"][1] == areas["ind"][0] > 100.0
+    assert areas["ngsim"][1] == areas["ngsim"][0] > 400.0
