@@ -2,13 +2,16 @@
 
 Each `draw_*` function adds one layer to a matplotlib `Axes` in world coordinates [m] and can be
 reused by animations (draw the static layers once, the agents per frame). `render_scene` composes
-them into a figure zoomed on what matters at one step: the ego, its path over the next seconds,
-its goal (when near) and the agents around it. Figures are plain `matplotlib.figure.Figure`s (no
-pyplot, no global state), rendered by the Agg canvas: no display needed.
+them into a figure zoomed on what matters at one step: one ego, its path over the next seconds,
+its goal (when near), the agents around it and the agents of the tags in focus, wherever they
+are. Figures are plain `matplotlib.figure.Figure`s (no pyplot, no global state), rendered by the
+Agg canvas: no display needed. Standing agents keep their last moving heading on screen
+(`held_heading`): highD records noise headings at standstill, which would turn boxes across the road.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -26,6 +29,7 @@ from matplotlib.patches import Patch, Polygon
 from matplotlib.patheffects import withStroke
 from numpy.typing import NDArray
 
+from drivestack.core.errors import ConfigError
 from drivestack.core.map import LaneGraph
 from drivestack.core.scenario import (
     AgentType,
@@ -36,7 +40,7 @@ from drivestack.core.scenario import (
     Tracks,
     vehicle_dimensions,
 )
-from drivestack.data.mining.scene import twin_row
+from drivestack.data.mining.scene import SceneConfig, held_heading, twin_row
 from drivestack.data.tags import Tag
 from drivestack.maps.index import intersection_lanes_of
 
@@ -60,6 +64,7 @@ LIGHT_COLORS = {
     LightColor.INACTIVE: "#adb5bd",
 }
 _HALO = [withStroke(linewidth=2.5, foreground="white")]  # keeps labels readable over lanes and boxes
+_HEADING_SPEED = SceneConfig().heading_speed  # [m/s] below it a recorded heading is held
 _KIND_GROUP = {
     AgentType.CAR: "car",
     AgentType.TAXI: "car",
@@ -77,13 +82,13 @@ _KIND_GROUP = {
 class BevStyle:
     """How `render_scene` frames and labels a picture.
 
-    The view holds the ego at the step, its recorded path within `path_reach` [m], goal regions closer
-    than `goal_reach` [m], agents within `context_radius` [m] of the ego and agents named by current
-    tags within `focus_reach` [m], plus `margin` [m], at
-    least `min_extent` [m] along its longer side. The figure is `width` [in] wide at `dpi`; its map's height
-    follows the view's shape within `heights` [in], and the view is widened to fill it. Below the map
-    a `profile_height` [in] panel plots the speed of the ego and of up to `profile_agents` agents
-    named by tags (omitted when there is neither).
+    The view holds the framed ego at the step, its known path within `path_reach` [m], its goal
+    regions closer than `goal_reach` [m], agents within `context_radius` [m] of it and the agents of
+    the tags in focus present at the step (at any distance), plus `margin` [m], at least
+    `min_extent` [m] along its longer side. The figure is `width` [in] wide at `dpi`; its map's
+    height follows the view's shape within `heights` [in], and the view is widened to fill it.
+    Below the map a `profile_height` [in] panel plots the speed of the egos and of up to
+    `profile_agents` agents named by tags, those in focus first (omitted when there is neither).
     """
 
     width: float = 12.0
@@ -93,11 +98,47 @@ class BevStyle:
     min_extent: float = 60.0
     context_radius: float = 35.0
     goal_reach: float = 150.0
-    focus_reach: float = 150.0
     path_reach: float = 60.0
     labels: bool = True
     profile_height: float = 2.2
     profile_agents: int = 6
+
+
+@dataclass(frozen=True)
+class Drive:
+    """An ego's known drive: steps (K,) and pose x, y [m], yaw [rad] (held at standstill) and speed
+    [m/s] (K,) at them; from its recorded trajectory, else from the track of its twin agent."""
+
+    steps: NDArray[np.int64]
+    x: FloatArray
+    y: FloatArray
+    yaw: FloatArray
+    speed: FloatArray
+
+
+def ego_drive(scenario: Scenario, problem: PlanningProblem) -> Drive | None:
+    """The drive of a planning problem's ego: its recorded trajectory, else its twin agent's track
+    (MONA and inD problems are cut from recorded vehicles, `twin_row`); None when neither exists."""
+    recorded = scenario.recorded_ego(problem.id)
+    if recorded is not None and len(recorded.trajectory):
+        path = recorded.trajectory
+        steps, x, y, yaw, speed = path.steps.astype(np.int64), path.x, path.y, path.yaw, path.speed
+    else:
+        twin = twin_row(scenario, problem.initial)
+        if twin < 0:
+            return None
+        tracks = scenario.tracks
+        steps = np.flatnonzero(tracks.valid[twin]).astype(np.int64)
+        x, y, yaw, speed = (values[twin, steps] for values in (tracks.x, tracks.y, tracks.yaw, tracks.speed))
+    held = held_heading(yaw[None], speed[None], np.ones((1, len(steps)), dtype=bool), _HEADING_SPEED)[0]
+    return Drive(steps, np.asarray(x), np.asarray(y), held, np.asarray(speed))
+
+
+def displayed(tracks: Tracks) -> Tracks:
+    """`tracks` with each standing agent's heading held at its last moving one (`held_heading`)."""
+    return dataclasses.replace(
+        tracks, yaw=held_heading(tracks.yaw, tracks.speed, tracks.valid, _HEADING_SPEED)
+    )
 
 
 def agent_group(kind: AgentType) -> str:
@@ -119,13 +160,13 @@ def box_outline(x: float, y: float, yaw: float, length: float, width: float) -> 
     return half @ np.array([[c, s], [-s, c]]) + np.array([x, y])
 
 
-def _visible(points: FloatArray, bounds: Bounds | None) -> bool:
-    """True when any of the points (K, 2) lies in `bounds` expanded by 20 m (all when no bounds)."""
+def _visible(points: FloatArray, bounds: Bounds | None, slack: float = 20.0) -> bool:
+    """True when any of the points (K, 2) lies in `bounds` expanded by `slack` [m] (all when no bounds)."""
     if bounds is None:
         return True
     xmin, xmax, ymin, ymax = bounds
-    inside = (points[:, 0] > xmin - 20) & (points[:, 0] < xmax + 20)
-    return bool((inside & (points[:, 1] > ymin - 20) & (points[:, 1] < ymax + 20)).any())
+    inside = (points[:, 0] > xmin - slack) & (points[:, 0] < xmax + slack)
+    return bool((inside & (points[:, 1] > ymin - slack) & (points[:, 1] < ymax + slack)).any())
 
 
 def draw_lanes(
@@ -168,7 +209,7 @@ def draw_agents(
 ) -> list[str]:
     """Every agent valid at `step` (and near `bounds`) as its outline coloured by type, a heading
     tick and its id; agents in `highlight` get a thick black edge and their whole track as a dashed
-    line. Returns the type groups drawn."""
+    line. Returns the type groups of the agents whose centres lie in `bounds` (in view)."""
     marked = set(highlight)
     rows = np.flatnonzero(tracks.valid[:, step])
     centres = np.stack([tracks.x[rows, step], tracks.y[rows, step]], axis=1)
@@ -211,22 +252,31 @@ def draw_agents(
                 zorder=8,
                 path_effects=_HALO,
             )
-    return sorted({agent_group(tracks.agent_type[row]) for row in rows.tolist()})
+    shown = [
+        row
+        for row in rows.tolist()
+        if _visible(np.array([[tracks.x[row, step], tracks.y[row, step]]]), bounds, 0.0)
+    ]
+    return sorted({agent_group(tracks.agent_type[row]) for row in shown})
 
 
 def draw_ego(ax: Axes, scenario: Scenario, step: int, dt: float | None = None) -> None:
-    """Each planning problem's ego: its recorded path (line, a dot every second of `dt` [s] steps,
-    default the scenario's) and its box at `step`, else its initial state. Where the ego is not known
-    at `step`, its nearest recorded (or initial) pose is drawn dashed."""
+    """Each planning problem's ego: its known drive (`ego_drive`: line, a dot every second of `dt`
+    [s] steps, default the scenario's) and its box at `step`, else its initial state. Where the ego
+    is not known at `step`, its nearest known (or initial) pose is drawn dashed."""
     per_second = max(1, round(1.0 / (dt or scenario.dt)))
     for problem in scenario.planning_problems:
         recorded = scenario.recorded_ego(problem.id)
-        length, width = vehicle_dimensions(recorded.vehicle_type if recorded else None)
-        if recorded is not None:
-            path = recorded.trajectory
-            ax.plot(path.x, path.y, color=EGO_COLOR, linewidth=1.6, alpha=0.8, zorder=4)
+        twin = -1 if recorded is not None else twin_row(scenario, problem.initial)
+        if twin >= 0:
+            length, width = float(scenario.tracks.length[twin]), float(scenario.tracks.width[twin])
+        else:
+            length, width = vehicle_dimensions(recorded.vehicle_type if recorded else None)
+        drive = ego_drive(scenario, problem)
+        if drive is not None:
+            ax.plot(drive.x, drive.y, color=EGO_COLOR, linewidth=1.6, alpha=0.8, zorder=4)
             ax.plot(
-                path.x[::per_second], path.y[::per_second], "o", color=EGO_COLOR, markersize=2.5, zorder=4
+                drive.x[::per_second], drive.y[::per_second], "o", color=EGO_COLOR, markersize=2.5, zorder=4
             )
         x, y, yaw, known = ego_pose(scenario, problem, step)
         pose, dashed = (x, y, yaw), not known
@@ -241,7 +291,6 @@ def draw_ego(ax: Axes, scenario: Scenario, step: int, dt: float | None = None) -
                 zorder=7,
             )
         )
-        twin = -1 if recorded is not None else twin_row(scenario, problem.initial)
         ax.annotate(
             f"ego {problem.id}" + (f" = {int(scenario.tracks.ids[twin])}" if twin >= 0 else ""),
             pose[:2],
@@ -254,6 +303,7 @@ def draw_ego(ax: Axes, scenario: Scenario, step: int, dt: float | None = None) -
             fontweight="bold",
             zorder=11,
             path_effects=_HALO,
+            clip_on=True,
         )
 
 
@@ -308,76 +358,108 @@ def draw_lights(ax: Axes, scenario: Scenario, step: int) -> None:
     ax.add_collection(LineCollection(bars, colors=bar_colors, linewidths=3.0, zorder=4))
 
 
-def default_step(scenario: Scenario) -> int:
-    """The step a picture shows by default: where the first planning problem's ego is first known
-    (its recorded trajectory's first step, else its initial state's step); 0 without problems.
+def problem_of(scenario: Scenario, problem_id: int | None = None) -> PlanningProblem | None:
+    """The planning problem `problem_id` (default: the first); None without problems; ConfigError for
+    an id the scenario does not have."""
+    problems = {problem.id: problem for problem in scenario.planning_problems}
+    if problem_id is None:
+        return scenario.planning_problems[0] if problems else None
+    if problem_id not in problems:
+        known = ", ".join(str(i) for i in problems) or "none"
+        raise ConfigError(f"{scenario.scenario_id} has no planning problem {problem_id} (it has: {known})")
+    return problems[problem_id]
+
+
+def default_step(scenario: Scenario, problem_id: int | None = None) -> int:
+    """The step a picture shows by default: where the ego of planning problem `problem_id` (default:
+    the first) is first known (its drive's first step, else its initial state's step); 0 without
+    problems.
 
     Some solution files start their trajectory later than the planning problem's initial step
     (at its initial state); their steps agree with the other agents', so the trajectory decides."""
-    if not scenario.planning_problems:
+    problem = problem_of(scenario, problem_id)
+    if problem is None:
         return 0
-    problem = scenario.planning_problems[0]
-    recorded = scenario.recorded_ego(problem.id)
-    return (
-        int(recorded.trajectory.steps[0])
-        if recorded is not None and len(recorded.trajectory)
-        else problem.initial.step
-    )
+    drive = ego_drive(scenario, problem)
+    return int(drive.steps[0]) if drive is not None else problem.initial.step
 
 
 def ego_pose(scenario: Scenario, problem: PlanningProblem, step: int) -> tuple[float, float, float, bool]:
     """Where a planning problem's ego is drawn at `step`: (x [m], y [m], yaw [rad], known at the step).
 
-    Its recorded pose at the step, else its nearest recorded pose; without a recording, its twin
-    agent's pose (the vehicle the problem was made from, `twin_row`) or its initial state. The flag
-    is False unless the pose is the ego's own at exactly that step."""
-    recorded = scenario.recorded_ego(problem.id)
-    if recorded is not None and len(recorded.trajectory):
-        path = recorded.trajectory
-        i = int(np.argmin(np.abs(path.steps - step)))
-        return float(path.x[i]), float(path.y[i]), float(path.yaw[i]), int(path.steps[i]) == step
-    twin = twin_row(scenario, problem.initial)
-    tracks = scenario.tracks
-    if twin >= 0 and tracks.valid[twin, step]:
-        return float(tracks.x[twin, step]), float(tracks.y[twin, step]), float(tracks.yaw[twin, step]), True
+    Its pose in its drive (`ego_drive`) at the step, else its nearest one there; without a drive,
+    its initial state. The flag is False unless the pose is the ego's own at exactly that step."""
+    drive = ego_drive(scenario, problem)
+    if drive is not None:
+        i = int(np.argmin(np.abs(drive.steps - step)))
+        return float(drive.x[i]), float(drive.y[i]), float(drive.yaw[i]), int(drive.steps[i]) == step
     initial = problem.initial
     return initial.x, initial.y, initial.yaw, initial.step == step
 
 
+def choose_focus(
+    tags: Sequence[Tag],
+    step: int | None = None,
+    tag: str | None = None,
+    agent: int | None = None,
+    problem_id: int | None = None,
+) -> tuple[list[Tag] | None, int | None]:
+    """The tags a picture is about and its step. With `tag` (a name) and/or `agent` (an id): the first
+    such row (of planning problem `problem_id` or scene-wide, when given; active at `step`, when
+    given) and, without `step`, its first step. Otherwise None: the tags active at the step drawn
+    (`render_scene`'s default); ConfigError when no row matches."""
+    if tag is None and agent is None:
+        return None, step
+    wanted = [
+        t
+        for t in tags
+        if (tag is None or t.tag == tag)
+        and (agent is None or t.agent_id == agent)
+        and (problem_id is None or t.planning_problem_id in (problem_id, -1))
+        and (step is None or t.step_start <= step <= t.step_end)
+    ]
+    if not wanted:
+        named = " and ".join(
+            part for part in (f"tag {tag}" if tag else "", f"agent {agent}" if agent else "") if part
+        )
+        raise ConfigError(
+            f"no row of {named} among the tags" + (f" at step {step}" if step is not None else "")
+        )
+    first = min(wanted, key=lambda t: (t.step_start, t.agent_id, t.planning_problem_id))
+    return [first], first.step_start if step is None else step
+
+
 def view_bounds(
-    scenario: Scenario, step: int, style: BevStyle = BevStyle(), focus: Iterable[int] = ()
+    scenario: Scenario,
+    step: int,
+    style: BevStyle = BevStyle(),
+    focus: Iterable[int] = (),
+    problem_id: int | None = None,
 ) -> Bounds:
-    """The area [m] a picture of `step` shows (see `BevStyle`), also holding the agents `focus` (ids)
-    present at the step within `focus_reach` of the ego."""
-    ego_points = np.array(
-        [ego_pose(scenario, problem, step)[:2] for problem in scenario.planning_problems]
-    ).reshape(-1, 2)
+    """The area [m] a picture of `step` shows (see `BevStyle`), framed on the ego of planning problem
+    `problem_id` (default: the first) and holding the agents `focus` (ids) present at the step."""
+    problem = problem_of(scenario, problem_id)
+    ego_points = np.zeros((0, 2)) if problem is None else np.array([ego_pose(scenario, problem, step)[:2]])
     anchors = [ego_points]
 
     def near(points: FloatArray, reach: float) -> FloatArray:
-        """The points (K, 2) within `reach` [m] of an ego (all of them without egos)."""
+        """The points (K, 2) within `reach` [m] of the ego (all of them without one)."""
         if not len(ego_points) or not len(points):
             return points
-        gaps = np.hypot(
-            points[:, None, 0] - ego_points[None, :, 0], points[:, None, 1] - ego_points[None, :, 1]
-        )
-        return points[gaps.min(axis=1) < reach]
+        return points[np.hypot(points[:, 0] - ego_points[0, 0], points[:, 1] - ego_points[0, 1]) < reach]
 
-    for recorded in scenario.recorded_egos:
-        path = recorded.trajectory
-        anchors.append(near(np.stack([path.x, path.y], axis=1), style.path_reach))
-    for problem in scenario.planning_problems:
-        for state in problem.goal.states:
-            for region in state.regions:
-                outline = region.outline()
-                if len(outline) and len(near(outline.mean(axis=0)[None], style.goal_reach)):
-                    anchors.append(outline)
+    drive = None if problem is None else ego_drive(scenario, problem)
+    if drive is not None:
+        anchors.append(near(np.stack([drive.x, drive.y], axis=1), style.path_reach))
+    for state in problem.goal.states if problem is not None else ():
+        for region in state.regions:
+            outline = region.outline()
+            if len(outline) and len(near(outline.mean(axis=0)[None], style.goal_reach)):
+                anchors.append(outline)
     tracks = scenario.tracks
     valid = tracks.valid[:, step]
     focused = valid & np.isin(tracks.ids, np.array(sorted(set(focus)), dtype=np.int64))
-    anchors.append(
-        near(np.stack([tracks.x[focused, step], tracks.y[focused, step]], axis=1), style.focus_reach)
-    )
+    anchors.append(np.stack([tracks.x[focused, step], tracks.y[focused, step]], axis=1))
     anchors.append(
         near(np.stack([tracks.x[valid, step], tracks.y[valid, step]], axis=1), style.context_radius)
     )
@@ -403,10 +485,18 @@ def figure_height(size: FloatArray, style: BevStyle) -> float:
 
 
 def draw_speed_profiles(
-    ax: Axes, scenario: Scenario, agent_ids: Sequence[int], step: int, dt: float, tags: Sequence[Tag] = ()
+    ax: Axes,
+    scenario: Scenario,
+    agent_ids: Sequence[int],
+    step: int,
+    dt: float,
+    tags: Sequence[Tag] = (),
+    framed: int | None = None,
 ) -> None:
-    """Speed [m/s] over time [s] (steps of `dt`) of the recorded egos and of `agent_ids`, with the
-    steps of their `tags` shaded and a line at `step`: to judge braking, stops and speeds by eye."""
+    """Speed [m/s] over time [s] (steps of `dt`) of every ego with a known drive (`ego_drive`; the
+    `framed` problem's bold, the others thin) and of `agent_ids`, with the steps of their `tags`
+    shaded and a line at `step`: to judge braking, stops and speeds by eye. The legend sits right
+    of the plot, clear of the lines."""
     tracks = scenario.tracks
     time = np.arange(scenario.num_steps) * dt
     palette = ["#1971c2", "#e8590c", "#2f9e44", "#9c36b5", "#0c8599", "#a61e4d"]
@@ -418,15 +508,18 @@ def draw_speed_profiles(
         for tag in tags:
             if tag.agent_id == agent_id:
                 ax.axvspan(tag.step_start * dt, (tag.step_end + 1) * dt, color=color, alpha=0.08, linewidth=0)
-    for recorded in scenario.recorded_egos:
-        path = recorded.trajectory
-        ax.plot(
-            path.steps * dt,
-            path.speed,
-            color=EGO_COLOR,
-            linewidth=1.8,
-            label=f"ego {recorded.planning_problem_id}",
-        )
+    for problem in scenario.planning_problems:
+        drive = ego_drive(scenario, problem)
+        if drive is not None:
+            bold = framed is None or problem.id == framed
+            ax.plot(
+                drive.steps * dt,
+                drive.speed,
+                color=EGO_COLOR,
+                linewidth=1.8 if bold else 0.9,
+                linestyle="-" if bold else (0, (4, 2)),
+                label=f"ego {problem.id}",
+            )
     ax.axvline(step * dt, color="black", linewidth=0.8, linestyle="--")
     low, high = ax.get_ylim()
     ax.set_ylim(min(0.0, low), max(2.0, high))  # from standstill, at least 2 m/s: wiggles stay small
@@ -435,10 +528,18 @@ def draw_speed_profiles(
     ax.set_ylabel("speed [m/s]", fontsize=8)
     ax.tick_params(labelsize=7)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=8, loc="upper right", framealpha=0.85)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.005, 1.0), borderaxespad=0.0, framealpha=0.85)
 
 
-def _tag_lines(tags: Sequence[Tag], limit: int = 14) -> list[str]:
+def tag_label(tag: Tag, several_egos: bool) -> str:
+    """`agent@start-end`, followed by the ego it is relative to when a scenario has several."""
+    relative = several_egos and tag.planning_problem_id >= 0 and tag.planning_problem_id != tag.agent_id
+    return f"{tag.agent_id}@{tag.step_start}-{tag.step_end}" + (
+        f" (ego {tag.planning_problem_id})" if relative else ""
+    )
+
+
+def _tag_lines(tags: Sequence[Tag], several_egos: bool = False, limit: int = 14) -> list[str]:
     """Legend text: one line per tag name with its agents and step ranges (truncated)."""
     by_name: dict[str, list[Tag]] = {}
     for tag in tags:
@@ -446,10 +547,30 @@ def _tag_lines(tags: Sequence[Tag], limit: int = 14) -> list[str]:
     lines = []
     for name in sorted(by_name):
         found = by_name[name]
-        parts = [f"{t.agent_id}@{t.step_start}-{t.step_end}" for t in found[:4]]
+        parts = [tag_label(t, several_egos) for t in found[:4]]
         more = f" +{len(found) - 4}" if len(found) > 4 else ""
         lines.append(f"{name}: {', '.join(parts)}{more}")
     return lines[:limit] + ([f"... {len(lines) - limit} more tags"] if len(lines) > limit else [])
+
+
+def profiled_agents(
+    scenario: Scenario, tags: Sequence[Tag], focus: Sequence[Tag], step: int, limit: int
+) -> list[int]:
+    """Up to `limit` agent ids for the speed panel: those of `focus`, then those of tags active at
+    `step`, then the other tagged agents, by id; never an ego or the twin agent that is one."""
+    tracks = scenario.tracks
+    egos = {p.id for p in scenario.planning_problems}
+    egos |= {
+        int(tracks.ids[row])
+        for p in scenario.planning_problems
+        if (row := twin_row(scenario, p.initial)) >= 0
+    }
+    present = {int(i) for i in tracks.ids}
+    active = [
+        t.agent_id for t in sorted(tags, key=lambda t: t.agent_id) if t.step_start <= step <= t.step_end
+    ]
+    ordered = [t.agent_id for t in focus] + active + sorted(t.agent_id for t in tags)
+    return list(dict.fromkeys(i for i in ordered if i in present and i not in egos))[:limit]
 
 
 def render_scene(
@@ -458,33 +579,49 @@ def render_scene(
     tags: Sequence[Tag] = (),
     style: BevStyle = BevStyle(),
     dt: float | None = None,
+    focus: Sequence[Tag] | None = None,
+    problem_id: int | None = None,
 ) -> Figure:
-    """A figure of `scenario` at `step` (default: `default_step`): lanes, lights, goal regions, the
-    ego and its recorded path, agents with ids, and `tags` (agents they name are outlined black and
-    kept in view while their tag lasts; the tags are listed). `dt` [s] is the time step used for
-    times and path dots (default the scenario's; pass the one its motion implies where they differ)."""
+    """A figure of `scenario` at `step` (default: `default_step` of the framed ego): lanes, lights,
+    goal regions, the egos and their drives, agents with ids, and `tags` (agents they name are
+    outlined black; the tags are listed). The view is framed on the ego of planning problem
+    `problem_id` (default: that of the first focus tag, else the first) and holds the agents of
+    the `focus` tags (default: the tags active at the step) wherever they are; those come first in
+    the speed panel. `dt` [s] is the time step used for times and path dots (default the
+    scenario's; pass the one its motion implies where they differ)."""
     dt = dt or scenario.dt
-    step = int(np.clip(default_step(scenario) if step is None else step, 0, scenario.num_steps - 1))
-    active = {t.agent_id for t in tags if t.step_start <= step <= t.step_end}
-    bounds = view_bounds(scenario, step, style, active)
+    if problem_id is None and focus:
+        problem_id = next((t.planning_problem_id for t in focus if t.planning_problem_id >= 0), None)
+    framed = problem_of(scenario, problem_id)
+    problem_id = framed.id if framed is not None else None
+    step = default_step(scenario, problem_id) if step is None else step
+    step = int(np.clip(step, 0, scenario.num_steps - 1))
+    if focus is None:
+        focus = [
+            t
+            for t in tags
+            if t.step_start <= step <= t.step_end and t.planning_problem_id in (-1, problem_id)
+        ]
+    bounds = view_bounds(scenario, step, style, {t.agent_id for t in focus}, problem_id)
     height = figure_height(np.array([bounds[1] - bounds[0], bounds[3] - bounds[2]]), style)
     egos = {p.id for p in scenario.planning_problems}
     named = {t.agent_id for t in tags if t.agent_id not in egos}
-    profiled = [int(i) for i in scenario.tracks.ids if int(i) in named][: style.profile_agents]
-    panel = style.profile_height if profiled or scenario.recorded_egos else 0.0
+    profiled = profiled_agents(scenario, tags, focus, step, style.profile_agents)
+    driven = any(ego_drive(scenario, p) is not None for p in scenario.planning_problems)
+    panel = style.profile_height if profiled or driven else 0.0
     figure = Figure(figsize=(style.width, height + panel), dpi=style.dpi)
     total = height + panel
     ax = figure.add_axes((0.06, (panel + 0.6) / total, 0.92, (height - 1.3) / total))
     if panel:
-        profile = figure.add_axes((0.06, 0.45 / total, 0.92, (panel - 0.75) / total))
-        draw_speed_profiles(profile, scenario, profiled, step, dt, tags)
+        profile = figure.add_axes((0.06, 0.45 / total, 0.84, (panel - 0.75) / total))
+        draw_speed_profiles(profile, scenario, profiled, step, dt, tags, framed.id if framed else None)
     goal_lanes = [
         lane for p in scenario.planning_problems for state in p.goal.states for lane in state.lanelet_ids
     ]
     draw_lanes(ax, scenario.lane_graph, bounds, goal_lanes)
     draw_lights(ax, scenario, step)
     draw_goals(ax, scenario)
-    groups = draw_agents(ax, scenario.tracks, step, named, style.labels, bounds)
+    groups = draw_agents(ax, displayed(scenario.tracks), step, named, style.labels, bounds)
     draw_ego(ax, scenario, step, dt)
     ax.set_xlim(bounds[0], bounds[1])
     ax.set_ylim(bounds[2], bounds[3])
@@ -492,22 +629,25 @@ def render_scene(
     ax.tick_params(labelsize=7)
     ax.set_xlabel("x [m]", fontsize=8)
     ax.set_ylabel("y [m]", fontsize=8)
+    framing = (
+        f"   framed on ego {framed.id}" if framed is not None and len(scenario.planning_problems) > 1 else ""
+    )
+    timing = f"step {step} (t = {step * dt:.1f} s of {scenario.num_steps * dt:.1f} s)"
     figure.suptitle(
-        f"{scenario.scenario_id}   step {step} (t = {step * dt:.1f} s of {scenario.num_steps * dt:.1f} s)",
+        f"{scenario.scenario_id}   {timing}{framing}",
         fontsize=11,
         y=0.97,
     )
     handles: list[Artist] = [Patch(color=AGENT_COLORS[group], label=group) for group in groups]
-    handles += [
-        Patch(color=EGO_COLOR, label="ego (recorded path, dots 1 s)"),
-        Patch(facecolor=GOAL_COLOR, alpha=0.3, hatch="///", label="goal"),
-    ]
-    if tags:
+    handles.append(Patch(color=EGO_COLOR, label="ego (known path, dots 1 s)"))
+    if goals_in_view(scenario, bounds):
+        handles.append(Patch(facecolor=GOAL_COLOR, alpha=0.3, hatch="///", label="goal"))
+    if named & {int(i) for i in scenario.tracks.ids[scenario.tracks.valid[:, step]]}:
         handles.append(
             Line2D([], [], color="black", linewidth=2, label="agent named by a tag (its track dashed)")
         )
     ax.legend(handles=handles, loc="upper right", fontsize=7, framealpha=0.85)
-    lines = _tag_lines(tags)
+    lines = _tag_lines(tags, len(scenario.planning_problems) > 1)
     if lines:
         ax.text(
             0.01,
@@ -521,6 +661,23 @@ def render_scene(
             zorder=10,
         )
     return figure
+
+
+def goals_in_view(scenario: Scenario, bounds: Bounds) -> bool:
+    """True when some goal region of a planning problem overlaps `bounds` (it is drawn in the view)."""
+    xmin, xmax, ymin, ymax = bounds
+    for problem in scenario.planning_problems:
+        for state in problem.goal.states:
+            for region in state.regions:
+                outline = region.outline()
+                if len(outline) >= 3 and (
+                    outline[:, 0].max() >= xmin
+                    and outline[:, 0].min() <= xmax
+                    and outline[:, 1].max() >= ymin
+                    and outline[:, 1].min() <= ymax
+                ):
+                    return True
+    return False
 
 
 def save_png(figure: Figure, path: str | Path) -> Path:

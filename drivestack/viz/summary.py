@@ -32,8 +32,9 @@ def describe_goal(state: GoalState) -> str:
 def scenario_summary(
     scenario: Scenario, tags: Sequence[Tag] = (), key: str | None = None, motion_dt: float | None = None
 ) -> list[tuple[str, str]]:
-    """(field, value) rows describing `scenario` and its `tags`; `key` is its store key and
-    `motion_dt` [s] the time step its motion implies, shown when it differs from the declared one."""
+    """(field, value) rows describing `scenario` and its `tags` (in scenarios with several planning
+    problems, each ego-relative tag names its ego); `key` is its store key and `motion_dt` [s] the
+    time step its motion implies, shown when it differs from the declared one."""
     location = scenario.location
     place = ", ".join(
         f"{name} {value}"
@@ -94,9 +95,18 @@ def scenario_summary(
     by_tag: dict[str, list[Tag]] = {}
     for tag in tags:
         by_tag.setdefault(tag.tag, []).append(tag)
+    several = len(scenario.planning_problems) > 1
     for name in sorted(by_tag):
-        found = sorted(by_tag[name], key=lambda tag: (tag.step_start, tag.agent_id))
-        shown = ", ".join(f"{t.agent_id} @{t.step_start}-{t.step_end} ({t.value:.3g})" for t in found[:6])
+        found = sorted(by_tag[name], key=lambda tag: (tag.step_start, tag.agent_id, tag.planning_problem_id))
+        shown = ", ".join(
+            f"{t.agent_id} @{t.step_start}-{t.step_end} ({t.value:.3g})"
+            + (
+                f" ego {t.planning_problem_id}"
+                if several and t.planning_problem_id not in (-1, t.agent_id)
+                else ""
+            )
+            for t in found[:6]
+        )
         rows.append((f"tag {name}", shown + (f" +{len(found) - 6} more" if len(found) > 6 else "")))
     if not tags:
         rows.append(("tags", "none"))

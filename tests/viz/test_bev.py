@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +12,18 @@ from scenes import EGO_ID, LANE_WIDTH, Ego, moving, scenario, solution_files, st
 from typer.testing import CliRunner
 
 from drivestack.cli import app
+from drivestack.core.errors import ConfigError
 from drivestack.core.scenario import AgentType
 from drivestack.data.tags import Tag
-from drivestack.viz.bev import BevStyle, render_scene, save_png, view_bounds
+from drivestack.viz.bev import (
+    BevStyle,
+    choose_focus,
+    ego_drive,
+    profiled_agents,
+    render_scene,
+    save_png,
+    view_bounds,
+)
 from drivestack.viz.summary import scenario_summary
 
 
@@ -34,6 +44,80 @@ def test_view_frames_ego_goal_and_neighbours_not_the_whole_road() -> None:
     ratio = (xmax - xmin) / (ymax - ymin)
     style = BevStyle()
     assert style.width / style.heights[1] - 1e-9 <= ratio <= style.width / style.heights[0] + 1e-9
+
+
+def test_view_holds_the_agents_in_focus_wherever_they_are() -> None:
+    built = _highway()
+    xmin, xmax, _, _ = view_bounds(built, 0, focus={11})  # type: ignore[arg-type]
+    assert xmin < 1000.0 and xmax > 1900.0  # the ego and the tagged car 900 m ahead
+
+
+def test_view_frames_the_chosen_ego_not_every_ego() -> None:
+    # MONA: four problems spread along the road; the view follows one
+    built = _highway()
+    problem = built.planning_problems[0]  # type: ignore[attr-defined]
+    far = dataclasses.replace(problem, id=2, initial=dataclasses.replace(problem.initial, x=1600.0))
+    two = dataclasses.replace(built, planning_problems=(problem, far))
+    first, second = view_bounds(two, 0), view_bounds(two, 0, problem_id=2)
+    assert first[1] < 1300.0 and second[0] > 1300.0
+    with pytest.raises(ConfigError, match="no planning problem 3"):
+        view_bounds(two, 0, problem_id=3)
+
+
+def _legend(figure: object, axes: int) -> list[str]:
+    """Texts of the legend of the figure's `axes`-th axes (0: map, 1: speed panel)."""
+    legend = figure.axes[axes].get_legend()  # type: ignore[attr-defined]
+    return [text.get_text() for text in legend.get_texts()]
+
+
+def test_twin_ego_gets_its_path_and_speed_line_and_the_legend_lists_what_is_drawn() -> None:
+    # MONA and inD egos are recorded vehicles kept among the agents (their twins)
+    twin = moving(50, 1000.0, 0.0, 15.0)
+    built = scenario(
+        straight_road(num_lanes=2, length=2000.0),
+        [twin, moving(10, 1005.0, LANE_WIDTH, 15.0)],
+        Ego(moving(0, 1000.0, 0.0, 15.0), recorded=False, goal=(1900.0, 0.0)),
+    )
+    (problem,) = built.planning_problems
+    drive = ego_drive(built, problem)
+    assert drive is not None and len(drive.steps) == 50 and drive.x[-1] == pytest.approx(1000.0 + 15.0 * 4.9)
+    figure = render_scene(built, tags=[Tag(built.scenario_id, "low_ttc", 10, 0, 3, 1.5, EGO_ID)])
+    assert f"ego {EGO_ID}" in _legend(figure, 1)  # the twin's speed line
+    assert "goal" not in _legend(figure, 0)  # 900 m away: not drawn, not listed
+    assert "car" in _legend(figure, 0)
+
+
+def test_speed_panel_shows_the_agents_of_the_step_first() -> None:
+    built = _highway()
+    tags = [Tag("x", "high_speed", 11, 0, 5, 30.0), Tag("x", "lane_change", 10, 20, 21, 1.0)]
+    assert profiled_agents(built, tags, [], 20, 6) == [10, 11]  # type: ignore[arg-type]
+    assert profiled_agents(built, tags, [tags[0]], 20, 1) == [11]  # type: ignore[arg-type]
+
+
+def test_standing_agents_keep_their_last_moving_heading_on_screen() -> None:
+    # highD: headings at standstill jump between 0, +-90 and 180 degrees
+    from drivestack.viz.bev import displayed
+
+    car = moving(10, 1000.0, 0.0, 0.0)
+    car.speed = np.r_[np.full(10, 5.0), np.zeros(40)]
+    car.yaw = np.r_[np.full(10, 0.1), np.tile([np.pi / 2, -np.pi / 2, np.pi, 0.0], 10)]
+    built = scenario(straight_road(num_lanes=2, length=2000.0), [car], Ego(moving(0, 980.0, 0.0, 5.0)))
+    shown = displayed(built.tracks)
+    assert np.allclose(shown.yaw, 0.1) and np.array_equal(shown.x, built.tracks.x, equal_nan=True)
+
+
+def test_choose_focus_picks_a_tag_row_and_its_step() -> None:
+    tags = [
+        Tag("x", "lane_change", 10, 20, 21, 1.0),
+        Tag("x", "lane_change", 11, 5, 6, -1.0),
+        Tag("x", "low_ttc", 10, 7, 9, 1.2, 3),
+    ]
+    assert choose_focus(tags, tag="lane_change") == ([tags[1]], 5)
+    assert choose_focus(tags, tag="lane_change", agent=10) == ([tags[0]], 20)
+    assert choose_focus(tags, step=8, agent=10) == ([tags[2]], 8)
+    assert choose_focus(tags, step=8) == (None, 8)  # the picture takes the tags active there
+    with pytest.raises(ConfigError, match="no row of tag low_ttc and agent 10"):
+        choose_focus(tags, tag="low_ttc", agent=10, problem_id=4)
 
 
 def test_render_and_save_png(tmp_path: Path) -> None:
@@ -70,16 +154,19 @@ def test_show_renders_a_real_scenario(tmp_path: Path) -> None:
     from recorded_data import commonroad_sample
 
     from drivestack.data.ingest import ingest
+    from drivestack.data.mining.runner import mine_store
     from drivestack.data.store import Store
 
     source = next(path for path in commonroad_sample(1) if "sind" in str(path))
     store = Store.open(tmp_path / "store", create=True)
     ingest([source, *solution_files(source)], store)
+    mine_store(store, ["lane_change"])
     (key,) = store.scenario_ids()
     target = tmp_path / "show.png"
-    result = CliRunner().invoke(app, ["show", key, "--store", str(store.root), "--png", str(target)])
+    command = ["show", key, "--store", str(store.root), "--png", str(target), "--tag", "lane_change"]
+    result = CliRunner().invoke(app, command)
     assert result.exit_code == 0, result.output
-    assert "recorded ego" in result.output and "yes:" in result.output
+    assert "recorded ego" in result.output and "yes:" in result.output and "tag lane_change" in result.output
     style = BevStyle()
     with Image.open(target) as image:  # map within the style's heights, plus the speed panel
         low, high = ((height + style.profile_height) * style.dpi for height in style.heights)
