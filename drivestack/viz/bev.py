@@ -585,13 +585,16 @@ def render_scene(
     """A figure of `scenario` at `step` (default: `default_step` of the framed ego): lanes, lights,
     goal regions, the egos and their drives, agents with ids, and `tags` (agents they name are
     outlined black; the tags are listed). The view is framed on the ego of planning problem
-    `problem_id` (default: that of the first focus tag, else the first) and holds the agents of
+    `problem_id` (default: that of the first focus tag, else the ego known at `step` nearest to the
+    focus agents, else the first) and holds the agents of
     the `focus` tags (default: the tags active at the step) wherever they are; those come first in
     the speed panel. `dt` [s] is the time step used for times and path dots (default the
     scenario's; pass the one its motion implies where they differ)."""
     dt = dt or scenario.dt
     if problem_id is None and focus:
         problem_id = next((t.planning_problem_id for t in focus if t.planning_problem_id >= 0), None)
+    if problem_id is None and step is not None:
+        problem_id = nearest_ego(scenario, step, {t.agent_id for t in focus or ()})
     framed = problem_of(scenario, problem_id)
     problem_id = framed.id if framed is not None else None
     step = default_step(scenario, problem_id) if step is None else step
@@ -606,7 +609,8 @@ def render_scene(
     height = figure_height(np.array([bounds[1] - bounds[0], bounds[3] - bounds[2]]), style)
     egos = {p.id for p in scenario.planning_problems}
     named = {t.agent_id for t in tags if t.agent_id not in egos}
-    profiled = profiled_agents(scenario, tags, focus, step, style.profile_agents)
+    mine = [t for t in tags if t.planning_problem_id in (-1, problem_id)]
+    profiled = profiled_agents(scenario, mine, focus, step, style.profile_agents)
     driven = any(ego_drive(scenario, p) is not None for p in scenario.planning_problems)
     panel = style.profile_height if profiled or driven else 0.0
     figure = Figure(figsize=(style.width, height + panel), dpi=style.dpi)
@@ -614,7 +618,7 @@ def render_scene(
     ax = figure.add_axes((0.06, (panel + 0.6) / total, 0.92, (height - 1.3) / total))
     if panel:
         profile = figure.add_axes((0.06, 0.45 / total, 0.84, (panel - 0.75) / total))
-        draw_speed_profiles(profile, scenario, profiled, step, dt, tags, framed.id if framed else None)
+        draw_speed_profiles(profile, scenario, profiled, step, dt, mine, framed.id if framed else None)
     goal_lanes = [
         lane for p in scenario.planning_problems for state in p.goal.states for lane in state.lanelet_ids
     ]
@@ -663,13 +667,31 @@ def render_scene(
     return figure
 
 
+def nearest_ego(scenario: Scenario, step: int, agent_ids: Iterable[int]) -> int | None:
+    """The planning problem whose ego is known at `step` closest to the agents `agent_ids` present
+    there (the first known ego without such agents); None when no ego is known at the step."""
+    tracks = scenario.tracks
+    there = tracks.valid[:, step] & np.isin(tracks.ids, np.array(sorted(set(agent_ids)), dtype=np.int64))
+    points = np.stack([tracks.x[there, step], tracks.y[there, step]], axis=1)
+    best, nearest = None, np.inf
+    for problem in scenario.planning_problems:
+        x, y, _, known = ego_pose(scenario, problem, step)
+        distance = float(np.hypot(points[:, 0] - x, points[:, 1] - y).min()) if len(points) else 0.0
+        if known and distance < nearest:
+            best, nearest = problem.id, distance
+    return best
+
+
 def goals_in_view(scenario: Scenario, bounds: Bounds) -> bool:
-    """True when some goal region of a planning problem overlaps `bounds` (it is drawn in the view)."""
+    """True when a goal of some planning problem, a region or a goal lane, overlaps `bounds` (it is
+    drawn in the view)."""
     xmin, xmax, ymin, ymax = bounds
+    lanes = scenario.lane_graph.lanes
     for problem in scenario.planning_problems:
         for state in problem.goal.states:
-            for region in state.regions:
-                outline = region.outline()
+            outlines = [region.outline() for region in state.regions]
+            outlines += [lanes[lane].polygon() for lane in state.lanelet_ids if lane in lanes]
+            for outline in outlines:
                 if len(outline) >= 3 and (
                     outline[:, 0].max() >= xmin
                     and outline[:, 0].min() <= xmax

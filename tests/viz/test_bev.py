@@ -64,6 +64,23 @@ def test_view_frames_the_chosen_ego_not_every_ego() -> None:
         view_bounds(two, 0, problem_id=3)
 
 
+def test_scene_wide_tags_are_framed_on_an_ego_known_at_the_step() -> None:
+    # MONA: the first problem's vehicle may be gone at the step a braking agent is shown
+    from drivestack.core.scenario import EgoState, PlanningProblem
+
+    road = straight_road(num_lanes=2, length=2000.0)
+    built = scenario(
+        road,
+        [moving(50, 1500.0, 0.0, 15.0), moving(10, 1520.0, LANE_WIDTH, 15.0)],
+        Ego(moving(0, 1000.0, 0.0, 15.0), recorded=False),  # known at step 0 only
+    )
+    second = PlanningProblem(2, EgoState(0, 1500.0, 0.0, 0.0, 15.0), built.planning_problems[0].goal)
+    two = dataclasses.replace(built, planning_problems=(*built.planning_problems, second))
+    figure = render_scene(two, 20, [Tag(two.scenario_id, "high_speed", 10, 0, 49, 30.0)])
+    assert "framed on ego 2" in figure._suptitle.get_text()  # type: ignore[union-attr]
+    assert figure.axes[0].get_xlim()[0] > 1100.0  # ego 1's start is not in view
+
+
 def _legend(figure: object, axes: int) -> list[str]:
     """Texts of the legend of the figure's `axes`-th axes (0: map, 1: speed panel)."""
     legend = figure.axes[axes].get_legend()  # type: ignore[attr-defined]
