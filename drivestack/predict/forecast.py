@@ -96,7 +96,7 @@ class AgentStates:
 
     @staticmethod
     def from_tracks(
-        tracks: Tracks, column: int = -1, dt: float | None = None, window: float = 0.5
+        tracks: Tracks, column: int = -1, dt: float | None = None, window: float = 1.0
     ) -> AgentStates:
         """The agents valid at `column` of `tracks` (default: the last, i.e. now) with finite poses.
 
