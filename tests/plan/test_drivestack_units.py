@@ -16,7 +16,7 @@ from drivestack.maps.raster import MapRaster
 from drivestack.maps.routing import Router
 from drivestack.plan.drivestack.config import DecisionConfig, ProposalConfig, ScoringConfig
 from drivestack.plan.drivestack.decide import Scene, envelope, gap_check
-from drivestack.plan.drivestack.proposals import BRAKE, IDM, STOP, lateral_offsets, speed_profiles
+from drivestack.plan.drivestack.proposals import BRAKE, FIRM, IDM, STOP, lateral_offsets, speed_profiles
 from drivestack.plan.drivestack.scoring import check_proposals
 from drivestack.predict import AgentStates, constant_velocity
 
@@ -42,7 +42,7 @@ def _profiles(
 ) -> tuple[np.ndarray, ...]:
     """(s, v, a) of one profile; `lead` = the leader's bumper gap [m], speed [m/s], acceleration."""
     config = ProposalConfig()
-    limits = np.array([2.25, config.comfort_jerk, 8.0, 12.0, 1.5, 0.6, 2.5])
+    limits = np.array([2.25, config.comfort_jerk, 8.0, 12.0, 1.5, 0.6, 2.5, 3.8, config.firm_jerk])
     gap, speed, accel = (np.array([value]) for value in lead)
     out = speed_profiles(
         np.array([0.0]), v0, a0, np.array([0]), np.full((1, 400), 15.0), 1.0, np.array([kind]),
@@ -59,6 +59,11 @@ def test_profiles_stop_before_the_wall_with_bounded_jerk() -> None:
         assert np.abs(np.diff(a)).max() / 0.1 <= ProposalConfig().comfort_jerk + settle + 1e-9
     s, v, a = _profiles(BRAKE, np.inf, a0=1.0)
     assert a.min() == pytest.approx(-8.0) and v[-1] == 0.0
+    # braking firmly stays within the comfort metric: above -4.05 m/s2, jerk below 4.13 m/s3
+    s, v, a = _profiles(FIRM, np.inf, a0=1.0)
+    moving = v[1:] > 0.5  # until the last half metre per second, where the stop eases out
+    assert a.min() == pytest.approx(-3.8) and v[-1] == 0.0 and a.min() > -4.05
+    assert np.abs(np.diff(a))[moving].max() / 0.1 <= ProposalConfig().firm_jerk + 1e-9
     s, v, _ = _profiles(IDM, np.inf, v0=5.0)
     assert v[-1] == pytest.approx(15.0, abs=0.3)  # reaches the target speed (not only nears it)
 

@@ -21,7 +21,8 @@ class ProposalConfig:
     `lane_change_times` [s] of travel (at least `min_transition` [m]). Speed profiles along every
     path: IDM toward each of `speed_fractions` of the desired speed, with each of `headways` [s],
     braking for the leader and the decision's stop points; a comfortable stop at the nearest
-    optional stop point; slowing down at `slow_deceleration` [m/s2] on the ego's lane; and an
+    optional stop point; slowing down at `slow_deceleration` [m/s2] on the ego's lane, and as hard
+    as the comfort metric allows (`firm_deceleration` [m/s2] reached at `firm_jerk` [m/s3]); and an
     emergency brake. Profiles change their acceleration by at most
     `comfort_jerk` [m/s3] (`emergency_jerk` for the emergency brake, down to
     `emergency_deceleration` [m/s2]); below the target speed a controller of gain `speed_gain`
@@ -45,6 +46,8 @@ class ProposalConfig:
     emergency_deceleration: float = 8.0
     emergency_jerk: float = 12.0
     slow_deceleration: float = 2.5
+    firm_deceleration: float = 3.8
+    firm_jerk: float = 3.0
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,7 @@ from drivestack.plan.drivestack.decide import (
 )
 from drivestack.plan.drivestack.proposals import (
     BRAKE,
+    FIRM,
     IDM,
     LEADER,
     SLOW,
@@ -251,6 +252,8 @@ class DrivestackPlanner:
                     proposals.idm.accel_max,
                     proposals.speed_gain,
                     proposals.slow_deceleration,
+                    proposals.firm_deceleration,
+                    proposals.firm_jerk,
                 ]
             ),
             dt,
@@ -473,7 +476,9 @@ class DrivestackPlanner:
                     rows.append((number, target, transition, STOP, 1.0, max(config.headways), stop))
         keep = options[0]
         rows += [
-            (0, target, 1.0, SLOW, 0.0, max(config.headways), np.inf) for target in {0.0, round(keep.d0, 2)}
+            (0, target, 1.0, kind, 0.0, max(config.headways), np.inf)
+            for target in {0.0, round(keep.d0, 2)}
+            for kind in (SLOW, FIRM)
         ]
         rows.append((0, keep.d0, 1.0, BRAKE, 0.0, max(config.headways), np.inf))
         table = np.array(rows, dtype=np.float64)
@@ -713,7 +718,7 @@ def _label(option: LaneOption, kind: int) -> str:
     """The alternative a proposal stands for: its lane option and profile kind."""
     if kind == BRAKE:
         return "emergency_brake"
-    if kind == SLOW:
+    if kind in (SLOW, FIRM):
         return "slow_down"
     return f"{option.name}/stop" if kind == STOP else option.name
 
@@ -725,8 +730,8 @@ def _action(
     kind = int(batch.kind[best])
     if kind == BRAKE:
         return "emergency_brake", "braking hard is the best proposal"
-    if kind == SLOW:
-        return "slow_down", "slowing down is the best proposal"
+    if kind in (SLOW, FIRM):
+        return "slow_down", "slowing down" + (" firmly" if kind == FIRM else "") + " is the best proposal"
     if option.side != 0:
         return option.name, option.why
     wall = option.first_wall

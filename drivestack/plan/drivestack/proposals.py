@@ -43,6 +43,7 @@ IDM = 0
 STOP = 1
 BRAKE = 2
 SLOW = 3
+FIRM = 4  # slowing down as hard as comfort allows
 
 # what limited a profile's first acceleration
 FREE = 0
@@ -111,7 +112,7 @@ def _profiles_kernel(
     """Profiles (3, B, steps + 1) and first-step binding (B,); `idm` as `IdmParams.array`; `limits`
     = (front overhang [m], comfort jerk, brake deceleration, brake jerk, max acceleration, speed
     gain [1/s], slowing deceleration)."""
-    front, jerk, brake, brake_jerk, max_accel, gain, slow = limits
+    front, jerk, brake, brake_jerk, max_accel, gain, slow, firm, firm_jerk = limits
     count = s0.shape[0]
     out = np.empty((3, count, steps + 1))
     binding = np.zeros(count, dtype=np.int8)
@@ -121,13 +122,15 @@ def _profiles_kernel(
         s, v, a = s0[b], v0, a0
         out[0, b, 0], out[1, b, 0], out[2, b, 0] = s, v, a
         params[1] = headway[b]
-        limit = brake_jerk if kind[b] == BRAKE else jerk
+        limit = brake_jerk if kind[b] == BRAKE else firm_jerk if kind[b] == FIRM else jerk
         for h in range(steps):
             clearance = np.inf  # [m] to the nearest thing the ego must stop behind
             if kind[b] == BRAKE:
                 command = -brake
             elif kind[b] == SLOW:
                 command = -slow
+            elif kind[b] == FIRM:
+                command = -firm
             else:
                 station = min(max(int(s / spacing + 0.5), 0), last)
                 target = max(fraction[b] * envelope[corridor[b], station], 0.0)
@@ -210,7 +213,8 @@ def speed_profiles(
     of them), `wall` [m] (front bumper
     stop; inf: none); `idm` = `IdmParams.array`; `limits` = (front overhang [m], comfort jerk
     [m/s3], brake deceleration [m/s2], brake jerk [m/s3], max acceleration [m/s2], speed gain [1/s]
-    of the controller that holds the target speed, deceleration [m/s2] of the SLOW profiles)."""
+    of the controller that holds the target speed, deceleration [m/s2] of the SLOW profiles,
+    deceleration [m/s2] and jerk [m/s3] of the FIRM ones)."""
     out, binding = _profiles_kernel(
         np.ascontiguousarray(s0, dtype=np.float64),
         float(v0),
