@@ -7,6 +7,7 @@ y = k * LANE_WIDTH. Agents are given as position arrays over the steps; NaN mark
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -222,3 +223,15 @@ def solution_files(scenario_file: Path) -> tuple[Path, ...]:
     scenario_id = scenario_file.name.removesuffix(".xml.gz").removesuffix(".cr")
     candidate = scenario_file.parent.parent / "solutions" / f"{scenario_id}.solution.xml.gz"
     return (candidate,) if candidate.exists() else ()
+
+
+def human_starting_late(scenario: Scenario, delay: int, steps: int) -> Scenario:
+    """`scenario` whose recorded human drives the first `steps` states of its path `delay` steps
+    later (so a run starts at step `delay`, with the traffic's past before it)."""
+    human = scenario.recorded_egos[0]
+    late = dataclasses.replace(
+        human.trajectory,
+        **{name: getattr(human.trajectory, name)[:steps] for name in ("x", "y", "yaw", "speed")},
+        steps=human.trajectory.steps[:steps] + delay,
+    )
+    return dataclasses.replace(scenario, recorded_egos=(dataclasses.replace(human, trajectory=late),))

@@ -53,6 +53,15 @@ class AssignConfig:
     heading_weight: float = 4.0
 
 
+def points_in(area: shapely.Geometry, xy: FloatArray) -> BoolArray:
+    """Whether points xy (N, 2) [m] lie in `area` (non-finite points: False)."""
+    xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+    inside = np.zeros(len(xy), dtype=bool)
+    finite = np.isfinite(xy).all(axis=1)
+    inside[finite] = shapely.intersects_xy(area, xy[finite, 0], xy[finite, 1])
+    return inside
+
+
 class MapIndex:
     """Vectorized lane queries over one map: lane membership, best lane, projection, topology.
 
@@ -272,11 +281,7 @@ class MapIndex:
 
     def in_intersection(self, xy: FloatArray) -> BoolArray:
         """Whether points xy (N, 2) [m] lie in the `intersection_area` (non-finite points: False)."""
-        xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
-        inside = np.zeros(len(xy), dtype=bool)
-        finite = np.isfinite(xy).all(axis=1)
-        inside[finite] = shapely.intersects_xy(self.intersection_area, xy[finite, 0], xy[finite, 1])
-        return inside
+        return points_in(self.intersection_area, xy)
 
     @cached_property
     def intersection_entries(self) -> tuple[tuple[int, float], ...]:

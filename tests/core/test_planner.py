@@ -86,14 +86,7 @@ def test_observation_cannot_reach_the_future(agents: str) -> None:
 
 
 def test_a_run_starting_late_shows_the_agents_recorded_past_and_no_more() -> None:
-    scenario = _scene()
-    human = scenario.recorded_egos[0]
-    late = dataclasses.replace(
-        human.trajectory,
-        **{name: getattr(human.trajectory, name)[:40] for name in ("x", "y", "yaw", "speed")},
-        steps=human.trajectory.steps[:40] + 12,
-    )
-    scenario = dataclasses.replace(scenario, recorded_egos=(dataclasses.replace(human, trajectory=late),))
+    scenario = scenes.human_starting_late(_scene(), 12, 40)
     spy = Spy()
     record = simulate(scenario, scenes.EGO_ID, spy)
     first = spy.observations[0]

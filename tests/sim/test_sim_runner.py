@@ -144,16 +144,8 @@ def test_run_ends_with_the_goal_time_interval() -> None:
 
 
 def test_run_starts_where_the_recorded_human_starts() -> None:
-    scenario = _scene()
-    human = scenario.recorded_egos[0]
-    shifted = dataclasses.replace(
-        human.trajectory,
-        steps=human.trajectory.steps[:40] + 12,
-        x=human.trajectory.x[:40],
-        y=human.trajectory.y[:40],
-    )
-    shifted = dataclasses.replace(shifted, yaw=shifted.yaw[:40], speed=shifted.speed[:40])
-    scenario = dataclasses.replace(scenario, recorded_egos=(dataclasses.replace(human, trajectory=shifted),))
+    scenario = scenes.human_starting_late(_scene(), 12, 40)
+    shifted = scenario.recorded_egos[0].trajectory
     problem = scenario.planning_problems[0]
     assert ego_start(scenario, problem, scenario.recorded_egos[0]) == (12, -1)
     moved = PlanningProblem(problem.id, EgoState(0, 0.0, 0.0, 0.0, 10.0), problem.goal)

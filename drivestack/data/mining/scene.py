@@ -28,7 +28,7 @@ from scipy.signal import savgol_filter
 from drivestack.core.geometry import angle_diff
 from drivestack.core.scenario import EgoState, PlanningProblem, RecordedEgo, Scenario, vehicle_dimensions
 from drivestack.data.tags import Tag
-from drivestack.maps.index import MapIndex
+from drivestack.maps.index import MapIndex, points_in
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -192,11 +192,7 @@ class Scene:
 
     def in_junction(self, xy: FloatArray) -> BoolArray:
         """Whether points xy (N, 2) [m] lie in the `junction_area` (non-finite points: False)."""
-        xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
-        inside = np.zeros(len(xy), dtype=bool)
-        finite = np.isfinite(xy).all(axis=1)
-        inside[finite] = shapely.intersects_xy(self.junction_area, xy[finite, 0], xy[finite, 1])
-        return inside
+        return points_in(self.junction_area, xy)
 
     @cached_property
     def junction_entries(self) -> tuple[tuple[int, float], ...]:
