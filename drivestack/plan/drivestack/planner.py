@@ -631,12 +631,16 @@ class DrivestackPlanner:
         return found
 
     def _choose(self, scores: Scores, batch: _Batch, checks: Checks) -> int:
-        """The best safe proposal; without one, the proposal whose first collision comes latest
-        (brakes first among equals, then the better score)."""
+        """The best safe proposal other than the emergency brake, else the best safe one; without
+        one, the proposal whose first collision comes latest (comfortable ones first among equals,
+        then braking ones: there is time to replan)."""
+        calm = scores.safe & (batch.kind != BRAKE)
+        if calm.any():
+            return int(np.argmax(np.where(calm, scores.total, -np.inf)))
         if scores.safe.any():
             return int(np.argmax(scores.total))
         brake_first = (batch.kind == BRAKE).astype(np.float64) + 0.5 * (batch.kind == STOP)
-        order = np.lexsort((brake_first, checks.collision))
+        order = np.lexsort((brake_first, scores.comfort, checks.collision))
         return int(order[-1])
 
     def _decide(
