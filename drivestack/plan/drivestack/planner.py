@@ -631,16 +631,20 @@ class DrivestackPlanner:
         return found
 
     def _choose(self, scores: Scores, batch: _Batch, checks: Checks) -> int:
-        """The best safe proposal other than the emergency brake, else the best safe one; without
-        one, the proposal whose first collision comes latest (comfortable ones first among equals,
-        then braking ones: there is time to replan)."""
+        """The best safe proposal other than the emergency brake, else the best safe one. Without
+        one: when every proposal leaves the drivable area, the emergency brake (stop as soon as
+        possible); otherwise, of the proposals on it, the one whose first collision comes latest
+        (then comfortable ones: there is time to replan, then braking ones)."""
         calm = scores.safe & (batch.kind != BRAKE)
         if calm.any():
             return int(np.argmax(np.where(calm, scores.total, -np.inf)))
         if scores.safe.any():
             return int(np.argmax(scores.total))
+        on_road = checks.offroad == 0
+        if not on_road.any() and not self._off_road:
+            return int(np.flatnonzero(batch.kind == BRAKE)[-1])
         brake_first = (batch.kind == BRAKE).astype(np.float64) + 0.5 * (batch.kind == STOP)
-        order = np.lexsort((brake_first, scores.comfort, checks.collision))
+        order = np.lexsort((brake_first, scores.comfort, checks.collision, on_road | self._off_road))
         return int(order[-1])
 
     def _decide(
