@@ -174,7 +174,9 @@ def test_stops_at_the_end_of_the_map_and_stays_there() -> None:
     assert front.max() < 200.0 and record.ego.speed[-1] < 0.05
     assert evaluate(scenario, scenario.planning_problems[0], record, None).drivable_area == 1.0
     # too fast to stop before the end: it stops as soon as it can and stays stopped
-    record, _ = _run(_scene(graph, [], 175.0, 0.0, 20.0, (260.0, 0.0), 150))
+    record, planner = _run(_scene(graph, [], 175.0, 0.0, 20.0, (260.0, 0.0), 150))
+    first = planner.decisions[0]
+    assert first.action == "emergency_brake" and "leaves the drivable area" in first.reason
     front = record.ego.x + 0.5 * record.ego.length
     stopped = int(np.argmax(record.ego.speed < 0.05))
     assert stopped > 0 and front[stopped:].max() - front[stopped] < 0.5 and front.max() < 215.0

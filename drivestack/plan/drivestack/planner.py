@@ -663,16 +663,21 @@ class DrivestackPlanner:
         memory = self._memory
         action, reason = _action(option, batch, profiles, best, scene)
         if not scores.safe[best]:
-            culprit = int(checks.culprit[best])
-            who = (
-                f"agent {int(scene.forecast.ids[culprit])}"
-                if 0 <= culprit < scene.agents.count
-                else "an obstacle"
-            )
-            action, reason = (
-                "emergency_brake",
-                f"every proposal collides; latest with {who} in {checks.collision[best] * scene.dt:.1f} s",
-            )
+            steps = profiles.s.shape[1]
+            if checks.collision[best] >= steps:
+                why = "every proposal leaves the drivable area"
+            else:
+                culprit = int(checks.culprit[best])
+                who = (
+                    f"agent {int(scene.forecast.ids[culprit])}"
+                    if 0 <= culprit < scene.agents.count
+                    else "an obstacle"
+                )
+                why = (
+                    f"every proposal collides; latest with {who} in {checks.collision[best] * scene.dt:.1f} s"
+                )
+            action = "emergency_brake" if batch.kind[best] == BRAKE else action
+            reason = f"no safe proposal: {why}"
         elif option.side == 0 and memory.changing and not option.corridor.holds(memory.target_lane):
             blocked = [
                 other for other in options if other.side != 0 and other.corridor.holds(memory.target_lane)
