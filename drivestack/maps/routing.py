@@ -444,9 +444,11 @@ class Router:
         limits = np.array([graph.lanes[lane].speed_limit or np.nan for lane in lanes], dtype=np.float64)
         points = line.interpolate(stations)
         half_left, half_right = np.empty(len(stations)), np.empty(len(stations))
+        # widths where the lane is: a last station past the line's end measures at the end
+        inside = line.interpolate(np.minimum(stations, line.length))
         for k, lane in enumerate(lanes):  # a few lanes per corridor, once per corridor
             on = lane_index == k
-            spots = shapely.points(points[on])
+            spots = shapely.points(inside[on])
             half_left[on] = shapely.distance(spots, shapely.LineString(graph.lanes[lane].left))
             half_right[on] = shapely.distance(spots, shapely.LineString(graph.lanes[lane].right))
         excess = np.empty(len(stations))
