@@ -35,7 +35,9 @@ class PlannerInit:
     ego's size and actuator limits; `route_lane_ids` the lanes from the ego's start toward the goal
     (empty when the ego starts off the map) and `reference_path` their centerline [m] (a straight
     line along the initial heading then; None only outside the simulator); `human_reference` the
-    recorded human trajectory, set only for oracle planners.
+    recorded human trajectory, set only for oracle planners; `last_step` the run's last step (the
+    recording's end or the goal's time window closing, whichever comes first; None when unknown):
+    the goal must be reached by then.
     """
 
     scenario_id: str
@@ -48,6 +50,7 @@ class PlannerInit:
     route_lane_ids: tuple[int, ...] = ()
     reference_path: Polyline | None = None
     human_reference: Trajectory | None = None
+    last_step: int | None = None
 
 
 @dataclass(frozen=True, eq=False)

@@ -315,7 +315,9 @@ def simulate(
     world, state = build_world(scenario, initial, policy, vehicle, config, perfect=oracle)
     recorder = _Recorder(scenario, first, last, max(1, round(config.history / scenario.dt) + 1))
     recorder.write(state)
-    init_failure = _initialize(planner, scenario, problem, initial, vehicle, index, human if oracle else None)
+    init_failure = _initialize(
+        planner, scenario, problem, initial, vehicle, index, human if oracle else None, last
+    )
     failures = [] if init_failure is None else [init_failure]
     size = last - first + 1
     plan_ms = np.full(size, np.nan)
@@ -368,6 +370,7 @@ def _initialize(
     vehicle: VehicleParams,
     index: MapIndex,
     human: RecordedEgo | None,
+    last: int,
 ) -> str | None:
     """Hand the planner its `PlannerInit`; the failure message when it raises."""
     lanes = route_lanes(scenario.lane_graph, initial.x, initial.y, initial.yaw, problem.goal, index)
@@ -382,6 +385,7 @@ def _initialize(
         route_lane_ids=lanes,
         reference_path=route_path(scenario.lane_graph, lanes, initial.x, initial.y, initial.yaw),
         human_reference=human.trajectory if human is not None else None,
+        last_step=last,
     )
     try:
         planner.initialize(init)

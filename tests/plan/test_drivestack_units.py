@@ -10,7 +10,7 @@ import pytest
 import scenes
 
 from drivestack.core.dynamics import Obstacles, VehicleParams
-from drivestack.core.scenario import EgoState, Goal, GoalState, Interval
+from drivestack.core.scenario import EgoState, Goal, GoalState, Interval, Shape, ShapeKind
 from drivestack.maps.index import MapIndex
 from drivestack.maps.raster import MapRaster
 from drivestack.maps.routing import Router
@@ -160,3 +160,37 @@ def test_envelope_slows_ahead_of_a_lower_limit() -> None:
     assert speeds[200] == pytest.approx(10.0, abs=0.1)
     b = DecisionConfig().anticipation_deceleration
     assert speeds[150] == pytest.approx(np.sqrt(10.0**2 + 2 * b * 50.0), abs=0.3)  # braking ahead
+
+
+def _goal_ahead(x: float, velocity: Interval | None = None, steps: int = 1000) -> Goal:
+    """A 10 m goal region on the single lane of `scenes.straight_road` centred at `x` [m]."""
+    region = Shape(ShapeKind.RECTANGLE, length=10.0, width=3.0, center=(x, 0.0))
+    return Goal((GoalState(time=Interval(0, steps), regions=(region,), velocity=velocity),))
+
+
+def test_envelope_hurries_to_reach_the_goal_before_the_run_ends() -> None:
+    graph = scenes.straight_road(num_lanes=1, length=400.0)
+    goal = _goal_ahead(150.0)
+    corridor = Router(graph, MapIndex(graph), goal).corridor(scenes.lane_id(0))
+    config = DecisionConfig()
+    relaxed = envelope(corridor, 10.0, goal, 0.0, config, dt=0.1)
+    assert relaxed[0] == pytest.approx(10.0)
+    # 147 m to 2 m into the goal in 14 s less the margin: faster than desired, within the overspeed
+    hurried = envelope(corridor, 10.0, goal, 0.0, config, dt=0.1, deadline=14.0)
+    needed = (145.0 + 2.0) / (14.0 - config.deadline_margin)
+    assert hurried[0] == pytest.approx(needed, abs=0.05)
+    hopeless = envelope(corridor, 10.0, goal, 0.0, config, dt=0.1, deadline=5.0)
+    assert hopeless[0] == pytest.approx(10.0 + config.goal_overspeed)
+
+
+def test_a_lower_limit_beyond_the_goal_never_slows_the_ego_below_the_goal_velocity() -> None:
+    graph = scenes.straight_road(num_lanes=1, length=400.0, segments=2)
+    lanes = dict(graph.lanes)
+    lanes[scenes.lane_id(0, 1)] = dataclasses.replace(lanes[scenes.lane_id(0, 1)], speed_limit=5.0)
+    graph = dataclasses.replace(graph, lanes=lanes)
+    goal = _goal_ahead(190.0, velocity=Interval(15.0, 20.0))
+    corridor = Router(graph, MapIndex(graph), goal).corridor(scenes.lane_id(0, 0))
+    speeds = envelope(corridor, 25.0, goal, 0.0, DecisionConfig())
+    inside = int(190.0 / corridor.spacing)
+    assert 15.0 < speeds[inside] <= 20.0  # the 5 m/s limit 10 m on is not anticipated below the goal's
+    assert speeds[int(300.0 / corridor.spacing)] == pytest.approx(5.0)

@@ -60,14 +60,14 @@ class DecisionConfig:
     `goal_lateral_acceleration` where a goal's velocity asks for more) and `curve_yaw_rate`
     [rad/s]; limits ahead are anticipated at
     `anticipation_deceleration` [m/s2], a goal asking for more speed at `anticipation_acceleration`
-    [m/s2]. Goal timing: never pass a goal before its time window opens; keep the schedule the
-    problem implies (the initial distance to the goal at the mean of the initial speed and the
-    goal's velocity), going up to `schedule_overspeed` [m/s] faster than desired (the speed-limit
-    term pays for it; the goal counts more). Traffic within `traffic_radius` [m] counts. Stops:
-    before a stop line by `stop_margin` [m], for red and yellow when no harder than
-    `light_deceleration` [m/s2]; yields to agents crossing the path within `yield_before` /
-    `yield_after` [s] of the ego's passage (`vru_margin` [s] more for vulnerable road users) when
-    no harder than `yield_deceleration` (a yield once taken is kept while the conflict lasts).
+    [m/s2]. Goal timing: never pass a goal before its time window opens; reach it before its window
+    closes or the run ends (`deadline_margin` [s] early), going up to `goal_overspeed` [m/s] faster
+    than desired (the speed-limit term pays for it; the goal counts more). Traffic within
+    `traffic_radius` [m] counts. Stops: before a stop line by `stop_margin` [m], for red and yellow
+    when no harder than `light_deceleration` [m/s2]; yields to agents crossing the path within
+    `yield_before` / `yield_after` [s] of the ego's passage (`vru_margin` [s] more for vulnerable
+    road users) when no harder than `yield_deceleration` (a yield once taken is kept while the
+    conflict lasts).
     Lane changes: the target lane's gaps must exceed `gap_min` [m] plus `gap_front_time` [s] of
     the ego's speed ahead and `gap_rear_time` [s] of the follower's speed behind, and whoever
     closes in must need at most `gap_deceleration` [m/s2] to keep `gap_min` (for a change the
@@ -85,7 +85,8 @@ class DecisionConfig:
     curve_yaw_rate: float = 0.6
     anticipation_deceleration: float = 1.5
     anticipation_acceleration: float = 1.0
-    schedule_overspeed: float = 2.0
+    goal_overspeed: float = 2.0
+    deadline_margin: float = 0.5
     traffic_radius: float = 60.0
     stop_margin: float = 1.0
     light_deceleration: float = 4.5

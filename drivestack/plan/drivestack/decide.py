@@ -38,6 +38,7 @@ _PARALLEL = np.deg2rad(35.0)  # [rad] agents heading within this of the lane mov
 _BAND_MARGIN = 0.4  # [m] added to the ego's half width for the band a crossing agent enters
 _LOOKAHEAD_SAMPLES = 64
 _CREEP = 0.5  # [m/s] the slowest desired speed a goal's time window imposes
+_GOAL_ENTRY = 2.0  # [m] into a goal span the ego aims to be by the window's close
 
 
 @dataclass(frozen=True)
@@ -165,14 +166,15 @@ def envelope(
     config: DecisionConfig,
     now: float = 0.0,
     dt: float = 1.0,
-    arrival: float | None = None,
+    deadline: float | None = None,
 ) -> FloatArray:
     """Desired speed (K,) [m/s] per station: the lane's limit (else `free_speed`), capped in curves
     (lateral acceleration and yaw rate), timed toward a goal lying on the corridor (see
     `_goal_timing`), within its velocity interval (raised before it at `anticipation_acceleration`
     where the goal asks for more), and lowered ahead of each cap at `anticipation_deceleration`
-    (limits behind the ego at `s_ego` [m] are not anticipated). `now` [s] is the time, `dt` [s] the
-    step of the goal's time intervals, `arrival` [s] the time the ego is expected at the goal."""
+    (limits behind the ego's station at `s_ego` [m] are not anticipated; a goal's velocity stays the
+    floor: the run ends there). `now` [s] is the time, `dt` [s] the step of the goal's time
+    intervals, `deadline` [s] the time the run ends (None: unknown)."""
     base = np.where(np.isfinite(corridor.speed_limit), corridor.speed_limit, free_speed)
     curvature = np.maximum(np.abs(corridor.curvature), 1e-6)
     curve = np.minimum(
@@ -180,10 +182,23 @@ def envelope(
     )
     speed = np.minimum(base, curve)
     stations = np.arange(len(speed), dtype=np.float64) * corridor.spacing
+    # the ego's own station (the nearest, maybe just behind it) on: what the ego's speed is read at
+    ahead = np.arange(len(speed)) >= int(corridor.station(s_ego))
+    floor = np.zeros(len(speed))  # the least speed a goal's velocity interval asks for
     for span in corridor.goal:
         if span.s_out > s_ego:
             _goal_timing(
-                speed, stations, curve, span, goal.states[span.state].time, s_ego, now, dt, arrival, config
+                speed,
+                stations,
+                curve,
+                span,
+                goal.states[span.state].time,
+                s_ego,
+                ahead,
+                now,
+                dt,
+                deadline,
+                config,
             )
         velocity = goal.states[span.state].velocity
         if velocity is None:
@@ -191,18 +206,20 @@ def envelope(
         inside = (stations >= span.s_in) & (stations <= span.s_out)
         low, high = max(velocity.start, 0.0), max(velocity.end, 0.0)
         margin = min(0.5, 0.25 * (high - low))
-        speed[inside] = np.clip(speed[inside], low + margin, max(high - margin, low + margin))
+        speed[inside] = np.minimum(speed[inside], max(high - margin, low + margin))
+        floor[inside] = np.maximum(floor[inside], low + margin)
         # reach the goal's lowest speed by its start: v(s)^2 >= low^2 - 2 a (s_in - s)
-        before = (stations < span.s_in) & (stations >= s_ego)
-        floor = (low + margin) ** 2 - 2.0 * config.anticipation_acceleration * (span.s_in - stations[before])
+        before = (stations < span.s_in) & ahead
+        rising = (low + margin) ** 2 - 2.0 * config.anticipation_acceleration * (span.s_in - stations[before])
         bound = np.sqrt(config.goal_lateral_acceleration / curvature[before])  # the goal may ask for more
-        speed[before] = np.maximum(speed[before], np.minimum(np.sqrt(np.maximum(floor, 0.0)), bound))
+        floor[before] = np.maximum(floor[before], np.minimum(np.sqrt(np.maximum(rising, 0.0)), bound))
+    speed = np.maximum(speed, floor)
     # anticipate: v(s)^2 <= v(s')^2 + 2 b (s' - s) for every s' ahead (one reverse running minimum)
-    ahead = stations >= s_ego
     budget = speed**2 + 2.0 * config.anticipation_deceleration * stations
     budget[~ahead] = np.inf
     reachable = np.minimum.accumulate(budget[::-1])[::-1] - 2.0 * config.anticipation_deceleration * stations
-    return np.minimum(speed, np.sqrt(np.maximum(reachable, 0.0)))
+    # what lies beyond a goal never slows the ego below the goal's velocity: the run ends there
+    return np.maximum(np.minimum(speed, np.sqrt(np.maximum(reachable, 0.0))), floor)
 
 
 def _goal_timing(
@@ -212,28 +229,30 @@ def _goal_timing(
     span: GoalSpan,
     window: Interval,
     s_ego: float,
+    ahead: BoolArray,
     now: float,
     dt: float,
-    arrival: float | None,
+    deadline: float | None,
     config: DecisionConfig,
 ) -> None:
-    """Time the approach to a goal span ahead (in place on `speed` (K,) [m/s]): never so fast that
-    the ego passes the span before the goal's time window opens, and, when an `arrival` time [s] is
-    expected within the window, fast enough to be there by then (up to `schedule_overspeed` [m/s]
-    above the desired speed, never beyond the curve cap)."""
+    """Time the approach to a goal span ahead (in place on `speed` (K,) [m/s], at the stations
+    `ahead` of the ego at `s_ego` [m]): never so fast that
+    the ego passes the span before the goal's time window opens, and fast enough to enter it before
+    the window closes or the run ends at `deadline` [s] (`deadline_margin` early), up to
+    `goal_overspeed` [m/s] above the desired speed, never beyond the curve cap."""
     start, end = window.start * dt, window.end * dt
     middle = 0.5 * (span.s_in + span.s_out)
-    before = (stations >= s_ego) & (stations <= span.s_out)
+    before = ahead & (stations <= span.s_out)
     if start > now + 1e-6:
         cap = max(middle - s_ego, 0.0) / (start - now)
         speed[before] = np.minimum(speed[before], max(cap, _CREEP))
-    if arrival is None or config.schedule_overspeed <= 0.0:
+    if deadline is not None:
+        end = min(end, deadline - config.deadline_margin)
+    if config.goal_overspeed <= 0.0 or end <= now + 0.5 or not np.isfinite(end):
         return
-    target = min(max(arrival, start), end)
-    if target <= now + 0.5:
-        return
-    needed = max(middle - s_ego, 0.0) / (target - now)
-    raised = np.minimum(np.minimum(needed, speed[before] + config.schedule_overspeed), curve[before])
+    entry = min(span.s_in + _GOAL_ENTRY, middle)
+    needed = max(entry - s_ego, 0.0) / (end - now)
+    raised = np.minimum(np.minimum(needed, speed[before] + config.goal_overspeed), curve[before])
     speed[before] = np.maximum(speed[before], raised)
 
 

@@ -130,16 +130,13 @@ class _Memory:
     """What the planner keeps between steps: the corridor it follows, the lane it aims for and
     whether it is changing lanes toward it (and the path length [m] its chosen lane change has left:
     a lane change under way keeps its end rather than starting afresh every step), the lateral
-    offset it chose, and the time [s] it is expected at the goal (`_schedule`, set at the first
-    step)."""
+    offset it chose, the agents it yields to."""
 
     corridor: Corridor | None = None
     target_lane: int = -1
     changing: bool = False
     change_left: float = np.inf
     offset: float = 0.0
-    scheduled: bool = False
-    arrival: float | None = None
     yielding: frozenset[int] = frozenset()
     decisions: list[Decision] = field(default_factory=list)
 
@@ -352,9 +349,6 @@ class DrivestackPlanner:
         config = self.config.decisions
         current = self._corridor(scene, router, context)
         self._memory.corridor = current
-        if not self._memory.scheduled:
-            self._memory.arrival = _schedule(scene, current, router)
-            self._memory.scheduled = True
         options = [self._option(scene, current, 0, True, "current lane", 0.0, router)]
         s0 = options[0].s0
         here = current.lane_at(s0)
@@ -423,7 +417,7 @@ class DrivestackPlanner:
             config,
             scene.step * scene.dt,
             scene.dt,
-            self._memory.arrival,
+            self._deadline(scene.dt),
         )
         if not allowed:
             none = np.full(1, np.inf), np.zeros(1), np.full(1, -1, dtype=np.int64)
@@ -439,6 +433,11 @@ class DrivestackPlanner:
         )
 
     # --- proposals ------------------------------------------------------------------------
+
+    def _deadline(self, dt: float) -> float | None:
+        """The time [s] the run ends, if the simulator said."""
+        last = self._init.last_step if self._init is not None else None
+        return None if last is None else last * dt
 
     def _batch(self, options: list[LaneOption], speed: float) -> _Batch:
         """Paths x profiles of the open options (see `ProposalConfig`) for the ego at `speed` [m/s];
@@ -765,33 +764,6 @@ def _action(
 def _closed(option: LaneOption, why: str, gain: float) -> LaneOption:
     """`option` marked closed with its reason and route gain."""
     return dataclasses.replace(option, allowed=False, why=why, route_gain=gain, walls=())
-
-
-def _schedule(scene: Scene, corridor: Corridor, router: Router) -> float | None:
-    """When the problem implies the ego reaches its goal [s]: the route distance to the goal (to the
-    middle of a goal span on the ego's corridor, else the router's cost-to-go) at the mean of the
-    initial speed and the goal's velocity (the centre of its interval; the initial speed alone
-    without one). None without a goal position ahead or when barely moving."""
-    ego = scene.ego
-    s, _ = corridor.frame.to_frenet(np.array([ego.x, ego.y]))
-    ahead = [0.5 * (span.s_in + span.s_out) - float(s) for span in corridor.goal if span.s_out > float(s)]
-    if ahead:
-        distance = min(ahead)
-    else:
-        lane = corridor.lane_at(float(s))
-        if lane not in router.cost:
-            return None
-        k = corridor.lane_ids.index(lane)
-        distance = float(
-            np.interp(float(s) - corridor.lane_starts[k], router.stations(lane), router.cost[lane])
-        )
-    velocities = [
-        0.5 * (g.velocity.start + g.velocity.end) for g in scene.goal.states if g.velocity is not None
-    ]
-    mean = 0.5 * (ego.speed + velocities[0]) if velocities else ego.speed
-    if not np.isfinite(distance) or mean < 1.0:
-        return None
-    return scene.step * scene.dt + distance / mean
 
 
 def _goal_offsets(option: LaneOption, speed: float, config: ProposalConfig) -> list[float]:
