@@ -93,7 +93,7 @@ class DecisionConfig:
     yield_before: float = 1.5
     yield_after: float = 1.0
     vru_margin: float = 1.5
-    yield_deceleration: float = 5.0
+    yield_deceleration: float = 4.0
     gap_min: float = 3.0
     gap_front_time: float = 0.6
     gap_rear_time: float = 0.6
