@@ -182,7 +182,7 @@ def envelope(
     )
     speed = np.minimum(base, curve)
     stations = np.arange(len(speed), dtype=np.float64) * corridor.spacing
-    # the ego's own station (the nearest, maybe just behind it) on: what the ego's speed is read at
+    # from the ego's own station on (the nearest one, maybe just behind it: its speed is read there)
     ahead = np.arange(len(speed)) >= int(corridor.station(s_ego))
     floor = np.zeros(len(speed))  # the least speed a goal's velocity interval asks for
     for span in corridor.goal:
