@@ -12,7 +12,7 @@ mode "interp") as nuPlan does:
   `jerk_window` (order 2); |.| < 4.13 m/s3;
 - jerk magnitude: first derivative of the smoothed acceleration magnitude (longitudinal, lateral)
   over `jerk_window` (order 2); |.| < 8.37 m/s3.
-Each filter is applied as a cached linear operator (scipy's filter applied once to the identity).
+Each filter is applied as a cached linear operator (`drivestack.core.filters`).
 Windows are durations turned into an odd number of samples at the run's dt (at least order + 1,
 at most the run's length): 0.8 s -> 9 samples, 1.5 s -> 15, 0.5 s -> 5 at 10 Hz. Deviation from
 nuPlan: nuPlan smooths accelerations over 8 samples, an even window that shifts the smoothed signal
@@ -21,13 +21,12 @@ by half a step; drivestack uses 9. A signal too short for its filter is not chec
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.signal import savgol_filter
 
+from drivestack.core.filters import savgol_operator, window_samples
 from drivestack.metrics.config import MetricsConfig
 from drivestack.metrics.steps import StepValues
 
@@ -35,23 +34,6 @@ if TYPE_CHECKING:
     from drivestack.metrics.context import MetricContext
 
 FloatArray = NDArray[np.float64]
-
-
-def window_samples(duration: float, dt: float, order: int, length: int) -> int | None:
-    """Odd Savitzky-Golay window [samples] closest to `duration` [s] at `dt` [s] for a polynomial of
-    `order`, capped by the signal `length`; None when the signal is too short for the order."""
-    samples = max(2 * round(0.5 * (duration / dt - 1.0)) + 1, order + 1 + order % 2)
-    samples = min(samples, length if length % 2 else length - 1)
-    return samples if samples > order else None
-
-
-@lru_cache(maxsize=256)
-def _savgol_operator(length: int, window: int, order: int, deriv: int, dt: float) -> FloatArray:
-    """The Savitzky-Golay filter on `length` samples as a (length, length) matrix, built by scipy
-    (the filter, edges included, is linear): filtering is then one matrix product."""
-    operator = savgol_filter(np.eye(length), window, order, deriv=deriv, delta=dt, axis=0)
-    operator.setflags(write=False)
-    return np.asarray(operator, dtype=np.float64)
 
 
 def savgol(values: FloatArray, duration: float, dt: float, order: int, deriv: int = 0) -> StepValues:
@@ -62,7 +44,7 @@ def savgol(values: FloatArray, duration: float, dt: float, order: int, deriv: in
     window = window_samples(duration, dt, order, len(values))
     if window is None:
         return StepValues(np.full(len(values), np.nan), np.zeros(len(values), dtype=bool))
-    return StepValues.everywhere(_savgol_operator(len(values), window, order, deriv, dt) @ values)
+    return StepValues.everywhere(savgol_operator(len(values), window, order, deriv, dt) @ values)
 
 
 def _filled(values: FloatArray, fallback: FloatArray) -> FloatArray:
