@@ -1,5 +1,5 @@
 """Pieces of the drivestack planner on their own: lateral paths, speed profiles, the safety checks'
-fault rules, gap acceptance and the desired-speed envelope."""
+fault rules, gap acceptance, the desired-speed envelope and the comfort check against the metric."""
 
 from __future__ import annotations
 
@@ -8,16 +8,20 @@ import dataclasses
 import numpy as np
 import pytest
 import scenes
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from drivestack.core.dynamics import Obstacles, VehicleParams
 from drivestack.core.scenario import EgoState, Goal, GoalState, Interval, Shape, ShapeKind
 from drivestack.maps.index import MapIndex
 from drivestack.maps.raster import MapRaster
 from drivestack.maps.routing import Router
+from drivestack.metrics.comfort import savgol
+from drivestack.metrics.config import MetricsConfig
 from drivestack.plan.drivestack.config import DecisionConfig, ProposalConfig, ScoringConfig
 from drivestack.plan.drivestack.decide import Scene, envelope, gap_check
 from drivestack.plan.drivestack.proposals import BRAKE, FIRM, IDM, STOP, lateral_offsets, speed_profiles
-from drivestack.plan.drivestack.scoring import check_proposals
+from drivestack.plan.drivestack.scoring import check_proposals, comfortable
 from drivestack.predict import AgentStates, constant_velocity
 
 
@@ -194,3 +198,54 @@ def test_a_lower_limit_beyond_the_goal_never_slows_the_ego_below_the_goal_veloci
     inside = int(190.0 / corridor.spacing)
     assert 15.0 < speeds[inside] <= 20.0  # the 5 m/s limit 10 m on is not anticipated below the goal's
     assert speeds[int(300.0 / corridor.spacing)] == pytest.approx(5.0)
+
+
+def _metric_lon_comfortable(acceleration: np.ndarray, dt: float) -> bool:
+    """The comfort metric's longitudinal verdict on a whole run's accelerations."""
+    config = MetricsConfig()
+    smoothed = savgol(acceleration, config.accel_window, dt, 2).values
+    jerk = savgol(smoothed, config.jerk_window, dt, 2, 1).values
+    return bool(
+        np.all((smoothed > config.min_lon_accel) & (smoothed < config.max_lon_accel))
+        and np.all(np.abs(jerk) < config.max_abs_lon_jerk)
+    )
+
+
+def _planner_lon_comfortable(acceleration: np.ndarray, end: int, dt: float) -> bool:
+    """The planner's comfort verdict on one straight rollout from the run's start (no past)."""
+    row = acceleration[None, :]
+    zeros = np.zeros_like(row)
+    return bool(comfortable(row, zeros, zeros, np.zeros(0), True, np.array([end]), dt, ScoringConfig())[0])
+
+
+def test_comfort_check_sees_the_jerk_the_metric_measures_where_the_run_ends() -> None:
+    # braking harder every step: each step's jerk (4 m/s3) is within the bound, but where the run
+    # ends there, the metric's end-point derivative (1.5 x last step - 0.5 x the one before) is not
+    dt = 0.5
+    acceleration = np.array([0.0, 0.0, -1.0, -3.0, -3.0, -3.0, -3.0, -3.0, -3.0])
+    assert not _metric_lon_comfortable(acceleration[:4], dt)
+    assert not _planner_lon_comfortable(acceleration, 3, dt)
+    assert _metric_lon_comfortable(acceleration, dt)
+    assert _planner_lon_comfortable(acceleration, len(acceleration), dt)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.floats(-1.2, 1.2), min_size=41, max_size=41),
+    st.integers(24, 40),
+    st.sampled_from([0.1, 0.2, 0.5]),
+)
+def test_comfort_check_agrees_with_the_metric_on_runs_it_sees_whole(
+    steps: list[float], end: int, dt: float
+) -> None:
+    # a run the rollout covers from its start to its end: the planner judges it as the metric does
+    # (plus the raw per-step bounds, which the metric's smoothing may hide)
+    acceleration = np.cumsum(np.asarray(steps) * dt * 3.0)
+    acceleration = np.clip(acceleration, -5.0, 3.0)
+    config = ScoringConfig()
+    run = acceleration[: end + 1]
+    raw = bool(
+        np.all((run[1:] > config.min_lon_accel) & (run[1:] < config.max_lon_accel))
+        and np.all(np.abs(np.diff(run[1:])) < config.max_lon_jerk * dt)
+    )
+    assert _planner_lon_comfortable(acceleration, end, dt) == (_metric_lon_comfortable(run, dt) and raw)

@@ -17,7 +17,7 @@ Arc lengths s [m] are along each option's corridor; times [s] from now.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numba import njit
@@ -109,7 +109,8 @@ class LaneOption:
 class Scene:
     """What the decision layer reads at one step: the ego and its vehicle, the agents now and
     forecast over the horizon (same rows), obstacle boxes for leader search (agents, then static
-    obstacles), the lights' colours, the desired free speed [m/s] and the goal."""
+    obstacles), the lights' colours, the desired free speed [m/s], the goal and the ego's executed
+    accelerations before now [m/s2] (oldest first; `past_from_start`: they begin at the run's start)."""
 
     step: int
     dt: float
@@ -121,6 +122,8 @@ class Scene:
     lights: dict[int, LightColor]
     free_speed: float
     goal: Goal
+    past_acceleration: FloatArray = field(default_factory=lambda: np.zeros(0))
+    past_from_start: bool = True
 
 
 @njit(cache=True)

@@ -313,6 +313,8 @@ class DrivestackPlanner:
             lights=observation.traffic_lights,
             free_speed=free_speed(ego, init.initial.speed, init.goal, agents, config.decisions),
             goal=init.goal,
+            past_acceleration=_past_acceleration(observation),
+            past_from_start=bool(observation.ego_history.steps[0] <= init.initial.step),
         )
 
     def _static_obstacles(self, statics: tuple[StaticObstacle, ...]) -> Obstacles:
@@ -574,10 +576,16 @@ class DrivestackPlanner:
             excess = np.where(np.isfinite(limit) & until, np.maximum(states.speed - limit, 0.0), 0.0)
         overspeed = excess[:, 1:].sum(axis=1) * scene.dt
         held = np.minimum(np.arange(steps)[None, :], arrival[:, None])  # states frozen at the goal
+        last = self._init.last_step if self._init is not None else None
+        run_end = steps if last is None else max(last - scene.step, 1)  # column the run ends at
+        end = np.minimum(np.where(reached.any(axis=1), arrival, steps), run_end)
         comfort = comfortable(
-            np.take_along_axis(states.acceleration, held, axis=1),
+            states.acceleration,
             np.take_along_axis(states.speed, held, axis=1),
             np.take_along_axis(states.yaw_rate, held, axis=1),
+            scene.past_acceleration,
+            scene.past_from_start,
+            end,
             scene.dt,
             config,
         )
@@ -715,6 +723,15 @@ class DrivestackPlanner:
         )
         memory.decisions.append(decision)
         self.decision = str(decision)
+
+
+def _past_acceleration(observation: Observation) -> FloatArray:
+    """The ego's executed accelerations [m/s2] before now, oldest first (empty when not recorded)."""
+    history = observation.ego_history
+    if history.acceleration is None:
+        return np.zeros(0)
+    earlier = history.steps < observation.step
+    return np.nan_to_num(np.asarray(history.acceleration, dtype=np.float64)[earlier])
 
 
 def _lead_braking(scene: Scene, option: LaneOption, forecast: ForecastConfig) -> FloatArray:

@@ -21,11 +21,13 @@ goal terms (see `ScoringConfig`). Arrays: proposals (B, T), agents (A, T), T = H
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
+from drivestack.core.filters import savgol_operator, window_samples
 from drivestack.maps.raster import DRIVABLE, raster_cell
 from drivestack.plan.drivestack.config import ScoringConfig
 
@@ -351,23 +353,98 @@ def check_proposals(
     return Checks(out[0], out[1], out[2], out[3], out[4])
 
 
+@dataclass(frozen=True, eq=False)
+class _LonFilters:
+    """The comfort metric's longitudinal filters for signals of `length` samples: acceleration
+    smoothing and jerk (its derivative) as (length, length) operators, their last `reach` rows for
+    a signal that ends there (edge fits on the last `tail` samples, (reach, tail) each)."""
+
+    smooth: FloatArray
+    jerk: FloatArray
+    tail_smooth: FloatArray
+    tail_jerk: FloatArray
+    reach: int
+
+
+@lru_cache(maxsize=64)
+def _lon_filters(length: int, dt: float, accel_window: float, jerk_window: float) -> _LonFilters | None:
+    """The metric's Savitzky-Golay filters (order 2) at `dt` on `length` samples; None when too short."""
+
+    def operators(size: int) -> tuple[FloatArray, FloatArray] | None:
+        smooth = window_samples(accel_window, dt, 2, size)
+        slope = window_samples(jerk_window, dt, 2, size)
+        if smooth is None or slope is None:
+            return None
+        smoothing = savgol_operator(size, smooth, 2, 0, dt)
+        return smoothing, savgol_operator(size, slope, 2, 1, dt) @ smoothing
+
+    full = operators(length)
+    half_smooth = window_samples(accel_window, dt, 2, 1 << 20) // 2  # type: ignore[operator]
+    half_slope = window_samples(jerk_window, dt, 2, 1 << 20) // 2  # type: ignore[operator]
+    tail = 2 * (half_smooth + half_slope) + 2
+    edge = operators(tail)
+    if full is None or edge is None:
+        return None
+    reach = half_smooth + half_slope  # rows within this of a signal's end see its edge
+    return _LonFilters(full[0], full[1], edge[0][-reach:], edge[1][-reach:], reach)
+
+
 def comfortable(
-    acceleration: FloatArray, speed: FloatArray, yaw_rate: FloatArray, dt: float, config: ScoringConfig
+    acceleration: FloatArray,
+    speed: FloatArray,
+    yaw_rate: FloatArray,
+    past: FloatArray,
+    from_start: bool,
+    end: IntArray,
+    dt: float,
+    config: ScoringConfig,
 ) -> BoolArray:
     """(B,) True where a rollout (B, T) of accelerations [m/s2], speeds [m/s] and yaw rates [rad/s]
-    stays within the comfort metric's bounds: longitudinal acceleration, its jerk, lateral
-    acceleration and yaw rate (a proposal that starts out of bounds is judged from its second step)."""
-    jerk = np.abs(np.diff(acceleration, axis=1)) / dt
+    keeps the comfort metric within bounds. Longitudinal acceleration and jerk are filtered as the
+    metric filters the run: the executed `past` accelerations (P,) (`from_start`: since the run's
+    start) then the rollout, which ends the run at column `end` (B,) (T: the run goes on; the
+    horizon's last samples, which the future beyond it shapes, are then not judged); every sample
+    the rollout still shapes is judged, past ones included. Unsmoothed accelerations and step jerks
+    must keep the bounds too (smoothing hides what replanning every step would make of them);
+    lateral acceleration and yaw rate are judged from the second step."""
+    count, steps = acceleration.shape
+    signal = np.concatenate([np.broadcast_to(past, (count, len(past))), acceleration], axis=1)
+    lon_ok = np.ones(count, dtype=bool)
+    filters = _lon_filters(signal.shape[1], dt, config.accel_window, config.jerk_window)
+    if filters is not None:
+        now = len(past)
+        first = max(now - filters.reach, 0 if from_start else min(filters.reach, now))
+        stop = np.where(end < steps, now + end, signal.shape[1] - 1)
+        column = np.arange(signal.shape[1])[None, :]
+        judged = (column >= first) & (column <= (stop - filters.reach)[:, None])
+        lon_ok = _within(signal @ filters.smooth.T, signal @ filters.jerk.T, judged, config)
+        ending = np.flatnonzero(end < steps)
+        if len(ending):
+            tail = filters.tail_smooth.shape[1]
+            last = stop[ending]
+            at = np.clip(last[:, None] - tail + 1 + np.arange(tail)[None, :], 0, None)
+            window = np.take_along_axis(signal[ending], at, axis=1)
+            rows = last[:, None] - filters.reach + 1 + np.arange(filters.reach)[None, :]
+            lon_ok[ending] &= _within(
+                window @ filters.tail_smooth.T, window @ filters.tail_jerk.T, rows >= first, config
+            )
+    # and, stricter than the metric's smoothing, every step of the rollout until the run ends
+    # (the first step's jerk excepted: a proposal that starts out of bounds is judged from there)
+    until = np.arange(1, steps)[None, :] <= end[:, None]
+    later = acceleration[:, 1:]
+    lon_ok &= ~(until & ((later <= config.min_lon_accel) | (later >= config.max_lon_accel))).any(axis=1)
+    lon_ok &= ~(until[:, 1:] & (np.abs(np.diff(later, axis=1)) >= config.max_lon_jerk * dt)).any(axis=1)
     yaw_rate = np.abs(yaw_rate[:, 1:])
     lateral = speed[:, 1:] * yaw_rate
-    later = acceleration[:, 1:]
-    return (
-        (later.min(axis=1) > config.min_lon_accel)
-        & (later.max(axis=1) < config.max_lon_accel)
-        & (jerk[:, 1:].max(axis=1, initial=0.0) < config.max_lon_jerk)
-        & (lateral.max(axis=1) < config.max_lat_accel)
-        & (yaw_rate.max(axis=1) < config.max_yaw_rate)
-    )
+    lateral_ok = (lateral.max(axis=1) < config.max_lat_accel) & (yaw_rate.max(axis=1) < config.max_yaw_rate)
+    return lon_ok & lateral_ok
+
+
+def _within(smoothed: FloatArray, jerk: FloatArray, judged: BoolArray, config: ScoringConfig) -> BoolArray:
+    """(B,) True where every `judged` sample of smoothed acceleration and jerk (B, N) is in bounds."""
+    bad = (smoothed <= config.min_lon_accel) | (smoothed >= config.max_lon_accel)
+    bad |= np.abs(jerk) >= config.max_lon_jerk
+    return np.asarray(~(bad & judged).any(axis=1), dtype=bool)
 
 
 @dataclass(frozen=True, eq=False)
