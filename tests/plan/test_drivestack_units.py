@@ -21,7 +21,7 @@ from drivestack.metrics.config import MetricsConfig
 from drivestack.plan.drivestack.config import DecisionConfig, ProposalConfig, ScoringConfig
 from drivestack.plan.drivestack.decide import Scene, envelope, gap_check
 from drivestack.plan.drivestack.proposals import BRAKE, FIRM, IDM, STOP, lateral_offsets, speed_profiles
-from drivestack.plan.drivestack.scoring import check_proposals, comfortable
+from drivestack.plan.drivestack.scoring import PastMotion, check_proposals, comfortable
 from drivestack.predict import AgentStates, constant_velocity
 
 
@@ -215,7 +215,8 @@ def _planner_lon_comfortable(acceleration: np.ndarray, end: int, dt: float) -> b
     """The planner's comfort verdict on one straight rollout from the run's start (no past)."""
     row = acceleration[None, :]
     zeros = np.zeros_like(row)
-    return bool(comfortable(row, zeros, zeros, np.zeros(0), True, np.array([end]), dt, ScoringConfig())[0])
+    past = PastMotion.none()
+    return bool(comfortable(row, zeros, zeros, zeros, past, np.array([end]), dt, ScoringConfig())[0])
 
 
 def test_comfort_check_sees_the_jerk_the_metric_measures_where_the_run_ends() -> None:

@@ -117,7 +117,7 @@ class ScoringConfig:
     nuPlan's score: progress (normalised by the best, at least `progress_floor` [m]), time to
     collision above `ttc_min` [s] (checked on the first `ttc_check` [s]), speed limit (over-speed
     integral against `max_overspeed` [m/s]), comfort (the metric's bounds, and its smoothing
-    windows `accel_window` and `jerk_window` [s] for the longitudinal signals). Extras: `goal_bonus` for
+    windows `accel_window`, `jerk_window` and `yaw_window` [s]). Extras: `goal_bonus` for
     reaching a goal state, `lane_change_cost` per lane change, `consistency_bonus` for keeping the
     previous step's lane target, `blameless_collision_cost` for contacts that are not the ego's
     fault (hit from behind or sideways); ties go to
@@ -165,8 +165,10 @@ class ScoringConfig:
     max_lat_accel: float = 4.89
     max_yaw_rate: float = 0.95
     max_lon_jerk: float = 4.13
+    max_yaw_accel: float = 1.93
     accel_window: float = 0.8
     jerk_window: float = 1.5
+    yaw_window: float = 0.5
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from drivestack.core.dynamics import Obstacles, VehicleParams, find_leaders
 from drivestack.core.scenario import EgoState, Goal, Interval, LightColor
 from drivestack.maps.routing import Corridor, GoalSpan
 from drivestack.plan.drivestack.config import DecisionConfig
+from drivestack.plan.drivestack.scoring import PastMotion
 from drivestack.predict import AgentStates, Forecast
 
 FloatArray = NDArray[np.float64]
@@ -110,7 +111,7 @@ class Scene:
     """What the decision layer reads at one step: the ego and its vehicle, the agents now and
     forecast over the horizon (same rows), obstacle boxes for leader search (agents, then static
     obstacles), the lights' colours, the desired free speed [m/s], the goal and the ego's executed
-    accelerations before now [m/s2] (oldest first; `past_from_start`: they begin at the run's start)."""
+    motion before now."""
 
     step: int
     dt: float
@@ -122,8 +123,7 @@ class Scene:
     lights: dict[int, LightColor]
     free_speed: float
     goal: Goal
-    past_acceleration: FloatArray = field(default_factory=lambda: np.zeros(0))
-    past_from_start: bool = True
+    past: PastMotion = field(default_factory=PastMotion.none)
 
 
 @njit(cache=True)

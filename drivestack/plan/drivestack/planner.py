@@ -62,7 +62,14 @@ from drivestack.plan.drivestack.proposals import (
     references,
     speed_profiles,
 )
-from drivestack.plan.drivestack.scoring import Checks, Scores, check_proposals, comfortable, score_proposals
+from drivestack.plan.drivestack.scoring import (
+    Checks,
+    PastMotion,
+    Scores,
+    check_proposals,
+    comfortable,
+    score_proposals,
+)
 from drivestack.predict import (
     AgentStates,
     Forecast,
@@ -313,8 +320,7 @@ class DrivestackPlanner:
             lights=observation.traffic_lights,
             free_speed=free_speed(ego, init.initial.speed, init.goal, agents, config.decisions),
             goal=init.goal,
-            past_acceleration=_past_acceleration(observation),
-            past_from_start=bool(observation.ego_history.steps[0] <= init.initial.step),
+            past=_past_motion(observation, init.initial.step),
         )
 
     def _static_obstacles(self, statics: tuple[StaticObstacle, ...]) -> Obstacles:
@@ -582,9 +588,9 @@ class DrivestackPlanner:
         comfort = comfortable(
             states.acceleration,
             np.take_along_axis(states.speed, held, axis=1),
+            states.yaw,
             np.take_along_axis(states.yaw_rate, held, axis=1),
-            scene.past_acceleration,
-            scene.past_from_start,
+            scene.past,
             end,
             scene.dt,
             config,
@@ -725,13 +731,17 @@ class DrivestackPlanner:
         self.decision = str(decision)
 
 
-def _past_acceleration(observation: Observation) -> FloatArray:
-    """The ego's executed accelerations [m/s2] before now, oldest first (empty when not recorded)."""
+def _past_motion(observation: Observation, first_step: int) -> PastMotion:
+    """The ego's executed accelerations [m/s2] (zero where not recorded) and headings [rad] before
+    now; the run started at `first_step`."""
     history = observation.ego_history
-    if history.acceleration is None:
-        return np.zeros(0)
     earlier = history.steps < observation.step
-    return np.nan_to_num(np.asarray(history.acceleration, dtype=np.float64)[earlier])
+    acceleration = np.zeros(len(history.steps)) if history.acceleration is None else history.acceleration
+    return PastMotion(
+        np.nan_to_num(np.asarray(acceleration, dtype=np.float64)[earlier]),
+        np.asarray(history.yaw, dtype=np.float64)[earlier],
+        bool(history.steps[0] <= first_step),
+    )
 
 
 def _lead_braking(scene: Scene, option: LaneOption, forecast: ForecastConfig) -> FloatArray:

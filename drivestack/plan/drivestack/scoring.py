@@ -353,98 +353,137 @@ def check_proposals(
     return Checks(out[0], out[1], out[2], out[3], out[4])
 
 
-@dataclass(frozen=True, eq=False)
-class _LonFilters:
-    """The comfort metric's longitudinal filters for signals of `length` samples: acceleration
-    smoothing and jerk (its derivative) as (length, length) operators, their last `reach` rows for
-    a signal that ends there (edge fits on the last `tail` samples, (reach, tail) each)."""
+Stages = tuple[tuple[float, int, int], ...]
+"""Savitzky-Golay filters applied in turn, each (window [s], polynomial order, derivative)."""
 
-    smooth: FloatArray
-    jerk: FloatArray
-    tail_smooth: FloatArray
-    tail_jerk: FloatArray
+
+@dataclass(frozen=True, eq=False)
+class PastMotion:
+    """The ego's executed accelerations [m/s2] and headings [rad] before now (P,) each, oldest
+    first; `from_start`: they begin at the run's start."""
+
+    acceleration: FloatArray
+    yaw: FloatArray
+    from_start: bool = True
+
+    @staticmethod
+    def none() -> PastMotion:
+        """No past: the run starts now."""
+        return PastMotion(np.zeros(0), np.zeros(0))
+
+
+@dataclass(frozen=True, eq=False)
+class _Chain:
+    """Filter stages as one (length, length) operator, and its last `reach` rows for a signal that
+    ends there (the rows the end's edge fits shape; they read the last `tail` samples)."""
+
+    full: FloatArray
+    tail: FloatArray
     reach: int
 
 
-@lru_cache(maxsize=64)
-def _lon_filters(length: int, dt: float, accel_window: float, jerk_window: float) -> _LonFilters | None:
-    """The metric's Savitzky-Golay filters (order 2) at `dt` on `length` samples; None when too short."""
+def _half_window(duration: float, dt: float, order: int) -> int:
+    """Half the metric's window [samples] for `duration` [s] at `dt` [s], uncapped by length."""
+    window = window_samples(duration, dt, order, 1 << 20)
+    return 0 if window is None else window // 2
 
-    def operators(size: int) -> tuple[FloatArray, FloatArray] | None:
-        smooth = window_samples(accel_window, dt, 2, size)
-        slope = window_samples(jerk_window, dt, 2, size)
-        if smooth is None or slope is None:
-            return None
-        smoothing = savgol_operator(size, smooth, 2, 0, dt)
-        return smoothing, savgol_operator(size, slope, 2, 1, dt) @ smoothing
 
-    full = operators(length)
-    half_smooth = window_samples(accel_window, dt, 2, 1 << 20) // 2  # type: ignore[operator]
-    half_slope = window_samples(jerk_window, dt, 2, 1 << 20) // 2  # type: ignore[operator]
-    tail = 2 * (half_smooth + half_slope) + 2
-    edge = operators(tail)
-    if full is None or edge is None:
+@lru_cache(maxsize=128)
+def _chain(length: int, dt: float, stages: Stages) -> _Chain | None:
+    """The metric's filter `stages` at `dt` on `length` samples; None when too short for them."""
+
+    def operator(size: int) -> FloatArray | None:
+        product = np.eye(size)
+        for duration, order, deriv in stages:
+            window = window_samples(duration, dt, order, size)
+            if window is None:
+                return None
+            product = savgol_operator(size, window, order, deriv, dt) @ product
+        return product
+
+    reach = sum(_half_window(duration, dt, order) for duration, order, _ in stages)
+    full, edge = operator(length), operator(2 * reach + len(stages))
+    if full is None or edge is None or reach == 0:
         return None
-    reach = half_smooth + half_slope  # rows within this of a signal's end see its edge
-    return _LonFilters(full[0], full[1], edge[0][-reach:], edge[1][-reach:], reach)
+    return _Chain(full, edge[-reach:], reach)
+
+
+def _metric_within(
+    signal: FloatArray,
+    stages: Stages,
+    bound: tuple[float, float],
+    now: int,
+    from_start: bool,
+    end: IntArray,
+    dt: float,
+) -> BoolArray:
+    """(B,) True where `signal` (B, N) (the past, then rollouts from column `now` that end the run
+    at column `end` (B,) of theirs, or go on when `end` is past their last) filtered by `stages`
+    stays strictly within `bound` wherever the rollout shapes the filtered value and the metric's
+    value is known: not before the filter's reach into the past (nor, without the run's start,
+    where the past's own edge distorts it), not within the reach of the horizon's end when the run
+    goes on beyond it, with the metric's edge fits where the run ends."""
+    count, length = signal.shape
+    chain = _chain(length, dt, stages)
+    if chain is None:
+        return np.ones(count, dtype=bool)
+    low, high = bound
+    first = max(now - chain.reach, 0 if from_start else min(chain.reach, now))
+    ends = now + end < length
+    stop = np.where(ends, now + end, length - 1)
+    column = np.arange(length)[None, :]
+    judged = (column >= first) & (column <= (stop - chain.reach)[:, None])
+    values = signal @ chain.full.T
+    ok = np.asarray(~(judged & ((values <= low) | (values >= high))).any(axis=1), dtype=bool)
+    ending = np.flatnonzero(ends)
+    if len(ending):
+        size = chain.tail.shape[1]
+        last = stop[ending]
+        at = np.clip(last[:, None] - size + 1 + np.arange(size)[None, :], 0, None)
+        edge = np.take_along_axis(signal[ending], at, axis=1) @ chain.tail.T
+        rows = last[:, None] - chain.reach + 1 + np.arange(chain.reach)[None, :]
+        ok[ending] &= ~((rows >= first) & ((edge <= low) | (edge >= high))).any(axis=1)
+    return ok
 
 
 def comfortable(
     acceleration: FloatArray,
     speed: FloatArray,
+    yaw: FloatArray,
     yaw_rate: FloatArray,
-    past: FloatArray,
-    from_start: bool,
+    past: PastMotion,
     end: IntArray,
     dt: float,
     config: ScoringConfig,
 ) -> BoolArray:
-    """(B,) True where a rollout (B, T) of accelerations [m/s2], speeds [m/s] and yaw rates [rad/s]
-    keeps the comfort metric within bounds. Longitudinal acceleration and jerk are filtered as the
-    metric filters the run: the executed `past` accelerations (P,) (`from_start`: since the run's
-    start) then the rollout, which ends the run at column `end` (B,) (T: the run goes on; the
-    horizon's last samples, which the future beyond it shapes, are then not judged); every sample
-    the rollout still shapes is judged, past ones included. Unsmoothed accelerations and step jerks
-    must keep the bounds too (smoothing hides what replanning every step would make of them);
-    lateral acceleration and yaw rate are judged from the second step."""
+    """(B,) True where rollouts (B, T) of accelerations [m/s2], speeds [m/s], headings [rad] and yaw
+    rates [rad/s], ending the run at column `end` (B,) (T: it goes on), keep the comfort metric in
+    bounds. Longitudinal acceleration and jerk, yaw rate and yaw acceleration are filtered as the
+    metric filters the run (the executed `past`, then the rollout; see `_metric_within`). Unsmoothed
+    accelerations and step jerks must keep the bounds too until the run ends (smoothing hides what
+    replanning every step makes of them; a proposal that starts out of bounds is judged from its
+    second step), and so must the states' lateral acceleration and yaw rate."""
     count, steps = acceleration.shape
-    signal = np.concatenate([np.broadcast_to(past, (count, len(past))), acceleration], axis=1)
-    lon_ok = np.ones(count, dtype=bool)
-    filters = _lon_filters(signal.shape[1], dt, config.accel_window, config.jerk_window)
-    if filters is not None:
-        now = len(past)
-        first = max(now - filters.reach, 0 if from_start else min(filters.reach, now))
-        stop = np.where(end < steps, now + end, signal.shape[1] - 1)
-        column = np.arange(signal.shape[1])[None, :]
-        judged = (column >= first) & (column <= (stop - filters.reach)[:, None])
-        lon_ok = _within(signal @ filters.smooth.T, signal @ filters.jerk.T, judged, config)
-        ending = np.flatnonzero(end < steps)
-        if len(ending):
-            tail = filters.tail_smooth.shape[1]
-            last = stop[ending]
-            at = np.clip(last[:, None] - tail + 1 + np.arange(tail)[None, :], 0, None)
-            window = np.take_along_axis(signal[ending], at, axis=1)
-            rows = last[:, None] - filters.reach + 1 + np.arange(filters.reach)[None, :]
-            lon_ok[ending] &= _within(
-                window @ filters.tail_smooth.T, window @ filters.tail_jerk.T, rows >= first, config
-            )
-    # and, stricter than the metric's smoothing, every step of the rollout until the run ends
-    # (the first step's jerk excepted: a proposal that starts out of bounds is judged from there)
+    now = len(past.acceleration)
+    lon = np.concatenate([np.broadcast_to(past.acceleration, (count, now)), acceleration], axis=1)
+    heading = np.unwrap(np.concatenate([np.broadcast_to(past.yaw, (count, now)), yaw], axis=1), axis=1)
+    smooth = (config.accel_window, 2, 0)
+    judged: tuple[tuple[FloatArray, Stages, tuple[float, float]], ...] = (
+        (lon, (smooth,), (config.min_lon_accel, config.max_lon_accel)),
+        (lon, (smooth, (config.jerk_window, 2, 1)), (-config.max_lon_jerk, config.max_lon_jerk)),
+        (heading, ((config.yaw_window, 2, 1),), (-config.max_yaw_rate, config.max_yaw_rate)),
+        (heading, ((config.yaw_window, 3, 2),), (-config.max_yaw_accel, config.max_yaw_accel)),
+    )
+    ok = np.ones(count, dtype=bool)
+    for signal, stages, bound in judged:  # four signals, each one batched product
+        ok &= _metric_within(signal, stages, bound, now, past.from_start, end, dt)
     until = np.arange(1, steps)[None, :] <= end[:, None]
     later = acceleration[:, 1:]
-    lon_ok &= ~(until & ((later <= config.min_lon_accel) | (later >= config.max_lon_accel))).any(axis=1)
-    lon_ok &= ~(until[:, 1:] & (np.abs(np.diff(later, axis=1)) >= config.max_lon_jerk * dt)).any(axis=1)
-    yaw_rate = np.abs(yaw_rate[:, 1:])
-    lateral = speed[:, 1:] * yaw_rate
-    lateral_ok = (lateral.max(axis=1) < config.max_lat_accel) & (yaw_rate.max(axis=1) < config.max_yaw_rate)
-    return lon_ok & lateral_ok
-
-
-def _within(smoothed: FloatArray, jerk: FloatArray, judged: BoolArray, config: ScoringConfig) -> BoolArray:
-    """(B,) True where every `judged` sample of smoothed acceleration and jerk (B, N) is in bounds."""
-    bad = (smoothed <= config.min_lon_accel) | (smoothed >= config.max_lon_accel)
-    bad |= np.abs(jerk) >= config.max_lon_jerk
-    return np.asarray(~(bad & judged).any(axis=1), dtype=bool)
+    ok &= ~(until & ((later <= config.min_lon_accel) | (later >= config.max_lon_accel))).any(axis=1)
+    ok &= ~(until[:, 1:] & (np.abs(np.diff(later, axis=1)) >= config.max_lon_jerk * dt)).any(axis=1)
+    rate = np.abs(yaw_rate[:, 1:])
+    ok &= (speed[:, 1:] * rate).max(axis=1) < config.max_lat_accel
+    return np.asarray(ok & (rate.max(axis=1) < config.max_yaw_rate), dtype=bool)
 
 
 @dataclass(frozen=True, eq=False)
