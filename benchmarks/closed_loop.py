@@ -54,6 +54,14 @@ def main() -> None:
     planner, baseline = args.planner, args.baseline
     for agents in ("log", "idm"):
         print(f"\n=== {planner}, {agents} agents")
+        counts = db.sql(
+            f"""SELECT count(*) FILTER (WHERE planner = '{planner}'),
+                   count(*) FILTER (WHERE planner = '{baseline}')
+               FROM runs WHERE agents = '{agents}'"""
+        ).fetchall()[0]
+        if not counts[0] or not counts[1]:
+            print(f"  skipped: the run has no {planner} and {baseline} rows both with {agents} agents")
+            continue
         db.sql(
             f"""SELECT dataset, count(*) AS runs, round(avg(score), 4) AS score,
                    round(avg(human_score), 4) AS human_score,
@@ -105,6 +113,8 @@ def main() -> None:
         f"""SELECT avg(score) FILTER (WHERE agents = 'log'), avg(score) FILTER (WHERE agents = 'idm')
            FROM runs WHERE planner = '{planner}'"""
     ).fetchone()
+    if log is None or idm is None:
+        return
     points = 100 * (idm - log)
     print(f"\n{planner}: score with idm agents {idm:.4f} vs log agents {log:.4f}: {points:+.2f} points")
 
