@@ -250,3 +250,26 @@ def test_comfort_check_agrees_with_the_metric_on_runs_it_sees_whole(
         and np.all(np.abs(np.diff(run[1:])) < config.max_lon_jerk * dt)
     )
     assert _planner_lon_comfortable(acceleration, end, dt) == (_metric_lon_comfortable(run, dt) and raw)
+
+
+def test_comfort_check_judges_the_heading_as_the_metric_does_at_the_runs_end() -> None:
+    # a steady turn that tightens on the last two steps: the yaw acceleration the metric fits at
+    # the run's end exceeds its bound while the yaw rate stays within it
+    dt = 0.2
+    rate = np.array([0.0, 0.1, 0.2, 0.3, 0.3, 0.3, 0.3, 0.3, 0.45, 0.75, 0.75, 0.75, 0.75, 0.75])
+    yaw = np.concatenate([[0.0], np.cumsum(rate[1:] * dt)])
+    config, metric = ScoringConfig(), MetricsConfig()
+    zeros = np.zeros((1, len(yaw)))
+    past = PastMotion.none()
+
+    def verdict(end: int) -> bool:
+        return bool(comfortable(zeros, zeros, yaw[None, :], zeros, past, np.array([end]), dt, config)[0])
+
+    end = 9
+    yaw_accel = savgol(yaw[: end + 1], metric.yaw_window, dt, 3, 2).values
+    assert np.abs(yaw_accel).max() >= metric.max_abs_yaw_accel
+    assert np.abs(savgol(yaw[: end + 1], metric.yaw_window, dt, 2, 1).values).max() < metric.max_abs_yaw_rate
+    assert not verdict(end)
+    calm = savgol(yaw[:6], metric.yaw_window, dt, 3, 2).values
+    assert np.abs(calm).max() < metric.max_abs_yaw_accel
+    assert verdict(5)
