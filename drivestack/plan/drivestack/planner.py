@@ -549,7 +549,8 @@ class DrivestackPlanner:
         # a run ends where a goal state holds: what a proposal would do after reaching it never happens
         reached = self._goal_mask(scene.step, states.x, states.y, states.yaw, states.speed)
         reached[:, 0] = False
-        arrival = np.where(reached.any(axis=1), reached.argmax(axis=1), steps - 1)
+        arrives = reached.any(axis=1)
+        arrival = np.where(arrives, reached.argmax(axis=1), steps - 1)
         until = np.arange(steps)[None, :] <= arrival[:, None]
         checks = check_proposals(
             states.x,
@@ -584,7 +585,7 @@ class DrivestackPlanner:
         held = np.minimum(np.arange(steps)[None, :], arrival[:, None])  # states frozen at the goal
         last = self._init.last_step if self._init is not None else None
         run_end = steps if last is None else max(last - scene.step, 1)  # column the run ends at
-        end = np.minimum(np.where(reached.any(axis=1), arrival, steps), run_end)
+        end = np.minimum(np.where(arrives, arrival, steps), run_end)
         comfort = comfortable(
             states.acceleration,
             np.take_along_axis(states.speed, held, axis=1),
@@ -595,7 +596,7 @@ class DrivestackPlanner:
             scene.dt,
             config,
         )
-        goal = np.where(reached.any(axis=1), 1.0 - 0.5 * arrival / (steps - 1), 0.0)  # sooner is better
+        goal = np.where(arrives, 1.0 - 0.5 * arrival / (steps - 1), 0.0)  # sooner is better
         memory = self._memory
         corridor_holds = np.array([option.corridor.holds(memory.target_lane) for option in options])
         consistent = corridor_holds[batch.option]

@@ -374,18 +374,19 @@ class PastMotion:
 
 @dataclass(frozen=True, eq=False)
 class _Chain:
-    """Filter stages as one (length, length) operator, and its last `reach` rows for a signal that
-    ends there (the rows the end's edge fits shape; they read the last `tail` samples)."""
+    """Filter stages as one (length, length) operator `full`, and `tail`: the last `reach` rows of
+    the operator for a signal that ends there (the rows the end's edge fits shape), over the last
+    samples they read (as many as the stages' windows together)."""
 
     full: FloatArray
     tail: FloatArray
     reach: int
 
 
-def _half_window(duration: float, dt: float, order: int) -> int:
-    """Half the metric's window [samples] for `duration` [s] at `dt` [s], uncapped by length."""
+def _window(duration: float, dt: float, order: int) -> int:
+    """The metric's window [samples] for `duration` [s] at `dt` [s] on a long signal."""
     window = window_samples(duration, dt, order, 1 << 20)
-    return 0 if window is None else window // 2
+    return 0 if window is None else window
 
 
 @lru_cache(maxsize=128)
@@ -401,8 +402,9 @@ def _chain(length: int, dt: float, stages: Stages) -> _Chain | None:
             product = savgol_operator(size, window, order, deriv, dt) @ product
         return product
 
-    reach = sum(_half_window(duration, dt, order) for duration, order, _ in stages)
-    full, edge = operator(length), operator(2 * reach + len(stages))
+    windows = [_window(duration, dt, order) for duration, order, _ in stages]
+    reach = sum(window // 2 for window in windows)
+    full, edge = operator(length), operator(sum(windows))
     if full is None or edge is None or reach == 0:
         return None
     return _Chain(full, edge[-reach:], reach)
