@@ -619,9 +619,9 @@ class IdmParams:
 def _idm(speed: float, target: float, gap: float, lead_speed: float, params: FloatArray) -> float:
     """The IDM acceleration of one vehicle (see `idm_acceleration`); `params` as `IdmParams.array`."""
     min_gap, headway, accel_max, decel_max, exponent, braking = params
-    desired = (
-        min_gap + speed * headway + speed * (speed - lead_speed) / (2.0 * np.sqrt(accel_max * decel_max))
-    )
+    # Treiber's desired gap: the dynamic part never below 0, or a faster leader would read as braking
+    dynamic = speed * headway + speed * (speed - lead_speed) / (2.0 * np.sqrt(accel_max * decel_max))
+    desired = min_gap + max(dynamic, 0.0)
     interaction = (desired / max(gap, min_gap)) ** 2 if np.isfinite(gap) else 0.0
     accel = accel_max * (1.0 - (speed / max(target, 1e-3)) ** exponent - interaction)
     return min(max(accel, -braking), accel_max)
@@ -660,7 +660,8 @@ def idm_acceleration(
     ahead (bumper to bumper; inf: none) driving at `lead_speed` [m/s] along the path; shapes broadcast.
 
     As nuPlan: the gap is clamped to `min_gap` before dividing, the result clipped to
-    [-max_braking, accel_max] (max_braking defaults to decel_max).
+    [-max_braking, accel_max] (max_braking defaults to decel_max). Unlike nuPlan, the desired gap is
+    Treiber's min_gap + max(0, v T + v dv / (2 sqrt(a b))): a leader pulling away never reads as braking.
     """
     shape, (v, v0, g, lead) = _flat(speed, target, gap, lead_speed)
     return _idm_kernel(v, v0, g, lead, params.array).reshape(shape)

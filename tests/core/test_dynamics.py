@@ -175,6 +175,15 @@ def test_idm_law() -> None:
     assert hold[0] == pytest.approx(0.0)
 
 
+def test_idm_never_brakes_for_a_faster_leader() -> None:
+    params = IdmParams()
+    # 12 m behind a leader 15 m/s faster: Treiber's desired gap is the standstill gap, not below it
+    faster = idm_acceleration(np.array([20.0]), np.array([30.0]), np.array([12.0]), np.array([35.0]), params)
+    free = idm_acceleration(np.array([20.0]), np.array([30.0]), np.array([np.inf]), np.array([0.0]), params)
+    assert 0.0 < faster[0] <= free[0]
+    assert faster[0] == pytest.approx(free[0] - params.accel_max * (params.min_gap / 12.0) ** 2)
+
+
 def test_longitudinal_step_stops_instead_of_reversing() -> None:
     s, v, a = longitudinal_step(np.array([0.0]), np.array([1.0]), np.array([-4.0]), 1.0)
     assert (s[0], v[0], a[0]) == (pytest.approx(0.125), 0.0, -1.0)
