@@ -1,0 +1,36 @@
+"""Compiled kernels are cached per state of the sources, so a change in one file recompiles the
+kernels of every other file that calls into it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import drivestack
+from drivestack import numba_cache_dir
+
+
+def test_cache_folder_follows_every_source_file(tmp_path: Path) -> None:
+    package, home = tmp_path / "pkg", tmp_path / "cache"
+    (package / "core").mkdir(parents=True)
+    (package / "core" / "dynamics.py").write_text("def law(): return 1\n")
+    (package / "proposals.py").write_text("from core.dynamics import law\n")
+    first = numba_cache_dir(package, home)
+    assert first.parent == home / "drivestack" / "numba"
+    assert numba_cache_dir(package, home) == first  # same sources, same kernels
+    (package / "core" / "dynamics.py").write_text("def law(): return 2\n")
+    assert numba_cache_dir(package, home) != first  # the caller's kernels are compiled afresh
+
+
+def test_kernels_are_cached_in_the_folder_of_the_installed_sources(tmp_path: Path) -> None:
+    # a fresh interpreter, as a user's: importing drivestack points numba at the folder
+    script = "from drivestack.core import dynamics; print(dynamics._idm.stats.cache_path)"
+    env = {key: value for key, value in os.environ.items() if key != "NUMBA_CACHE_DIR"}
+    env["XDG_CACHE_HOME"] = str(tmp_path)
+    printed = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    folder = numba_cache_dir(Path(drivestack.__file__).resolve().parent, tmp_path)
+    assert Path(printed).is_relative_to(folder)
