@@ -5,6 +5,9 @@ run record states the decision taken."""
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 import numpy as np
 import scenes
 
@@ -26,6 +29,8 @@ from drivestack.core.scenario import (
 from drivestack.metrics import evaluate
 from drivestack.plan import make_planner
 from drivestack.plan.drivestack import DrivestackPlanner
+from drivestack.plan.drivestack.decide import Scene
+from drivestack.plan.drivestack.scoring import Checks, Scores
 from drivestack.sim.record import RunRecord
 from drivestack.sim.runner import simulate
 
@@ -146,6 +151,49 @@ def test_changes_into_the_goal_lane_in_time() -> None:
     assert record.termination == "goal_reached"
     assert planner.decisions[0].action == "lane_change_left"
     assert "route" in planner.decisions[0].reason
+
+
+def test_counts_on_no_arrival_after_the_recording_ends() -> None:
+    # the goal's window stays open long after the 4 s recording; reaching it would take 5 s
+    graph = scenes.straight_road(num_lanes=1, length=400.0)
+    scenario = _scene(graph, [], 60.0, 0.0, 20.0, (170.0, 0.0), 40)
+    problem = scenario.planning_problems[0]
+    late = dataclasses.replace(problem.goal.states[0], time=Interval(0, 400))
+    problem = dataclasses.replace(problem, goal=Goal((late,)))
+    scenario = dataclasses.replace(scenario, planning_problems=(problem,))
+    arrivals: list[bool] = []
+
+    class Watched(DrivestackPlanner):
+        def _score(self, scene: Scene, *args: Any) -> tuple[Scores, Checks]:
+            scores, checks = super()._score(scene, *args)
+            arrivals.append(bool(scores.goal.any()))
+            return scores, checks
+
+    record = simulate(scenario, scenes.EGO_ID, Watched())
+    assert record.termination == "recording_end"
+    assert len(arrivals) == record.num_steps - 1 and not any(arrivals)
+
+
+def test_keeps_its_speed_toward_a_map_end_the_run_never_reaches() -> None:
+    # the map ends 5 m past a goal the ego cannot reach before the recording ends: beyond the run's
+    # end nothing is judged, so the ego does not slow down for the edge it would meet later
+    graph = scenes.straight_road(num_lanes=1, length=200.0)
+    record, _ = _run(_scene(graph, [], 100.0, 0.0, 15.0, (190.0, 0.0), 40))
+    assert record.termination == "recording_end"
+    assert record.ego.speed.min() > 14.5
+
+
+def test_hurries_over_the_limit_only_for_an_arrival() -> None:
+    # 130 m to the goal with 6 s left at a 10 m/s limit: out of reach, so no reason to speed
+    graph = scenes.straight_road(num_lanes=1, length=400.0)
+    limited = {key: dataclasses.replace(lane, speed_limit=10.0) for key, lane in graph.lanes.items()}
+    graph = dataclasses.replace(graph, lanes=limited)
+    record, _ = _run(_scene(graph, [], 20.0, 0.0, 10.0, (150.0, 0.0), 60))
+    assert record.termination == "recording_end"
+    assert record.ego.speed.max() < 10.2
+    # within reach (90 m in 8 s at most 2 m/s over the limit), it hurries and arrives
+    record, _ = _run(_scene(graph, [], 20.0, 0.0, 10.0, (110.0, 0.0), 80))
+    assert record.termination == "goal_reached" and record.ego.speed.max() > 10.5
 
 
 def test_registered_and_records_its_decisions() -> None:

@@ -151,6 +151,11 @@ def test_gap_acceptance_on_the_target_lane() -> None:
     closing = gap_check(_scene(_car(30.0, 3.5, 30.0)), left, 50.0, config)  # 15.5 m behind, 10 m/s faster
     assert not closing[0] and "rear" in closing[1]
     assert not gap_check(_scene(_car(56.0, 3.5, 20.0)), left, 50.0, config)[0]  # alongside
+    # a follower about 6.4 m behind at the ego's speed: too close to start even a needed change, not
+    # so close that one under way turns back
+    tight = _scene(_car(39.0, 3.5, 20.0))
+    assert not gap_check(tight, left, 50.0, config, mandatory=True)[0]
+    assert gap_check(tight, left, 50.0, config, mandatory=True, continuing=True)[0]
 
 
 def test_envelope_slows_ahead_of_a_lower_limit() -> None:
@@ -183,8 +188,12 @@ def test_envelope_hurries_to_reach_the_goal_before_the_run_ends() -> None:
     hurried = envelope(corridor, 10.0, goal, 0.0, config, dt=0.1, deadline=14.0)
     needed = (145.0 + 2.0) / (14.0 - config.deadline_margin)
     assert hurried[0] == pytest.approx(needed, abs=0.05)
+    # out of reach even 2 m/s faster: no hurrying, it would buy nothing
     hopeless = envelope(corridor, 10.0, goal, 0.0, config, dt=0.1, deadline=5.0)
-    assert hopeless[0] == pytest.approx(10.0 + config.goal_overspeed)
+    assert hopeless[0] == pytest.approx(10.0)
+    # in the run's last moments, inside the margin, the pace toward a goal still in reach holds
+    last_moments = envelope(corridor, 10.0, goal, 140.0, config, now=13.3, dt=0.1, deadline=14.0)
+    assert last_moments[corridor.station(140.0)] == pytest.approx(10.0 + config.goal_overspeed)
 
 
 def test_a_lower_limit_beyond_the_goal_never_slows_the_ego_below_the_goal_velocity() -> None:

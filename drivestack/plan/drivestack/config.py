@@ -72,10 +72,11 @@ class DecisionConfig:
     the ego's speed ahead and `gap_rear_time` [s] of the follower's speed behind, and whoever
     closes in must need at most `gap_deceleration` [m/s2] to keep `gap_min` (for a change the
     route needs: headways x `mandatory_headway_scale`, at most `mandatory_gap_deceleration`, the
-    safe braking MOBIL allows a new follower); a lane pays for
-    overtaking when the leader in ours is `overtake_speed_gap` [m/s] slower than desired (or
-    stopped). `lane_half_width` [m] decides who is in a lane; agents beyond `perception_range` [m]
-    are ignored.
+    safe braking MOBIL allows a new follower; a change under way keeps going while its gaps hold
+    `continuing_headway_scale` of those headways: turning back late swerves harder than
+    finishing); a lane pays for overtaking when the leader in ours is `overtake_speed_gap` [m/s]
+    slower than desired (or stopped). `lane_half_width` [m] decides who is in a lane; agents
+    beyond `perception_range` [m] are ignored.
     """
 
     default_speed: float = 13.9
@@ -100,6 +101,7 @@ class DecisionConfig:
     gap_deceleration: float = 1.5
     mandatory_headway_scale: float = 0.5
     mandatory_gap_deceleration: float = 3.0
+    continuing_headway_scale: float = 0.5
     overtake_speed_gap: float = 4.0
     lane_half_width: float = 1.6
     perception_range: float = 150.0

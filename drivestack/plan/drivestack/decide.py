@@ -242,19 +242,24 @@ def _goal_timing(
     `ahead` of the ego at `s_ego` [m]): never so fast that
     the ego passes the span before the goal's time window opens, and fast enough to enter it before
     the window closes or the run ends at `deadline` [s] (`deadline_margin` early), up to
-    `goal_overspeed` [m/s] above the desired speed, never beyond the curve cap."""
+    `goal_overspeed` [m/s] above the desired speed, never beyond the curve cap; not at all where
+    even that could not get there in time (speeding would buy nothing)."""
     start, end = window.start * dt, window.end * dt
     middle = 0.5 * (span.s_in + span.s_out)
     before = ahead & (stations <= span.s_out)
     if start > now + 1e-6:
         cap = max(middle - s_ego, 0.0) / (start - now)
         speed[before] = np.minimum(speed[before], max(cap, _CREEP))
-    if deadline is not None:
-        end = min(end, deadline - config.deadline_margin)
-    if config.goal_overspeed <= 0.0 or end <= now + 0.5 or not np.isfinite(end):
+    final = end if deadline is None else min(end, deadline)
+    if config.goal_overspeed <= 0.0 or not np.isfinite(final):
         return
     entry = min(span.s_in + _GOAL_ENTRY, middle)
-    needed = max(entry - s_ego, 0.0) / (end - now)
+    distance = max(entry - s_ego, 0.0)
+    here = speed[int(np.argmax(ahead))] if ahead.any() else 0.0
+    if distance > (here + config.goal_overspeed) * max(final - now, dt):
+        return
+    # aim `deadline_margin` early; in the run's last moments the pace set toward the goal holds
+    needed = distance / max(final - config.deadline_margin - now, 0.5)
     raised = np.minimum(np.minimum(needed, speed[before] + config.goal_overspeed), curve[before])
     speed[before] = np.maximum(speed[before], raised)
 
@@ -317,19 +322,26 @@ def leaders(
 
 
 def gap_check(
-    scene: Scene, corridor: Corridor, s0: float, config: DecisionConfig, mandatory: bool = False
+    scene: Scene,
+    corridor: Corridor,
+    s0: float,
+    config: DecisionConfig,
+    mandatory: bool = False,
+    continuing: bool = False,
 ) -> tuple[bool, str]:
     """Whether a lane change into `corridor` (the ego at arc length `s0` [m] on it) finds acceptable
     gaps: ahead at least gap_min + gap_front_time x ego speed, and closing on the leader needing no
     more than `gap_deceleration` from the ego; behind at least gap_min + gap_rear_time x follower
     speed, and the follower closing in needing no more than `gap_deceleration` to keep off. A
     `mandatory` change (the route needs it) accepts the shorter gaps drivers take when they must:
-    headways scaled by `mandatory_headway_scale`, decelerations up to `mandatory_gap_deceleration`.
+    headways scaled by `mandatory_headway_scale`, decelerations up to `mandatory_gap_deceleration`;
+    one `continuing` (under way) keeps going on headways scaled by `continuing_headway_scale` more.
     Returns (accepted, reason)."""
     agents, ego, vehicle = scene.agents, scene.ego, scene.vehicle
     if agents.count == 0:
         return True, "target lane empty"
     scale = config.mandatory_headway_scale if mandatory else 1.0
+    scale *= config.continuing_headway_scale if continuing else 1.0
     deceleration = config.mandatory_gap_deceleration if mandatory else config.gap_deceleration
     s, d = project(corridor, agents.x, agents.y, s0 - 80.0, s0 + 120.0)
     in_lane = np.abs(d) <= config.lane_half_width + 0.5 * agents.width - 0.5

@@ -393,7 +393,9 @@ class DrivestackPlanner:
             else:
                 options.append(_closed(probe, "no reason to change lanes", gain))
                 continue
-            accepted, why = gap_check(scene, corridor, probe.s0, config, mandatory=gain > 0.5)
+            accepted, why = gap_check(
+                scene, corridor, probe.s0, config, mandatory=gain > 0.5, continuing=continuing
+            )
             if not accepted:
                 options.append(_closed(probe, f"{reason}; rejected: {why}", gain))
                 continue
@@ -518,27 +520,32 @@ class DrivestackPlanner:
         margin[scene.forecast.source < 0] = 0.0  # static obstacles are where they are
         vehicle, forecast, raster = scene.vehicle, scene.forecast, self._map.raster
         steps = profiles.s.shape[1]
+        last = self._init.last_step if self._init is not None else None
+        run_end = steps if last is None else max(last - scene.step, 1)  # column the run ends at
+        judged = min(run_end, steps - 1)  # the last column the run lives to see
         corridors = [option.corridor for option in options]
         station = np.empty(profiles.s.shape, dtype=np.int64)
         excess_end = np.empty(len(s0))
         limit = np.empty(profiles.s.shape)
+        lane_limit = np.empty(profiles.s.shape)
         crossing = np.empty(profiles.s.shape, dtype=bool)
         lane_left = np.empty(profiles.s.shape)
         lane_right = np.empty(profiles.s.shape)
         for number, corridor in enumerate(corridors):  # at most three corridors
             rows = batch.option == number
             station[rows] = corridor.station(profiles.s[rows])
-            excess_end[rows] = corridor.excess[station[rows, -1]]
+            excess_end[rows] = corridor.excess[station[rows, judged]]
             # the limit the plan respects: the map's, or the envelope where the goal asks for more
-            lane_limit = corridor.speed_limit[station[rows]]
+            own = corridor.speed_limit[station[rows]]
+            lane_limit[rows] = own
             wanted = options[number].envelope[station[rows]]
-            limit[rows] = np.where(np.isfinite(lane_limit), np.maximum(lane_limit, wanted), np.nan)
+            limit[rows] = np.where(np.isfinite(own), np.maximum(own, wanted), np.nan)
             crossing[rows] = corridor.in_intersection[station[rows]]
             lane_left[rows] = corridor.half_left[station[rows]]
             lane_right[rows] = corridor.half_right[station[rows]]
         first = options[0]
         excess_now = float(first.corridor.excess[first.corridor.station(first.s0)])
-        progress = (profiles.s[:, -1] - s0) - (excess_end - excess_now)
+        progress = (profiles.s[:, judged] - s0) - (excess_end - excess_now)
         sides = np.array([option.side for option in options])[batch.option]
         shifting = np.abs(refs.d - refs.d[:, -1:]) > 0.3
         # off its lane's middle by more than the lane allows, the ego is "changing lanes" for the metric
@@ -549,9 +556,11 @@ class DrivestackPlanner:
         # a run ends where a goal state holds: what a proposal would do after reaching it never happens
         reached = self._goal_mask(scene.step, states.x, states.y, states.yaw, states.speed)
         reached[:, 0] = False
+        reached[:, run_end + 1 :] = False  # an arrival after the run ends never happens
         arrives = reached.any(axis=1)
         arrival = np.where(arrives, reached.argmax(axis=1), steps - 1)
-        until = np.arange(steps)[None, :] <= arrival[:, None]
+        # the drivable area and the limit are judged while the run lasts; collisions over the horizon
+        until = np.arange(steps)[None, :] <= np.minimum(arrival, run_end)[:, None]
         checks = check_proposals(
             states.x,
             states.y,
@@ -579,12 +588,12 @@ class DrivestackPlanner:
             config,
         )
         checks = checks.until(arrival, steps)
+        # hurrying is excused by the arrival it buys: a run ending inside the horizon without one has none
+        limit = np.where((~arrives & (run_end < steps - 1))[:, None], lane_limit, limit)
         with np.errstate(invalid="ignore"):
             excess = np.where(np.isfinite(limit) & until, np.maximum(states.speed - limit, 0.0), 0.0)
         overspeed = excess[:, 1:].sum(axis=1) * scene.dt
         held = np.minimum(np.arange(steps)[None, :], arrival[:, None])  # states frozen at the goal
-        last = self._init.last_step if self._init is not None else None
-        run_end = steps if last is None else max(last - scene.step, 1)  # column the run ends at
         end = np.minimum(np.where(arrives, arrival, steps), run_end)
         comfort = comfortable(
             states.acceleration,
