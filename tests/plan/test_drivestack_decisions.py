@@ -91,7 +91,8 @@ def test_follows_a_braking_leader_and_stops_behind_it() -> None:
     assert _clearance(record) > 1.0
     assert record.ego.speed[-1] < 0.3
     assert {"follow_lead", "stop"} & _actions(record)
-    assert planner.decisions[0].action == "follow_lead"
+    # it takes the leader's braking into account within the first half second
+    assert "follow_lead" in {decision.action for decision in planner.decisions[:5]}
     scenario = _scene(graph, [leader], 10.0, 0.0, 15.0, (390.0, 0.0), 120)
     assert not evaluate(scenario, scenario.planning_problems[0], record).any_collision
 
