@@ -18,13 +18,19 @@ def numba_cache_dir(package: Path, cache_home: Path) -> Path:
     return cache_home / "drivestack" / "numba" / digest.hexdigest()
 
 
-# before numba is imported anywhere; a user's own NUMBA_CACHE_DIR wins
-os.environ.setdefault(
-    "NUMBA_CACHE_DIR",
-    str(
-        numba_cache_dir(
-            Path(__file__).resolve().parent,
-            Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"),
-        )
-    ),
-)
+def _use_numba_cache_dir() -> None:
+    """Point numba at `numba_cache_dir` before it is imported anywhere, unless the user set
+    NUMBA_CACHE_DIR or the folder cannot be written (numba then keeps its own choice)."""
+    if "NUMBA_CACHE_DIR" in os.environ:
+        return
+    home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    folder = numba_cache_dir(Path(__file__).resolve().parent, home)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return
+    if os.access(folder, os.W_OK):
+        os.environ["NUMBA_CACHE_DIR"] = str(folder)
+
+
+_use_numba_cache_dir()

@@ -34,3 +34,15 @@ def test_kernels_are_cached_in_the_folder_of_the_installed_sources(tmp_path: Pat
     ).stdout.strip()
     folder = numba_cache_dir(Path(drivestack.__file__).resolve().parent, tmp_path)
     assert Path(printed).is_relative_to(folder)
+
+
+def test_an_unwritable_cache_home_leaves_numba_its_own_choice(tmp_path: Path) -> None:
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    script = "import os, drivestack; print(os.environ.get('NUMBA_CACHE_DIR', 'unset'))"
+    env = {key: value for key, value in os.environ.items() if key != "NUMBA_CACHE_DIR"}
+    env["XDG_CACHE_HOME"] = str(blocked)
+    printed = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert printed == "unset"
