@@ -24,14 +24,18 @@ def test_cache_folder_follows_every_source_file(tmp_path: Path) -> None:
     assert numba_cache_dir(package, home) != first  # the caller's kernels are compiled afresh
 
 
-def test_kernels_are_cached_in_the_folder_of_the_installed_sources(tmp_path: Path) -> None:
-    # a fresh interpreter, as a user's: importing drivestack points numba at the folder
-    script = "from drivestack.core import dynamics; print(dynamics._idm.stats.cache_path)"
+def _fresh_interpreter_prints(script: str, cache_home: Path) -> str:
+    """What `script` prints in a new interpreter, as a user's, whose cache home is `cache_home`."""
     env = {key: value for key, value in os.environ.items() if key != "NUMBA_CACHE_DIR"}
-    env["XDG_CACHE_HOME"] = str(tmp_path)
-    printed = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
-    ).stdout.strip()
+    env["XDG_CACHE_HOME"] = str(cache_home)
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def test_kernels_are_cached_in_the_folder_of_the_installed_sources(tmp_path: Path) -> None:
+    # importing drivestack points numba at the folder
+    script = "from drivestack.core import dynamics; print(dynamics._idm.stats.cache_path)"
+    printed = _fresh_interpreter_prints(script, tmp_path)
     folder = numba_cache_dir(Path(drivestack.__file__).resolve().parent, tmp_path)
     assert Path(printed).is_relative_to(folder)
 
@@ -40,9 +44,4 @@ def test_an_unwritable_cache_home_leaves_numba_its_own_choice(tmp_path: Path) ->
     blocked = tmp_path / "file"
     blocked.write_text("not a folder")
     script = "import os, drivestack; print(os.environ.get('NUMBA_CACHE_DIR', 'unset'))"
-    env = {key: value for key, value in os.environ.items() if key != "NUMBA_CACHE_DIR"}
-    env["XDG_CACHE_HOME"] = str(blocked)
-    printed = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
-    ).stdout.strip()
-    assert printed == "unset"
+    assert _fresh_interpreter_prints(script, blocked) == "unset"

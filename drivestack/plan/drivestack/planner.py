@@ -526,8 +526,8 @@ class DrivestackPlanner:
         corridors = [option.corridor for option in options]
         station = np.empty(profiles.s.shape, dtype=np.int64)
         excess_end = np.empty(len(s0))
-        limit = np.empty(profiles.s.shape)
         lane_limit = np.empty(profiles.s.shape)
+        wanted = np.empty(profiles.s.shape)
         crossing = np.empty(profiles.s.shape, dtype=bool)
         lane_left = np.empty(profiles.s.shape)
         lane_right = np.empty(profiles.s.shape)
@@ -535,11 +535,8 @@ class DrivestackPlanner:
             rows = batch.option == number
             station[rows] = corridor.station(profiles.s[rows])
             excess_end[rows] = corridor.excess[station[rows, judged]]
-            # the limit the plan respects: the map's, or the envelope where the goal asks for more
-            own = corridor.speed_limit[station[rows]]
-            lane_limit[rows] = own
-            wanted = options[number].envelope[station[rows]]
-            limit[rows] = np.where(np.isfinite(own), np.maximum(own, wanted), np.nan)
+            lane_limit[rows] = corridor.speed_limit[station[rows]]
+            wanted[rows] = options[number].envelope[station[rows]]
             crossing[rows] = corridor.in_intersection[station[rows]]
             lane_left[rows] = corridor.half_left[station[rows]]
             lane_right[rows] = corridor.half_right[station[rows]]
@@ -588,8 +585,10 @@ class DrivestackPlanner:
             config,
         )
         checks = checks.until(arrival, steps)
-        # hurrying is excused by the arrival it buys: a run ending inside the horizon without one has none
-        limit = np.where((~arrives & (run_end < steps - 1))[:, None], lane_limit, limit)
+        # the limit the plan respects: the map's, or the envelope where the goal asks for more, an
+        # excuse only the arrival it buys makes (none where the run ends inside the horizon without)
+        excused = arrives | (run_end >= steps - 1)
+        limit = np.where(excused[:, None], np.maximum(lane_limit, wanted), lane_limit)  # NaN: no limit
         with np.errstate(invalid="ignore"):
             excess = np.where(np.isfinite(limit) & until, np.maximum(states.speed - limit, 0.0), 0.0)
         overspeed = excess[:, 1:].sum(axis=1) * scene.dt
