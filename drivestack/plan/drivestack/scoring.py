@@ -425,6 +425,11 @@ def _metric_within(
     value is known: not before the filter's reach into the past (nor, without the run's start,
     where the past's own edge distorts it), not within the reach of the horizon's end when the run
     goes on beyond it, with the metric's edge fits where the run ends."""
+    # the past further back than the filters reach into the judged columns changes nothing
+    reach = sum(_window(duration, dt, order) // 2 for duration, order, _ in stages)
+    cut = max(now - 2 * reach, 0)
+    if cut > 0:
+        signal, now, from_start = signal[:, cut:], now - cut, False
     count, length = signal.shape
     chain = _chain(length, dt, stages)
     if chain is None:
