@@ -3,7 +3,7 @@
 - `constant_velocity`: every agent keeps its speed and heading (nuPlan's and PDM-Closed's model).
 - `lane_following`: a vehicle on a lane it is aligned with drives along that lane and its
   straightest successors at its speed (braking ones keep braking until they stop, accelerating
-  ones keep accelerating a little), its lateral
+  ones keep accelerating a little; every one slows down for curves and turns ahead), its lateral
   offset from the centerline fading with time constant `offset_decay`; where lanes overlap
   (intersections) or branch ahead, it gets one forecast row per lane it may take (multi-modal
   occupancy); pedestrians, bicycles, vehicles off the lanes or heading across them, and stopped
@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 from numpy.typing import NDArray
 
 from drivestack.core.geometry import Polyline, angle_diff, box_corners
@@ -31,6 +32,7 @@ IntArray = NDArray[np.int64]
 BoolArray = NDArray[np.bool_]
 
 _HEADING_WEIGHT = 4.0  # [m/rad] lane choice cost = |offset| + weight x heading error (as MapIndex.assign)
+_CURVATURE_WINDOW = 6.0  # [m] over which a lane path's curvature is smoothed (as routing's corridors)
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,9 @@ class ForecastConfig:
     following a lane keep their yaw rate (see `constant_turn`).
     A vehicle moving sideways off its lane's centre faster than `drift_speed` [m/s] (a lane change
     under way) gets one more row that keeps drifting until `drift_offset` [m] (a lane width) off it.
+    Along its lane path a vehicle takes curves at most `turn_lateral_acceleration` [m/s2] (a turn
+    at an intersection is not taken at the speed of going straight), slowing for them ahead at
+    `turn_deceleration` [m/s2] and speeding up again after them at `max_acceleration`.
     """
 
     max_heading_error: float = float(np.deg2rad(35.0))
@@ -69,6 +74,8 @@ class ForecastConfig:
     branch_distance: float = 5.0
     drift_speed: float = 0.4
     drift_offset: float = 3.5
+    turn_lateral_acceleration: float = 3.0
+    turn_deceleration: float = 2.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -248,10 +255,11 @@ class LanePaths:
     """Lane paths as points every `spacing` metres: a lane, then either its straightest successors
     (the default path) or a given successor first (a branch) and the straightest on from there.
 
-    `points` (P, K, 2) [m] and `headings` (P, K) [rad] from the lane's start; `beside` (L, 2) whether
-    each index lane has a same-direction neighbour on its left, right; `table` (L, S + 1)
-    holds the path row of each index lane (row order of `MapIndex`): column 0 the default path,
-    column i + 1 the branch through its i-th successor (-1: not built yet or no such successor).
+    `points` (P, K, 2) [m], `headings` (P, K) [rad] and `curvature` (P, K) [1/m] from the lane's
+    start; `beside` (L, 2) whether each index lane has a same-direction neighbour on its left,
+    right; `table` (L, S + 1) holds the path row of each index lane (row order of `MapIndex`):
+    column 0 the default path, column i + 1 the branch through its i-th successor (-1: not built
+    yet or no such successor).
     Paths are built on first request (`rows`), so only lanes agents actually drive on cost anything.
     """
 
@@ -277,6 +285,23 @@ class LanePaths:
         self.table = np.full((len(index), branches + 1), -1, dtype=np.int64)
         self.points = np.zeros((0, self.samples, 2))
         self.headings = np.zeros((0, self.samples))
+        self.curvature = np.zeros((0, self.samples))
+        self._caps: dict[tuple[float, float], FloatArray] = {}
+
+    def speed_caps(self, lateral: float, deceleration: float) -> FloatArray:
+        """(P, K) [m/s] the fastest a vehicle drives at each path sample: curves taken at most
+        `lateral` [m/s2], slowing for the ones ahead at `deceleration` [m/s2]; kept per setting."""
+        key = (lateral, deceleration)
+        known = self._caps.get(key, np.zeros((0, self.samples)))
+        if len(known) < len(self.points):  # paths built since: their caps too
+            stations = np.arange(self.samples) * self.spacing
+            with np.errstate(divide="ignore"):
+                squared = lateral / np.abs(self.curvature[len(known) :])  # inf on straights
+            # v(s)^2 <= v(s')^2 + 2 b (s' - s) for every s' ahead: one reverse running minimum
+            budget = np.minimum.accumulate((squared + 2.0 * deceleration * stations)[:, ::-1], axis=1)
+            caps = np.sqrt(budget[:, ::-1] - 2.0 * deceleration * stations)
+            known = self._caps[key] = np.concatenate([known, caps])
+        return known
 
     def rows(self, lane_rows: IntArray, columns: IntArray) -> IntArray:
         """Path rows (N,) of (index lane row, column) pairs (N,), building the ones missing."""
@@ -305,6 +330,8 @@ class LanePaths:
             [self.points, line.interpolate(stations)[None]]
         )  # beyond the end: straight
         self.headings = np.concatenate([self.headings, line.heading_at(stations)[None]])
+        curvature = line.curvature_at(stations, _CURVATURE_WINDOW)
+        self.curvature = np.concatenate([self.curvature, curvature[None]])
         self.table[lane_row, column] = len(self.points) - 1
 
 
@@ -361,6 +388,37 @@ def _lane_modes(
     return agent, path_rows, s[repeat], d[repeat], np.where(toward, lateral[repeat], 0.0)
 
 
+@njit(cache=True)
+def _curve_limited(
+    start: FloatArray,
+    free: FloatArray,
+    caps: FloatArray,
+    rows: IntArray,
+    spacing: float,
+    times: FloatArray,
+    acceleration: float,
+) -> tuple[FloatArray, FloatArray]:
+    """Arc lengths [m] and speeds [m/s] (M, T) of M modes starting at `start` (M,) on path `rows`
+    (M,) at `times` (T,) [s]: each at its `free` (M, T) speed, at most the path's speed cap `caps`
+    (P, K) [m/s] (samples `spacing` [m] apart) where it gets to, regaining speed after a curve at
+    `acceleration` [m/s2] at most (its present speed holds at first)."""
+    modes, steps = free.shape
+    last = caps.shape[1] - 1
+    along = np.empty((modes, steps))
+    speed = np.empty((modes, steps))
+    for m in range(modes):
+        s, v = start[m], free[m, 0]
+        along[m, 0], speed[m, 0] = s, v
+        for k in range(1, steps):
+            h = times[k] - times[k - 1]
+            sample = min(max(int((s + v * h) / spacing), 0), last)
+            target = min(free[m, k], caps[rows[m], sample], v + acceleration * h)
+            s += 0.5 * (v + target) * h
+            v = target
+            along[m, k], speed[m, k] = s, v
+    return along, speed
+
+
 def lane_following(
     agents: AgentStates,
     paths: LanePaths,
@@ -393,11 +451,10 @@ def lane_following(
         # braking agents come to a stop, speeding-up ones gain at most `speed_gain`
         ramp = np.where(accel < 0.0, speed / -accel, np.where(accel > 0.0, config.speed_gain / accel, np.inf))
     moving = np.minimum(t, ramp)
-    reached = speed + accel * moving
-    travel = (
-        speed * moving + 0.5 * accel * moving * moving + np.where(accel > 0.0, reached * (t - moving), 0.0)
-    )
-    along = s[:, None] + travel  # (M, T) arc length on each mode's lane path
+    free = np.maximum(speed + accel * moving, 0.0)  # (M, T) [m/s] as if the path ran straight
+    caps = paths.speed_caps(config.turn_lateral_acceleration, config.turn_deceleration)
+    # (M, T) arc length on each mode's lane path and speed
+    along, velocity = _curve_limited(s, free, caps, path_rows, paths.spacing, t[0], config.max_acceleration)
     position = along / paths.spacing
     k = np.clip(np.floor(position).astype(np.int64), 0, paths.samples - 2)
     fraction = np.clip(position - k, 0.0, None)[..., None]  # beyond the last sample: straight on
@@ -414,7 +471,6 @@ def lane_following(
         drifting, np.where(np.abs(drifted) < limit, drift[:, None], 0.0), -settled / config.offset_decay
     )
     normal = np.stack([-np.sin(lane_heading), np.cos(lane_heading)], axis=-1)
-    velocity = np.maximum(reached, 0.0)
     others = np.setdiff1d(np.arange(agents.count), agent)
     return Forecast(
         ids=np.concatenate([agents.ids[agent], agents.ids[others]]),

@@ -76,6 +76,50 @@ def test_lane_following_takes_the_curve_and_drops_its_offset() -> None:
     assert travelled == pytest.approx(80.0, abs=1.0)
 
 
+def _turn(radius: float) -> LaneGraph:
+    """Lane 1 along +x to x = 60, then lane 2 turning left by 90 degrees on a circle of `radius` [m],
+    then lane 3 straight up along +y."""
+    angles = np.linspace(-np.pi / 2, 0.0, 30)
+    arc = np.column_stack([60.0 + radius * np.cos(angles), radius + radius * np.sin(angles)])
+    normal = np.column_stack([-np.sin(angles + np.pi / 2), np.cos(angles + np.pi / 2)]) * 1.75
+    lanes = {
+        1: scenes.lane_between(1, (0.0, 0.0), (60.0, 0.0), successors=(2,)),
+        2: Lane(2, left=arc + normal, right=arc - normal, center=arc, predecessors=(1,), successors=(3,)),
+        3: scenes.lane_between(3, (60.0 + radius, radius), (60.0 + radius, 300.0), predecessors=(2,)),
+    }
+    return LaneGraph("turn", lanes)
+
+
+def test_vehicles_slow_down_for_a_tight_turn_and_speed_up_after_it() -> None:
+    radius = 12.0
+    graph = _turn(radius)
+    paths = LanePaths(graph, MapIndex(graph))
+    agents = _agents([(10.0, 0.0, 0.0, 14.0, 0.0, AgentType.CAR)])
+    config = ForecastConfig(multimodal=False)
+    times = np.arange(0.0, 12.01, 0.5)
+    forecast = lane_following(agents, paths, times, config)
+    x, y, speed = forecast.x[0], forecast.y[0], forecast.speed[0]
+    in_turn = (x > 61.0) & (y < radius - 1.0)
+    assert in_turn.any()
+    fastest = np.sqrt(config.turn_lateral_acceleration * radius)  # 6 m/s
+    assert speed[in_turn].max() <= fastest + 0.5
+    # it slows down ahead of the turn, no harder than it anticipates turns, and speeds up after it
+    assert speed[0] == pytest.approx(14.0)
+    approach = speed[: np.argmax(in_turn)]
+    assert approach.min() < 10.0  # slowing down before the turn begins
+    assert approach[0] - approach.min() <= config.turn_deceleration * 0.5 * (len(approach) - 1) + 0.2
+    assert np.diff(approach).min() >= -1.5 * config.turn_deceleration * 0.5  # no sudden braking
+    after = y > radius + 1.0  # up the straight after the turn
+    assert after.any() and np.diff(speed[after]).min() >= 0.0 and speed[-1] == pytest.approx(14.0)
+    assert np.diff(speed).max() <= config.max_acceleration * 0.5 + 1e-9
+    # the positions follow the speeds: no jump anywhere along the path
+    steps = np.hypot(np.diff(x), np.diff(y))
+    np.testing.assert_allclose(steps, 0.25 * (speed[1:] + speed[:-1]), rtol=0.1, atol=0.3)
+    # a gentle curve at the same speed is taken at that speed
+    gentle = lane_following(agents, LanePaths(_turn(80.0), MapIndex(_turn(80.0))), times, config)
+    np.testing.assert_allclose(gentle.speed[0], 14.0)
+
+
 def test_braking_agents_stop_and_accelerating_ones_gain_a_little() -> None:
     graph = scenes.straight_road(num_lanes=1, length=400.0)
     paths = LanePaths(graph, MapIndex(graph))
