@@ -4,7 +4,11 @@ Progress is measured along a reference:
 - "expert": where a recorded human ego exists, its driven path (the polyline of its positions,
   simplified within 0.1 m so that standstill jitter adds no length). Progress at a step is the arc
   length of the ego centre's projection onto that path, minus the start's; the expert's progress
-  is the path's length. Deviation from nuPlan: nuPlan projects onto the lane baselines of the
+  is the path's length up to where the human was at the run's last step (its last position when
+  the run outlasts its drive). As in nuPlan, ego and expert are compared over the same time span:
+  nuPlan runs every scenario to its end, while a run here ends early where its goal holds, so
+  the human's own replay scores 1 against itself and an ego that arrives sooner loses nothing.
+  Deviation from nuPlan: nuPlan projects onto the lane baselines of the
   roadblocks the expert drove through; CommonRoad has no roadblocks, and the human's own path is
   the route it took. A human who never moved has progress 0 (the ego's is measured along the
   human's heading), so any ego that does not back up scores 1, as in nuPlan.
@@ -57,6 +61,20 @@ def expert_path(recorded: RecordedEgo) -> shapely.LineString | None:
     return shapely.simplify(shapely.LineString(xy), _SIMPLIFY, preserve_topology=False)
 
 
+def _expert_progress(recorded: RecordedEgo, path: shapely.LineString, last_step: int) -> float:
+    """How far [m] along its own `path` the human got by `last_step` (the end of the run it is
+    compared with), from its first recorded position."""
+    trajectory = recorded.trajectory
+    known = np.isfinite(trajectory.x) & np.isfinite(trajectory.y)
+    steps = trajectory.steps[known]
+    at = int(np.searchsorted(steps, last_step, side="right")) - 1  # its last state by then
+    if at >= len(steps) - 1:
+        return float(path.length)
+    xy = np.column_stack([trajectory.x[known][[0, max(at, 0)]], trajectory.y[known][[0, max(at, 0)]]])
+    start, end = shapely.line_locate_point(path, shapely.points(xy))
+    return float(end - start)
+
+
 def _goal_regions(ctx: MetricContext) -> shapely.Geometry | None:
     """Union of every goal state's position (regions and lanelets); None when no state constrains position."""
     parts = [position_geometry(state, ctx.map.index) for state in ctx.problem.goal.states]
@@ -74,7 +92,7 @@ def route_progress(ctx: MetricContext) -> Progress:
             along = (ctx.ego_xy - ctx.ego_xy[0]) @ np.array([np.cos(heading), np.sin(heading)])
             return Progress("expert", along, 0.0)
         s = shapely.line_locate_point(path, shapely.points(ctx.ego_xy))
-        return Progress("expert", s - s[0], float(path.length))
+        return Progress("expert", s - s[0], _expert_progress(recorded, path, int(ctx.record.steps[-1])))
     regions = _goal_regions(ctx)
     if regions is not None:
         distance = shapely.distance(regions, shapely.points(ctx.ego_xy))

@@ -129,6 +129,18 @@ def test_progress_against_the_human() -> None:
     assert backing.ego_progress == 0.0
 
 
+def test_progress_is_compared_with_the_human_over_the_same_time() -> None:
+    # a run that ends early (at its goal) is compared with how far the human got by then
+    human = cruise(speed=10.0, steps=STEPS)
+    assert run(cruise(speed=10.0, steps=STEPS // 2), human=human).ego_progress == pytest.approx(1.0)
+    slower = run(cruise(speed=5.0, steps=STEPS // 2), human=human)
+    assert slower.ego_progress == pytest.approx(0.5, abs=0.02)
+    # a run that outlasts the human's drive is compared with all of it
+    stopped = cruise(speed=10.0, steps=STEPS // 2)
+    assert run(cruise(speed=5.0, steps=STEPS), human=stopped).ego_progress == pytest.approx(1.0)
+    assert run(cruise(speed=2.5, steps=STEPS), human=stopped).ego_progress == pytest.approx(0.5, abs=0.02)
+
+
 def test_gap_to_the_human() -> None:
     metrics = run(cruise(y=1.0), human=cruise())
     assert metrics.ade == pytest.approx(1.0) and metrics.fde == pytest.approx(1.0)
