@@ -154,6 +154,25 @@ def test_changes_into_the_goal_lane_in_time() -> None:
     assert "route" in planner.decisions[0].reason
 
 
+def test_falls_back_to_make_room_for_a_lane_change_the_route_needs() -> None:
+    # a car in the goal lane drives alongside, 3 m ahead, at the ego's speed; the goal lane ends in
+    # a short goal region 170 m on, reached in time only by dropping back behind that car
+    graph = scenes.straight_road(num_lanes=2, length=400.0)
+    alongside = scenes.moving(2, 17.5, scenes.LANE_WIDTH, 15.0, num_steps=150)
+    scenario = _scene(
+        graph, [alongside], 10.0, 0.0, 15.0, (190.0, scenes.LANE_WIDTH), 150, goal_size=(10.0, 3.0)
+    )
+    record, planner = _run(scenario)
+    assert record.termination == "goal_reached"
+    assert _clearance(record) > 0.5
+    making_room = [d for d in planner.decisions if "making room to change lanes behind agent 2" in d.reason]
+    assert making_room and making_room[0].step == 0
+    changed = next(d.step for d in planner.decisions if d.action == "lane_change_left")
+    assert changed > making_room[0].step
+    ahead = record.agents.x[0, changed] - record.ego.x[changed]  # it changed lanes behind the car
+    assert ahead > 0.5 * (record.ego.length + 4.5)
+
+
 def test_counts_on_no_arrival_after_the_recording_ends() -> None:
     # the goal's window stays open long after the 4 s recording; reaching it would take 5 s
     graph = scenes.straight_road(num_lanes=1, length=400.0)

@@ -149,7 +149,8 @@ def test_gap_acceptance_on_the_target_lane() -> None:
     config = DecisionConfig()
     assert gap_check(_scene(_car(90.0, 3.5, 20.0)), left, 50.0, config)[0]
     closing = gap_check(_scene(_car(30.0, 3.5, 30.0)), left, 50.0, config)  # 15.5 m behind, 10 m/s faster
-    assert not closing[0] and "rear" in closing[1]
+    assert not closing.accepted and "rear" in closing.reason
+    assert closing.blocker == 0 and not closing.ahead
     assert not gap_check(_scene(_car(56.0, 3.5, 20.0)), left, 50.0, config)[0]  # alongside
     # a follower about 6.4 m behind at the ego's speed: too close to start even a needed change, not
     # so close that one under way turns back

@@ -74,9 +74,12 @@ class DecisionConfig:
     route needs: headways x `mandatory_headway_scale`, at most `mandatory_gap_deceleration`, the
     safe braking MOBIL allows a new follower; a change under way keeps going while its gaps hold
     `continuing_headway_scale` of those headways: turning back late swerves harder than
-    finishing); a lane pays for overtaking when the leader in ours is `overtake_speed_gap` [m/s]
-    slower than desired (or stopped). `lane_half_width` [m] decides who is in a lane; agents
-    beyond `perception_range` [m] are ignored.
+    finishing); while such a change waits for a gap ahead, the ego keeps `make_room_speed` [m/s]
+    below the agent there that is at least as fast as the ego (falling back behind it), unless
+    that agent is slower than `make_room_min_speed` [m/s]; a lane pays for overtaking when the
+    leader in ours is `overtake_speed_gap` [m/s] slower than desired (or stopped).
+    `lane_half_width` [m] decides who is in a lane; agents beyond `perception_range` [m] are
+    ignored.
     """
 
     default_speed: float = 13.9
@@ -102,6 +105,8 @@ class DecisionConfig:
     mandatory_headway_scale: float = 0.5
     mandatory_gap_deceleration: float = 3.0
     continuing_headway_scale: float = 0.5
+    make_room_speed: float = 2.0
+    make_room_min_speed: float = 3.0
     overtake_speed_gap: float = 4.0
     lane_half_width: float = 1.6
     perception_range: float = 150.0

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -321,6 +322,16 @@ def leaders(
     return gaps, speeds, rows
 
 
+class Gaps(NamedTuple):
+    """A lane change's gap verdict: `accepted` and why; the agent row whose gap fails (`blocker`,
+    -1 when accepted) and whether it is `ahead` of the ego in the target lane (else behind)."""
+
+    accepted: bool
+    reason: str
+    blocker: int = -1
+    ahead: bool = False
+
+
 def gap_check(
     scene: Scene,
     corridor: Corridor,
@@ -328,18 +339,17 @@ def gap_check(
     config: DecisionConfig,
     mandatory: bool = False,
     continuing: bool = False,
-) -> tuple[bool, str]:
+) -> Gaps:
     """Whether a lane change into `corridor` (the ego at arc length `s0` [m] on it) finds acceptable
     gaps: ahead at least gap_min + gap_front_time x ego speed, and closing on the leader needing no
     more than `gap_deceleration` from the ego; behind at least gap_min + gap_rear_time x follower
     speed, and the follower closing in needing no more than `gap_deceleration` to keep off. A
     `mandatory` change (the route needs it) accepts the shorter gaps drivers take when they must:
     headways scaled by `mandatory_headway_scale`, decelerations up to `mandatory_gap_deceleration`;
-    one `continuing` (under way) keeps going on headways scaled by `continuing_headway_scale` more.
-    Returns (accepted, reason)."""
+    one `continuing` (under way) keeps going on headways scaled by `continuing_headway_scale` more."""
     agents, ego, vehicle = scene.agents, scene.ego, scene.vehicle
     if agents.count == 0:
-        return True, "target lane empty"
+        return Gaps(True, "target lane empty")
     scale = config.mandatory_headway_scale if mandatory else 1.0
     scale *= config.continuing_headway_scale if continuing else 1.0
     deceleration = config.mandatory_gap_deceleration if mandatory else config.gap_deceleration
@@ -355,7 +365,7 @@ def gap_check(
         closing = speed - float(agents.speed[j])
         reason = _gap_rejected(gap, speed, closing, scale * config.gap_front_time, deceleration, config)
         if reason:
-            return False, f"front {reason} (agent {int(agents.ids[j])})"
+            return Gaps(False, f"front {reason} (agent {int(agents.ids[j])})", j, True)
     if behind.any():
         j = int(np.flatnonzero(behind)[np.argmax(s[behind])])
         gap = float(s0 - s[j] - half[j])
@@ -363,8 +373,24 @@ def gap_check(
         closing = follower - speed
         reason = _gap_rejected(gap, follower, closing, scale * config.gap_rear_time, deceleration, config)
         if reason:
-            return False, f"rear {reason} (agent {int(agents.ids[j])})"
-    return True, "gaps accepted"
+            return Gaps(False, f"rear {reason} (agent {int(agents.ids[j])})", j, False)
+    return Gaps(True, "gaps accepted")
+
+
+def making_room(scene: Scene, gaps: Gaps, config: DecisionConfig) -> tuple[float, str]:
+    """The speed [m/s] (inf: none) the ego keeps below in its lane to open a rejected gap that a lane
+    change the route needs waits for: `make_room_speed` slower than the agent ahead in the target
+    lane whose gap is too short, when that agent is at least as fast as the ego (falling back
+    behind it; a slower one the ego passes anyway, and a follower too close behind is left to
+    pass or fall back by itself: slowing would only keep the two side by side longer); queues
+    (slower than `make_room_min_speed`) are not made room in. Returns (speed, reason)."""
+    if gaps.accepted or not gaps.ahead:
+        return np.inf, ""
+    speed = float(scene.agents.speed[gaps.blocker])
+    if speed < max(config.make_room_min_speed, scene.ego.speed):
+        return np.inf, ""
+    agent = int(scene.agents.ids[gaps.blocker])
+    return speed - config.make_room_speed, f"making room to change lanes behind agent {agent}"
 
 
 def _gap_rejected(

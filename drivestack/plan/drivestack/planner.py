@@ -48,6 +48,7 @@ from drivestack.plan.drivestack.decide import (
     gap_check,
     leaders,
     light_walls,
+    making_room,
 )
 from drivestack.plan.drivestack.proposals import (
     BRAKE,
@@ -393,11 +394,11 @@ class DrivestackPlanner:
             else:
                 options.append(_closed(probe, "no reason to change lanes", gain))
                 continue
-            accepted, why = gap_check(
-                scene, corridor, probe.s0, config, mandatory=gain > 0.5, continuing=continuing
-            )
-            if not accepted:
-                options.append(_closed(probe, f"{reason}; rejected: {why}", gain))
+            gaps = gap_check(scene, corridor, probe.s0, config, mandatory=gain > 0.5, continuing=continuing)
+            if not gaps.accepted:
+                options.append(_closed(probe, f"{reason}; rejected: {gaps.reason}", gain))
+                if gain > 0.5:
+                    options[0] = _room_made(options[0], *making_room(scene, gaps, config))
                 continue
             options.append(self._option(scene, corridor, side, True, reason, gain, router))
         return options
@@ -794,12 +795,23 @@ def _action(
         verb = "stop" if option.lead_speed < 0.5 else "follow_lead"
         return verb, f"{who} {option.lead_gap:.1f} m ahead at {option.lead_speed:.1f} m/s{nudge}"
     target = float(batch.fraction[best]) * float(option.envelope[option.corridor.station(option.s0)])
-    return "follow_lane", f"toward {target:.1f} m/s{nudge}"
+    why = "" if option.why == "current lane" else f", {option.why}"
+    return "follow_lane", f"toward {target:.1f} m/s{nudge}{why}"
 
 
 def _closed(option: LaneOption, why: str, gain: float) -> LaneOption:
     """`option` marked closed with its reason and route gain."""
     return dataclasses.replace(option, allowed=False, why=why, route_gain=gain, walls=())
+
+
+def _room_made(option: LaneOption, speed: float, why: str) -> LaneOption:
+    """The ego's lane `option` with its desired speed at most `speed` [m/s] from the ego on, and
+    `why` as its reason."""
+    if not np.isfinite(speed):
+        return option
+    ahead = np.arange(len(option.envelope)) >= int(option.corridor.station(option.s0))
+    envelope = np.where(ahead, np.minimum(option.envelope, max(speed, 0.0)), option.envelope)
+    return dataclasses.replace(option, envelope=envelope, why=why)
 
 
 def _goal_offsets(option: LaneOption, speed: float, config: ProposalConfig) -> list[float]:
