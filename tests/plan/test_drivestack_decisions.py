@@ -135,6 +135,41 @@ def test_stops_at_a_red_light_and_goes_on_green() -> None:
     assert (record.ego.x + 0.5 * length).max() < 100.5 and record.ego.speed[-1] < 0.05
 
 
+def _right_turn_at_a_light() -> LaneGraph:
+    """Lane 1 along +x to a stop line at x = 100 (light 7), lane 2 turning right through an
+    intersection on a circle of radius 12 m, lane 3 straight on toward -y."""
+    stop = StopLine(start=(100.0, -1.75), end=(100.0, 1.75), traffic_light_ids=(7,))
+    first = scenes.lane_between(1, (0.0, 0.0), (100.0, 0.0), successors=(2,), traffic_light_ids=(7,))
+    angles = np.linspace(np.pi / 2, 0.0, 30)
+    arc = np.column_stack([100.0 + 12.0 * np.cos(angles), -12.0 + 12.0 * np.sin(angles)])
+    normal = np.column_stack([np.cos(angles), np.sin(angles)]) * 0.5 * scenes.LANE_WIDTH
+    turn = Lane(
+        2, left=arc + normal, right=arc - normal, center=arc, predecessors=(1,), successors=(3,),
+        lane_types=("intersection",),
+    )  # fmt: skip
+    down = scenes.lane_between(3, (112.0, -12.0), (112.0, -150.0), predecessors=(2,))
+    return LaneGraph("turn", {1: Lane(**{**first.__dict__, "stop_line": stop}), 2: turn, 3: down})
+
+
+def test_turns_right_on_red_where_the_rules_allow_it() -> None:
+    light = TrafficLight(7, 101.0, 3.0, ((LightColor.RED, 1000),))
+    scenario = _scene(_right_turn_at_a_light(), [], 60.0, 0.0, 8.0, (112.0, -40.0), 300, (light,))
+    runs = {
+        country: _run(dataclasses.replace(scenario, scenario_id=f"{country}_Turn-1_1_T-1"))
+        for country in ("DEU", "CHN", "USA")
+    }
+    # Germany: no turn on red; China: turns on red without stopping; the USA: after a full stop
+    germany, _ = runs["DEU"]
+    assert (germany.ego.x + 0.5 * germany.ego.length).max() < 100.0 and germany.ego.speed[-1] < 0.1
+    china, _ = runs["CHN"]
+    assert china.termination == "goal_reached" and china.ego.speed.min() > 1.0
+    usa, planner = runs["USA"]
+    assert usa.termination == "goal_reached"
+    before_line = usa.ego.x + 0.5 * usa.ego.length < 100.0
+    assert usa.ego.speed[before_line].min() < 0.1
+    assert any("turning right on red" in decision.reason for decision in planner.decisions)
+
+
 def test_yields_to_a_crossing_pedestrian() -> None:
     graph = scenes.straight_road(num_lanes=1, length=300.0)
     walker = scenes.moving(2, 60.0, -6.0, 0.0, 1.2, num_steps=150, kind=AgentType.PEDESTRIAN)

@@ -25,6 +25,8 @@ from numba import njit
 from numpy.typing import NDArray
 
 from drivestack.core.dynamics import Obstacles, VehicleParams, find_leaders
+from drivestack.core.geometry import angle_diff
+from drivestack.core.rules import TrafficRules
 from drivestack.core.scenario import EgoState, Goal, Interval, LightColor
 from drivestack.maps.routing import Corridor, GoalSpan
 from drivestack.plan.drivestack.config import DecisionConfig
@@ -41,18 +43,21 @@ _BAND_MARGIN = 0.4  # [m] added to the ego's half width for the band a crossing 
 _LOOKAHEAD_SAMPLES = 64
 _CREEP = 0.5  # [m/s] the slowest desired speed a goal's time window imposes
 _GOAL_ENTRY = 2.0  # [m] into a goal span the ego aims to be by the window's close
+_TURN = np.deg2rad(35.0)  # [rad] a heading change through an intersection that counts as a turn
 
 
 @dataclass(frozen=True)
 class Wall:
     """A stop: the ego's front bumper stays behind arc length `s` [m]; `kind` (red_light,
-    yellow_light, lane_end, route_end, goal, yield), a human-readable `reason`, and the `agent` id
-    it yields to (-1: none)."""
+    yellow_light, lane_end, route_end, goal, yield), a human-readable `reason`, the `agent` id it
+    yields to (-1: none) and, for a red light the ego may turn right through once it has stopped,
+    the lane of that stop `line` (-1: none)."""
 
     s: float
     kind: str
     reason: str
     agent: int = -1
+    line: int = -1
 
 
 @dataclass(frozen=True, eq=False)
@@ -547,16 +552,30 @@ def _travel_time(distance: float, speed: float, cruise: float, acceleration: flo
     return float(ramp + (distance - ramp_distance) / cruise)
 
 
-def light_walls(scene: Scene, corridor: Corridor, s0: float, config: DecisionConfig) -> list[Wall]:
+def light_walls(
+    scene: Scene,
+    corridor: Corridor,
+    s0: float,
+    config: DecisionConfig,
+    rules: TrafficRules,
+    stopped_at: frozenset[int],
+) -> list[Wall]:
     """Stops at stop lines ahead whose lights show red, yellow or red-yellow, where the ego can still
     stop before the line at most `light_deceleration` hard (otherwise it is too late: the ego goes
-    on); the stop aims `stop_margin` short of the line, or where the ego's front is when closer."""
+    on); the stop aims `stop_margin` short of the line, or where the ego's front is when closer.
+    Where the `rules` let a vehicle turn right on red and the corridor turns right past the line,
+    there is no stop (giving way is the yields' and the collision checks' to do), or, where the
+    rules ask for a full stop first, none once the ego has stopped there (the lines' lanes in
+    `stopped_at`); such a wall names its line's lane (`Wall.line`)."""
     front = s0 + 0.5 * scene.vehicle.length
     walls = []
     for line in corridor.stop_lines:
         colors = [scene.lights.get(light) for light in line.traffic_light_ids]
         stopping = [color for color in colors if color in STOP_COLORS]
         if not stopping or line.s < front - 0.5:
+            continue
+        turning = rules.turn_on_red and _turn_after(corridor, line.s) < -_TURN
+        if turning and (not rules.stop_before_turn_on_red or line.lane_id in stopped_at):
             continue
         stop = line.s - config.stop_margin
         room = stop - front
@@ -565,5 +584,20 @@ def light_walls(scene: Scene, corridor: Corridor, s0: float, config: DecisionCon
             continue
         kind = "red_light" if LightColor.RED in stopping else "yellow_light"
         lights = ",".join(str(light) for light in line.traffic_light_ids)
-        walls.append(Wall(max(stop, front), kind, f"{stopping[0].value} light {lights} at {room:.1f} m"))
+        turn = ", then turning right on red" if turning else ""
+        reason = f"{stopping[0].value} light {lights} at {room:.1f} m{turn}"
+        walls.append(Wall(max(stop, front), kind, reason, line=line.lane_id if turning else -1))
     return walls
+
+
+def _turn_after(corridor: Corridor, s: float, reach: float = 60.0) -> float:
+    """The heading change [rad] (left positive) across the first intersection on `corridor` within
+    `reach` [m] after arc length `s` [m]; 0 without one."""
+    low, high = int(corridor.station(s)), int(corridor.station(s + reach)) + 1
+    crossing = np.flatnonzero(corridor.in_intersection[low:high]) + low
+    if len(crossing) == 0:
+        return 0.0
+    entry = int(crossing[0])
+    leaving = np.flatnonzero(~corridor.in_intersection[entry:high])
+    last = entry + int(leaving[0]) - 1 if len(leaving) else high - 1
+    return float(angle_diff(float(corridor.headings[last]), float(corridor.headings[entry])))

@@ -33,6 +33,7 @@ from drivestack.core.errors import ConfigError
 from drivestack.core.geometry import FrenetFrame, Polyline, angle_diff
 from drivestack.core.map import LaneGraph
 from drivestack.core.planner import Observation, PlannerInit
+from drivestack.core.rules import TrafficRules, traffic_rules
 from drivestack.core.scenario import StaticObstacle, Trajectory
 from drivestack.maps.index import MapIndex
 from drivestack.maps.raster import DRIVABLE, MapRaster
@@ -91,6 +92,8 @@ _END_MARGIN = 3.0  # [m] before a lane's or the map's end where the ego stops (e
 _LANE_TOLERANCE = 0.1  # [m] a corner may stick out of its lane before the ego counts as between lanes
 _GOAL_REACH = 0.3  # [m] beyond its lane's half width a path may aim at a goal region's centre
 _STRAIGHT_LENGTH = 1000.0  # [m] of the straight corridor used off every lane
+_STOPPED = 0.1  # [m/s] the speed below which the ego has come to a full stop
+_AT_LINE = 3.0  # [m] from a stop line within which the ego's front has stopped at it
 
 
 @dataclass(frozen=True, eq=False)
@@ -138,7 +141,8 @@ class _Memory:
     """What the planner keeps between steps: the corridor it follows, the lane it aims for and
     whether it is changing lanes toward it (and the path length [m] its chosen lane change has left:
     a lane change under way keeps its end rather than starting afresh every step), the lateral
-    offset it chose, the agents it yields to."""
+    offset it chose, the agents it yields to, the lanes whose red-light stop line it has stopped at
+    (where the rules then let it turn right on red)."""
 
     corridor: Corridor | None = None
     target_lane: int = -1
@@ -146,6 +150,7 @@ class _Memory:
     change_left: float = np.inf
     offset: float = 0.0
     yielding: frozenset[int] = frozenset()
+    stopped_at: frozenset[int] = frozenset()
     decisions: list[Decision] = field(default_factory=list)
 
 
@@ -182,6 +187,7 @@ class DrivestackPlanner:
         self._goal: list[tuple[shapely.Geometry, FloatArray]] = []
         self._arrived = False
         self._off_road = False
+        self._rules = TrafficRules()
 
     @property
     def decisions(self) -> list[Decision]:
@@ -191,6 +197,7 @@ class DrivestackPlanner:
     def initialize(self, init: PlannerInit) -> None:
         """Build the map context, the router toward the goal and the tracker."""
         self._init = init
+        self._rules = traffic_rules(init.scenario_id)
         self._map = map_context(init.lane_graph)
         self._router = Router(init.lane_graph, self._map.index, init.goal, self.config.routing)
         self._tracker = Tracker(init.dt, init.vehicle)
@@ -434,7 +441,12 @@ class DrivestackPlanner:
             none = np.full(1, np.inf), np.zeros(1), np.full(1, -1, dtype=np.int64)
             return LaneOption(side, corridor, s0, d0, slope, False, why, gain, speeds, *none, ())
         gaps, lead_speeds, rows = leaders(scene, corridor, s0, config)
-        walls = light_walls(scene, corridor, s0, config)
+        memory = self._memory
+        walls = light_walls(scene, corridor, s0, config, self._rules, memory.stopped_at)
+        front = s0 + 0.5 * scene.vehicle.length
+        for wall in walls:  # a full stop at the line lets a right turn on red go on
+            if wall.line >= 0 and scene.ego.speed < _STOPPED and wall.s - front < _AT_LINE:
+                memory.stopped_at = memory.stopped_at | {wall.line}
         walls += conflicts(
             scene, corridor, s0, float(speeds[corridor.station(s0)]), config, self._memory.yielding
         )
