@@ -447,9 +447,7 @@ class DrivestackPlanner:
         for wall in walls:  # a full stop at the line lets a right turn on red go on
             if wall.line >= 0 and scene.ego.speed < _STOPPED and wall.s - front < _AT_LINE:
                 memory.stopped_at = memory.stopped_at | {wall.line}
-        walls += conflicts(
-            scene, corridor, s0, float(speeds[corridor.station(s0)]), config, self._memory.yielding
-        )
+        walls += conflicts(scene, corridor, s0, float(speeds[corridor.station(s0)]), config, memory.yielding)
         walls += _route_walls(corridor, s0, scene, self._arrived, self._off_road)
         return LaneOption(
             side, corridor, s0, d0, slope, True, why, gain, speeds, gaps, lead_speeds, rows, tuple(walls)
