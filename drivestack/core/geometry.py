@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
+from numba import njit
 from numpy.typing import ArrayLike, NDArray
 
 from drivestack.core.errors import GeometryError
@@ -264,13 +265,29 @@ class FrenetFrame:
 
     def from_frenet(self, s: ArrayLike, d: ArrayLike) -> FloatArray:
         """World points (..., 2) [m] at arc length `s` [m] and left offset `d` [m] (broadcast to (...))."""
-        s, d = np.broadcast_arrays(_finite("arc length s", s), _finite("offset d", d))
+        return self.poses(s, d, 0.0)[0]
+
+    def poses(self, s: ArrayLike, d: ArrayLike, slope: ArrayLike) -> tuple[FloatArray, FloatArray]:
+        """World points (..., 2) [m] and headings (...) [rad] of paths at arc length `s` [m] and left
+        offset `d` [m] whose offset changes by `slope` [m/m] there (broadcast to (...)): the
+        reference's segment heading turned by atan(slope), wrapped to [-pi, pi)."""
+        s, d, slope = np.broadcast_arrays(
+            _finite("arc length s", s), _finite("offset d", d), _finite("slope", slope)
+        )
         reference = self.reference
-        segment, along = reference._locate(s)
-        t = np.clip(along / np.diff(reference.s)[segment], 0.0, 1.0)[..., None]
-        normal = (1.0 - t) * self.normals[segment] + t * self.normals[segment + 1]
-        on_line = reference.points[segment] + along[..., None] * reference.directions[segment]
-        return on_line + d[..., None] * normal
+        x, y, segment = _frenet_kernel(
+            np.ascontiguousarray(s, dtype=np.float64).ravel(),
+            np.ascontiguousarray(d, dtype=np.float64).ravel(),
+            reference.s,
+            reference.points,
+            reference.directions,
+            self.normals,
+        )
+        heading = reference.headings[segment] + np.arctan(slope.ravel())  # within (-3 pi / 2, 3 pi / 2)
+        heading = np.where(
+            heading >= np.pi, heading - TWO_PI, np.where(heading < -np.pi, heading + TWO_PI, heading)
+        )
+        return np.stack([x, y], axis=-1).reshape(*s.shape, 2), heading.reshape(s.shape)
 
     def to_frenet(self, xy: ArrayLike) -> tuple[FloatArray, FloatArray]:
         """Arc length s (...) [m] and left offset d (...) [m] of points `xy` (..., 2) [m].
@@ -322,6 +339,35 @@ class FrenetFrame:
         s = reference.s[best] + t[rows, best] * lengths[best]
         d = offset[rows, best]
         return s, d
+
+
+@njit(cache=True)
+def _frenet_kernel(
+    s: FloatArray,
+    d: FloatArray,
+    stations: FloatArray,
+    points: FloatArray,
+    directions: FloatArray,
+    normals: FloatArray,
+) -> tuple[FloatArray, FloatArray, NDArray[np.int64]]:
+    """x, y [m] and segment index (N,) of Frenet points (arc length `s`, offset `d` [m], (N,)) on a
+    polyline of vertex arc lengths `stations` (P,), `points` and miter `normals` (P, 2) and segment
+    `directions` (P - 1, 2): along the segment holding s (the end segments beyond the ends),
+    offset along the normal blended between its vertices."""
+    count = s.shape[0]
+    last = stations.shape[0] - 2
+    x, y = np.empty(count), np.empty(count)
+    segments = np.empty(count, dtype=np.int64)
+    for n in range(count):
+        segment = min(max(np.searchsorted(stations, s[n], side="right") - 1, 0), last)
+        along = s[n] - stations[segment]
+        t = min(max(along / (stations[segment + 1] - stations[segment]), 0.0), 1.0)
+        normal_x = (1.0 - t) * normals[segment, 0] + t * normals[segment + 1, 0]
+        normal_y = (1.0 - t) * normals[segment, 1] + t * normals[segment + 1, 1]
+        x[n] = points[segment, 0] + along * directions[segment, 0] + d[n] * normal_x
+        y[n] = points[segment, 1] + along * directions[segment, 1] + d[n] * normal_y
+        segments[n] = segment
+    return x, y, segments
 
 
 _CORNER_SIGNS = np.array([[1.0, 1.0], [-1.0, 1.0], [-1.0, -1.0], [1.0, -1.0]])  # (along, left) per corner

@@ -279,42 +279,6 @@ class References:
     d: FloatArray
 
 
-@njit(cache=True)
-def _poses_kernel(
-    s: FloatArray,
-    d: FloatArray,
-    rate: FloatArray,
-    stations: FloatArray,
-    points: FloatArray,
-    directions: FloatArray,
-    normals: FloatArray,
-    headings: FloatArray,
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Centres x, y [m] and headings [rad] (N,) of Frenet poses (arc length `s`, offset `d` [m],
-    slope `rate` [m/m], (N,) each) on a reference polyline given by its vertices' arc lengths
-    `stations` (P,), `points` (P, 2) and miter `normals` (P, 2), its segments' unit `directions`
-    and `headings` (P - 1, ...): `FrenetFrame.from_frenet` and the segment's heading turned by the
-    slope, in one pass (beyond the ends the reference runs straight on)."""
-    count = s.shape[0]
-    last = stations.shape[0] - 2
-    x, y, yaw = np.empty(count), np.empty(count), np.empty(count)
-    for n in range(count):
-        segment = min(max(np.searchsorted(stations, s[n], side="right") - 1, 0), last)
-        along = s[n] - stations[segment]
-        t = min(max(along / (stations[segment + 1] - stations[segment]), 0.0), 1.0)
-        normal_x = (1.0 - t) * normals[segment, 0] + t * normals[segment + 1, 0]
-        normal_y = (1.0 - t) * normals[segment, 1] + t * normals[segment + 1, 1]
-        x[n] = points[segment, 0] + along * directions[segment, 0] + d[n] * normal_x
-        y[n] = points[segment, 1] + along * directions[segment, 1] + d[n] * normal_y
-        heading = headings[segment] + np.arctan(rate[n])
-        if heading >= np.pi:
-            heading -= 2.0 * np.pi
-        elif heading < -np.pi:
-            heading += 2.0 * np.pi
-        yaw[n] = heading
-    return x, y, yaw
-
-
 def references(
     corridors: list[Corridor],
     corridor: IntArray,
@@ -325,8 +289,8 @@ def references(
     transition: FloatArray,
     profiles: Profiles,
 ) -> References:
-    """The poses of every proposal along its path at its profile's arc lengths (one
-    compiled pass per corridor, not per proposal)."""
+    """The poses of every proposal along its path at its profile's arc lengths (one compiled
+    Frenet conversion per corridor, not per proposal)."""
     s = profiles.s
     d, rate = lateral_offsets(s, s0, d0, slope, target, transition)
     x, y, yaw = np.empty_like(s), np.empty_like(s), np.empty_like(s)
@@ -334,16 +298,6 @@ def references(
         rows = corridor == number
         if not rows.any():
             continue
-        line = lane.frame.reference
-        poses = _poses_kernel(
-            s[rows].ravel(),
-            d[rows].ravel(),
-            rate[rows].ravel(),
-            line.s,
-            line.points,
-            line.directions,
-            lane.frame.normals,
-            line.headings,
-        )
-        x[rows], y[rows], yaw[rows] = (values.reshape(-1, s.shape[1]) for values in poses)
+        points, yaw[rows] = lane.frame.poses(s[rows], d[rows], rate[rows])
+        x[rows], y[rows] = points[..., 0], points[..., 1]
     return References(x, y, yaw, profiles.v, d)
