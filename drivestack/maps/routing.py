@@ -120,6 +120,31 @@ def goal_spans(goal: Goal | None, index: MapIndex) -> tuple[GoalSpan, ...]:
     return tuple(spans)
 
 
+def goal_spans_beside(goal: Goal | None, index: MapIndex) -> tuple[GoalSpan, ...]:
+    """Where goal regions reach into a lane from beside it without crossing its centerline, while
+    another lane's centerline does cross them: the stretch of the overlap along the lane and the
+    overlap's centre as a left offset. Not a route's goal (that lane is the one to drive in), but
+    a place a path offset within the lane still reaches, e.g. when no lane change fits before it."""
+    if goal is None:
+        return ()
+    spans: list[GoalSpan] = []
+    for number, state in enumerate(goal.states):
+        for shape in state.regions:
+            region = shape_polygon(shape)
+            crossed = {span.lane_id for span in _region_spans(region, index, number)}
+            rows = np.flatnonzero(shapely.intersects(index.polygons, region))
+            for row in rows.tolist():
+                lane_id = int(index.lane_ids[row])
+                overlap = shapely.intersection(index.polygons[row], region)
+                if lane_id in crossed or shapely.area(overlap) <= 0.0:
+                    continue
+                outline = shapely.get_coordinates(overlap)
+                s, _, _ = index.project(np.full(len(outline), lane_id), outline)
+                _, offset, _ = index.project(np.array([lane_id]), shapely.get_coordinates(shapely.centroid(overlap)))
+                spans.append(GoalSpan(lane_id, float(s.min()), float(s.max()), float(offset[0]), number))
+    return tuple(spans)
+
+
 def _region_spans(region: shapely.Geometry, index: MapIndex, state: int) -> list[GoalSpan]:
     """Spans of one goal region on the lanes whose polygon it overlaps (see `goal_spans`)."""
     if region.is_empty:
@@ -179,7 +204,8 @@ class Corridor:
     gives none), `curvature` [1/m] (left positive), `excess` [m] (route excess E),
     `in_intersection`. `dead_end` when the last lane has no
     successor; `stop_lines` and `goal` spans (arc lengths [s_in, s_out] on this corridor, the
-    region centre's offset and the goal state index) along it.
+    region centre's offset and the goal state index) along it; `goal_beside`: regions reaching into
+    its lanes from beside (see `goal_spans_beside`), places to aim at, not to route to.
     """
 
     lane_ids: tuple[int, ...]
@@ -198,6 +224,7 @@ class Corridor:
     dead_end: bool
     stop_lines: tuple[StopLine, ...] = ()
     goal: tuple[GoalSpan, ...] = ()
+    goal_beside: tuple[GoalSpan, ...] = ()
     _members: frozenset[int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -255,6 +282,7 @@ class Router:
         self.index = index
         self.config = config
         self.spans = goal_spans(goal, index)
+        self.spans_beside = goal_spans_beside(goal, index)
         lengths = zip(index.lane_ids.tolist(), index.lengths.tolist(), strict=True)
         self._lengths = {int(lane): float(length) for lane, length in lengths}
         self._stations = {
@@ -457,11 +485,14 @@ class Router:
             local = np.clip(stations[on] - starts[k], 0.0, self._lengths[lane])
             excess[on] = self.excess(lane, local)
         intersection = np.array([self.index.is_intersection(lane) for lane in lanes])
-        goal = tuple(
-            GoalSpan(span.lane_id, starts[k] + span.s_in, starts[k] + span.s_out, span.offset, span.state)
-            for k, lane in enumerate(lanes)
-            for span in self.spans
-            if span.lane_id == lane
+        goal, goal_beside = (
+            tuple(
+                GoalSpan(span.lane_id, starts[k] + span.s_in, starts[k] + span.s_out, span.offset, span.state)
+                for k, lane in enumerate(lanes)
+                for span in spans
+                if span.lane_id == lane
+            )
+            for spans in (self.spans, self.spans_beside)
         )
         return Corridor(
             lane_ids=lanes,
@@ -480,6 +511,7 @@ class Router:
             dead_end=not self._successors(lanes[-1]),
             stop_lines=self._stop_lines(lanes, starts),
             goal=goal,
+            goal_beside=goal_beside,
         )
 
     def _stop_lines(self, lanes: tuple[int, ...], starts: FloatArray) -> tuple[StopLine, ...]:

@@ -15,7 +15,7 @@ from drivestack.core.geometry import Polyline
 from drivestack.core.map import Lane, LaneGraph, Neighbour, StopLine
 from drivestack.core.scenario import Goal, GoalState, Interval, Shape, ShapeKind
 from drivestack.maps.index import MapIndex
-from drivestack.maps.routing import Router, RoutingConfig, goal_spans, smooth
+from drivestack.maps.routing import Router, RoutingConfig, goal_spans, goal_spans_beside, smooth
 
 
 def _goal(x: float, y: float, length: float = 10.0, width: float = 3.0) -> Goal:
@@ -36,6 +36,24 @@ def test_goal_spans_cover_the_centerline_inside_the_region() -> None:
     lanelet = Goal((GoalState(time=Interval(0, 10), lanelet_ids=(scenes.lane_id(1),)),))
     (whole,) = goal_spans(lanelet, MapIndex(graph))
     assert (whole.s_in, whole.s_out) == (0.0, pytest.approx(200.0))
+
+
+def test_goal_spans_beside_mark_where_a_region_reaches_into_a_lane_it_does_not_route_to() -> None:
+    # the region crosses the left lane's centerline and reaches 0.75 m into the right lane
+    graph = scenes.straight_road(num_lanes=2, length=200.0)
+    index = MapIndex(graph)
+    goal = _goal(150.0, scenes.LANE_WIDTH - 0.5, length=8.0, width=4.0)
+    assert [span.lane_id for span in goal_spans(goal, index)] == [scenes.lane_id(1)]
+    (beside,) = goal_spans_beside(goal, index)
+    assert beside.lane_id == scenes.lane_id(0)
+    assert (beside.s_in, beside.s_out) == (pytest.approx(146.0), pytest.approx(154.0))
+    # the overlap's middle: from y = 1.0 to the lanes' shared border at 1.75
+    assert beside.offset == pytest.approx(1.375)
+    router = _router(graph, goal)
+    assert router.corridor(scenes.lane_id(0)).goal_beside == (beside,)
+    assert router.corridor(scenes.lane_id(0)).goal == ()  # the route still asks for the left lane
+    # a region inside one lane is beside no other
+    assert goal_spans_beside(_goal(150.0, 0.0, width=2.0), index) == ()
 
 
 def test_goal_in_the_next_lane_costs_a_lane_change_until_its_end() -> None:

@@ -208,6 +208,37 @@ def test_falls_back_to_make_room_for_a_lane_change_the_route_needs() -> None:
     assert ahead > 0.5 * (record.ego.length + 4.5)
 
 
+def test_meets_a_goal_orientation_its_lane_does_not_have() -> None:
+    # the region was drawn where the recorded driver still turned: it allows headings of 0.08 to
+    # 0.4 rad only, on a straight lane heading 0; the ego swerves gently to cross it at that heading
+    graph = scenes.straight_road(num_lanes=1, length=300.0)
+    scenario = _scene(graph, [], 60.0, 0.0, 10.0, (150.0, 0.0), 120)
+    problem = scenario.planning_problems[0]
+    turning = dataclasses.replace(problem.goal.states[0], orientation=Interval(0.08, 0.4))
+    problem = dataclasses.replace(problem, goal=Goal((turning,)))
+    scenario = dataclasses.replace(scenario, planning_problems=(problem,))
+    record, _ = _run(scenario)
+    assert record.termination == "goal_reached"
+    assert 0.08 <= record.ego.yaw[-1] <= 0.4
+    metrics = evaluate(scenario, problem, record, None)
+    assert metrics.goal_reached and metrics.drivable_area == 1.0 and metrics.comfort == 1.0
+
+
+def test_reaches_a_goal_region_that_reaches_into_its_lane_from_beside() -> None:
+    # the region lies mostly on the next lane, which the ego may not change into (no lane-change
+    # link), and reaches 0.5 m into the ego's lane: a path offset within the lane gets there
+    graph = scenes.straight_road(num_lanes=2, length=300.0)
+    right, left = scenes.lane_id(0), scenes.lane_id(1)
+    lanes = dict(graph.lanes)
+    lanes[right] = dataclasses.replace(lanes[right], left_neighbour=None)
+    lanes[left] = dataclasses.replace(lanes[left], right_neighbour=None)
+    graph = dataclasses.replace(graph, lanes=lanes)
+    goal = (150.0, scenes.LANE_WIDTH - 0.5)
+    record, _ = _run(_scene(graph, [], 60.0, 0.0, 10.0, goal, 150, goal_size=(10.0, 3.5)))
+    assert record.termination == "goal_reached"
+    assert record.ego.y[-1] >= 1.25 and record.ego.y.max() < 2.1  # within reach of its own lane
+
+
 def test_counts_on_no_arrival_after_the_recording_ends() -> None:
     # the goal's window stays open long after the 4 s recording; reaching it would take 5 s
     graph = scenes.straight_road(num_lanes=1, length=400.0)

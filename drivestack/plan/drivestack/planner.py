@@ -30,11 +30,11 @@ from numpy.typing import NDArray
 
 from drivestack.core.dynamics import BicycleState, Obstacles, Tracker, VehicleParams, rollout
 from drivestack.core.errors import ConfigError
-from drivestack.core.geometry import FrenetFrame, Polyline, angle_diff
+from drivestack.core.geometry import TWO_PI, FrenetFrame, Polyline, angle_diff
 from drivestack.core.map import LaneGraph
 from drivestack.core.planner import Observation, PlannerInit
 from drivestack.core.rules import TrafficRules, traffic_rules
-from drivestack.core.scenario import StaticObstacle, Trajectory
+from drivestack.core.scenario import Goal, StaticObstacle, Trajectory
 from drivestack.maps.index import MapIndex
 from drivestack.maps.raster import DRIVABLE, MapRaster
 from drivestack.maps.routing import Corridor, Router, shape_polygon
@@ -91,6 +91,11 @@ _ARRIVAL_DECELERATION = 2.0  # [m/s2] with which the ego comes to rest once the 
 _END_MARGIN = 3.0  # [m] before a lane's or the map's end where the ego stops (ends may be slanted)
 _LANE_TOLERANCE = 0.1  # [m] a corner may stick out of its lane before the ego counts as between lanes
 _GOAL_REACH = 0.3  # [m] beyond its lane's half width a path may aim at a goal region's centre
+_HEADING_MARGIN = 0.05  # [rad] inside a goal's orientation interval a path aims its heading
+_MIN_HEADING_RUN = 1.0  # [m] of travel before a goal region's middle a heading path needs
+_MAX_HEADING_TURN = 0.5  # [rad] the most a path turns off its lane to meet a goal's orientation
+_MID_SLOPE = 1.875  # slope at the middle of a unit quintic lane shift (see `lateral_offsets`)
+_MID_SLOPE_CARRY = 0.266  # share of the initial slope left at the quintic's middle
 _STRAIGHT_LENGTH = 1000.0  # [m] of the straight corridor used off every lane
 _STOPPED = 0.1  # [m/s] the speed below which the ego has come to a full stop
 _AT_LINE = 3.0  # [m] from a stop line within which the ego's front has stopped at it
@@ -465,6 +470,7 @@ class DrivestackPlanner:
         the emergency brake on the ego's own lane, holding its offset, comes last."""
         config = self.config.proposals
         length = self._init.vehicle.length if self._init is not None else VehicleParams().length
+        goal = self._init.goal if self._init is not None else None
         fractions, headways = (
             grid.ravel().tolist() for grid in np.meshgrid(config.speed_fractions, config.headways)
         )
@@ -479,7 +485,7 @@ class DrivestackPlanner:
                 junction = bool(option.corridor.in_intersection[option.corridor.station(option.s0)])
                 offsets = () if junction else config.lateral_offsets  # turn lanes are followed as drawn
                 targets = sorted({0.0, *offsets, round(option.d0, 2), *_goal_offsets(option, speed, config)})
-                paths = [(target, transition) for target in targets]
+                paths = [(target, transition) for target in targets] + _goal_headings(option, goal)
             else:
                 lengths = [max(config.min_transition, speed * t) for t in config.lane_change_times]
                 if self._memory.changing and option.corridor.holds(self._memory.target_lane):
@@ -826,16 +832,48 @@ def _room_made(option: LaneOption, speed: float, why: str) -> LaneOption:
 
 def _goal_offsets(option: LaneOption, speed: float, config: ProposalConfig) -> list[float]:
     """Lateral targets [m] toward goal regions ahead on the option's corridor that lie beside its
-    centerline (within the lane and a little beyond), reachable within the horizon."""
+    centerline or reach into its lanes from beside (within the lane and a little beyond), reachable
+    within the horizon."""
     corridor = option.corridor
     reach = option.s0 + max(speed, 5.0) * config.horizon
     found = []
-    for span in corridor.goal:
+    for span in corridor.goal + corridor.goal_beside:
         if span.s_out < option.s0 or span.s_in > reach or abs(span.offset) < 0.2:
             continue
         k = corridor.station(span.s_in)
         low, high = -float(corridor.half_right[k]) - _GOAL_REACH, float(corridor.half_left[k]) + _GOAL_REACH
         found.append(round(float(np.clip(span.offset, low, high)), 2))
+    return found
+
+
+def _goal_headings(option: LaneOption, goal: Goal | None) -> list[tuple[float, float]]:
+    """Paths (target offset [m], transition [m]) that cross a goal region ahead on the option's
+    corridor at a heading its orientation interval allows where the lane's own heading there does
+    not (a region drawn where the recorded driver was still turning): the path's quintic is at its
+    steepest in the region's middle, aiming `_HEADING_MARGIN` inside the interval, within the lane
+    and a little beyond."""
+    if goal is None:
+        return []
+    corridor, found = option.corridor, []
+    for span in corridor.goal + corridor.goal_beside:
+        interval = goal.states[span.state].orientation
+        middle = 0.5 * (max(span.s_in, option.s0) + span.s_out)
+        if interval is None or middle - option.s0 < _MIN_HEADING_RUN:
+            continue
+        k = corridor.station(middle)
+        heading = float(corridor.headings[k])
+        width = interval.end - interval.start
+        if np.remainder(heading - interval.start, TWO_PI) <= width or width >= TWO_PI:
+            continue  # the lane's heading is allowed
+        to_start, to_end = (float(angle_diff(end, heading)) for end in (interval.start, interval.end))
+        margin = min(_HEADING_MARGIN, 0.5 * width)
+        turn = to_start + margin if abs(to_start) < abs(to_end) else to_end - margin
+        transition = 2.0 * (middle - option.s0)
+        # the quintic's slope at its middle: 1.875 (target - d0) / transition + 0.266 slope0
+        target = option.d0 + (np.tan(turn) - _MID_SLOPE_CARRY * option.slope) * transition / _MID_SLOPE
+        low, high = -float(corridor.half_right[k]) - _GOAL_REACH, float(corridor.half_left[k]) + _GOAL_REACH
+        if abs(turn) < _MAX_HEADING_TURN and low <= target <= high:
+            found.append((round(float(target), 2), transition))
     return found
 
 
