@@ -140,7 +140,9 @@ def goal_spans_beside(goal: Goal | None, index: MapIndex) -> tuple[GoalSpan, ...
                     continue
                 outline = shapely.get_coordinates(overlap)
                 s, _, _ = index.project(np.full(len(outline), lane_id), outline)
-                _, offset, _ = index.project(np.array([lane_id]), shapely.get_coordinates(shapely.centroid(overlap)))
+                _, offset, _ = index.project(
+                    np.array([lane_id]), shapely.get_coordinates(shapely.centroid(overlap))
+                )
                 spans.append(GoalSpan(lane_id, float(s.min()), float(s.max()), float(offset[0]), number))
     return tuple(spans)
 

@@ -84,6 +84,14 @@ def _scene(
     )
 
 
+def _with_goal(scenario: Scenario, **fields: Any) -> Scenario:
+    """`scenario` with `fields` of its only problem's only goal state replaced."""
+    problem = scenario.planning_problems[0]
+    state = dataclasses.replace(problem.goal.states[0], **fields)
+    problem = dataclasses.replace(problem, goal=Goal((state,)))
+    return dataclasses.replace(scenario, planning_problems=(problem,))
+
+
 def test_follows_a_braking_leader_and_stops_behind_it() -> None:
     graph = scenes.straight_road(num_lanes=1, length=400.0)
     leader = scenes.braking(2, 45.0, 0.0, 15.0, 4.0, num_steps=120)
@@ -212,15 +220,13 @@ def test_meets_a_goal_orientation_its_lane_does_not_have() -> None:
     # the region was drawn where the recorded driver still turned: it allows headings of 0.08 to
     # 0.4 rad only, on a straight lane heading 0; the ego swerves gently to cross it at that heading
     graph = scenes.straight_road(num_lanes=1, length=300.0)
-    scenario = _scene(graph, [], 60.0, 0.0, 10.0, (150.0, 0.0), 120)
-    problem = scenario.planning_problems[0]
-    turning = dataclasses.replace(problem.goal.states[0], orientation=Interval(0.08, 0.4))
-    problem = dataclasses.replace(problem, goal=Goal((turning,)))
-    scenario = dataclasses.replace(scenario, planning_problems=(problem,))
+    scenario = _with_goal(
+        _scene(graph, [], 60.0, 0.0, 10.0, (150.0, 0.0), 120), orientation=Interval(0.08, 0.4)
+    )
     record, _ = _run(scenario)
     assert record.termination == "goal_reached"
     assert 0.08 <= record.ego.yaw[-1] <= 0.4
-    metrics = evaluate(scenario, problem, record, None)
+    metrics = evaluate(scenario, scenario.planning_problems[0], record, None)
     assert metrics.goal_reached and metrics.drivable_area == 1.0 and metrics.comfort == 1.0
 
 
@@ -242,11 +248,7 @@ def test_reaches_a_goal_region_that_reaches_into_its_lane_from_beside() -> None:
 def test_counts_on_no_arrival_after_the_recording_ends() -> None:
     # the goal's window stays open long after the 4 s recording; reaching it would take 5 s
     graph = scenes.straight_road(num_lanes=1, length=400.0)
-    scenario = _scene(graph, [], 60.0, 0.0, 20.0, (170.0, 0.0), 40)
-    problem = scenario.planning_problems[0]
-    late = dataclasses.replace(problem.goal.states[0], time=Interval(0, 400))
-    problem = dataclasses.replace(problem, goal=Goal((late,)))
-    scenario = dataclasses.replace(scenario, planning_problems=(problem,))
+    scenario = _with_goal(_scene(graph, [], 60.0, 0.0, 20.0, (170.0, 0.0), 40), time=Interval(0, 400))
     arrivals: list[bool] = []
 
     class Watched(DrivestackPlanner):
