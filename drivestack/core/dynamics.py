@@ -138,6 +138,45 @@ def wrap(angle: float) -> float:
 
 
 @njit(cache=True)
+def _bicycle_one(
+    x: float,
+    y: float,
+    yaw: float,
+    cos_yaw: float,
+    sin_yaw: float,
+    speed: float,
+    acceleration: float,
+    steering: float,
+    accel_cmd: float,
+    steer_cmd: float,
+    limits: FloatArray,
+    dt: float,
+) -> tuple[float, float, float, float, float, float, float, float, float]:
+    """`bicycle_step` for one vehicle (its heading's cosine and sine given, as a rollout has them
+    from the step before): x, y, yaw, cos yaw, sin yaw, speed, accel, yaw rate, steering after `dt`."""
+    wheelbase, max_acc, max_dec, max_jerk, max_steer, max_rate = limits
+    half = 0.5 * wheelbase
+    accel = min(max(accel_cmd, acceleration - max_jerk * dt), acceleration + max_jerk * dt)
+    accel = min(max(accel, -max_dec), max_acc)
+    steer = min(max(steer_cmd, steering - max_rate * dt), steering + max_rate * dt)
+    steer = min(max(steer, -max_steer), max_steer)
+    v1 = speed + accel * dt
+    if v1 < 0.0:  # stops within the step instead of reversing
+        distance = speed * speed / max(-2.0 * accel, 1e-12)
+        v1 = 0.0
+    else:
+        distance = speed * dt + 0.5 * accel * dt * dt
+    turn = distance * np.tan(steer) / wheelbase
+    chord = distance * (np.sin(0.5 * turn) / (0.5 * turn) if abs(turn) > 1e-9 else 1.0)
+    mid = yaw + 0.5 * turn
+    new_yaw = wrap(yaw + turn)
+    new_cos, new_sin = np.cos(new_yaw), np.sin(new_yaw)
+    new_x = x - half * cos_yaw + chord * np.cos(mid) + half * new_cos
+    new_y = y - half * sin_yaw + chord * np.sin(mid) + half * new_sin
+    return new_x, new_y, new_yaw, new_cos, new_sin, v1, (v1 - speed) / dt, turn / dt, steer
+
+
+@njit(cache=True)
 def _bicycle_kernel(
     x: FloatArray,
     y: FloatArray,
@@ -152,32 +191,13 @@ def _bicycle_kernel(
 ) -> FloatArray:
     """`bicycle_step` on arrays (B,); `limits` = (wheelbase, max accel, max decel, max jerk, max
     steering angle, max steering rate); returns (7, B): x, y, yaw, speed, accel, yaw rate, steering."""
-    wheelbase, max_acc, max_dec, max_jerk, max_steer, max_rate = limits
-    half = 0.5 * wheelbase
     out = np.empty((7, x.shape[0]))
     for i in range(x.shape[0]):
-        accel = min(max(accel_cmd[i], acceleration[i] - max_jerk * dt), acceleration[i] + max_jerk * dt)
-        accel = min(max(accel, -max_dec), max_acc)
-        steer = min(max(steer_cmd[i], steering[i] - max_rate * dt), steering[i] + max_rate * dt)
-        steer = min(max(steer, -max_steer), max_steer)
-        v0 = speed[i]
-        v1 = v0 + accel * dt
-        if v1 < 0.0:  # stops within the step instead of reversing
-            distance = v0 * v0 / max(-2.0 * accel, 1e-12)
-            v1 = 0.0
-        else:
-            distance = v0 * dt + 0.5 * accel * dt * dt
-        turn = distance * np.tan(steer) / wheelbase
-        chord = distance * (np.sin(0.5 * turn) / (0.5 * turn) if abs(turn) > 1e-9 else 1.0)
-        mid = yaw[i] + 0.5 * turn
-        new_yaw = wrap(yaw[i] + turn)
-        out[0, i] = x[i] - half * np.cos(yaw[i]) + chord * np.cos(mid) + half * np.cos(new_yaw)
-        out[1, i] = y[i] - half * np.sin(yaw[i]) + chord * np.sin(mid) + half * np.sin(new_yaw)
-        out[2, i] = new_yaw
-        out[3, i] = v1
-        out[4, i] = (v1 - v0) / dt
-        out[5, i] = turn / dt
-        out[6, i] = steer
+        new_x, new_y, new_yaw, _, _, v1, accel, yaw_rate, steer = _bicycle_one(
+            x[i], y[i], yaw[i], np.cos(yaw[i]), np.sin(yaw[i]), speed[i], acceleration[i], steering[i],
+            accel_cmd[i], steer_cmd[i], limits, dt,
+        )  # fmt: skip
+        out[:, i] = new_x, new_y, new_yaw, v1, accel, yaw_rate, steer
     return out
 
 
@@ -349,6 +369,44 @@ class Tracker:
         return out[0], out[1]
 
 
+Pose = tuple[float, float, float, float, float, float]  # x, y, yaw, cos yaw, sin yaw, speed
+
+
+@njit(cache=True)
+def _pose(x: float, y: float, yaw: float, speed: float) -> Pose:
+    """A `Pose` with its heading's cosine and sine."""
+    return x, y, yaw, np.cos(yaw), np.sin(yaw), speed
+
+
+@njit(cache=True)
+def _control_one(
+    ego: Pose, steering: float, now: Pose, after: Pose, wheelbase: float, gains: FloatArray, dt: float
+) -> tuple[float, float]:
+    """`Tracker.control` for one vehicle: (acceleration, steering angle) that take the `ego` from
+    the reference pose `now` toward `after`, one step later; `gains` as in `_control_kernel`."""
+    k_offset, k_rate, min_speed, speed_gain, position_gain, limit = gains
+    x, y, yaw, cos_yaw, sin_yaw, speed = ego
+    x0, y0, yaw0, cos0, sin0, v0 = now
+    x1, y1, yaw1, cos1, sin1, v1 = after
+    half = 0.5 * wheelbase
+    # rear axles: the ego's relative to the reference's now, and the reference's next step
+    ex = x - half * cos_yaw - (x0 - half * cos0)
+    ey = y - half * sin_yaw - (y0 - half * sin0)
+    along = ex * cos0 + ey * sin0  # ego ahead of the reference: > 0
+    lateral = -ex * sin0 + ey * cos0  # ego left of the reference: > 0
+    step_x = x1 - half * cos1 - (x0 - half * cos0)
+    step_y = y1 - half * sin1 - (y0 - half * sin0)
+    distance = np.hypot(step_x, step_y)
+    # a reference at rest gives no curvature: keep the wheel where it is
+    feedforward = wrap(yaw1 - yaw0) / distance if distance > 1e-3 else np.tan(steering) / wheelbase
+    v = max(speed, min_speed)
+    lateral_accel = -k_offset * lateral - k_rate * v * np.sin(wrap(yaw - yaw0))
+    curvature = min(max(feedforward + lateral_accel / (v * v), -limit), limit)
+    return (v1 - v0) / dt + speed_gain * (v0 - speed) - position_gain * along, np.arctan(
+        curvature * wheelbase
+    )
+
+
 @njit(cache=True)
 def _control_kernel(
     x: FloatArray,
@@ -363,28 +421,13 @@ def _control_kernel(
 ) -> FloatArray:
     """`Tracker.control` on arrays (B,); `ref` (8, B) as `Reference`'s fields; `gains` = (lateral
     offset gain, lateral rate gain, min speed, speed gain, position gain, max curvature)."""
-    k_offset, k_rate, min_speed, speed_gain, position_gain, limit = gains
-    half = 0.5 * wheelbase
     out = np.empty((2, x.shape[0]))
     for i in range(x.shape[0]):
-        x0, y0, yaw0, v0, x1, y1, yaw1, v1 = ref[:, i]
-        cos0, sin0 = np.cos(yaw0), np.sin(yaw0)
-        # rear axles: the ego's relative to the reference's now, and the reference's next step
-        ex = x[i] - half * np.cos(yaw[i]) - (x0 - half * cos0)
-        ey = y[i] - half * np.sin(yaw[i]) - (y0 - half * sin0)
-        along = ex * cos0 + ey * sin0  # ego ahead of the reference: > 0
-        lateral = -ex * sin0 + ey * cos0  # ego left of the reference: > 0
-        step_x = x1 - half * np.cos(yaw1) - (x0 - half * cos0)
-        step_y = y1 - half * np.sin(yaw1) - (y0 - half * sin0)
-        distance = np.hypot(step_x, step_y)
-        # a reference at rest gives no curvature: keep the wheel where it is
-        held = np.tan(steering[i]) / wheelbase
-        feedforward = wrap(yaw1 - yaw0) / distance if distance > 1e-3 else held
-        v = max(speed[i], min_speed)
-        lateral_accel = -k_offset * lateral - k_rate * v * np.sin(wrap(yaw[i] - yaw0))
-        curvature = min(max(feedforward + lateral_accel / (v * v), -limit), limit)
-        out[0, i] = (v1 - v0) / dt + speed_gain * (v0 - speed[i]) - position_gain * along
-        out[1, i] = np.arctan(curvature * wheelbase)
+        r = ref[:, i]
+        out[:, i] = _control_one(
+            _pose(x[i], y[i], yaw[i], speed[i]), steering[i], _pose(r[0], r[1], r[2], r[3]),
+            _pose(r[4], r[5], r[6], r[7]), wheelbase, gains, dt,
+        )  # fmt: skip
     return out
 
 
@@ -453,17 +496,22 @@ def _rollout_kernel(
     x, y, yaw, speed; returns (7, B, H + 1)."""
     batch, horizon = state.shape[1], reference.shape[2] - 1
     out = np.empty((7, batch, horizon + 1))
-    out[:, :, 0] = state
-    step = np.empty((8, batch))
-    for h in range(horizon):
-        for i in range(4):
-            step[i] = reference[i, :, h]
-            step[4 + i] = reference[i, :, h + 1]
-        x, y, yaw, speed = out[0, :, h], out[1, :, h], out[2, :, h], out[3, :, h]
-        command = _control_kernel(x, y, yaw, speed, out[6, :, h], step, wheelbase, gains, dt)
-        out[:, :, h + 1] = _bicycle_kernel(
-            x, y, yaw, speed, out[4, :, h], out[6, :, h], command[0], command[1], limits, dt
-        )
+    for i in range(batch):  # one vehicle at a time: its states and references lie contiguous in h
+        out[:, i, 0] = state[:, i]
+        x, y, yaw, speed, accel, _, steering = state[:, i]
+        cos_yaw, sin_yaw = np.cos(yaw), np.sin(yaw)
+        now = _pose(reference[0, i, 0], reference[1, i, 0], reference[2, i, 0], reference[3, i, 0])
+        for h in range(horizon):
+            after = _pose(
+                reference[0, i, h + 1], reference[1, i, h + 1], reference[2, i, h + 1], reference[3, i, h + 1]
+            )
+            ego = (x, y, yaw, cos_yaw, sin_yaw, speed)
+            accel_cmd, steer_cmd = _control_one(ego, steering, now, after, wheelbase, gains, dt)
+            x, y, yaw, cos_yaw, sin_yaw, speed, accel, yaw_rate, steering = _bicycle_one(
+                x, y, yaw, cos_yaw, sin_yaw, speed, accel, steering, accel_cmd, steer_cmd, limits, dt
+            )
+            out[:, i, h + 1] = x, y, yaw, speed, accel, yaw_rate, steering
+            now = after  # the reference's next pose, its cosine and sine already known
     return out
 
 
