@@ -72,6 +72,39 @@ def test_profiles_stop_before_the_wall_with_bounded_jerk() -> None:
     assert v[-1] == pytest.approx(15.0, abs=0.3)  # reaches the target speed (not only nears it)
 
 
+def test_a_batch_gives_every_row_the_profile_it_gets_alone() -> None:
+    # repeated rows (paths beside each other share their profiles and are computed once) mixed with
+    # rows that differ in one input each: kind, wall, leader, fraction
+    config = ProposalConfig()
+    limits = np.array([2.25, config.comfort_jerk, 8.0, 12.0, 1.5, 0.6, 2.5, 3.8, config.firm_jerk])
+    rows = [
+        (IDM, np.inf, (np.inf, 0.0, 0.0), 1.0),
+        (STOP, 60.0, (np.inf, 0.0, 0.0), 1.0),
+        (IDM, np.inf, (30.0, 10.0, -2.0), 1.0),
+        (IDM, np.inf, (np.inf, 0.0, 0.0), 0.6),
+        (BRAKE, np.inf, (np.inf, 0.0, 0.0), 1.0),
+    ]
+    order = [0, 1, 0, 2, 3, 2, 4, 0, 1]
+
+    def profiles(picked: list[int]) -> tuple[np.ndarray, ...]:
+        kinds, walls, leads, fractions = zip(*(rows[k] for k in picked), strict=True)
+        gap, speed, accel = (np.array(values) for values in zip(*leads, strict=True))
+        count = len(picked)
+        out = speed_profiles(
+            np.zeros(count), 15.0, 0.0, np.zeros(count, dtype=np.int64), np.full((1, 400), 15.0), 1.0,
+            np.array(kinds), np.array(fractions), np.ones(count), gap, speed, accel, np.array(walls),
+            config.idm.array, limits, 0.1, 120,
+        )  # fmt: skip
+        return out.s, out.v, out.a, out.binding
+
+    batch = profiles(order)
+    for row, k in enumerate(order):
+        alone = profiles([k])
+        for together, single in zip(batch, alone, strict=True):
+            np.testing.assert_array_equal(together[row], single[0])
+    assert not np.array_equal(batch[1][0], batch[1][1])  # the rows do differ
+
+
 def test_close_faster_leaders_need_no_panic_braking_braking_ones_are_followed_to_a_stop() -> None:
     comfortable = ProposalConfig().idm.decel_max
     # a car cutting in 3 m ahead, 3 m/s faster: IDM alone would brake at its limit

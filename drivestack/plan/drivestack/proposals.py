@@ -213,27 +213,35 @@ def speed_profiles(
     stop; inf: none); `idm` = `IdmParams.array`; `limits` = (front overhang [m], comfort jerk
     [m/s3], brake deceleration [m/s2], brake jerk [m/s3], max acceleration [m/s2], speed gain [1/s]
     of the controller that holds the target speed, deceleration [m/s2] of the SLOW profiles,
-    deceleration [m/s2] and jerk [m/s3] of the FIRM ones)."""
+    deceleration [m/s2] and jerk [m/s3] of the FIRM ones).
+
+    Paths beside each other on one corridor share their profiles: rows whose inputs are all equal
+    are computed once."""
+    count = len(s0)
+    leaders = [_per_proposal(values, count) for values in (lead_gap, lead_speed, lead_accel)]
+    inputs = np.column_stack([s0, corridor, kind, fraction, headway, wall, *leaders])
+    unique, first, shared = np.unique(inputs, axis=0, return_index=True, return_inverse=True)
     out, binding = _profiles_kernel(
-        np.ascontiguousarray(s0, dtype=np.float64),
+        np.ascontiguousarray(unique[:, 0]),
         float(v0),
         float(a0),
-        np.ascontiguousarray(corridor, dtype=np.int64),
+        np.ascontiguousarray(corridor[first], dtype=np.int64),
         np.ascontiguousarray(envelope, dtype=np.float64),
         float(spacing),
-        np.ascontiguousarray(kind, dtype=np.int64),
-        np.ascontiguousarray(fraction, dtype=np.float64),
-        np.ascontiguousarray(headway, dtype=np.float64),
-        _per_proposal(lead_gap, len(s0)),
-        _per_proposal(lead_speed, len(s0)),
-        _per_proposal(lead_accel, len(s0)),
-        np.ascontiguousarray(wall, dtype=np.float64),
+        np.ascontiguousarray(kind[first], dtype=np.int64),
+        np.ascontiguousarray(unique[:, 3]),
+        np.ascontiguousarray(unique[:, 4]),
+        np.ascontiguousarray(leaders[0][first]),
+        np.ascontiguousarray(leaders[1][first]),
+        np.ascontiguousarray(leaders[2][first]),
+        np.ascontiguousarray(unique[:, 5]),
         np.ascontiguousarray(idm, dtype=np.float64),
         np.ascontiguousarray(limits, dtype=np.float64),
         float(dt),
         int(steps),
     )
-    return Profiles(out[0], out[1], out[2], binding)
+    shared = shared.ravel()
+    return Profiles(out[0][shared], out[1][shared], out[2][shared], binding[shared])
 
 
 def _per_proposal(values: FloatArray, count: int) -> FloatArray:
