@@ -151,7 +151,7 @@ class Polyline:
         s before 0 maps to segment 0 (negative distance), s beyond the length to the last segment.
         """
         s = _finite("arc length s", s)
-        segment = np.clip(np.searchsorted(self.s, s, side="right") - 1, 0, len(self.s) - 2)
+        segment = np.minimum(np.maximum(np.searchsorted(self.s, s, side="right") - 1, 0), len(self.s) - 2)
         return segment, s - self.s[segment]
 
     def interpolate(self, s: ArrayLike) -> FloatArray:

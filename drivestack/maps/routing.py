@@ -254,7 +254,7 @@ class Corridor:
     def station(self, s: FloatArray | float) -> IntArray:
         """Station index (...) of arc lengths `s` (...) [m], clipped to the tables."""
         k = np.rint(np.asarray(s, dtype=np.float64) / self.spacing).astype(np.int64)
-        return np.clip(k, 0, len(self.lane_index) - 1)
+        return np.minimum(np.maximum(k, 0), len(self.lane_index) - 1)
 
     def lane_at(self, s: float) -> int:
         """The lane at arc length `s` [m]."""

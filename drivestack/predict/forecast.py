@@ -306,6 +306,8 @@ class LanePaths:
     def rows(self, lane_rows: IntArray, columns: IntArray) -> IntArray:
         """Path rows (N,) of (index lane row, column) pairs (N,), building the ones missing."""
         found = self.table[lane_rows, columns]
+        if (found >= 0).all():
+            return found
         missing = np.unique(np.stack([lane_rows[found < 0], columns[found < 0]], axis=1), axis=0)
         for lane_row, column in missing.tolist():  # once per lane and branch, never per step
             self._build(lane_row, column)
