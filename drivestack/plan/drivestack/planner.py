@@ -61,6 +61,7 @@ from drivestack.plan.drivestack.proposals import (
     WALL,
     Profiles,
     References,
+    lateral_offsets,
     references,
     speed_profiles,
 )
@@ -94,8 +95,6 @@ _GOAL_REACH = 0.3  # [m] beyond its lane's half width a path may aim at a goal r
 _HEADING_MARGIN = 0.05  # [rad] inside a goal's orientation interval a path aims its heading
 _MIN_HEADING_RUN = 1.0  # [m] of travel before a goal region's middle a heading path needs
 _MAX_HEADING_TURN = 0.5  # [rad] the most a path turns off its lane to meet a goal's orientation
-_MID_SLOPE = 1.875  # slope at the middle of a unit quintic lane shift (see `lateral_offsets`)
-_MID_SLOPE_CARRY = 0.266  # share of the initial slope left at the quintic's middle
 _STRAIGHT_LENGTH = 1000.0  # [m] of the straight corridor used off every lane
 _STOPPED = 0.1  # [m/s] the speed below which the ego has come to a full stop
 _AT_LINE = 3.0  # [m] from a stop line within which the ego's front has stopped at it
@@ -869,8 +868,16 @@ def _goal_headings(option: LaneOption, goal: Goal | None) -> list[tuple[float, f
         margin = min(_HEADING_MARGIN, 0.5 * width)
         turn = to_start + margin if abs(to_start) < abs(to_end) else to_end - margin
         transition = 2.0 * (middle - option.s0)
-        # the quintic's slope at its middle: 1.875 (target - d0) / transition + 0.266 slope0
-        target = option.d0 + (np.tan(turn) - _MID_SLOPE_CARRY * option.slope) * transition / _MID_SLOPE
+        # the path's slope at the middle is linear in its target: read it off two paths, solve
+        _, rate = lateral_offsets(
+            np.full((2, 1), middle),
+            np.full(2, option.s0),
+            np.full(2, option.d0),
+            np.full(2, option.slope),
+            option.d0 + np.array([0.0, 1.0]),
+            np.full(2, transition),
+        )
+        target = option.d0 + (np.tan(turn) - rate[0, 0]) / (rate[1, 0] - rate[0, 0])
         low, high = -float(corridor.half_right[k]) - _GOAL_REACH, float(corridor.half_left[k]) + _GOAL_REACH
         if abs(turn) < _MAX_HEADING_TURN and low <= target <= high:
             found.append((round(float(target), 2), transition))
