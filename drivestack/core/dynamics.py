@@ -402,9 +402,8 @@ def _control_one(
     v = max(speed, min_speed)
     lateral_accel = -k_offset * lateral - k_rate * v * np.sin(wrap(yaw - yaw0))
     curvature = min(max(feedforward + lateral_accel / (v * v), -limit), limit)
-    return (v1 - v0) / dt + speed_gain * (v0 - speed) - position_gain * along, np.arctan(
-        curvature * wheelbase
-    )
+    acceleration = (v1 - v0) / dt + speed_gain * (v0 - speed) - position_gain * along
+    return acceleration, np.arctan(curvature * wheelbase)
 
 
 @njit(cache=True)

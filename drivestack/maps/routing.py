@@ -24,6 +24,7 @@ ego's lane toward the goal. Positions [m], headings [rad], world frame.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import shapely
@@ -103,74 +104,75 @@ class GoalSpan:
     state: int
 
 
-def goal_spans(goal: Goal | None, index: MapIndex) -> tuple[GoalSpan, ...]:
-    """The goal's spans on the lanes: a goal lanelet whole, a goal region where a lane's centerline
-    crosses it (else where it overlaps the lane polygon, around the region's centre)."""
-    if goal is None:
-        return ()
-    spans: list[GoalSpan] = []
-    for number, state in enumerate(goal.states):
+class GoalSpans(NamedTuple):
+    """A goal's spans on the lanes: `routed`, where the route goes (see `goal_spans`), and `beside`,
+    where a region reaches into a lane from beside it without crossing its centerline while another
+    lane's centerline does cross it (a place a path offset within that lane still reaches, e.g.
+    when no lane change fits before it; never a route's goal)."""
+
+    routed: tuple[GoalSpan, ...]
+    beside: tuple[GoalSpan, ...]
+
+
+def goal_spans(goal: Goal | None, index: MapIndex) -> GoalSpans:
+    """The goal's spans on the lanes. Routed: a goal lanelet whole, a goal region where a lane's
+    centerline crosses it (else where it overlaps the lane polygon, around the region's centre).
+    Beside: the stretch of a region's overlap with a lane no routed span of it is on, and the
+    overlap's centre as a left offset."""
+    routed: list[GoalSpan] = []
+    beside: list[GoalSpan] = []
+    for number, state in enumerate(goal.states if goal is not None else ()):
         rows = index.rows(np.asarray(state.lanelet_ids, dtype=np.int64))
-        spans += [
+        routed += [
             GoalSpan(int(index.lane_ids[row]), 0.0, float(index.lengths[row]), 0.0, number)
             for row in rows[rows >= 0].tolist()
         ]
         for region in state.regions:
-            spans += _region_spans(shape_polygon(region), index, number)
-    return tuple(spans)
+            on, off = _region_spans(shape_polygon(region), index, number)
+            routed += on
+            beside += off
+    return GoalSpans(tuple(routed), tuple(beside))
 
 
-def goal_spans_beside(goal: Goal | None, index: MapIndex) -> tuple[GoalSpan, ...]:
-    """Where goal regions reach into a lane from beside it without crossing its centerline, while
-    another lane's centerline does cross them: the stretch of the overlap along the lane and the
-    overlap's centre as a left offset. Not a route's goal (that lane is the one to drive in), but
-    a place a path offset within the lane still reaches, e.g. when no lane change fits before it."""
-    if goal is None:
-        return ()
-    spans: list[GoalSpan] = []
-    for number, state in enumerate(goal.states):
-        for shape in state.regions:
-            region = shape_polygon(shape)
-            crossed = {span.lane_id for span in _region_spans(region, index, number)}
-            rows = np.flatnonzero(shapely.intersects(index.polygons, region))
-            for row in rows.tolist():
-                lane_id = int(index.lane_ids[row])
-                overlap = shapely.intersection(index.polygons[row], region)
-                if lane_id in crossed or shapely.area(overlap) <= 0.0:
-                    continue
-                outline = shapely.get_coordinates(overlap)
-                s, _, _ = index.project(np.full(len(outline), lane_id), outline)
-                _, offset, _ = index.project(
-                    np.array([lane_id]), shapely.get_coordinates(shapely.centroid(overlap))
-                )
-                spans.append(GoalSpan(lane_id, float(s.min()), float(s.max()), float(offset[0]), number))
-    return tuple(spans)
-
-
-def _region_spans(region: shapely.Geometry, index: MapIndex, state: int) -> list[GoalSpan]:
-    """Spans of one goal region on the lanes whose polygon it overlaps (see `goal_spans`)."""
+def _region_spans(
+    region: shapely.Geometry, index: MapIndex, state: int
+) -> tuple[list[GoalSpan], list[GoalSpan]]:
+    """Routed and beside spans of one goal region on the lanes whose polygon it overlaps (see
+    `goal_spans`)."""
     if region.is_empty:
-        return []
+        return [], []
     centre = shapely.centroid(region)
     rows = np.flatnonzero(shapely.intersects(index.polygons, region))
-    spans = []
+    routed: list[GoalSpan] = []
+    beside: list[GoalSpan] = []
     crossing = shapely.intersection(index.centerlines[rows], region)
     for row, piece in zip(rows.tolist(), crossing, strict=True):
-        line = index.centerlines[row]
         if piece.is_empty:
             continue
-        located = shapely.line_locate_point(line, shapely.points(shapely.get_coordinates(piece)))
+        located = shapely.line_locate_point(
+            index.centerlines[row], shapely.points(shapely.get_coordinates(piece))
+        )
         lane_id = int(index.lane_ids[row])
         _, offset, _ = index.project(np.array([lane_id]), shapely.get_coordinates(centre))
-        spans.append(GoalSpan(lane_id, float(located.min()), float(located.max()), float(offset[0]), state))
-    if spans:
-        return spans
-    for row in rows.tolist():  # the region lies beside the centerlines: around its centre
+        routed.append(GoalSpan(lane_id, float(located.min()), float(located.max()), float(offset[0]), state))
+    if not routed:
+        for row in rows.tolist():  # the region lies beside the centerlines: around its centre
+            lane_id = int(index.lane_ids[row])
+            s, offset, _ = index.project(np.array([lane_id]), shapely.get_coordinates(centre))
+            half = 0.5 * float(np.sqrt(shapely.area(region)))
+            routed.append(GoalSpan(lane_id, float(s[0]) - half, float(s[0]) + half, float(offset[0]), state))
+        return routed, beside
+    crossed = {span.lane_id for span in routed}
+    for row in rows.tolist():
         lane_id = int(index.lane_ids[row])
-        s, offset, _ = index.project(np.array([lane_id]), shapely.get_coordinates(centre))
-        half = 0.5 * float(np.sqrt(shapely.area(region)))
-        spans.append(GoalSpan(lane_id, float(s[0]) - half, float(s[0]) + half, float(offset[0]), state))
-    return spans
+        overlap = shapely.intersection(index.polygons[row], region)
+        if lane_id in crossed or shapely.area(overlap) <= 0.0:
+            continue
+        outline = shapely.get_coordinates(overlap)
+        s, _, _ = index.project(np.full(len(outline), lane_id), outline)
+        _, offset, _ = index.project(np.array([lane_id]), shapely.get_coordinates(shapely.centroid(overlap)))
+        beside.append(GoalSpan(lane_id, float(s.min()), float(s.max()), float(offset[0]), state))
+    return routed, beside
 
 
 def start_lane(index: MapIndex, x: float, y: float, yaw: float, max_heading_error: float) -> int:
@@ -207,7 +209,7 @@ class Corridor:
     `in_intersection`. `dead_end` when the last lane has no
     successor; `stop_lines` and `goal` spans (arc lengths [s_in, s_out] on this corridor, the
     region centre's offset and the goal state index) along it; `goal_beside`: regions reaching into
-    its lanes from beside (see `goal_spans_beside`), places to aim at, not to route to.
+    its lanes from beside (`GoalSpans.beside`), places to aim at, not to route to.
     """
 
     lane_ids: tuple[int, ...]
@@ -283,8 +285,7 @@ class Router:
         self.graph = graph
         self.index = index
         self.config = config
-        self.spans = goal_spans(goal, index)
-        self.spans_beside = goal_spans_beside(goal, index)
+        self.spans, self.spans_beside = goal_spans(goal, index)
         lengths = zip(index.lane_ids.tolist(), index.lengths.tolist(), strict=True)
         self._lengths = {int(lane): float(length) for lane, length in lengths}
         self._stations = {

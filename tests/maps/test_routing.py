@@ -15,7 +15,7 @@ from drivestack.core.geometry import Polyline
 from drivestack.core.map import Lane, LaneGraph, Neighbour, StopLine
 from drivestack.core.scenario import Goal, GoalState, Interval, Shape, ShapeKind
 from drivestack.maps.index import MapIndex
-from drivestack.maps.routing import Router, RoutingConfig, goal_spans, goal_spans_beside, smooth
+from drivestack.maps.routing import Router, RoutingConfig, goal_spans, smooth
 
 
 def _goal(x: float, y: float, length: float = 10.0, width: float = 3.0) -> Goal:
@@ -29,12 +29,13 @@ def _router(graph: LaneGraph, goal: Goal | None, config: RoutingConfig | None = 
 
 def test_goal_spans_cover_the_centerline_inside_the_region() -> None:
     graph = scenes.straight_road(num_lanes=2, length=200.0)
-    spans = goal_spans(_goal(150.0, 0.2), MapIndex(graph))
+    spans, beside = goal_spans(_goal(150.0, 0.2), MapIndex(graph))
+    assert beside == ()  # the region lies within one lane
     assert [span.lane_id for span in spans] == [scenes.lane_id(0)]
     assert spans[0].s_in == pytest.approx(145.0) and spans[0].s_out == pytest.approx(155.0)
     assert spans[0].offset == pytest.approx(0.2)
     lanelet = Goal((GoalState(time=Interval(0, 10), lanelet_ids=(scenes.lane_id(1),)),))
-    (whole,) = goal_spans(lanelet, MapIndex(graph))
+    (whole,) = goal_spans(lanelet, MapIndex(graph)).routed
     assert (whole.s_in, whole.s_out) == (0.0, pytest.approx(200.0))
 
 
@@ -43,8 +44,8 @@ def test_goal_spans_beside_mark_where_a_region_reaches_into_a_lane_it_does_not_r
     graph = scenes.straight_road(num_lanes=2, length=200.0)
     index = MapIndex(graph)
     goal = _goal(150.0, scenes.LANE_WIDTH - 0.5, length=8.0, width=4.0)
-    assert [span.lane_id for span in goal_spans(goal, index)] == [scenes.lane_id(1)]
-    (beside,) = goal_spans_beside(goal, index)
+    routed, (beside,) = goal_spans(goal, index)
+    assert [span.lane_id for span in routed] == [scenes.lane_id(1)]
     assert beside.lane_id == scenes.lane_id(0)
     assert (beside.s_in, beside.s_out) == (pytest.approx(146.0), pytest.approx(154.0))
     # the overlap's middle: from y = 1.0 to the lanes' shared border at 1.75
@@ -53,7 +54,7 @@ def test_goal_spans_beside_mark_where_a_region_reaches_into_a_lane_it_does_not_r
     assert router.corridor(scenes.lane_id(0)).goal_beside == (beside,)
     assert router.corridor(scenes.lane_id(0)).goal == ()  # the route still asks for the left lane
     # a region inside one lane is beside no other
-    assert goal_spans_beside(_goal(150.0, 0.0, width=2.0), index) == ()
+    assert goal_spans(_goal(150.0, 0.0, width=2.0), index).beside == ()
 
 
 def test_goal_in_the_next_lane_costs_a_lane_change_until_its_end() -> None:

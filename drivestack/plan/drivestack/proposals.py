@@ -220,21 +220,21 @@ def speed_profiles(
     count = len(s0)
     leaders = [_per_proposal(values, count) for values in (lead_gap, lead_speed, lead_accel)]
     inputs = np.column_stack([s0, corridor, kind, fraction, headway, wall, *leaders])
-    unique, first, shared = np.unique(inputs, axis=0, return_index=True, return_inverse=True)
+    _, first, shared = np.unique(inputs, axis=0, return_index=True, return_inverse=True)
     out, binding = _profiles_kernel(
-        np.ascontiguousarray(unique[:, 0]),
+        np.asarray(s0, dtype=np.float64)[first],
         float(v0),
         float(a0),
-        np.ascontiguousarray(corridor[first], dtype=np.int64),
+        np.asarray(corridor, dtype=np.int64)[first],
         np.ascontiguousarray(envelope, dtype=np.float64),
         float(spacing),
-        np.ascontiguousarray(kind[first], dtype=np.int64),
-        np.ascontiguousarray(unique[:, 3]),
-        np.ascontiguousarray(unique[:, 4]),
-        np.ascontiguousarray(leaders[0][first]),
-        np.ascontiguousarray(leaders[1][first]),
-        np.ascontiguousarray(leaders[2][first]),
-        np.ascontiguousarray(unique[:, 5]),
+        np.asarray(kind, dtype=np.int64)[first],
+        np.asarray(fraction, dtype=np.float64)[first],
+        np.asarray(headway, dtype=np.float64)[first],
+        leaders[0][first],
+        leaders[1][first],
+        leaders[2][first],
+        np.asarray(wall, dtype=np.float64)[first],
         np.ascontiguousarray(idm, dtype=np.float64),
         np.ascontiguousarray(limits, dtype=np.float64),
         float(dt),
