@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from drivestack.core.errors import DrivestackError
 
@@ -18,8 +19,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # help texts say "[default: ...]" literally
 )
-console = Console()
-err_console = Console(stderr=True)
+# markup off: text from data (ids, file names, values, units such as "[s]") prints literally; style with Text
+console = Console(markup=False)
+err_console = Console(stderr=True, markup=False)
 
 
 @app.command()
@@ -83,8 +85,12 @@ def ingest(
     store: StoreOption = None,
     workers: Annotated[int | None, typer.Option(min=1, help="Worker processes [default: CPU count].")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Scenarios per committed batch.")] = 32,
+    allow_rejects: Annotated[
+        bool, typer.Option("--allow-rejects", help="Exit 0 even when files were rejected (pipelines).")
+    ] = False,
 ) -> None:
-    """Ingest recorded scenarios into the store: skips stored content, rejects bad files with reasons."""
+    """Ingest recorded scenarios into the store: skips stored content, rejects bad files with reasons
+    (exit 1 when any file was rejected, unless --allow-rejects)."""
     import os
 
     from rich.progress import (
@@ -133,6 +139,9 @@ def ingest(
     console.print(summary)
     for rejection in report.rejected:
         console.print(f"rejected {rejection.file}: {rejection.reason}", highlight=False, soft_wrap=True)
+    if report.rejected and not allow_rejects:
+        err_console.print(f"{len(report.rejected)} file(s) rejected (see above)", highlight=False)
+        raise typer.Exit(code=1)
 
 
 @app.command()
@@ -324,7 +333,9 @@ def mine(
 def show(
     scenario_id: Annotated[str, typer.Argument(help="Scenario key or benchmark id.")],
     store: StoreOption = None,
-    png: Annotated[Path | None, typer.Option(help="Picture file [default: ./<scenario id>.png].")] = None,
+    png: Annotated[
+        Path | None, typer.Option(help="Picture file [default: ./<scenario id as a safe file name>.png].")
+    ] = None,
     step: Annotated[
         int | None,
         typer.Option(
@@ -350,6 +361,7 @@ def show(
     tag chosen by --tag/--agent, else the tags active at the step drawn."""
     from rich.table import Table
 
+    from drivestack.core.names import safe_file_name
     from drivestack.data.mining.runner import scenario_tags
     from drivestack.data.mining.scene import motion_time_step
     from drivestack.data.store import Store
@@ -369,7 +381,7 @@ def show(
     console.print(table)
     focus, step = choose_focus(tags, step, tag, agent, problem)
     figure = render_scene(scenario, step, tags, dt=dt, focus=focus, problem_id=problem)
-    target = save_png(figure, png or Path(f"{scenario.scenario_id}.png"))
+    target = save_png(figure, png or Path(f"{safe_file_name(scenario.scenario_id)}.png"))
     console.print(f"picture: {target}", highlight=False)
 
 
@@ -499,7 +511,7 @@ def bench(
         table.add_column(name, justify="left" if name in ("planner", "agents") else "right")
     for row in aggregate.to_pylist():
         table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row.values()))
-    Console(width=max(console.width, 150)).print(table)  # wide: the table has 12 columns
+    Console(width=max(console.width, 150), markup=False).print(table)  # wide: the table has 12 columns
     console.print(f"results: {out / 'results.parquet'}", highlight=False)
 
 
@@ -550,7 +562,7 @@ def report(
     config = ReportConfig(worst=worst, store=str(store) if store else None)
     with err_console.status("writing the report") as status:
         target = write_report(
-            run_dir, out, config, other, lambda title: status.update(f"re-simulating {title}")
+            run_dir, out, config, other, lambda title: status.update(Text(f"re-simulating {title}"))
         )
     console.print(f"report: {target}", highlight=False)
 
@@ -589,5 +601,5 @@ def main() -> None:
     try:
         app()
     except DrivestackError as error:
-        err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        err_console.print(Text.assemble(("error:", "bold red"), f" {error}"), highlight=False, soft_wrap=True)
         sys.exit(1)

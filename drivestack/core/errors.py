@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from drivestack.core.names import display_text
+
 
 class DrivestackError(Exception):
     """Base of every error drivestack raises on purpose; the CLI prints it in one line."""
@@ -13,10 +15,11 @@ class InputError(DrivestackError):
     """A file (or other input) is not what drivestack expects: names the file, the element and the problem.
 
     `element` is a short locator such as ``lanelet 61 / leftBound`` or ``obstacle 8 / trajectory / state[3]``.
+    The path is kept as `display_text` (any file name prints and stores safely).
     """
 
     def __init__(self, path: str | Path | None, element: str | None, problem: str) -> None:
-        self.path = str(path) if path is not None else None
+        self.path = display_text(path) if path is not None else None
         self.element = element
         self.problem = problem
         where = ": ".join(part for part in (self.path, self.element) if part)

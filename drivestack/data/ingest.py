@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 
 from drivestack.core.errors import ConfigError, DrivestackError
 from drivestack.core.map import LaneGraph
+from drivestack.core.names import display_text
 from drivestack.core.scenario import Scenario
 from drivestack.data.formats._xml import peek_root
 from drivestack.data.formats.commonroad import read_scenario
@@ -70,7 +71,7 @@ class RejectionKind(StrEnum):
 
 @dataclass(frozen=True)
 class Rejection:
-    """A file the store did not take, and why."""
+    """A file the store did not take, and why (`file` as `display_text`: any file name stores safely)."""
 
     file: str
     kind: RejectionKind
@@ -179,7 +180,8 @@ def _convert(scenario: Scenario, content_hash: str | None, solutions: tuple[str,
     """All rows of `scenario` (batch column left empty); `content_hash` None: a hash of those rows."""
     key = scenario_key(scenario.scenario_id, scenario.format_version)
     map_storage_key = map_key(scenario.lane_graph)
-    provenance = Provenance(key, recording_group(scenario), content_hash or "", solutions, "")
+    solution_files = tuple(map(display_text, solutions))
+    provenance = Provenance(key, recording_group(scenario), content_hash or "", solution_files, "")
     tables = scenario_tables(scenario, provenance, map_storage_key)
     if content_hash is None:
         content_hash = table_digest(tables[name] for name in SCENARIO_TABLES)
@@ -218,17 +220,23 @@ def _ingest_batch(task: _Task) -> _Result:
                 raise ValueError(f"the file's root element announces {source.key}, its content is {item.key}")
             if source.conflict is not None:
                 conflict = Rejection(
-                    source.scenario, RejectionKind.CONFLICT, source.conflict, source.content_hash, source.key
+                    display_text(source.scenario),
+                    RejectionKind.CONFLICT,
+                    source.conflict,
+                    source.content_hash,
+                    source.key,
                 )
                 rejected.append(conflict)
             else:
                 converted.append(item)
         except Exception as error:  # a bad file must never stop the run: it becomes a rejection
-            reason = str(error) if isinstance(error, DrivestackError) else f"{type(error).__name__}: {error}"
+            text = str(error) if isinstance(error, DrivestackError) else f"{type(error).__name__}: {error}"
+            reason = display_text(text)
             unreadable = RejectionKind.UNREADABLE
-            rejected.append(Rejection(source.scenario, unreadable, reason, source.content_hash, source.key))
+            file = display_text(source.scenario)
+            rejected.append(Rejection(file, unreadable, reason, source.content_hash, source.key))
     result = _write_batch(Path(task.root), task.batch, task.dataset, converted, task.known_maps)
-    result.attempted = [source.scenario for source in task.sources]
+    result.attempted = [display_text(source.scenario) for source in task.sources]
     result.rejected = rejected
     return result
 
@@ -302,7 +310,7 @@ def ingest(
         pending = _plan(store, sources, report)
         for solution in orphan_solutions:
             reason = "solution file without a matching scenario file"
-            report.rejected.append(Rejection(str(solution), RejectionKind.ORPHAN, reason))
+            report.rejected.append(Rejection(display_text(solution), RejectionKind.ORPHAN, reason))
         _commit_rejections(store, [], report.rejected, [r.file for r in report.rejected])
         tasks = _tasks(store, pending, batch_size)
         total = sum(len(task.sources) for task in tasks)
@@ -340,7 +348,7 @@ def _plan(store: Store, sources: Sequence[SourceFiles], report: IngestReport) ->
         solutions = tuple(str(p.resolve()) for p in found.solutions)
         path = found.scenario.resolve()
         key = _header_key(path)
-        file = str(path)
+        file = display_text(path)
         if content_hash in stored_hashes:
             report.skipped.append(Skip(file, stored=stored_hashes[content_hash]))
         elif content_hash in seen_hashes:
@@ -359,7 +367,7 @@ def _plan(store: Store, sources: Sequence[SourceFiles], report: IngestReport) ->
                 seen_hashes[content_hash] = file
                 if key is not None:
                     seen_keys[key] = file
-            source = _Source(file, solutions, content_hash, key, conflict)
+            source = _Source(str(path), solutions, content_hash, key, conflict)
             pending.setdefault(dataset_name(path), []).append(source)
     return pending
 

@@ -56,6 +56,7 @@ from drivestack.core.map import (
     Neighbour,
     StopLine,
 )
+from drivestack.core.names import display_text
 from drivestack.core.scenario import (
     AgentType,
     EgoState,
@@ -238,7 +239,7 @@ def _read_scenario(path: Path) -> Scenario:
         affiliation=root.get("affiliation", ""),
         tags=_tags(root, version),
         location=_location(doc, root),
-        source_file=str(path),
+        source_file=display_text(path),
     )
 
 
@@ -1094,7 +1095,7 @@ def _read_solution(path: Path) -> tuple[str, tuple[RecordedEgo, ...]]:
                 vehicle_model=model,
                 vehicle_type=int(match.group(2)),
                 cost_function=cost,
-                source_file=str(path),
+                source_file=display_text(path),
             )
         )
     return parts[2], tuple(egos)

@@ -1,0 +1,127 @@
+"""Hostile names and text through the real `drivestack` command: odd file names, ids that are paths or
+too long, values that look like terminal markup. Each case once crashed or escaped (issue 21)."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import subprocess
+import sys
+from pathlib import Path
+from xml.sax.saxutils import quoteattr
+
+from drivestack.core.names import MAX_FILE_NAME, display_text, safe_file_name
+from drivestack.data.ingest import ingest
+from drivestack.data.store import Store
+
+DRIVESTACK = str(Path(sys.executable).parent / "drivestack")
+HIGHD = "highd/scenarios/DEU_LocationALower26-1_260_T-75.cr.xml.gz"
+HIGHD_OTHER = "highd/scenarios/DEU_LocationALower26-1_261053_T-1128.cr.xml.gz"
+HIGHD_ID = "DEU_LocationALower26-1_260_T-75"
+
+
+def run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real `drivestack` command (wide terminal so tables do not wrap)."""
+    return subprocess.run(
+        [DRIVESTACK, *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "COLUMNS": "250"},
+    )
+
+
+def highd_text(commonroad_root: Path, replace: tuple[str, str] | None = None) -> str:
+    """The XML of a recorded highD scenario, with one text replaced once."""
+    text = gzip.decompress((commonroad_root / HIGHD).read_bytes()).decode()
+    if replace is not None:
+        assert replace[0] in text
+        text = text.replace(replace[0], replace[1], 1)
+    return text
+
+
+def with_id(commonroad_root: Path, benchmark_id: str) -> str:
+    """The highD scenario's XML claiming another `benchmarkID`."""
+    return highd_text(
+        commonroad_root, (f'benchmarkID="{HIGHD_ID}"', f"benchmarkID={quoteattr(benchmark_id)}")
+    )
+
+
+def test_names_are_stored_and_used_safely() -> None:
+    assert display_text(os.fsdecode(b"/d/bad\xff\n[red].xml")) == "/d/bad\\xff\\n[red].xml"
+    assert display_text("/d/plain.xml") == "/d/plain.xml"
+    assert safe_file_name(HIGHD_ID) == HIGHD_ID
+    escaped = safe_file_name("../escaped/x")
+    assert "/" not in escaped and not escaped.startswith(".") and escaped.startswith("_escaped_x-")
+    long_id = "A" * 300
+    assert len(safe_file_name(long_id)) == MAX_FILE_NAME
+    assert safe_file_name(long_id) != safe_file_name("A" * 299)  # shortened names keep their ids apart
+    assert safe_file_name("a/b") != safe_file_name("a_b")  # cleaned names too
+    assert safe_file_name("..") != "" and "/" not in safe_file_name("/")
+
+
+def test_ingest_takes_files_of_any_name(commonroad_root: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    odd = folder / os.fsdecode(b"a-bad\xff[red]\nname.cr.xml.gz")
+    odd.write_bytes((commonroad_root / HIGHD).read_bytes())
+    broken = folder / os.fsdecode(b"b-junk\xfe[b].cr.xml")
+    broken.write_text("not xml")
+    (folder / "c.cr.xml.gz").write_bytes((commonroad_root / HIGHD_OTHER).read_bytes())
+    store = Store.open(tmp_path / "store", create=True)
+
+    report = ingest([folder], store)
+    assert len(report.added) == 2  # the file after the odd ones is ingested too
+    assert [r.file for r in report.rejected] == [display_text(broken)]
+    stored = store.query("SELECT file FROM scenarios ORDER BY file").column("file").to_pylist()
+    assert stored == [display_text(odd), str(folder / "c.cr.xml.gz")]
+    assert "\\xff[red]\\nname" in stored[0]
+    again = ingest([folder], store)  # the rejection row of the odd name is replaced, not duplicated
+    assert len(again.skipped) == 2 and len(store.read_table("rejected")) == 1
+
+    printed = run("ingest", folder, "--store", tmp_path / "store2", "--workers", "1", "--allow-rejects")
+    assert printed.returncode == 0, printed.stderr
+    assert f"rejected {display_text(broken)}: " in printed.stdout
+
+
+def test_ids_never_write_outside_the_folder(commonroad_root: Path, tmp_path: Path) -> None:
+    work, data = tmp_path / "work", tmp_path / "data"
+    work.mkdir()
+    data.mkdir()
+    ids = ("../escaped/DEU_A-1_1_T-1", "DEU_A-1_1_T-" + "9" * 300)
+    for n, benchmark_id in enumerate(ids):
+        (data / f"{n}.cr.xml").write_text(with_id(commonroad_root, benchmark_id))
+    assert run("ingest", data, "--store", tmp_path / "store", "--workers", "1").returncode == 0
+    for benchmark_id in ids:
+        shown = run("show", benchmark_id, "--store", tmp_path / "store", cwd=work)
+        assert shown.returncode == 0, shown.stderr
+        assert (work / f"{safe_file_name(benchmark_id)}.png").is_file()
+    assert sorted(path.parent for path in tmp_path.rglob("*.png")) == [work, work]
+    assert not (tmp_path / "escaped").exists()
+
+
+def test_text_from_data_prints_literally(commonroad_root: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad" / "a.cr.xml"
+    bad.parent.mkdir()
+    bad.write_text(highd_text(commonroad_root, ('timeStepSize="0.1"', 'timeStepSize="[/b] [s]"')))
+    ingested = run("ingest", bad.parent, "--store", tmp_path / "store", "--workers", "1")
+    assert ingested.returncode == 1 and "expected a number, got '[/b] [s]'" in ingested.stdout
+    simulated = run("simulate", bad)
+    assert simulated.returncode == 1
+    assert (
+        simulated.stderr.strip()
+        == f"error: {bad}: commonRoad / timeStepSize: expected a number, got '[/b] [s]'"
+    )
+
+    marked = tmp_path / "marked" / "b.cr.xml"
+    marked.parent.mkdir()
+    marked.write_text(with_id(commonroad_root, "DEU_A-1_1_T-1[/b]"))
+    assert run("ingest", marked.parent, "--store", tmp_path / "store", "--workers", "1").returncode == 0
+    queried = run(
+        "query", "SELECT scenario_id, 'dt [s]' AS unit FROM scenarios", "--store", tmp_path / "store"
+    )
+    assert queried.returncode == 0, queried.stderr
+    assert "DEU_A-1_1_T-1[/b]" in queried.stdout and "dt [s]" in queried.stdout
+    shown = run("show", "DEU_A-1_1_T-1[/b]", "--store", tmp_path / "store", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "DEU_A-1_1_T-1[/b]@2020a" in shown.stdout
