@@ -10,7 +10,8 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from drivestack.core.errors import DrivestackError
+from drivestack.core.errors import ConfigError, DrivestackError
+from drivestack.core.names import display_text
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -45,7 +46,7 @@ def validate(
             on_progress=lambda done, total: progress.update(task, completed=done, total=total),
         )
     for rejection in report.rejected:
-        typer.echo(f"{rejection.path}: {rejection.reason}")
+        typer.echo(f"{display_text(rejection.path)}: {rejection.reason}")
     typer.echo(f"{report.loaded} loaded, {len(report.rejected)} rejected")
     if not report.ok:
         raise typer.Exit(code=1)
@@ -472,8 +473,12 @@ def bench(
     address: Annotated[
         str | None, typer.Option(help="Ray cluster address (ray backend) [default: a local Ray].")
     ] = None,
+    allow_errors: Annotated[
+        bool, typer.Option("--allow-errors", help="Exit 0 even when runs errored (pipelines).")
+    ] = False,
 ) -> None:
-    """Run every scenario x problem x planner x agents combination not yet in OUT; print the aggregate."""
+    """Run every scenario x problem x planner x agents combination not yet in OUT; print the aggregate
+    (exit 1 when OUT holds error rows, unless --allow-errors)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
     from rich.table import Table
 
@@ -513,6 +518,9 @@ def bench(
         table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row.values()))
     Console(width=max(console.width, 150), markup=False).print(table)  # wide: the table has 12 columns
     console.print(f"results: {out / 'results.parquet'}", highlight=False)
+    if summary.errors and not allow_errors:
+        err_console.print(f"{summary.errors} run(s) errored (see the error column)", highlight=False)
+        raise typer.Exit(code=1)
 
 
 # --------------------------------------------------------------------------- looking at runs
@@ -597,9 +605,20 @@ def demo(
 
 
 def main() -> None:
-    """Entry point of the `drivestack` console script: a `DrivestackError` becomes one line and exit 1."""
+    """Entry point of the `drivestack` console script: an error becomes one `error:` line; exit 2 for a
+    usage error (a bad option value, `ConfigError`), else 1. An `OSError` (read-only folder, full
+    disk, a file where a folder belongs) is reported by the file it names."""
     try:
         app()
     except DrivestackError as error:
-        err_console.print(Text.assemble(("error:", "bold red"), f" {error}"), highlight=False, soft_wrap=True)
+        _print_error(str(error))
+        sys.exit(2 if isinstance(error, ConfigError) else 1)
+    except OSError as error:
+        where = f"{display_text(error.filename)}: " if error.filename is not None else ""
+        _print_error(f"{where}{error.strerror or error}")
         sys.exit(1)
+
+
+def _print_error(message: str) -> None:
+    """`message` as one literal line on stderr after a red "error:"."""
+    err_console.print(Text.assemble(("error:", "bold red"), f" {message}"), highlight=False, soft_wrap=True)

@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
+import duckdb
+
 from drivestack.core.names import MAX_FILE_NAME, display_text, safe_file_name
 from drivestack.data.ingest import ingest
 from drivestack.data.store import Store
@@ -125,3 +127,71 @@ def test_text_from_data_prints_literally(commonroad_root: Path, tmp_path: Path) 
     shown = run("show", "DEU_A-1_1_T-1[/b]", "--store", tmp_path / "store", cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr
     assert "DEU_A-1_1_T-1[/b]@2020a" in shown.stdout
+
+
+def one_error_line(result: subprocess.CompletedProcess[str], code: int, *parts: str) -> None:
+    """`result` failed with exit `code` and one `error:` line on stderr holding every part."""
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == code and len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ") and all(part in lines[0] for part in parts), lines[0]
+
+
+def test_unusable_folders_and_damaged_files_are_one_line_errors(
+    commonroad_root: Path, tmp_path: Path
+) -> None:
+    scenario = commonroad_root / HIGHD
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
+    one_error_line(
+        run("ingest", scenario, "--store", a_file), 1, str(a_file), "is a file, not a store folder"
+    )
+    one_error_line(run("scenarios", "--store", a_file), 1, str(a_file), "is a file, not a store folder")
+    one_error_line(run("bench", scenario, "--planner", "idm", "--out", a_file), 1, str(a_file), "is a file")
+
+    locked = tmp_path / "locked"  # a store whose writer lock cannot be opened (as a read-only one)
+    assert run("ingest", scenario, "--store", locked).returncode == 0
+    (locked / ".lock").unlink()
+    (locked / ".lock").mkdir()
+    one_error_line(run("ingest", scenario, "--store", locked), 1, str(locked), "cannot write to this store")
+
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    (damaged / "manifest.json").write_text('{"config": {}, "runs": []}')
+    (damaged / "results.parquet").write_bytes(b"PAR1 cut short")
+    for args in (("report", damaged), ("export-mcap", damaged, "x", tmp_path / "x.mcap")):
+        one_error_line(run(*args), 1, str(damaged / "results.parquet"), "unreadable results file")
+    bench = ("bench", scenario, "--planner", "idm", "--out", damaged)
+    one_error_line(run(*bench), 1, str(damaged / "results.parquet"), "unreadable results file")
+    (damaged / "results.parquet").unlink()
+    (damaged / "manifest.json").write_text('{"config": ')
+    one_error_line(run(*bench), 1, str(damaged / "manifest.json"), "unreadable benchmark manifest")
+    one_error_line(run("report", damaged), 1, str(damaged / "manifest.json"), "unreadable benchmark manifest")
+    (damaged / "manifest.json").write_text("[1, 2]")
+    one_error_line(run("report", damaged), 1, str(damaged / "manifest.json"), "not a benchmark manifest")
+
+
+def test_exit_codes_tell_whether_everything_asked_for_succeeded(
+    commonroad_root: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.cr.xml.gz").write_bytes((commonroad_root / HIGHD).read_bytes())  # no solution: no ade
+    (data / "b.cr.xml").write_text("<commonRoad")
+    ingested = run("ingest", data, "--store", tmp_path / "store")
+    assert ingested.returncode == 1 and "1 file(s) rejected" in ingested.stderr
+    assert run("ingest", data, "--store", tmp_path / "store", "--allow-rejects").returncode == 0
+
+    out = tmp_path / "bench"
+    benched = run("bench", data, "--planner", "idm", "--out", out)
+    assert benched.returncode == 1 and "1 run(s) errored" in benched.stderr, benched.stderr
+    assert run("bench", data, "--planner", "idm", "--out", out, "--allow-errors").returncode == 0
+    results = duckdb.sql(
+        "SELECT count(*) FILTER (WHERE ade IS NULL), count(*) FILTER (WHERE isnan(ade)), avg(score) "
+        f"FROM read_parquet('{out / 'results.parquet'}') WHERE status = 'ok'"
+    ).fetchall()
+    nulls, nans, score = results[0]  # a missing ade (no recorded human) is null, so averages skip it
+    assert (nulls, nans) == (1, 0) and 0.0 <= score <= 1.0
+
+    one_error_line(run("query", "SELECT 1", "--format", "xml", "--store", tmp_path / "store"), 2, "--format")
+    one_error_line(run("bench", data, "--planner", "nope", "--out", out), 2, "nope")
+    assert run("scenarios", "--no-such-option").returncode == 2

@@ -13,16 +13,13 @@ Stored scenarios (`store:<key>` sources) are looked up in the store given (else 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
-
-from drivestack.bench.results import MANIFEST, RESULTS
+from drivestack.bench.results import MANIFEST, RESULTS, read_results, read_run_manifest
 from drivestack.bench.sources import Source, find_scenario
 from drivestack.core.errors import ConfigError
 from drivestack.core.scenario import PlanningProblem, Scenario
@@ -47,11 +44,11 @@ def _build(kind: type, data: Any) -> Any:
 
 
 def read_manifest(run_dir: str | Path) -> dict[str, Any]:
-    """The benchmark's manifest (ConfigError when the folder holds none)."""
+    """The benchmark's manifest (ConfigError when the folder holds none, InputError when it is damaged)."""
     path = Path(run_dir) / MANIFEST
     if not path.is_file():
         raise ConfigError(f"{run_dir}: no {MANIFEST} (expected the output folder of `drivestack bench`)")
-    return dict(json.loads(path.read_text()))
+    return read_run_manifest(path)
 
 
 def sim_config(manifest: dict[str, Any]) -> SimConfig:
@@ -60,11 +57,11 @@ def sim_config(manifest: dict[str, Any]) -> SimConfig:
 
 
 def result_rows(run_dir: str | Path) -> list[dict[str, Any]]:
-    """Every row of the benchmark's results.parquet, as dicts."""
+    """Every row of the benchmark's results.parquet, as dicts (InputError when it is damaged)."""
     path = Path(run_dir) / RESULTS
     if not path.is_file():
         raise ConfigError(f"{run_dir}: no {RESULTS} (expected the output folder of `drivestack bench`)")
-    return list(pq.read_table(path).to_pylist())
+    return list(read_results(path).to_pylist())
 
 
 def find_row(

@@ -14,6 +14,7 @@ import dataclasses
 import datetime
 import importlib.metadata
 import json
+import math
 import os
 import platform
 import subprocess
@@ -26,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from drivestack.core.errors import ConfigError
+from drivestack.core.errors import InputError
 from drivestack.metrics import ScenarioMetrics
 
 MANIFEST = "manifest.json"
@@ -57,7 +58,9 @@ RESULT_SCHEMA = pa.schema(
 """Run columns, then every `ScenarioMetrics` field (`steps` among them). `scenario_key` is the store's
 unique "<id>@<format version>" (null when the file could not be read). `status` is "ok", "error"
 (the run or its scoring raised; `error` holds the reason) or "skipped" (not applicable, e.g.
-log-replay without a recorded human); metric columns are null unless "ok"."""
+log-replay without a recorded human); metric columns are null unless "ok". A missing value is null,
+never NaN (metrics say "missing" with NaN, e.g. `ade` without a recorded human; stored as null so
+SQL averages skip it instead of turning NaN)."""
 KEY = ("source", "planner", "agents")
 
 _PACKAGES = ("drivestack", "numpy", "scipy", "numba", "shapely", "pyarrow", "duckdb")
@@ -74,6 +77,34 @@ def _replace(target: Path, content: bytes | pa.Table) -> None:
     with open(temp, "rb+") as handle:
         os.fsync(handle.fileno())
     os.replace(temp, target)
+
+
+def read_results(path: Path) -> pa.Table:
+    """The rows of a results.parquet (missing values null); InputError naming the file when it is
+    damaged or not a drivestack results file."""
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowException) as error:
+        raise InputError(path, None, f"unreadable results file ({error})") from None
+    missing = [name for name in RESULT_SCHEMA.names if name not in table.column_names]
+    if missing:
+        raise InputError(path, None, f"not a drivestack results file (missing columns {missing})")
+    try:
+        return _nan_as_null(table.select(RESULT_SCHEMA.names).cast(RESULT_SCHEMA))
+    except (pa.ArrowException, ValueError) as error:
+        raise InputError(path, None, f"not a drivestack results file ({error})") from None
+
+
+def read_run_manifest(path: Path) -> dict[str, Any]:
+    """A benchmark's manifest.json as a dict; InputError naming the file when it is damaged."""
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise InputError(path, None, f"unreadable benchmark manifest ({error})") from None
+    shape = isinstance(manifest, dict) and isinstance(manifest.get("config", {}), dict)
+    if not shape or not isinstance(manifest.get("runs", []), list):
+        raise InputError(path, None, "not a benchmark manifest (expected an object: config, runs)")
+    return manifest
 
 
 def _git_commit() -> dict[str, Any]:
@@ -113,13 +144,15 @@ class ResultStore:
     def __init__(self, folder: str | Path, config: Mapping[str, Any]) -> None:
         """Open (or create) `folder` for a run with `config` (JSON-able); logs the invocation."""
         self.folder = Path(folder)
+        if self.folder.exists() and not self.folder.is_dir():
+            raise InputError(self.folder, None, "is a file, not a folder for benchmark results")
         self.folder.mkdir(parents=True, exist_ok=True)
         self._path = self.folder / RESULTS
         self.table = self._read()
         manifest_path = self.folder / MANIFEST
         manifest: dict[str, Any] = {"config": dict(config)}
         if manifest_path.exists():
-            manifest = json.loads(manifest_path.read_text())
+            manifest = read_run_manifest(manifest_path)
         runs: list[dict[str, Any]] = manifest.setdefault("runs", [])
         runs.append(
             {
@@ -133,14 +166,10 @@ class ResultStore:
         self._pending: list[Mapping[str, Any]] = []
 
     def _read(self) -> pa.Table:
-        """The rows written so far (an empty table when none); ConfigError for a foreign file."""
+        """The rows written so far (an empty table when none); InputError for a damaged or foreign file."""
         if not self._path.exists():
             return RESULT_SCHEMA.empty_table()
-        table = pq.read_table(self._path)
-        missing = [name for name in RESULT_SCHEMA.names if name not in table.column_names]
-        if missing:
-            raise ConfigError(f"{self._path}: not a drivestack results file (missing columns {missing})")
-        return table.select(RESULT_SCHEMA.names).cast(RESULT_SCHEMA)
+        return read_results(self._path)
 
     def done(self) -> set[tuple[str, str, str]]:
         """The (source, planner, agents) combinations that have rows, none of them an error."""
@@ -176,8 +205,22 @@ class ResultStore:
 
 
 def _complete(row: Mapping[str, Any]) -> dict[str, Any]:
-    """`row` with every schema column (absent ones null)."""
-    return {name: row.get(name) for name in RESULT_SCHEMA.names}
+    """`row` with every schema column (absent ones and NaN null)."""
+    return {name: _missing_as_none(row.get(name)) for name in RESULT_SCHEMA.names}
+
+
+def _missing_as_none(value: Any) -> Any:
+    """None for NaN (a metric's "missing"), else `value`."""
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def _nan_as_null(table: pa.Table) -> pa.Table:
+    """`table` with the NaN of its float columns made null (results written before NaN was stored as null)."""
+    for index, column in enumerate(table.columns):
+        if pa.types.is_floating(column.type):
+            nan = pc.fill_null(pc.is_nan(column), False)
+            table = table.set_column(index, table.field(index), pc.if_else(nan, None, column))
+    return table
 
 
 AGGREGATE_SQL = """

@@ -23,6 +23,7 @@ from drivestack.bench.executors import Executor
 from drivestack.bench.results import ResultStore, aggregate
 from drivestack.bench.sources import Source
 from drivestack.core.errors import ConfigError
+from drivestack.core.names import display_text
 from drivestack.core.planner import is_oracle
 from drivestack.core.scenario import PlanningProblem, Scenario
 from drivestack.data.store import scenario_key
@@ -68,7 +69,7 @@ def _reason(error: BaseException) -> str:
     """`Type: message (file:line)` of where an exception was raised, for a result row."""
     frames = traceback.extract_tb(error.__traceback__)
     where = f" ({frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno})" if frames else ""
-    return f"{type(error).__name__}: {error}{where}"
+    return display_text(f"{type(error).__name__}: {error}{where}")
 
 
 def _row(

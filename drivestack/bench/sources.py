@@ -25,10 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from drivestack.core.errors import ConfigError
+from drivestack.core.names import display_text
 from drivestack.core.scenario import Scenario
 from drivestack.data.formats.commonroad import read_scenario
 from drivestack.data.mining.scene import motion_time_step
-from drivestack.data.sources import discover
+from drivestack.data.sources import SUFFIXES, discover
 from drivestack.data.store import ScenarioFilter, Store
 
 _SUFFIX = re.compile(r"(\.cr)?\.xml(\.gz)?$", re.IGNORECASE)
@@ -54,7 +55,7 @@ def retimed(scenario: Scenario) -> Scenario:
 @dataclass(frozen=True)
 class Source:
     """One scenario to run: `path` (a scenario file, with its `solutions`) or `key` in the store at
-    `store`. `name` identifies it in results (the file path, or "store:<key>")."""
+    `store`. `name` identifies it in results (the file path as `display_text`, or "store:<key>")."""
 
     path: str | None = None
     solutions: tuple[str, ...] = ()
@@ -64,13 +65,13 @@ class Source:
     @property
     def name(self) -> str:
         """The source's identity in result rows."""
-        return self.path if self.path is not None else f"store:{self.key}"
+        return display_text(self.path) if self.path is not None else f"store:{self.key}"
 
     @property
     def scenario_id(self) -> str:
         """The scenario id as far as it is known without reading the file (file name or store key)."""
         if self.path is not None:
-            return _SUFFIX.sub("", Path(self.path).name)
+            return display_text(_SUFFIX.sub("", Path(self.path).name))
         return str(self.key).split("@")[0]
 
     def load(self) -> Scenario:
@@ -78,6 +79,22 @@ class Source:
         if self.path is not None:
             return retimed(read_scenario(self.path, self.solutions))
         return retimed(_store(str(self.store)).load_scenario(str(self.key)))
+
+
+def solution_candidates(scenario_file: Path) -> list[Path]:
+    """The files that may hold a scenario file's solutions: CommonRoad files whose name contains
+    "solution", directly in the scenario's own folder or in a `solutions` folder beside that folder
+    (the layout `<dataset>/scenarios/`, `<dataset>/solutions/`). Never a subfolder, never higher up:
+    a file in a shared folder does not make drivestack read other files of that folder's tree."""
+    folder = scenario_file.resolve().parent
+    folders = [folder, folder.parent / "solutions"]
+    return [
+        path
+        for where in dict.fromkeys(folders)
+        if where.is_dir()
+        for path in sorted(where.iterdir())
+        if path.name.lower().endswith(SUFFIXES) and "solution" in path.name.lower() and path.is_file()
+    ]
 
 
 @functools.lru_cache(maxsize=4)
@@ -106,11 +123,11 @@ def find_sources(target: str, store: str | None = None, limit: int | None = None
 
 
 def find_scenario(target: str, store: str | None = None) -> Source:
-    """One scenario: a scenario file (its solutions looked up beside its dataset folder) or a
-    scenario id / key in the store."""
+    """One scenario: a scenario file (with its solutions from `solution_candidates`) or a scenario
+    id / key in the store."""
     path = Path(target)
     if path.is_file():
-        found, _ = discover([path.resolve().parent.parent])
+        found, _ = discover([path, *solution_candidates(path)])
         for files in found:
             if files.scenario.resolve() == path.resolve():
                 return Source(path=str(path), solutions=tuple(str(s) for s in files.solutions))

@@ -59,3 +59,25 @@ def test_sources_from_files_and_folders(commonroad_root: Path) -> None:
 def test_unknown_target_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no scenarios found"):
         find_sources(str(tmp_path))
+
+
+def test_a_scenario_file_looks_for_solutions_only_beside_it(commonroad_root: Path, tmp_path: Path) -> None:
+    scenario = commonroad_root / "highd/scenarios/DEU_LocationALower26-1_260_T-75.cr.xml.gz"
+    solution = commonroad_root / "highd/solutions/DEU_LocationALower26-1_260_T-75.solution.xml.gz"
+    shared = tmp_path / "shared"
+    mine, others, nested = shared / "mine", shared / "someone-else", shared / "mine" / "old"
+    for folder in (mine, others, nested):
+        folder.mkdir(parents=True)
+    (mine / scenario.name).write_bytes(scenario.read_bytes())
+    (others / solution.name).write_bytes(solution.read_bytes())  # not beside it: never read
+    (nested / solution.name).write_bytes(solution.read_bytes())  # a subfolder: never read
+    assert find_scenario(str(mine / scenario.name)).solutions == ()
+
+    beside = shared / "dataset" / "solutions" / solution.name  # the CommonRoad layout is found
+    (shared / "dataset" / "scenarios").mkdir(parents=True)
+    beside.parent.mkdir()
+    beside.write_bytes(solution.read_bytes())
+    (shared / "dataset" / "scenarios" / scenario.name).write_bytes(scenario.read_bytes())
+    found = find_scenario(str(shared / "dataset" / "scenarios" / scenario.name))
+    assert found.solutions == (str(beside),)
+    assert find_scenario(str(scenario)).solutions == (str(solution),)

@@ -141,7 +141,10 @@ def writer_lock(root: Path, timeout: float = 30.0) -> Iterator[None]:
 
     The kernel drops the lock when the holding process dies, so a killed writer never blocks the next.
     """
-    handle = open(root / LOCK, "a+")  # noqa: SIM115 - released in finally
+    try:
+        handle = open(root / LOCK, "a+")  # noqa: SIM115 - released in finally
+    except OSError as error:  # a read-only store, or one of another user
+        raise StoreError(f"{root}: cannot write to this store ({error.strerror})") from None
     try:
         deadline = time.monotonic() + timeout
         while True:

@@ -134,6 +134,8 @@ class Store:
         manifest is unreadable, it has a newer schema version, or a committed file is missing or damaged.
         """
         path = Path(root if root is not None else os.environ.get(ENV_VAR) or DEFAULT_ROOT).resolve()
+        if path.exists() and not path.is_dir():
+            raise StoreError(f"{path}: is a file, not a store folder")
         if create:
             create_store(path)
         store = cls(path)
