@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -607,7 +608,11 @@ def demo(
 def main() -> None:
     """Entry point of the `drivestack` console script: an error becomes one `error:` line; exit 2 for a
     usage error (a bad option value, `ConfigError`), else 1. An `OSError` (read-only folder, full
-    disk, a file where a folder belongs) is reported by the file it names."""
+    disk, a file where a folder belongs) is reported by the file it names. Characters the terminal
+    cannot take (a file name's undecodable bytes) print as escapes."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     try:
         app()
     except DrivestackError as error:

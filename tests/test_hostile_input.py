@@ -148,6 +148,13 @@ def test_unusable_folders_and_damaged_files_are_one_line_errors(
     one_error_line(run("scenarios", "--store", a_file), 1, str(a_file), "is a file, not a store folder")
     one_error_line(run("bench", scenario, "--planner", "idm", "--out", a_file), 1, str(a_file), "is a file")
 
+    not_utf8 = tmp_path / os.fsdecode(b"st\xfeore")  # Parquet cannot be written under such a path
+    one_error_line(
+        run("ingest", scenario, "--store", not_utf8), 1, "st\\xfeore: a store's path must be UTF-8"
+    )
+    one_error_line(run("bench", scenario, "--planner", "idm", "--out", not_utf8), 1, "st\\xfeore", "UTF-8")
+    assert not not_utf8.exists()
+
     locked = tmp_path / "locked"  # a store whose writer lock cannot be opened (as a read-only one)
     assert run("ingest", scenario, "--store", locked).returncode == 0
     (locked / ".lock").unlink()

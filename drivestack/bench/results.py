@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from drivestack.core.errors import InputError
+from drivestack.core.names import is_utf8
 from drivestack.metrics import ScenarioMetrics
 
 MANIFEST = "manifest.json"
@@ -146,6 +147,8 @@ class ResultStore:
         self.folder = Path(folder)
         if self.folder.exists() and not self.folder.is_dir():
             raise InputError(self.folder, None, "is a file, not a folder for benchmark results")
+        if not is_utf8(self.folder):
+            raise InputError(self.folder, None, "a results folder's path must be UTF-8 text")
         self.folder.mkdir(parents=True, exist_ok=True)
         self._path = self.folder / RESULTS
         self.table = self._read()

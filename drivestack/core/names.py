@@ -34,6 +34,15 @@ def display_text(path: str | Path) -> str:
     return _CONTROL.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"), text)
 
 
+def is_utf8(path: str | Path) -> bool:
+    """Whether `path` is valid UTF-8 (Arrow and Parquet refuse to write under any other path)."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def safe_file_name(name: str) -> str:
     """`name` as a file name that stays in its folder (no separators, no `..`), at most
     `MAX_FILE_NAME` characters; unchanged when it is already such a name (see the module docstring)."""

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 
 from drivestack.core.errors import ConfigError, StoreError
 from drivestack.core.map import LaneGraph
+from drivestack.core.names import display_text, is_utf8
 from drivestack.core.scenario import Scenario
 from drivestack.data.store.layout import (
     FileEntry,
@@ -136,6 +137,8 @@ class Store:
         path = Path(root if root is not None else os.environ.get(ENV_VAR) or DEFAULT_ROOT).resolve()
         if path.exists() and not path.is_dir():
             raise StoreError(f"{path}: is a file, not a store folder")
+        if not is_utf8(path):
+            raise StoreError(f"{display_text(path)}: a store's path must be UTF-8 text")
         if create:
             create_store(path)
         store = cls(path)
