@@ -11,7 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -140,6 +142,24 @@ def test_log_replay_without_a_human_is_skipped(commonroad_root: Path, tmp_path: 
     )
     summary = {row["planner"]: row for row in aggregate(table).to_pylist()}
     assert summary["log-replay"]["runs"] == 0 and summary["log-replay"]["skipped"] == len(replay)
+
+
+def test_missing_metrics_are_stored_as_null(commonroad_root: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "data"  # inD has no recorded human: ade and fde are missing
+    folder.mkdir()
+    shutil.copy(next(iter(sorted((commonroad_root / "ind" / "scenarios").iterdir()))), folder)
+    table, _ = _run(folder, tmp_path / "out")
+    ok = table.filter(pc.equal(table.column("status"), "ok"))
+    assert ok.num_rows and ok.column("ade").null_count == ok.column("fde").null_count == ok.num_rows
+    assert not any(pc.any(pc.is_nan(ok.column(n))).as_py() for n in ("ade", "fde", "score"))
+    average = duckdb.sql("SELECT avg(ade), avg(score) FROM ok").fetchall()[0]
+    assert average[0] is None and 0.0 <= average[1] <= 1.0
+
+    written_before = ok.set_column(  # a file of an older drivestack, with NaN for missing
+        ok.schema.get_field_index("ade"), "ade", pa.array([math.nan] * ok.num_rows, pa.float64())
+    )
+    pq.write_table(written_before, tmp_path / "out" / "results.parquet")
+    assert ResultStore(tmp_path / "out", {"test": True}).table.column("ade").null_count == ok.num_rows
 
 
 def _ok(score: float, at_fault: bool, goal: bool, failures: int, p50: float) -> dict[str, object]:
