@@ -21,7 +21,7 @@ from typing import Any
 
 from drivestack.bench.results import MANIFEST, RESULTS, read_results, read_run_manifest
 from drivestack.bench.sources import Source, find_scenario
-from drivestack.core.errors import ConfigError
+from drivestack.core.errors import ConfigError, DrivestackError
 from drivestack.core.scenario import PlanningProblem, Scenario
 from drivestack.data.store import Store
 from drivestack.metrics import ScenarioMetrics, evaluate
@@ -130,14 +130,15 @@ def replay_row(
     run_dir: str | Path | None = None,
 ) -> Replay:
     """Re-run the run of `row` with the simulator settings `sim` (the scenario is loaded unless
-    given; see `source_of`); ConfigError when the re-run's score differs from the row's."""
+    given; see `source_of`); DrivestackError (not a usage error) when the re-run's score differs from
+    the row's."""
     loaded = scenario if scenario is not None else source_of(row, store, run_dir).load()
     problem = loaded.planning_problem(int(row["planning_problem_id"]))
     record = simulate(loaded, problem.id, make_planner(str(row["planner"])), str(row["agents"]), sim)
     metrics = evaluate(loaded, problem, record, loaded.recorded_ego(problem.id))
     score = row.get("score")
     if score is not None and not math.isclose(metrics.score, score, abs_tol=SCORE_TOLERANCE):
-        raise ConfigError(
+        raise DrivestackError(
             f"{row['scenario_id']} / {row['planner']} / {row['agents']}: the re-run scores "
             f"{metrics.score:.6f}, the benchmark {score:.6f}: the planner or the code changed since"
         )
