@@ -217,8 +217,18 @@ def test_a_symbolic_link_leading_out_of_the_store_is_refused(store: Store, tmp_p
     shutil.copytree(store.root / "tracks", outside)
     shutil.rmtree(store.root / "tracks")
     (store.root / "tracks").symlink_to(outside, target_is_directory=True)
-    with pytest.raises(StoreError, match="resolves outside the store"):
+    with pytest.raises(StoreError, match=r"file entry \d+ \('tracks/.*'\) leads outside the store"):
         Store.open(store.root)
+    (store.root / "tracks").unlink()
+    shutil.copytree(outside, store.root / "tracks")
+    entry = store.manifest.table_files("agents")[0]
+    moved = outside / "agents.parquet"
+    (store.root / entry.path).rename(moved)
+    (store.root / entry.path).symlink_to(moved)  # one file linked out, same bytes
+    with pytest.raises(StoreError, match=f"{entry.path}: committed data file of table agents is a symbolic"):
+        Store.open(store.root)
+    check, _ = run("store", "check", "--store", str(store.root))
+    assert check.returncode == 1 and f"agents: {store.root / entry.path}: is a symbolic link" in check.stdout
 
 
 # --------------------------------------------------------------------------- item 9: checksums

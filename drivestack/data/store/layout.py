@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -47,8 +48,10 @@ STORE_FORMAT = "drivestack-store"
 PARQUET_MAGIC = b"PAR1"
 TEMP_PREFIX = "_tmp-"
 """Temporary files start with `_`, which Spark, Arrow datasets and Polars skip when reading a folder."""
-_TABLE_NAME = re.compile(r"[a-z][a-z0-9_]*")
-_DATA_FILE = re.compile(r"part-[0-9a-f]{32}\.parquet")
+_DATA_PATH = re.compile(
+    r"(?P<table>[a-z][a-z0-9_]*)(?:/dataset=(?P<dataset>[^/\0]+))?/part-[0-9a-f]{32}\.parquet"
+)
+"""The only paths a manifest may name: `<table>/[dataset=<name>/]part-<32 hex>.parquet`."""
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -129,40 +132,39 @@ def read_manifest(root: Path) -> Manifest:
     except (KeyError, TypeError, ValueError) as error:
         raise StoreError(f"{path}: malformed manifest entry ({error})") from None
     inside = root.resolve()
+    folders_inside: dict[str, bool] = {}  # resolved once per folder: a few syscalls, not per file
     for number, entry in enumerate(files):
-        problem = _entry_problem(inside, entry)
+        problem = _entry_problem(entry)
+        if problem is None:
+            folder = entry.path.rpartition("/")[0]
+            if folder not in folders_inside:
+                folders_inside[folder] = (inside / folder).resolve().is_relative_to(inside)
+            if not folders_inside[folder]:
+                problem = "leads outside the store (its folder is a symbolic link out)"
         if problem:
             raise StoreError(f"{path}: file entry {number} ({entry.path!r}) {problem}")
     return Manifest(schema_version=version, generation=generation, files=files)
 
 
-def _entry_problem(root: Path, entry: FileEntry) -> str | None:
-    """Why `entry` may not be committed in the store at (resolved) `root`, or None when it is sound.
+def _entry_problem(entry: FileEntry) -> str | None:
+    """Why `entry` is not a sound manifest entry, or None: fields of the right types, and a path that is
+    exactly what `write_parquet` names for its table and dataset (relative, no `..`: `_DATA_PATH`).
 
-    The path must be exactly what `write_parquet` names (`<table>/[dataset=<name>/]part-<hex>.parquet`,
-    no absolute part, no `..`) and must still resolve inside the store when symbolic links are followed.
+    `read_manifest` checks the folders' symbolic links on top; `check_files` refuses a linked file.
     """
     fields_ok = (
         isinstance(entry.table, str)
         and isinstance(entry.path, str)
         and isinstance(entry.bytes, int)
         and isinstance(entry.part, str)
+        and (entry.dataset is None or isinstance(entry.dataset, str))
         and (entry.sha256 is None or (isinstance(entry.sha256, str) and _SHA256.fullmatch(entry.sha256)))
     )
     if not fields_ok:
-        return "has a field of the wrong type (table, path, part: text; bytes: integer; sha256: hex)"
-    if not _TABLE_NAME.fullmatch(entry.table):
-        return f"names an invalid table {entry.table!r}"
-    dataset = entry.dataset
-    if dataset is not None and (
-        not isinstance(dataset, str) or dataset in ("", ".", "..") or "/" in dataset or "\0" in dataset
-    ):
-        return f"names an invalid dataset {dataset!r}"
-    folder, _, name = entry.path.rpartition("/")
-    if folder != _folder(entry.table, dataset) or not _DATA_FILE.fullmatch(name):
+        return "has a field of the wrong type (table, path, part, dataset: text; bytes: integer; sha256: hex)"
+    match = _DATA_PATH.fullmatch(entry.path)
+    if match is None or match["table"] != entry.table or match["dataset"] != entry.dataset:
         return f"is not a data file of table {entry.table!r} in the store's layout"
-    if not (root / entry.path).resolve().is_relative_to(root):
-        return "resolves outside the store (through a symbolic link)"
     return None
 
 
@@ -258,14 +260,19 @@ def sync_files(root: Path, entries: Sequence[FileEntry]) -> None:
 
 
 def check_files(root: Path, manifest: Manifest) -> None:
-    """StoreError naming the first committed file that is missing, of the wrong size or not Parquet.
+    """StoreError naming the first committed file that is missing, a symbolic link, of the wrong size or
+    not Parquet.
 
-    The cheap check of every open: one stat and a 4-byte read per file, no hashing.
+    The cheap check of every open: one lstat and a 4-byte read per file, no hashing. A linked file is
+    refused because it could lead outside the store (drivestack never writes links).
     """
     for entry in manifest.files:
         path = root / entry.path
         try:
-            size = path.stat().st_size
+            status = os.lstat(path)
+            if stat.S_ISLNK(status.st_mode):
+                raise StoreError(f"{path}: committed data file of table {entry.table} is a symbolic link")
+            size = status.st_size
             with open(path, "rb") as handle:
                 handle.seek(max(size - len(PARQUET_MAGIC), 0))
                 tail = handle.read()
@@ -293,6 +300,9 @@ def verify_files(root: Path, manifest: Manifest) -> list[Damage]:
     """
     damaged = []
     for entry in manifest.files:
+        if os.path.islink(root / entry.path):
+            damaged.append(Damage(entry, "is a symbolic link (drivestack never writes one)"))
+            continue
         try:
             with open(root / entry.path, "rb") as handle:
                 size = os.fstat(handle.fileno()).st_size
