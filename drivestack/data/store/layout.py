@@ -131,16 +131,20 @@ def read_manifest(root: Path) -> Manifest:
         generation = int(payload["generation"])
     except (KeyError, TypeError, ValueError) as error:
         raise StoreError(f"{path}: malformed manifest entry ({error})") from None
-    inside = root.resolve()
-    folders_inside: dict[str, bool] = {}  # resolved once per folder: a few syscalls, not per file
+    linked: dict[str, bool] = {}  # one lstat per folder of the layout, not per file
+
+    def is_link(folder: str) -> bool:
+        if folder not in linked:
+            linked[folder] = os.path.islink(os.path.join(root, folder))
+        return linked[folder]
+
     for number, entry in enumerate(files):
         problem = _entry_problem(entry)
         if problem is None:
             folder = entry.path.rpartition("/")[0]
-            if folder not in folders_inside:
-                folders_inside[folder] = (inside / folder).resolve().is_relative_to(inside)
-            if not folders_inside[folder]:
-                problem = "leads outside the store (its folder is a symbolic link out)"
+            table_folder = folder.partition("/")[0]
+            if is_link(table_folder) or (folder != table_folder and is_link(folder)):
+                problem = "lies in a folder that is a symbolic link (it could lead outside the store)"
         if problem:
             raise StoreError(f"{path}: file entry {number} ({entry.path!r}) {problem}")
     return Manifest(schema_version=version, generation=generation, files=files)
