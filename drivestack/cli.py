@@ -13,6 +13,7 @@ from rich.text import Text
 
 from drivestack.core.errors import ConfigError, DrivestackError
 from drivestack.core.names import display_text
+from drivestack.data.query_limits import QueryLimits
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -24,6 +25,7 @@ app = typer.Typer(
 # markup off: text from data (ids, file names, values, units such as "[s]") prints literally; style with Text
 console = Console(markup=False)
 err_console = Console(stderr=True, markup=False)
+QUERY_LIMITS = QueryLimits()
 
 
 @app.command()
@@ -165,22 +167,60 @@ def scenarios(
 
 @app.command()
 def query(
-    sql: Annotated[str, typer.Argument(help="One read-only SELECT over the store's views.")],
+    sql: Annotated[str, typer.Argument(help="One read-only SELECT, PIVOT or EXPLAIN over the store views.")],
     store: StoreOption = None,
     output: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    memory_mib: Annotated[int, typer.Option(min=16, help="Memory limit [MiB].")] = QUERY_LIMITS.memory_mib,
+    threads: Annotated[int, typer.Option(min=1, help="Worker threads.")] = QUERY_LIMITS.threads,
+    timeout: Annotated[float, typer.Option(min=0.001, help="Wall-time limit [s].")] = QUERY_LIMITS.timeout_s,
+    table_rows: Annotated[
+        int, typer.Option(min=1, help="Rows shown as a table; csv and json write every row.")
+    ] = QUERY_LIMITS.table_rows,
 ) -> None:
     """Run read-only SQL over the store (views: scenarios, tracks, lanes, goals, tags, sets, ...)."""
     from drivestack.core.errors import ConfigError
-    from drivestack.data.query import OutputFormat, to_csv, to_json, to_rich
+    from drivestack.data.query import OutputFormat, to_rich, write_csv, write_json
     from drivestack.data.store import Store
 
     if output not in set(OutputFormat):
         raise ConfigError(f"--format must be one of {', '.join(OutputFormat)}, got {output!r}")
-    result = Store.open(store).query(sql)
-    if output == OutputFormat.TABLE:
-        console.print(to_rich(result, title=f"{result.num_rows} rows"))
+    limits = QueryLimits(memory_mib=memory_mib, threads=threads, timeout_s=timeout, table_rows=table_rows)
+    result = Store.open(store, limits=limits).query(sql)
+    if output == OutputFormat.CSV:
+        write_csv(result, sys.stdout)
+    elif output == OutputFormat.JSON:
+        write_json(result, sys.stdout)
+    elif result.num_rows > table_rows:
+        console.print(to_rich(result, f"{result.num_rows} rows (first {table_rows} shown)", table_rows))
+        err_console.print(
+            f"{result.num_rows - table_rows} more rows not shown: use --format csv (or json) for all of them",
+            highlight=False,
+        )
     else:
-        typer.echo(to_csv(result) if output == OutputFormat.CSV else to_json(result), nl=False)
+        console.print(to_rich(result, title=f"{result.num_rows} rows"))
+
+
+store_app = typer.Typer(no_args_is_help=True, help="The scenario store itself.")
+app.add_typer(store_app, name="store")
+
+
+@store_app.command("check")
+def store_check(store: StoreOption = None) -> None:
+    """Verify every committed file byte for byte against its SHA-256 in the manifest; exit 1 naming the
+    table and file of each mismatch (opening a store checks only sizes and Parquet footers)."""
+    from drivestack.data.store import Store
+
+    opened = Store.open(store, check=False)
+    files = opened.manifest.files
+    with err_console.status(f"verifying {len(files)} files"):
+        damaged = opened.check()
+    for damage in damaged:
+        typer.echo(f"{damage.entry.table}: {opened.root / damage.entry.path}: {damage.problem}")
+    if damaged:
+        typer.echo(f"{len(damaged)} of {len(files)} files failed verification in {opened.root}")
+        raise typer.Exit(code=1)
+    size = sum(entry.bytes for entry in files) / 1e6
+    typer.echo(f"ok: {len(files)} files ({size:.1f} MB) match their SHA-256 checksums in {opened.root}")
 
 
 set_app = typer.Typer(no_args_is_help=True, help="Named scenario sets.")

@@ -6,8 +6,9 @@ import csv
 import io
 import json
 import math
+from collections.abc import Iterator
 from enum import StrEnum
-from typing import Any
+from typing import Any, TextIO
 
 import pyarrow as pa
 from rich.table import Table
@@ -25,6 +26,7 @@ WHERE s.scenario_key IN ({selected})
 ORDER BY s.scenario_key
 """
 """One line per scenario: identity, size, lights/ego flags and its file and mined tags together."""
+_ROWS_PER_CHUNK = 4096
 
 
 class OutputFormat(StrEnum):
@@ -63,12 +65,14 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def to_rich(result: pa.Table, title: str | None = None) -> Table:
-    """`result` as a rich table (all rows; lists of plain values comma-separated, else compact JSON)."""
+def to_rich(result: pa.Table, title: str | None = None, max_rows: int | None = None) -> Table:
+    """`result` as a rich table (its first `max_rows` rows, all when None; lists of plain values
+    comma-separated, else compact JSON)."""
     table = Table(title=title, show_lines=False, header_style="bold")
     for name in result.column_names:
         table.add_column(name, overflow="fold")
-    for row in result.to_pylist():
+    shown = result if max_rows is None else result.slice(0, max_rows)
+    for row in shown.to_pylist():
         table.add_row(*(_display(row[name]) for name in result.column_names))
     return table
 
@@ -79,16 +83,31 @@ def _display(value: Any) -> str:
     return _text(value)
 
 
-def to_csv(result: pa.Table) -> str:
-    """`result` as CSV text with a header line (lists and structs as compact JSON)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+def _rows(result: pa.Table) -> Iterator[dict[str, Any]]:
+    """`result`'s rows as dicts, converted a chunk at a time (Python objects of one chunk in memory)."""
+    for batch in result.to_batches(max_chunksize=_ROWS_PER_CHUNK):
+        yield from batch.to_pylist()
+
+
+def write_csv(result: pa.Table, out: TextIO) -> None:
+    """Write `result` as CSV with a header line to `out`, streaming (lists and structs as compact JSON)."""
+    writer = csv.writer(out, lineterminator="\n")
     writer.writerow(result.column_names)
-    for row in result.to_pylist():
+    for row in _rows(result):
         writer.writerow([_text(row[name]) for name in result.column_names])
+
+
+def write_json(result: pa.Table, out: TextIO) -> None:
+    """Write `result` as a JSON array of row objects, one per line, to `out`, streaming (NaN as null;
+    dates and decimals as strings)."""
+    out.write("[")
+    for number, row in enumerate(_rows(result)):
+        out.write(("\n " if number == 0 else ",\n ") + json.dumps(_cell(row), default=str))
+    out.write("\n]\n")
+
+
+def to_csv(result: pa.Table) -> str:
+    """`result` as CSV text (`write_csv`)."""
+    buffer = io.StringIO()
+    write_csv(result, buffer)
     return buffer.getvalue()
-
-
-def to_json(result: pa.Table) -> str:
-    """`result` as a JSON array of row objects (NaN as null; dates and decimals as strings)."""
-    return json.dumps([_cell(row) for row in result.to_pylist()], default=str, indent=1) + "\n"

@@ -20,20 +20,23 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from drivestack.core.errors import ConfigError, StoreError
 from drivestack.core.map import LaneGraph
 from drivestack.core.names import display_text, is_utf8
 from drivestack.core.scenario import Scenario
+from drivestack.data.query_limits import QueryLimits
 from drivestack.data.store.layout import (
+    Damage,
     FileEntry,
     Manifest,
     check_files,
     create_store,
     read_manifest,
+    read_parquet,
     remove_orphans,
     sync_files,
+    verify_files,
     write_manifest,
     write_parquet,
     writer_lock,
@@ -50,7 +53,8 @@ from drivestack.data.tags import Tag
 
 ENV_VAR = "DRIVESTACK_STORE"
 DEFAULT_ROOT = "drivestack-store"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}"
+"""Set and detector names: a letter or digit, then up to 63 letters, digits, '_', '.' or '-'."""
 _BATCH_CACHE = 4
 
 
@@ -60,9 +64,13 @@ def scenario_key(scenario_id: str, format_version: str) -> str:
 
 
 def check_name(kind: str, name: str) -> str:
-    """`name` if it is a safe identifier for a set or detector (letters, digits, `_.-`), else ConfigError."""
-    if not _NAME.match(name):
-        raise ConfigError(f"{kind} name {name!r}: use letters, digits, '_', '.' and '-' only")
+    """`name` if the whole of it matches NAME_PATTERN (no control characters, no trailing newline), else
+    ConfigError."""
+    if not re.fullmatch(NAME_PATTERN, name):
+        raise ConfigError(
+            f"{kind} name {name!r}: use 1 to 64 letters, digits, '_', '.' and '-', starting with a letter "
+            "or digit"
+        )
     return name
 
 
@@ -114,9 +122,10 @@ class Store:
     writers (`ingest`, `replace_tags`, sets) serialise on the store's writer lock.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, limits: QueryLimits | None = None) -> None:
         """Use `Store.open`; this binds to a root whose manifest has been validated."""
         self.root = root
+        self.limits = limits or QueryLimits()
         self._signature: tuple[int, int, int] | None = None
         self._manifest = Manifest()
         self._sql: ReadOnlySQL | None = None
@@ -128,11 +137,19 @@ class Store:
         self._map_tables: dict[str, pa.Table] | None = None
 
     @classmethod
-    def open(cls, root: str | Path | None = None, create: bool = False) -> Store:
+    def open(
+        cls,
+        root: str | Path | None = None,
+        create: bool = False,
+        limits: QueryLimits | None = None,
+        check: bool = True,
+    ) -> Store:
         """Open the store at `root` (default: $DRIVESTACK_STORE, else ./drivestack-store).
 
-        With `create`, an absent store is created empty. StoreError when the store is missing, its
-        manifest is unreadable, it has a newer schema version, or a committed file is missing or damaged.
+        With `create`, an absent store is created empty; `limits` bound each query (default
+        `QueryLimits()`). StoreError when the store is missing, its manifest is unreadable or names a
+        file outside the store, it has a newer schema version, or (with `check`) a committed file is
+        missing or damaged by size or Parquet footer (cheap; `Store.check` reads every byte).
         """
         path = Path(root if root is not None else os.environ.get(ENV_VAR) or DEFAULT_ROOT).resolve()
         if path.exists() and not path.is_dir():
@@ -141,8 +158,10 @@ class Store:
             raise StoreError(f"{display_text(path)}: a store's path must be UTF-8 text")
         if create:
             create_store(path)
-        store = cls(path)
+        store = cls(path, limits)
         manifest = store.manifest
+        if not check:
+            return store
         try:
             check_files(path, manifest)
         except StoreError:
@@ -187,11 +206,20 @@ class Store:
         return pa.concat_tables([SCHEMAS[table].empty_table(), *tables])
 
     def _read_file(self, entry: FileEntry) -> pa.Table:
-        path = self.root / entry.path
+        """One committed file's rows in its table's schema, its checksum verified on the way."""
+        table = read_parquet(self.root, entry)
         try:
-            return pq.ParquetFile(path).read().cast(SCHEMAS[entry.table])
-        except (OSError, pa.ArrowException) as error:
-            raise StoreError(f"{path}: corrupted data file ({error})") from None
+            return table.cast(SCHEMAS[entry.table])
+        except (ValueError, pa.ArrowException) as error:
+            path = self.root / entry.path
+            raise StoreError(f"{path}: corrupted data file of table {entry.table} ({error})") from None
+
+    def check(self) -> list[Damage]:
+        """Every committed file whose bytes differ from the manifest (size, SHA-256), or cannot be verified.
+
+        Reads the whole store (about 1 GB/s); an empty list means every file is exactly as committed.
+        """
+        return verify_files(self.root, self.manifest)
 
     # ------------------------------------------------------------------ queries
 
@@ -204,7 +232,7 @@ class Store:
         """
         manifest = self.manifest
         if self._sql is None:
-            self._sql = ReadOnlySQL(self.root, manifest)
+            self._sql = ReadOnlySQL(self.root, manifest, self.limits)
         return self._sql.run(sql, params)
 
     def select_sql(self, where: ScenarioFilter | None = None) -> tuple[str, list[object]]:
