@@ -41,9 +41,9 @@ import pyarrow.parquet as pq
 from drivestack.core.errors import ConfigError, DrivestackError
 from drivestack.core.map import LaneGraph
 from drivestack.core.scenario import Scenario
-from drivestack.data.formats._xml import peek_root
 from drivestack.data.formats.registry import (
     COMMONROAD,
+    commonroad_root,
     read_unit,
     unit_label,
     unit_members,
@@ -245,7 +245,7 @@ def _member_hash(unit_digest: bytes, member: str) -> str:
 
 def _header_key(path: Path) -> str | None:
     """The scenario key from the file's root element (benchmarkID, commonRoadVersion), or None."""
-    root = peek_root(path)
+    root = commonroad_root(path)
     if root is None or "benchmarkID" not in root[1]:
         return None
     return scenario_key(root[1]["benchmarkID"], root[1].get("commonRoadVersion", ""))

@@ -25,8 +25,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from drivestack.core.errors import InputError
-from drivestack.data.formats._xml import peek_root
-from drivestack.data.formats.registry import COMMONROAD, identify
+from drivestack.data.formats.registry import COMMONROAD, commonroad_root, identify
 
 IGNORED_SUFFIXES = (".csv", ".txt", ".md", ".rst", ".html", ".pdf", ".png", ".jpg", ".jpeg", ".yaml", ".yml")
 """Files met in a walked folder that are never scenario data (indexes, notes, pictures): skipped."""
@@ -148,7 +147,7 @@ def _walk(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, str]], list[Pat
 
 def _identify(path: Path) -> _Identified:
     """Classify a CommonRoad file from its root element (or its name when the root cannot be read)."""
-    root = peek_root(path)
+    root = commonroad_root(path)
     if root is not None and root[0] == "commonRoad":
         return _Identified(path, False, root[1].get("benchmarkID"), root[1].get("commonRoadVersion"))
     if root is not None and root[0] == "CommonRoadSolution":

@@ -22,6 +22,7 @@ format (an environment variable, so spawned and Ray workers see the same readers
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import os
 from collections.abc import Sequence
@@ -76,7 +77,7 @@ class CommonRoad:
         """A file whose root element is CommonRoad's, or a `.xml`/`.xml.gz` file whose root is unreadable."""
         if not path.is_file():
             return False
-        root = peek_root(path)
+        root = commonroad_root(path)
         if root is not None and root[0] in _COMMONROAD_ROOTS:
             return True
         return path.name.lower().endswith(_COMMONROAD_SUFFIXES)
@@ -92,14 +93,30 @@ class CommonRoad:
         return read_scenario(path)
 
 
+def commonroad_root(path: Path) -> tuple[str, dict[str, str]] | None:
+    """`_xml.peek_root` of a file, remembered while the file is unchanged (dispatch and solution
+    pairing both need it: one read instead of two)."""
+    stat = path.stat()
+    return _cached_root(path.resolve(), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=8192)
+def _cached_root(path: Path, mtime_ns: int, size: int) -> tuple[str, dict[str, str]] | None:
+    """`peek_root(path)` for one version (modification time, size) of the file."""
+    return peek_root(path)
+
+
 def reader_modules() -> tuple[str, ...]:
     """Reader module paths in dispatch order: `$DRIVESTACK_EXTRA_READERS`, then the built-in ones."""
     extra = os.environ.get(EXTRA_READERS_VARIABLE, "")
     return (*(name.strip() for name in extra.split(",") if name.strip()), *BUILTIN_READERS)
 
 
+@functools.cache
 def _load(spec: str) -> Reader | None:
-    """The reader named `spec` ("module" or "module:attribute"), or None when its module is absent."""
+    """The reader named `spec` ("module" or "module:attribute"), or None when its module is absent
+    (remembered per process: a failed import is not cached by Python and would search sys.path again
+    for every file)."""
     module_name, _, attribute = spec.partition(":")
     try:
         module = importlib.import_module(module_name)
