@@ -162,7 +162,7 @@ def identify(path: Path) -> Reader | None:
 def unknown_format_reason() -> str:
     """The one-line reason a unit nobody claims is rejected with."""
     reason = f"unknown format: no reader claims it (formats read: {', '.join(formats())})"
-    missing = missing_readers()
+    missing = [spec.partition(":")[0].rpartition(".")[2] for spec in missing_readers()]
     return f"{reason}; readers not installed: {', '.join(missing)}" if missing else reason
 
 
@@ -207,8 +207,12 @@ def unit_label(path: str | Path, member: str | None) -> str:
 
 def split_label(label: str) -> tuple[Path, str | None]:
     """(unit path, member) of a `unit_label`: the whole label when it names an existing path, else
-    split at its last "#" when the part before it exists."""
-    if Path(label).exists() or "#" not in label:
+    split at the first "#" whose left part exists (paths and members may hold "#" themselves)."""
+    if Path(label).exists():
         return Path(label), None
-    path, _, member = label.rpartition("#")
-    return (Path(path), member) if Path(path).exists() else (Path(label), None)
+    cut = label.find("#")
+    while cut >= 0:
+        if Path(label[:cut]).exists():
+            return Path(label[:cut]), label[cut + 1 :]
+        cut = label.find("#", cut + 1)
+    return Path(label), None

@@ -82,6 +82,8 @@ def test_members_and_reading_one_member(mixed: Path) -> None:
     assert scenario.source_file == f"{mixed / 'many.xml'}#b"
     assert split_label(scenario.source_file) == (mixed / "many.xml", "b")
     assert split_label(str(mixed / "many.xml")) == (mixed / "many.xml", None)
+    assert split_label(f"{mixed / 'many.xml'}#x#y") == (mixed / "many.xml", "x#y")
+    assert split_label(f"{mixed / 'absent'}#x") == (mixed / "absent#x", None)
     assert unit_label(mixed / "logs", None) == str(mixed / "logs")
     with pytest.raises(ConfigError, match="solution files belong to CommonRoad"):
         read_unit(mixed / "many.xml", "fake", "a", [mixed / "cr" / "s.solution.xml.gz"])
