@@ -436,8 +436,12 @@ def ingest(
             reason = "solution file without a matching scenario file"
             report.rejected.append(Rejection(str(solution), RejectionKind.ORPHAN, reason))
         for path in unknown:
-            report.rejected.append(Rejection(str(path), RejectionKind.UNKNOWN, unknown_format_reason()))
-        _commit_rejections(store, [], report.rejected, [r.file for r in report.rejected])
+            reason = unknown_format_reason()
+            report.rejected.append(Rejection(str(path.resolve()), RejectionKind.UNKNOWN, reason))
+        # a unit rejected as a whole before (unlistable) and listed now loses that row
+        listed = [item.unit for item in surveyed if item.error is None and item.unit.format != COMMONROAD]
+        units = [str(unit.scenario.resolve()) for unit in listed]
+        _commit_rejections(store, [], report.rejected, [r.file for r in report.rejected] + units)
         tasks = _tasks(store, pending, batch_size)
         total = sum(len(task.sources) for task in tasks)
         done = 0

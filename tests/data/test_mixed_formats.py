@@ -209,3 +209,19 @@ def test_simulate_bench_report_and_export_on_the_mixed_folder(mixed: Path, tmp_p
     exported = runner.invoke(app, ["export-mcap", str(out), "a@fake", str(mcap), "--planner", "drivestack"])
     assert exported.exit_code == 0, exported.output
     assert mcap.read_bytes()[:8] == b"\x89MCAP0\r\n"
+
+
+def test_a_unit_whose_members_cannot_be_listed_is_rejected_whole_until_it_is_fixed(
+    tmp_path: Path, fake_reader: None
+) -> None:
+    broken = tmp_path / "data" / "broken.fks"
+    broken.parent.mkdir()
+    broken.write_bytes(fake_format.MAGIC + b"no tab on this line\n")
+    store = Store.open(tmp_path / "store", create=True)
+    report = ingest([broken.parent], store)
+    assert [(r.file, r.kind) for r in report.rejected] == [(str(broken.resolve()), RejectionKind.UNREADABLE)]
+    assert report.rejected[0].reason == f"{broken.resolve()}: line 2: expected '<id>\\t<json>'"
+    fake_format.write_file(broken, {"z": '{"speed": 4}'})
+    fixed = ingest([broken.parent], store)
+    assert fixed.added == ["z@fake"] and fixed.rejected == []
+    assert store.read_table("rejected").num_rows == 0
