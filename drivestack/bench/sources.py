@@ -88,7 +88,7 @@ class Source:
     def scenario_id(self) -> str:
         """The scenario id as far as it is known without reading it (member, file name or store key)."""
         if self.path is not None:
-            return self.member if self.member is not None else _SUFFIX.sub("", Path(self.path).name)
+            return self.member or _SUFFIX.sub("", Path(self.path).name)
         return str(self.key).split("@")[0]
 
     def scenario_key(self, scenario: Scenario) -> str:

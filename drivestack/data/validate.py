@@ -20,7 +20,7 @@ from pathlib import Path
 
 from drivestack.core.errors import DrivestackError, InputError
 from drivestack.data.formats.commonroad import attach_solution, read_solution
-from drivestack.data.formats.registry import read_unit, unit_members, unknown_format_reason
+from drivestack.data.formats.registry import read_unit, unit_label, unit_members, unknown_format_reason
 from drivestack.data.sources import SourceFiles, discover
 
 Outcome = tuple[Path, str | None, str | None]
@@ -39,7 +39,7 @@ class Rejection:
     @property
     def label(self) -> str:
         """The path, with "#<member>" for one scenario of a multi-scenario unit."""
-        return str(self.path) if self.member is None else f"{self.path}#{self.member}"
+        return unit_label(self.path, self.member)
 
 
 @dataclass(frozen=True)

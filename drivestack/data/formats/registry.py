@@ -201,8 +201,8 @@ def read_unit(
 
 def unit_label(path: str | Path, member: str | None) -> str:
     """How a scenario of a unit is named in reports and result rows: the path, "#<member>" appended
-    for a member token (`split_label` reverses it)."""
-    return str(path) if member is None else f"{path}#{member}"
+    for a non-empty member token (`split_label` reverses it)."""
+    return f"{path}#{member}" if member else str(path)
 
 
 def split_label(label: str) -> tuple[Path, str | None]:

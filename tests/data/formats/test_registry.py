@@ -84,7 +84,7 @@ def test_members_and_reading_one_member(mixed: Path) -> None:
     assert split_label(str(mixed / "many.xml")) == (mixed / "many.xml", None)
     assert split_label(f"{mixed / 'many.xml'}#x#y") == (mixed / "many.xml", "x#y")
     assert split_label(f"{mixed / 'absent'}#x") == (mixed / "absent#x", None)
-    assert unit_label(mixed / "logs", None) == str(mixed / "logs")
+    assert unit_label(mixed / "logs", None) == unit_label(mixed / "logs", "") == str(mixed / "logs")
     with pytest.raises(ConfigError, match="solution files belong to CommonRoad"):
         read_unit(mixed / "many.xml", "fake", "a", [mixed / "cr" / "s.solution.xml.gz"])
 
