@@ -19,7 +19,7 @@ from drivestack.bench import find_scenario, find_sources
 from drivestack.cli import app
 from drivestack.core.errors import ConfigError
 from drivestack.data.formats.registry import EXTRA_READERS_VARIABLE, read_unit
-from drivestack.data.ingest import RejectionKind, ingest
+from drivestack.data.ingest import RejectionKind, dataset_name, ingest
 from drivestack.data.mining.runner import mine_store
 from drivestack.data.sets import create_set, shared_groups, split_set
 from drivestack.data.store import Store
@@ -225,3 +225,20 @@ def test_a_unit_whose_members_cannot_be_listed_is_rejected_whole_until_it_is_fix
     fixed = ingest([broken.parent], store)
     assert fixed.added == ["z@fake"] and fixed.rejected == []
     assert store.read_table("rejected").num_rows == 0
+
+
+@pytest.mark.parametrize(
+    ("unit", "dataset"),
+    [
+        ("highd/scenarios/x.cr.xml.gz", "highd"),
+        ("ngsim/2018b/x.xml", "ngsim"),
+        ("womd/uncompressed/scenario/training/training.tfrecord-00000-of-01000", "womd"),
+        ("av2/motion-forecasting/train/0a1e6f0a", "motion-forecasting"),  # a folder unit
+        ("scenarionet/nuplan/v1.1/Mini/sd_nuplan.pkl", "nuplan"),  # "mini" is a split
+        ("Data Sets/NuScenes Mini/val/x.pkl", "nuscenes_mini"),
+    ],
+)
+def test_dataset_is_the_nearest_folder_that_is_no_container_split_or_version(
+    tmp_path: Path, unit: str, dataset: str
+) -> None:
+    assert dataset_name(tmp_path / unit) == dataset
