@@ -4,8 +4,8 @@ Registered with `$DRIVESTACK_EXTRA_READERS=fake_format` (the `fake_reader` fixtu
 workers and a local Ray see it too. Two kinds of units, like the real formats:
 - a file starting with `MAGIC`, then one scenario per line: "<id>\t<json>" (many members per file,
   like a WOMD TFRecord); `read` decodes only the JSON of the member asked for;
-- a folder holding `FOLDER_MARKER` (one scenario, like an Argoverse 2 scenario folder), whose other
-  files are not scenario data.
+- a folder holding `FOLDER_MARKER` (one scenario, like an Argoverse 2 sensor log), whose other
+  files are not scenario data (`unit_files` says so: ingest hashes the marker only).
 Each scenario is a small real one built with `scenes`: a straight two-lane road, a leader ahead of
 the ego and the ego's recorded drive, its goal where the drive ends.
 """
@@ -35,6 +35,11 @@ def sniff(path: Path) -> bool:
         return (path / FOLDER_MARKER).is_file()
     with open(path, "rb") as handle:
         return handle.read(len(MAGIC)) == MAGIC
+
+
+def unit_files(path: Path) -> list[Path]:
+    """The files `read` reads from a folder unit: the marker only (not the "sensor data" beside it)."""
+    return [path / FOLDER_MARKER]
 
 
 def _lines(path: Path) -> list[tuple[str, str]]:

@@ -15,7 +15,7 @@ workers need the files and the store at the same paths as the driver.
 Keys (`store.source_key`): "<benchmark id>@<format version>" for CommonRoad, read from the file's root
 element before dispatch; "<scenario id>@<format>" for other formats, known once a worker has read
 the scenario. Content hash: sha256 over a CommonRoad file and its solution files; for other formats
-over the unit's bytes (a folder: every file in it, by relative path), once per unit, combined with
+over the unit's bytes (a folder: its `registry.unit_files`, by relative path), once per unit, combined with
 the member token. A member whose content hash is stored is skipped; a different member or file
 claiming a stored key is rejected (never overwritten), as is the second of two within one run (for
 CommonRoad the first in path order is kept; for keys known only after reading, the first committed).
@@ -24,7 +24,6 @@ CommonRoad the first in path order is kept; for keys known only after reading, t
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import time
 import uuid
@@ -45,6 +44,7 @@ from drivestack.data.formats.registry import (
     COMMONROAD,
     commonroad_root,
     read_unit,
+    unit_files,
     unit_label,
     unit_members,
     unknown_format_reason,
@@ -215,18 +215,16 @@ def _file_digest(path: Path) -> bytes:
     return digest.digest()
 
 
-def _unit_digest(path: Path) -> tuple[bytes, int]:
-    """(sha256 over a file's bytes, or over every file of a folder with its relative path; bytes read)."""
+def _unit_digest(path: Path, format_name: str) -> tuple[bytes, int]:
+    """(sha256 over a file's bytes, or over a folder's `registry.unit_files` with their relative
+    paths; bytes read)."""
     if not path.is_dir():
         return _file_digest(path), path.stat().st_size
     digest = hashlib.sha256()
     size = 0
-    for folder, subfolders, names in os.walk(path):
-        subfolders.sort()
-        for name in sorted(names):
-            file = Path(folder) / name
-            digest.update(file.relative_to(path).as_posix().encode() + b"\0" + _file_digest(file))
-            size += file.stat().st_size
+    for file in unit_files(path, format_name):
+        digest.update(file.relative_to(path).as_posix().encode() + b"\0" + _file_digest(file))
+        size += file.stat().st_size
     return digest.digest(), size
 
 
@@ -261,7 +259,7 @@ def _survey(units: Sequence[SourceFiles]) -> list[_Surveyed]:
             size = path.stat().st_size
             surveyed.append(_Surveyed(unit, ((None, content_hash),), _header_key(path), size))
             continue
-        digest, size = _unit_digest(path)
+        digest, size = _unit_digest(path, unit.format)
         try:
             tokens = unit_members(path, unit.format)
         except Exception as error:  # an unlistable unit is rejected as a whole, never a crash

@@ -127,6 +127,19 @@ def test_reingest_skips_each_member_and_a_second_unit_with_a_stored_id_is_a_conf
     assert a_rows == [row for row in before["tracks"] if '"scenario_key": "a@fake"' in row]  # ... a kept
 
 
+def test_a_folder_unit_changes_only_with_the_files_its_reader_reads(
+    tmp_path: Path, fake_reader: None
+) -> None:
+    folder = fake_format.write_folder(tmp_path / "data" / "log-1", "g", 7.0)
+    store = Store.open(tmp_path / "store", create=True)
+    assert ingest([folder], store).added == ["g@fake"]
+    (folder / "lidar.bin").write_bytes(b"other sensor data")
+    assert [skip.stored for skip in ingest([folder], store).skipped] == ["g@fake"]
+    (folder / fake_format.FOLDER_MARKER).write_text(json.dumps({"id": "g", "speed": 9.0}))
+    changed = ingest([folder], store)
+    assert [(r.kind, r.scenario_key) for r in changed.rejected] == [(RejectionKind.CONFLICT, "g@fake")]
+
+
 def test_worker_processes_store_the_same_rows(mixed: Path, store: Store, tmp_path: Path) -> None:
     parallel = Store.open(tmp_path / "store", create=True)
     ingest([mixed], parallel, workers=2, batch_size=1)

@@ -17,6 +17,10 @@ module is absent from this installation is skipped (`missing_readers` names it) 
 every other format. `$DRIVESTACK_EXTRA_READERS` (comma-separated module paths) puts further
 readers first: the way to add a format without editing drivestack, and the tests' hook for a fake
 format (an environment variable, so spawned and Ray workers see the same readers).
+
+A folder reader may also define `unit_files(path) -> list[Path]`: the files `read` takes its
+scenarios from, which are all ingest hashes to decide whether a unit changed (default: every file
+in the folder, which for a sensor log with raw camera and lidar data means gigabytes).
 """
 
 from __future__ import annotations
@@ -184,6 +188,18 @@ def unit_members(path: Path, format_name: str) -> list[str | None]:
     if not found:
         raise InputError(path, None, f"{format_name} unit holds no scenario")
     return found
+
+
+def unit_files(path: Path, format_name: str) -> list[Path]:
+    """The files whose bytes make the content of the unit at `path` (what ingest hashes): the file
+    itself; for a folder, the reader's optional `unit_files(path)` (the files `read` reads, so a
+    sensor log's camera and lidar data is not hashed), else every file under it; sorted."""
+    if not path.is_dir():
+        return [path]
+    listed = getattr(reader_for(format_name), "unit_files", None)
+    if listed is not None:
+        return sorted(Path(file) for file in listed(path))
+    return sorted(Path(folder) / name for folder, _, names in os.walk(path) for name in names)
 
 
 def read_unit(

@@ -18,6 +18,7 @@ from drivestack.data.formats.registry import (
     missing_readers,
     read_unit,
     split_label,
+    unit_files,
     unit_label,
     unit_members,
     unknown_format_reason,
@@ -87,6 +88,16 @@ def test_members_and_reading_one_member(mixed: Path) -> None:
     assert unit_label(mixed / "logs", None) == unit_label(mixed / "logs", "") == str(mixed / "logs")
     with pytest.raises(ConfigError, match="solution files belong to CommonRoad"):
         read_unit(mixed / "many.xml", "fake", "a", [mixed / "cr" / "s.solution.xml.gz"])
+
+
+def test_unit_files_are_the_readers_choice_else_every_file(
+    mixed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = mixed / "logs" / "log-1"
+    assert unit_files(folder, "fake") == [folder / fake_format.FOLDER_MARKER]
+    assert unit_files(mixed / "many.xml", "fake") == [mixed / "many.xml"]
+    monkeypatch.delattr(fake_format, "unit_files")
+    assert unit_files(folder, "fake") == [folder / fake_format.FOLDER_MARKER, folder / "lidar.bin"]
 
 
 def test_a_unit_without_scenarios_is_an_input_error(tmp_path: Path, fake_reader: None) -> None:
