@@ -101,7 +101,7 @@ def commonroad_root(path: Path) -> tuple[str, dict[str, str]] | None:
     """`_xml.peek_root` of a file, remembered while the file is unchanged (dispatch and solution
     pairing both need it: one read instead of two)."""
     stat = path.stat()
-    return _cached_root(path.resolve(), stat.st_mtime_ns, stat.st_size)
+    return _cached_root(path.absolute(), stat.st_mtime_ns, stat.st_size)  # absolute: resolve() is slow
 
 
 @functools.lru_cache(maxsize=8192)
