@@ -255,3 +255,23 @@ def test_dataset_is_the_nearest_folder_that_is_no_container_split_or_version(
     tmp_path: Path, unit: str, dataset: str
 ) -> None:
     assert dataset_name(tmp_path / unit) == dataset
+
+
+def test_two_units_with_one_id_in_one_run_keep_the_first_committed_and_leave_no_stray_files(
+    tmp_path: Path, fake_reader: None
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    fake_format.write_file(data / "one.fks", {"d": '{"speed": 5}', "e": '{"speed": 6}'})
+    fake_format.write_file(data / "two.fks", {"d": '{"speed": 7}'})
+    store = Store.open(tmp_path / "store", create=True)
+    report = ingest([data], store, batch_size=1)
+    assert sorted(report.added) == ["d@fake", "e@fake"]
+    assert [(r.kind, r.scenario_key) for r in report.rejected] == [(RejectionKind.CONFLICT, "d@fake")]
+    kept = store.index()["d@fake"]["file"]
+    assert report.rejected[0].file != kept and kept.endswith("#d")
+    on_disk = {p.relative_to(store.root).as_posix() for p in store.root.rglob("*.parquet")}
+    assert on_disk == {entry.path for entry in store.manifest.files}
+    assert store.query("SELECT count(*) AS n FROM agents WHERE scenario_key = 'd@fake'").to_pylist() == [
+        {"n": 2}
+    ]
