@@ -268,7 +268,7 @@ def test_two_units_with_one_id_in_one_run_keep_the_first_committed_and_leave_no_
     report = ingest([data], store, batch_size=1)
     assert sorted(report.added) == ["d@fake", "e@fake"]
     assert [(r.kind, r.scenario_key) for r in report.rejected] == [(RejectionKind.CONFLICT, "d@fake")]
-    kept = store.index()["d@fake"]["file"]
+    kept = str(store.index()["d@fake"]["file"])
     assert report.rejected[0].file != kept and kept.endswith("#d")
     on_disk = {p.relative_to(store.root).as_posix() for p in store.root.rglob("*.parquet")}
     assert on_disk == {entry.path for entry in store.manifest.files}
