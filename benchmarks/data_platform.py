@@ -112,7 +112,7 @@ def best_seconds(call: Callable[[], object], repeat: int = 3) -> float:
 
 def main(data: Path) -> None:
     """Run the four measurements and print numbers, ratios and goal checks."""
-    sources, _ = discover([data])
+    sources, _, _ = discover([data])
     print(f"data: {data.resolve()}  ({len(sources)} scenario files)")
     with tempfile.TemporaryDirectory() as folder:
         stores = {}

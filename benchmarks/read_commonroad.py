@@ -53,7 +53,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="CommonRoad data folder")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="process counts to time")
     args = parser.parse_args()
-    sources, orphans = discover([args.data])
+    sources, orphans, _ = discover([args.data])
     files = [path for source in sources for path in (source.scenario, *source.solutions)]
     compressed = sum(len(path.read_bytes()) for path in files)
     solutions = sum(len(source.solutions) for source in sources)

@@ -31,11 +31,13 @@ QUERY_LIMITS = QueryLimits()
 @app.command()
 def validate(
     paths: Annotated[
-        list[Path], typer.Argument(help="Scenario / solution files or folders (walked recursively).")
+        list[Path],
+        typer.Argument(help="Scenario units (files or folders of any format), solution files, or folders."),
     ],
     workers: Annotated[int | None, typer.Option(min=1, help="Worker processes [default: CPU count].")] = None,
 ) -> None:
-    """Load every CommonRoad scenario and solution file; print each rejected one and a final count."""
+    """Load every scenario (each of a multi-scenario file) and solution file; print each rejected one
+    (path, or path#member) and a final count."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from drivestack.data.validate import validate as validate_files
@@ -49,7 +51,7 @@ def validate(
             on_progress=lambda done, total: progress.update(task, completed=done, total=total),
         )
     for rejection in report.rejected:
-        typer.echo(f"{display_text(rejection.path)}: {rejection.reason}")
+        typer.echo(f"{display_text(rejection.label)}: {rejection.reason}")
     typer.echo(f"{report.loaded} loaded, {len(report.rejected)} rejected")
     if not report.ok:
         raise typer.Exit(code=1)
@@ -81,20 +83,34 @@ WhereOption = Annotated[str | None, typer.Option("--where", help="SQL condition 
 TagOption = Annotated[
     list[str] | None, typer.Option("--tag", help="Required tag, file or mined (repeatable: all must hold).")
 ]
+BackendOption = Annotated[
+    str | None,
+    typer.Option(help="sequential, processes or ray [default: sequential for 1 worker, else processes]."),
+]
+AddressOption = Annotated[
+    str | None, typer.Option(help="Ray cluster address (ray backend) [default: a local Ray].")
+]
 
 
 @app.command()
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Scenario files or folders (solutions are matched).")],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="Scenario units (files or folders of any format), folders; solutions matched."),
+    ],
     store: StoreOption = None,
-    workers: Annotated[int | None, typer.Option(min=1, help="Worker processes [default: CPU count].")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Workers (processes or local Ray CPUs) [default: CPU count].")
+    ] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Scenarios per committed batch.")] = 32,
+    backend: BackendOption = None,
+    address: AddressOption = None,
     allow_rejects: Annotated[
         bool, typer.Option("--allow-rejects", help="Exit 0 even when files were rejected (pipelines).")
     ] = False,
 ) -> None:
-    """Ingest recorded scenarios into the store: skips stored content, rejects bad files with reasons
-    (exit 1 when any file was rejected, unless --allow-rejects)."""
+    """Ingest recorded scenarios of any format into the store: skips stored content, rejects bad and
+    unknown files with reasons (exit 1 when any file was rejected, unless --allow-rejects)."""
     import os
 
     from rich.progress import (
@@ -127,7 +143,13 @@ def ingest(
             progress.update(task, completed=done, total=total, rate=f"{speed:.1f}" if speed else "-")
 
         report = ingest_paths(
-            paths, opened, workers=workers or os.cpu_count() or 1, batch_size=batch_size, progress=advance
+            paths,
+            opened,
+            workers=workers or os.cpu_count() or 1,
+            batch_size=batch_size,
+            progress=advance,
+            backend=backend,
+            address=address,
         )
     from rich.table import Table
 
@@ -330,8 +352,10 @@ def mine(
     detector: Annotated[
         list[str] | None, typer.Option("--detector", help="Detector to run (repeatable) [default: all].")
     ] = None,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    workers: Annotated[int, typer.Option(min=1, help="Workers (processes or local Ray CPUs).")] = 1,
     batch_size: Annotated[int, typer.Option(min=1, help="Scenarios per worker task.")] = 32,
+    backend: BackendOption = None,
+    address: AddressOption = None,
 ) -> None:
     """Run detectors over the scenarios not mined yet by their current version; print tag counts."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -352,6 +376,8 @@ def mine(
             workers=workers,
             batch_size=batch_size,
             on_progress=lambda done, total: progress.update(task, completed=done, total=total),
+            backend=backend,
+            address=address,
         )
     counts = {tag: (scenarios, rows) for tag, scenarios, rows in tag_counts(opened)}
     table = Table(title=f"mined {report.scenarios} scenarios in {report.seconds:.1f} s")
@@ -437,7 +463,10 @@ def _names(value: str) -> tuple[str, ...]:
 
 @app.command()
 def simulate(
-    scenario: Annotated[str, typer.Argument(help="Scenario file, or a stored scenario id / key.")],
+    scenario: Annotated[
+        str,
+        typer.Argument(help="Scenario unit (file#member for one of several), or a stored scenario id / key."),
+    ],
     planner: Annotated[
         str, typer.Option(help="Planner: drivestack, idm, constant-velocity or log-replay.")
     ] = "drivestack",
@@ -495,7 +524,9 @@ def simulate(
 
 @app.command()
 def bench(
-    target: Annotated[str, typer.Argument(help="Scenario file or folder, or the name of a stored set.")],
+    target: Annotated[
+        str, typer.Argument(help="Scenario unit or folder (any format, mixed), or the name of a stored set.")
+    ],
     planner: Annotated[
         str,
         typer.Option(
@@ -507,13 +538,8 @@ def bench(
     workers: Annotated[int, typer.Option(min=1, help="Worker processes (1: in this process).")] = 1,
     limit: Annotated[int | None, typer.Option(min=0, help="Run only the first N scenarios.")] = None,
     store: StoreOption = None,
-    backend: Annotated[
-        str | None,
-        typer.Option(help="sequential, processes or ray [default: sequential for 1 worker, else processes]."),
-    ] = None,
-    address: Annotated[
-        str | None, typer.Option(help="Ray cluster address (ray backend) [default: a local Ray].")
-    ] = None,
+    backend: BackendOption = None,
+    address: AddressOption = None,
     allow_errors: Annotated[
         bool, typer.Option("--allow-errors", help="Exit 0 even when runs errored (pipelines).")
     ] = False,

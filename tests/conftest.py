@@ -44,3 +44,16 @@ def bench_run(generated_data: Path, tmp_path_factory: pytest.TempPathFactory) ->
     store = ResultStore(out, bench_config_record(config, str(generated_data), None, 1))
     run_bench(find_sources(str(generated_data)), config, store, SequentialExecutor())
     return out
+
+
+@pytest.fixture
+def fake_reader(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Register the tests' `fake_format` reader (`$DRIVESTACK_EXTRA_READERS`) for this process, its
+    spawned workers and a local Ray started inside the test (which needs `tests/` on PYTHONPATH)."""
+    import os
+
+    from drivestack.data.formats.registry import EXTRA_READERS_VARIABLE
+
+    monkeypatch.setenv(EXTRA_READERS_VARIABLE, "fake_format")
+    tests = str(Path(__file__).parent)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [tests, os.environ.get("PYTHONPATH")])))

@@ -198,7 +198,7 @@ def scenario(
             step=0, x=float(ego.path.x[0]), y=float(ego.path.y[0]), yaw=float(yaw[0]), speed=float(speed[0])
         )
         region = Shape(ShapeKind.RECTANGLE, length=10.0, width=3.0, center=ego.goal)
-        goal = Goal((GoalState(time=Interval(0, num_steps - 1), regions=(region,)),))
+        goal = Goal((GoalState(time=Interval(0.0, float(num_steps - 1)), regions=(region,)),))
         problems = (PlanningProblem(EGO_ID, initial, goal),)
         if ego.recorded:
             steps = np.arange(len(ego.path.x), dtype=np.int64)

@@ -23,6 +23,7 @@ from drivestack.bench.results import MANIFEST, RESULTS, read_results, read_run_m
 from drivestack.bench.sources import Source, find_scenario
 from drivestack.core.errors import ConfigError, DrivestackError
 from drivestack.core.scenario import PlanningProblem, Scenario
+from drivestack.data.formats.registry import split_label, unit_label
 from drivestack.data.store import Store
 from drivestack.metrics import ScenarioMetrics, evaluate
 from drivestack.plan import make_planner
@@ -104,10 +105,10 @@ def source_of(row: dict[str, Any], store: str | None = None, run_dir: str | Path
     if name.startswith("store:"):
         opened = Store.open(store)
         return Source(store=str(opened.root), key=name.removeprefix("store:"))
-    path = Path(name)
+    path, member = split_label(name)
     if not path.exists() and not path.is_absolute() and run_dir is not None:
-        path = Path(run_dir).resolve().parent / path
-    return find_scenario(str(path) if path.exists() else name)
+        path, member = split_label(str(Path(run_dir).resolve().parent / name))
+    return find_scenario(unit_label(path, member) if path.exists() else name)
 
 
 @dataclass(frozen=True, eq=False)

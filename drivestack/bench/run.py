@@ -26,7 +26,6 @@ from drivestack.core.errors import ConfigError
 from drivestack.core.names import display_text
 from drivestack.core.planner import is_oracle
 from drivestack.core.scenario import PlanningProblem, Scenario
-from drivestack.data.store import scenario_key
 from drivestack.metrics import ScenarioMetrics, evaluate
 from drivestack.plan import PLANNERS, make_planner
 from drivestack.sim.agents import AGENT_MODES
@@ -78,7 +77,7 @@ def _row(
     """A result row: identity columns of `source` (and of `scenario` once it is read), then `values`."""
     return {
         "scenario_id": scenario.scenario_id if scenario is not None else source.scenario_id,
-        "scenario_key": scenario_key(scenario.scenario_id, scenario.format_version) if scenario else None,
+        "scenario_key": source.scenario_key(scenario) if scenario else None,
         "planning_problem_id": problem,
         "planner": planner,
         "agents": agents,

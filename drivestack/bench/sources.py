@@ -1,8 +1,11 @@
-"""Where a benchmark's scenarios come from: recorded files on disk, or a scenario store.
+"""Where a benchmark's scenarios come from: recorded units on disk (of any registered format), or a
+scenario store.
 
-A `Source` names one scenario (a file with its solution files, or a key in a store) and loads it
-on the time step its motion shows (`retimed`), the form every run uses. `find_sources` turns a
-command-line argument (a file, a folder, or the name of a stored scenario set) into sources.
+A `Source` names one scenario (a CommonRoad file with its solution files, one member of a unit of
+another format, or a key in a store) and loads it on the time step its motion shows (`retimed`), the
+form every run uses. `find_sources` turns a command-line argument (a file, a folder, or the name of
+a stored scenario set) into sources: one per member of each unit (a WOMD file holding 100 scenarios
+gives 100 sources, each of which reads only its own member).
 
 Re-timing: a closed loop needs the step at which the recorded traffic really moves, since the ego
 advances speed x dt per step while the agents advance whatever the file says. Two datasets declare
@@ -24,13 +27,22 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from drivestack.core.errors import ConfigError
+from drivestack.core.errors import ConfigError, InputError
 from drivestack.core.names import display_text
 from drivestack.core.scenario import Scenario
-from drivestack.data.formats.commonroad import read_scenario
+from drivestack.data.formats.registry import (
+    COMMONROAD,
+    COMMONROAD_SUFFIXES,
+    identify,
+    read_unit,
+    split_label,
+    unit_label,
+    unit_members,
+    unknown_format_reason,
+)
 from drivestack.data.mining.scene import motion_time_step
-from drivestack.data.sources import SUFFIXES, discover
-from drivestack.data.store import ScenarioFilter, Store
+from drivestack.data.sources import SourceFiles, discover
+from drivestack.data.store import ScenarioFilter, Store, source_key
 
 _SUFFIX = re.compile(r"(\.cr)?\.xml(\.gz)?$", re.IGNORECASE)
 RETIME_TOLERANCE = 0.1
@@ -52,32 +64,47 @@ def retimed(scenario: Scenario) -> Scenario:
     return dataclasses.replace(scenario, dt=dt, recorded_egos=egos)
 
 
+UNKNOWN_FORMAT = ""
+"""The `Source.format` of a file no reader claims: loading it raises the "unknown format" error."""
+
+
 @dataclass(frozen=True)
 class Source:
-    """One scenario to run: `path` (a scenario file, with its `solutions`) or `key` in the store at
-    `store`. `name` identifies it in results (the file path as `display_text`, or "store:<key>")."""
+    """One scenario to run: `member` of the unit at `path` (a file or folder of `format`; a CommonRoad
+    file with its `solutions`, member None), or `key` in the store at `store`. `name` identifies it in
+    results (the path with "#<member>" for a member token, as `display_text`, or "store:<key>")."""
 
     path: str | None = None
     solutions: tuple[str, ...] = ()
     store: str | None = None
     key: str | None = None
+    member: str | None = None
+    format: str = COMMONROAD
 
     @property
     def name(self) -> str:
         """The source's identity in result rows."""
-        return display_text(self.path) if self.path is not None else f"store:{self.key}"
+        if self.path is None:
+            return f"store:{self.key}"
+        return display_text(unit_label(self.path, self.member))
 
     @property
     def scenario_id(self) -> str:
-        """The scenario id as far as it is known without reading the file (file name or store key)."""
+        """The scenario id as far as it is known without reading it (member, file name or store key)."""
         if self.path is not None:
-            return display_text(_SUFFIX.sub("", Path(self.path).name))
+            return display_text(self.member or _SUFFIX.sub("", Path(self.path).name))
         return str(self.key).split("@")[0]
+
+    def scenario_key(self, scenario: Scenario) -> str:
+        """The store key of the scenario this source loaded (`store.source_key` for files)."""
+        return str(self.key) if self.path is None else source_key(scenario, self.format)
 
     def load(self) -> Scenario:
         """The scenario, re-timed to its measured step (InputError / StoreError when unreadable)."""
         if self.path is not None:
-            return retimed(read_scenario(self.path, self.solutions))
+            if self.format == UNKNOWN_FORMAT:
+                raise InputError(self.path, None, unknown_format_reason())
+            return retimed(read_unit(Path(self.path), self.format, self.member, self.solutions))
         return retimed(_store(str(self.store)).load_scenario(str(self.key)))
 
 
@@ -93,8 +120,21 @@ def solution_candidates(scenario_file: Path) -> list[Path]:
         for where in dict.fromkeys(folders)
         if where.is_dir()
         for path in sorted(where.iterdir())
-        if path.name.lower().endswith(SUFFIXES) and "solution" in path.name.lower() and path.is_file()
+        if path.name.lower().endswith(COMMONROAD_SUFFIXES)
+        and "solution" in path.name.lower()
+        and path.is_file()
     ]
+
+
+def unit_sources(unit: SourceFiles) -> list[Source]:
+    """One source per member of `unit`; a unit whose members cannot be listed gives one source
+    (member None) whose load raises the reason."""
+    solutions = tuple(str(s) for s in unit.solutions)
+    try:
+        members = unit_members(unit.scenario, unit.format)
+    except Exception:  # the error comes back when the source is loaded: an error row, not a crash
+        members = [None]
+    return [Source(str(unit.scenario), solutions, member=m, format=unit.format) for m in members]
 
 
 @functools.lru_cache(maxsize=4)
@@ -104,14 +144,16 @@ def _store(root: str) -> Store:
 
 
 def find_sources(target: str, store: str | None = None, limit: int | None = None) -> list[Source]:
-    """Sources for `target`: a scenario file or a folder (walked, solutions attached), else the name
+    """Sources for `target`: a scenario unit or a folder (walked, one source per member of each unit,
+    CommonRoad solutions attached, files of unknown format kept so their error shows), else the name
     of a scenario set in the store at `store` (else $DRIVESTACK_STORE / ./drivestack-store). Sorted
     by name; the first `limit` when given. ConfigError when nothing matches."""
     if limit is not None and limit < 0:
         raise ConfigError(f"limit must be >= 0, got {limit}")
     if Path(target).exists():
-        found, _ = discover([target])
-        sources = [Source(path=str(f.scenario), solutions=tuple(str(s) for s in f.solutions)) for f in found]
+        found, _, unknown = discover([target])
+        sources = [source for unit in found for source in unit_sources(unit)]
+        sources += [Source(str(path), format=UNKNOWN_FORMAT) for path in unknown]
     else:
         opened = Store.open(store)
         keys = opened.scenario_ids(ScenarioFilter(set_name=target))
@@ -123,14 +165,28 @@ def find_sources(target: str, store: str | None = None, limit: int | None = None
 
 
 def find_scenario(target: str, store: str | None = None) -> Source:
-    """One scenario: a scenario file (with its solutions from `solution_candidates`) or a scenario
-    id / key in the store."""
-    path = Path(target)
-    if path.is_file():
-        found, _ = discover([path, *solution_candidates(path)])
-        for files in found:
-            if files.scenario.resolve() == path.resolve():
-                return Source(path=str(path), solutions=tuple(str(s) for s in files.solutions))
-        return Source(path=str(path))
+    """One scenario: a scenario unit holding one scenario (a CommonRoad file with its solutions from
+    `solution_candidates`), "<unit>#<member>" for one of several, or a scenario id / key in the
+    store. ConfigError for a unit holding several scenarios, naming how to choose one."""
+    path, member = split_label(target)
+    if path.exists():
+        reader = identify(path)
+        if reader is not None and reader.FORMAT == COMMONROAD:
+            found, _, _ = discover([path, *solution_candidates(path)])
+            for files in found:
+                if files.scenario.resolve() == path.resolve() and files.format == COMMONROAD:
+                    return Source(path=str(path), solutions=tuple(str(s) for s in files.solutions))
+        units, _, unknown = discover([path])
+        if unknown or not units:
+            return Source(path=str(path), format=UNKNOWN_FORMAT)
+        sources = unit_sources(units[0])
+        if member is not None:
+            return Source(str(path), member=member, format=units[0].format)
+        if len(sources) > 1:
+            raise ConfigError(
+                f"{path} holds {len(sources)} scenarios: name one as {sources[0].name} (members: "
+                f"{', '.join(str(s.member) for s in sources[:5])}{', ...' if len(sources) > 5 else ''})"
+            )
+        return sources[0]
     opened = Store.open(store)
     return Source(store=str(opened.root), key=opened.resolve(target))

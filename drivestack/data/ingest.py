@@ -1,43 +1,58 @@
-"""Ingest recorded scenario files into a store: parallel, idempotent, resumable, never overwriting.
+"""Ingest recorded scenario units of any registered format into a store: parallel (processes or a
+Ray cluster), idempotent, resumable, never overwriting.
 
-Pipeline: discover scenario files (and their solution files), hash their bytes, skip content already
-stored, read and convert the rest in worker processes in batches of one dataset each. A worker writes
-its batch's Parquet files (temporary name, then rename) and returns; only then does the parent commit
-the batch (plus any new maps and rejections) to the manifest in one atomic replace. A kill at any
-moment therefore leaves committed batches intact and uncommitted files invisible; the next ingest
-deletes those orphans and redoes the missing batches, giving exactly the uninterrupted result.
+Pipeline: discover units (`sources.discover`: files and folders claimed by a format reader, CommonRoad
+scenarios with their solution files), survey them (hash their bytes once per unit, list the
+scenarios, i.e. members, each holds), skip content already stored, read and convert the rest in
+workers in batches of one dataset each. A worker writes its batch's Parquet files (temporary name,
+then rename) and returns; only then does the driver commit the batch (plus any new maps and
+rejections) to the manifest in one atomic replace. A kill at any moment therefore leaves committed
+batches intact and uncommitted files invisible; the next ingest deletes those orphans and redoes the
+missing batches, giving exactly the uninterrupted result. Surveys and batches run on the executor of
+`backend` (`bench.backends.make_executor`: this process, local processes, or Ray at `address`); the
+workers need the files and the store at the same paths as the driver.
 
-Keys: `scenario_key` = "<benchmark id>@<format version>", read from the file's root element before
-dispatch. A file whose content hash is stored is skipped; a different file claiming a stored key is
-rejected (never overwritten), as is the second of two such files within one run.
+Keys (`store.source_key`): "<benchmark id>@<format version>" for CommonRoad, read from the file's root
+element before dispatch; "<scenario id>@<format>" for other formats, known once a worker has read
+the scenario. Content hash: sha256 over a CommonRoad file and its solution files; for other formats
+over the unit's bytes (a folder: its `registry.unit_files`, by relative path), once per unit, combined with
+the member token. A member whose content hash is stored is skipped; a different member or file
+claiming a stored key is rejected (never overwritten), as is the second of two within one run (for
+CommonRoad the first in path order is kept; for keys known only after reading, the first committed).
 """
 
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
 import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from drivestack.core.errors import ConfigError, DrivestackError
 from drivestack.core.map import LaneGraph
 from drivestack.core.names import display_text
 from drivestack.core.scenario import Scenario
-from drivestack.data.formats._xml import peek_root
-from drivestack.data.formats.commonroad import read_scenario
+from drivestack.data.formats.registry import (
+    COMMONROAD,
+    commonroad_root,
+    read_unit,
+    unit_files,
+    unit_label,
+    unit_members,
+    unknown_format_reason,
+)
 from drivestack.data.sources import SourceFiles, discover
 from drivestack.data.store.layout import FileEntry, write_parquet
-from drivestack.data.store.store import Store, scenario_key
+from drivestack.data.store.store import Store, scenario_key, source_key
 from drivestack.data.store.tables import (
     MAP_TABLES,
     SCENARIO_TABLES,
@@ -50,28 +65,39 @@ from drivestack.data.store.tables import (
     table_digest,
 )
 
+if TYPE_CHECKING:
+    from drivestack.bench.executors import Executor
+
 DEFAULT_BATCH_SIZE = 32
 """Scenarios per ingest batch: one Parquet file per table and batch, and the unit of commit."""
 
-_CONTAINER_FOLDERS = frozenset({"scenarios", "solutions", "scenario", "solution", "xml"})
-_VERSION_FOLDER = re.compile(r"^\d{4}[a-z]?$")
+SURVEY_CHUNK = 16
+"""Units surveyed (hashed, members listed) per executor item."""
+
+_CONTAINER_FOLDERS = frozenset(
+    {"scenarios", "solutions", "scenario", "solution", "xml", "uncompressed", "tf_example", "splits"}
+    | {"training", "validation", "testing", "train", "val", "test", "mini", "trainval"}
+)
+_VERSION_FOLDER = re.compile(r"^\d{4}[a-z]?$|^v\d+(\.\d+)*$")
 _BENCHMARK_ID = re.compile(r"^(?:C-)?(?P<country>[A-Z]{2,3})_(?P<scene>[A-Za-z0-9]+)-(?P<map>\d+)_")
 _MAPS_PART = "maps"
 _REJECTED_PART = "rejected"
 
 
 class RejectionKind(StrEnum):
-    """Why a file was not stored: it cannot be read, its key is taken by other content, or it is a
-    solution file without a scenario."""
+    """Why a file was not stored: it cannot be read, its key is taken by other content, it is a
+    solution file without a scenario, or no reader claims it."""
 
     UNREADABLE = "unreadable"
     CONFLICT = "conflict"
     ORPHAN = "orphan_solution"
+    UNKNOWN = "unknown_format"
 
 
 @dataclass(frozen=True)
 class Rejection:
-    """A file the store did not take, and why (`file` as `display_text`: any file name stores safely)."""
+    """A file (or "<unit>#<member>", one scenario of a multi-scenario unit) the store did not take,
+    and why (`file` as `display_text`: any file name stores safely)."""
 
     file: str
     kind: RejectionKind
@@ -102,8 +128,10 @@ class IngestReport:
 
 
 def dataset_name(path: Path) -> str:
-    """The dataset a scenario file belongs to: its nearest folder that is not `scenarios`/`solutions`
-    or a format version (`2018b`), lower-cased; e.g. `.../highd/scenarios/x.xml.gz` -> "highd"."""
+    """The dataset a scenario unit (file or folder) belongs to: its nearest enclosing folder that is
+    not a container (`scenarios`, `solutions`), a split (`training`, `val`, ...) or a version
+    (`2018b`, `v1.2`), lower-cased; e.g. `.../highd/scenarios/x.xml.gz` -> "highd",
+    `.../argoverse2/sensor_logs/<log>/` -> "sensor_logs", `.../womd/training/x.tfrecord` -> "womd"."""
     for folder in reversed(path.resolve().parent.parts):
         name = folder.lower()
         if name not in _CONTAINER_FOLDERS and not _VERSION_FOLDER.match(name) and name != "/":
@@ -111,9 +139,13 @@ def dataset_name(path: Path) -> str:
     return "unknown"
 
 
-def recording_group(scenario: Scenario) -> str:
-    """The recording a scenario was cut from, for leak-free splits: "<country>_<scene>-<map>" of its
-    CommonRoad benchmark id (e.g. "DEU_LocationALower26-1"); the map's id when the id does not parse."""
+def recording_group(scenario: Scenario, source_format: str = COMMONROAD) -> str:
+    """The recording a scenario was cut from, for leak-free splits: for CommonRoad "<country>_<scene>-
+    <map>" of its benchmark id (e.g. "DEU_LocationALower26-1"), "map:<map id>" when the id does not
+    parse; for other formats "<format>_<map id>" (their readers name the map after the log or the
+    location it was recorded at, so scenarios cut from one drive stay together)."""
+    if source_format != COMMONROAD:
+        return f"{source_format}_{scenario.lane_graph.map_id}"
     match = _BENCHMARK_ID.match(scenario.scenario_id)
     if match is None:
         return f"map:{scenario.lane_graph.map_id}"
@@ -122,13 +154,35 @@ def recording_group(scenario: Scenario) -> str:
 
 @dataclass(frozen=True)
 class _Source:
-    """A file to read; with `conflict` it is only checked (a readable file is rejected for that reason)."""
+    """One scenario to read: `member` of the unit `scenario` (a path; member None for CommonRoad) of
+    `format`; with `conflict` it is only checked (a readable one is rejected for that reason). `key`
+    is known before reading for CommonRoad only; `size` is its share of the unit's bytes."""
 
     scenario: str
     solutions: tuple[str, ...]
     content_hash: str
     key: str | None
     conflict: str | None = None
+    member: str | None = None
+    format: str = COMMONROAD
+    size: int = 0
+
+    @property
+    def label(self) -> str:
+        """The unit's path, with "#<member>" for a member token."""
+        return unit_label(self.scenario, self.member)
+
+
+@dataclass(frozen=True)
+class _Surveyed:
+    """A unit after its survey: its members with their content hashes, the CommonRoad header key, its
+    size [bytes]; or the error that kept its members from being listed."""
+
+    unit: SourceFiles
+    members: tuple[tuple[str | None, str], ...]
+    key: str | None
+    size: int
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -149,22 +203,77 @@ class _Result:
     rejected: list[Rejection]
     maps: dict[str, dict[str, pa.Table]]
     track_rows: int
+    read_keys: dict[str, _Source] = field(default_factory=dict)
+    """Keys known only after reading (not from a header), with the source each came from."""
+
+
+def _file_digest(path: Path) -> bytes:
+    """sha256 of a file's bytes, read in 1 MiB blocks (memory stays bounded for big files)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.digest()
+
+
+def _unit_digest(path: Path, format_name: str) -> tuple[bytes, int]:
+    """(sha256 over a file's bytes, or over a folder's `registry.unit_files` with their relative
+    paths; bytes read)."""
+    if not path.is_dir():
+        return _file_digest(path), path.stat().st_size
+    digest = hashlib.sha256()
+    size = 0
+    for file in unit_files(path, format_name):
+        digest.update(file.relative_to(path).as_posix().encode() + b"\0" + _file_digest(file))
+        size += file.stat().st_size
+    return digest.digest(), size
 
 
 def _content_hash(paths: Iterable[Path]) -> str:
     """sha256 over the bytes of the scenario file and its solution files (in the given order)."""
     digest = hashlib.sha256()
     for path in paths:
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
+        digest.update(_file_digest(path))
     return digest.hexdigest()
+
+
+def _member_hash(unit_digest: bytes, member: str) -> str:
+    """The content hash of one member of a unit: sha256 over the unit's digest and the member token."""
+    return hashlib.sha256(unit_digest + b"\0" + member.encode()).hexdigest()
 
 
 def _header_key(path: Path) -> str | None:
     """The scenario key from the file's root element (benchmarkID, commonRoadVersion), or None."""
-    root = peek_root(path)
+    root = commonroad_root(path)
     if root is None or "benchmarkID" not in root[1]:
         return None
     return scenario_key(root[1]["benchmarkID"], root[1].get("commonRoadVersion", ""))
+
+
+def _survey(units: Sequence[SourceFiles]) -> list[_Surveyed]:
+    """Hash and list the members of each unit (runs in a worker); an unreadable unit keeps its error."""
+    surveyed = []
+    for unit in units:
+        path = unit.scenario.resolve()
+        if unit.format == COMMONROAD:
+            content_hash = _content_hash([path, *unit.solutions])
+            size = path.stat().st_size
+            surveyed.append(_Surveyed(unit, ((None, content_hash),), _header_key(path), size))
+            continue
+        digest, size = _unit_digest(path, unit.format)
+        try:
+            tokens = unit_members(path, unit.format)
+        except Exception as error:  # an unlistable unit is rejected as a whole, never a crash
+            surveyed.append(_Surveyed(unit, (), None, size, _error_text(error)))
+            continue
+        members = tuple((token, _member_hash(digest, token or "")) for token in tokens)
+        surveyed.append(_Surveyed(unit, members, None, size))
+    return surveyed
+
+
+def _error_text(error: BaseException) -> str:
+    """An error in one line: drivestack's own message, else its type and message."""
+    return str(error) if isinstance(error, DrivestackError) else f"{type(error).__name__}: {error}"
 
 
 @dataclass(frozen=True)
@@ -176,12 +285,18 @@ class _Converted:
     lane_graph: LaneGraph
 
 
-def _convert(scenario: Scenario, content_hash: str | None, solutions: tuple[str, ...] = ()) -> _Converted:
+def _convert(
+    scenario: Scenario,
+    content_hash: str | None,
+    solutions: tuple[str, ...] = (),
+    source_format: str = COMMONROAD,
+) -> _Converted:
     """All rows of `scenario` (batch column left empty); `content_hash` None: a hash of those rows."""
-    key = scenario_key(scenario.scenario_id, scenario.format_version)
+    key = source_key(scenario, source_format)
     map_storage_key = map_key(scenario.lane_graph)
+    group = recording_group(scenario, source_format)
     solution_files = tuple(map(display_text, solutions))
-    provenance = Provenance(key, recording_group(scenario), content_hash or "", solution_files, "")
+    provenance = Provenance(key, group, content_hash or "", solution_files, "", source_format)
     tables = scenario_tables(scenario, provenance, map_storage_key)
     if content_hash is None:
         content_hash = table_digest(tables[name] for name in SCENARIO_TABLES)
@@ -211,33 +326,34 @@ def _ingest_batch(task: _Task) -> _Result:
     """Read, convert and write one batch of files (runs in a worker); rejections are collected, not raised."""
     converted: list[_Converted] = []
     rejected: list[Rejection] = []
+    read_keys: dict[str, _Source] = {}
     for source in task.sources:
         try:
-            item = _convert(
-                read_scenario(source.scenario, source.solutions), source.content_hash, source.solutions
-            )
-            if item.key != source.key:
+            scenario = read_unit(Path(source.scenario), source.format, source.member, source.solutions)
+            item = _convert(scenario, source.content_hash, source.solutions, source.format)
+            if source.key is not None and item.key != source.key:
                 raise ValueError(f"the file's root element announces {source.key}, its content is {item.key}")
-            if source.conflict is not None:
-                conflict = Rejection(
-                    display_text(source.scenario),
-                    RejectionKind.CONFLICT,
-                    source.conflict,
-                    source.content_hash,
-                    source.key,
-                )
-                rejected.append(conflict)
+            conflict = source.conflict
+            if source.key is None and item.key in read_keys:
+                first = read_keys[item.key].label
+                conflict = f"{item.key} also comes from {display_text(first)} in this run; the first is kept"
+            if conflict is not None:
+                kind = RejectionKind.CONFLICT
+                file = display_text(source.label)
+                rejected.append(Rejection(file, kind, conflict, source.content_hash, item.key))
             else:
                 converted.append(item)
+                if source.key is None:
+                    read_keys[item.key] = source
         except Exception as error:  # a bad file must never stop the run: it becomes a rejection
-            text = str(error) if isinstance(error, DrivestackError) else f"{type(error).__name__}: {error}"
-            reason = display_text(text)
             unreadable = RejectionKind.UNREADABLE
-            file = display_text(source.scenario)
+            reason = display_text(_error_text(error))
+            file = display_text(source.label)
             rejected.append(Rejection(file, unreadable, reason, source.content_hash, source.key))
     result = _write_batch(Path(task.root), task.batch, task.dataset, converted, task.known_maps)
-    result.attempted = [display_text(source.scenario) for source in task.sources]
+    result.attempted = [display_text(source.label) for source in task.sources]
     result.rejected = rejected
+    result.read_keys = read_keys
     return result
 
 
@@ -246,8 +362,10 @@ def ingest_scenarios(
     scenarios: Sequence[Scenario],
     dataset: str = "constructed",
     batch_size: int = DEFAULT_BATCH_SIZE,
+    source_format: str = COMMONROAD,
 ) -> IngestReport:
-    """Store scenarios built in memory (tests, converters) exactly as `ingest` stores files.
+    """Store scenarios built in memory (tests, converters) exactly as `ingest` stores files, keyed as
+    scenarios of `source_format` (`store.source_key`).
 
     The content hash is taken over the scenario's rows: the same scenario again is skipped, another
     scenario under a stored key is rejected (never overwritten).
@@ -260,7 +378,7 @@ def ingest_scenarios(
         keys = set(index)
         accepted: list[_Converted] = []
         for scenario in scenarios:
-            item = _convert(scenario, None)
+            item = _convert(scenario, None, source_format=source_format)
             if item.content_hash in hashes:
                 report.skipped.append(Skip(scenario.scenario_id, stored=hashes[item.content_hash]))
             elif item.key in keys:
@@ -295,30 +413,44 @@ def ingest(
     workers: int = 1,
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: Callable[[int, int], None] | None = None,
+    backend: str | None = None,
+    address: str | None = None,
 ) -> IngestReport:
-    """Ingest every scenario under `paths` into `store` with `workers` processes (1: in this process).
+    """Ingest every scenario under `paths` into `store` with `workers` workers on `backend`
+    ("sequential", "processes", "ray"; None: this process for one worker, else processes; `address`:
+    a Ray cluster, else a local Ray with `workers` CPUs).
 
     `progress(done, total)` is called as scenarios are processed. Rejected files never stop the run:
     they are reported and kept in the `rejected` table with their reasons.
     """
+    from drivestack.bench.backends import make_executor  # bench's executors; imported when used
+
     if workers < 1 or batch_size < 1:
         raise ConfigError(f"workers and batch size must be >= 1, got {workers} and {batch_size}")
+    executor = make_executor(backend, workers, address)
     started = time.perf_counter()
     report = IngestReport()
-    sources, orphan_solutions = discover([Path(p) for p in paths])
+    sources, orphan_solutions, unknown = discover([Path(p) for p in paths])
+    surveyed = _survey_all(sources, executor)
     with store.writing():
-        pending = _plan(store, sources, report)
+        pending = _plan(store, surveyed, report)
         for solution in orphan_solutions:
             reason = "solution file without a matching scenario file"
             report.rejected.append(Rejection(display_text(solution), RejectionKind.ORPHAN, reason))
-        _commit_rejections(store, [], report.rejected, [r.file for r in report.rejected])
+        for path in unknown:
+            reason = unknown_format_reason()
+            report.rejected.append(Rejection(display_text(path.resolve()), RejectionKind.UNKNOWN, reason))
+        # a unit rejected as a whole before (unlistable) and listed now loses that row
+        listed = [item.unit for item in surveyed if item.error is None and item.unit.format != COMMONROAD]
+        units = [display_text(unit.scenario.resolve()) for unit in listed]
+        _commit_rejections(store, [], report.rejected, [r.file for r in report.rejected] + units)
         tasks = _tasks(store, pending, batch_size)
         total = sum(len(task.sources) for task in tasks)
         done = 0
         if progress is not None:
             progress(done, total)
-        for result in _run(tasks, workers):
-            _commit(store, result)
+        for task, outcome in executor.map(_ingest_batch, tasks):
+            result = _commit(store, outcome if isinstance(outcome, _Result) else _failed_batch(task, outcome))
             report.added += result.added
             report.rejected += result.rejected
             report.track_rows += result.track_rows
@@ -329,26 +461,51 @@ def ingest(
     return report
 
 
-def _plan(store: Store, sources: Sequence[SourceFiles], report: IngestReport) -> dict[str, list[_Source]]:
-    """Hash and key every source; record skips in `report`; return the rest by dataset (conflicting
-    keys marked, to be rejected with the read error if unreadable, else for the conflict)."""
+def _survey_all(sources: Sequence[SourceFiles], executor: Executor) -> list[_Surveyed]:
+    """Every unit surveyed on `executor` (chunks of `SURVEY_CHUNK` units), in path order."""
+    chunks = [tuple(sources[i : i + SURVEY_CHUNK]) for i in range(0, len(sources), SURVEY_CHUNK)]
+    found: dict[Path, _Surveyed] = {}
+    for chunk, outcome in executor.map(_survey, chunks):
+        if isinstance(outcome, BaseException):  # the worker died: each unit is rejected with the reason
+            outcome = [_Surveyed(unit, (), None, 0, _error_text(outcome)) for unit in chunk]
+        found.update((item.unit.scenario, item) for item in outcome)
+    return [found[unit.scenario] for unit in sources]
+
+
+def _failed_batch(task: _Task, error: BaseException) -> _Result:
+    """The result of a batch whose worker failed as a whole (died): every source rejected with why."""
+    reason = f"the worker reading this batch failed: {_error_text(error)}"
+    rejected = [
+        Rejection(s.label, RejectionKind.UNREADABLE, reason, s.content_hash, s.key) for s in task.sources
+    ]
+    return _Result(task.batch, [], [], [s.label for s in task.sources], rejected, {}, 0)
+
+
+def _plan(store: Store, surveyed: Sequence[_Surveyed], report: IngestReport) -> dict[str, list[_Source]]:
+    """Key every surveyed member; record skips in `report` and unlistable units as rejections; return
+    the rest by dataset (conflicting header keys marked, to be rejected with the read error if
+    unreadable, else for the conflict)."""
     index = store.index()
     stored_hashes = {str(row["content_hash"]): key for key, row in index.items()}
     stored_keys = {key: str(row["file"]) for key, row in index.items()}
     rejected = store.read_table("rejected")
     unreadable = pc.equal(rejected.column("kind"), RejectionKind.UNREADABLE.value)
     known_bad = set(rejected.filter(unreadable).column("content_hash").to_pylist())
-    hashed = [(found, _content_hash([found.scenario, *found.solutions])) for found in sources]
-    # files known to be unreadable go last, so they cannot claim a key a readable file also has
-    hashed.sort(key=lambda item: item[1] in known_bad)
+    members = [(item, member, content_hash) for item in surveyed for member, content_hash in item.members]
+    # members known to be unreadable go last, so they cannot claim a key a readable one also has
+    members.sort(key=lambda entry: entry[2] in known_bad)
     seen_hashes: dict[str, str] = {}
     seen_keys: dict[str, str] = {}
     pending: dict[str, list[_Source]] = {}
-    for found, content_hash in hashed:
-        solutions = tuple(str(p.resolve()) for p in found.solutions)
-        path = found.scenario.resolve()
-        key = _header_key(path)
-        file = display_text(path)
+    for item in surveyed:
+        if item.error is not None:
+            file = display_text(item.unit.scenario.resolve())
+            report.rejected.append(Rejection(file, RejectionKind.UNREADABLE, item.error))
+    for item, member, content_hash in members:
+        solutions = tuple(str(p.resolve()) for p in item.unit.solutions)
+        path = item.unit.scenario.resolve()
+        key = item.key
+        file = display_text(unit_label(path, member))
         if content_hash in stored_hashes:
             report.skipped.append(Skip(file, stored=stored_hashes[content_hash]))
         elif content_hash in seen_hashes:
@@ -367,47 +524,32 @@ def _plan(store: Store, sources: Sequence[SourceFiles], report: IngestReport) ->
                 seen_hashes[content_hash] = file
                 if key is not None:
                     seen_keys[key] = file
-            source = _Source(str(path), solutions, content_hash, key, conflict)
+            size = item.size // len(item.members)
+            fmt = item.unit.format
+            source = _Source(str(path), solutions, content_hash, key, conflict, member, fmt, size)
             pending.setdefault(dataset_name(path), []).append(source)
     return pending
 
 
 def _tasks(store: Store, pending: dict[str, list[_Source]], batch_size: int) -> list[_Task]:
-    """Batches of one dataset each, in key order, biggest files first (so no worker ends the run alone
-    on a big batch)."""
+    """Batches of one dataset each, in key (then unit and member) order, biggest first (so no worker
+    ends the run alone on a big batch)."""
     known_maps = _stored_maps(store)
     tasks = []
     for dataset, sources in sorted(pending.items()):
-        ordered = sorted(sources, key=lambda s: (s.key or "", s.scenario))
+        ordered = sorted(sources, key=lambda s: (s.key or "", s.scenario, s.member or ""))
         for start in range(0, len(ordered), batch_size):
             batch = uuid.uuid4().hex[:16]
             chunk = tuple(ordered[start : start + batch_size])
             tasks.append(_Task(str(store.root), batch, dataset, chunk, known_maps))
-    return sorted(tasks, key=lambda task: -sum(Path(s.scenario).stat().st_size for s in task.sources))
+    return sorted(tasks, key=lambda task: -sum(s.size for s in task.sources))
 
 
-def _run(tasks: Sequence[_Task], workers: int) -> Iterable[_Result]:
-    """Results of the tasks as they finish: in this process for one worker, else in spawned processes
-    (spawned, not forked, so no worker inherits the parent's store lock)."""
-    if workers == 1 or len(tasks) <= 1:
-        yield from map(_ingest_batch, tasks)
-        return
-    context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=context)
-    try:
-        futures: list[Future[_Result]] = [pool.submit(_ingest_batch, task) for task in tasks]
-        for future in as_completed(futures):
-            yield future.result()
-    except BrokenProcessPool as error:
-        raise DrivestackError(
-            f"an ingest worker died ({error}); committed batches are kept, re-run to resume"
-        ) from error
-    finally:  # on an error or Ctrl-C, do not start the batches still queued
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _commit(store: Store, result: _Result) -> None:
-    """Commit one finished batch: its files, the maps no earlier commit stored, and its rejections."""
+def _commit(store: Store, result: _Result) -> _Result:
+    """Commit one finished batch: its files (without scenarios whose key, known only after reading,
+    is stored already), the maps no earlier commit stored, and its rejections; return what was
+    committed."""
+    result = _without_stored_keys(store, result)
     files = list(result.files)
     stored = _stored_maps(store)
     new = {key: tables for key, tables in result.maps.items() if key not in stored}
@@ -417,6 +559,39 @@ def _commit(store: Store, result: _Result) -> None:
             if table.num_rows:
                 files.append(write_parquet(store.root, name, table, _MAPS_PART))
     _commit_rejections(store, files, result.rejected, result.attempted)
+    return result
+
+
+def _without_stored_keys(store: Store, result: _Result) -> _Result:
+    """`result` with the scenarios whose read key is stored already (by an earlier batch or run) moved
+    to its rejections: their rows are filtered out of rewritten batch files (rare: the same scenario
+    id in two different units)."""
+    index = store.index()
+    taken = {key: source for key, source in result.read_keys.items() if key in index}
+    if not taken:
+        return result
+    for key, source in taken.items():
+        reason = f"{key} is already stored from {index[key]['file']} with other content; not overwritten"
+        conflict = Rejection(source.label, RejectionKind.CONFLICT, reason, source.content_hash, key)
+        result.rejected.append(conflict)
+    drop = pa.array(list(taken), pa.string())
+    files = []
+    kept_maps: set[str] = set()
+    track_rows = result.track_rows
+    for entry in result.files:
+        path = store.root / entry.path
+        written = pq.read_table(path, schema=SCHEMAS[entry.table])
+        table = written.filter(pc.invert(pc.is_in(written.column("scenario_key"), value_set=drop)))
+        path.unlink()  # never committed: nothing refers to it
+        if entry.table == "tracks":
+            track_rows -= written.num_rows - table.num_rows
+        if entry.table == "scenarios":
+            kept_maps.update(str(key) for key in table.column("map_key").to_pylist())
+        if table.num_rows:
+            files.append(write_parquet(store.root, entry.table, table, entry.part, entry.dataset))
+    added = [key for key in result.added if key not in taken]
+    maps = {key: tables for key, tables in result.maps.items() if key in kept_maps}
+    return _Result(result.batch, files, added, result.attempted, result.rejected, maps, track_rows)
 
 
 def _commit_rejections(

@@ -1,7 +1,13 @@
-"""Finding CommonRoad files on disk: scenario files, solution files, and which solution goes with which.
+"""Finding scenario units on disk: files and folders of every registered format, and CommonRoad's
+solution files with the scenario each belongs to.
 
-A file counts when its name ends in `.xml` or `.xml.gz` (any case); everything else (index.csv,
-notes) is ignored. Whether a file is a scenario or a solution is read from its root element
+A unit is whatever a format reader claims (`formats.registry.identify`, from content, not the name):
+a file (a CommonRoad XML, a WOMD TFRecord, a ScenarioNet pickle) or a folder (an Argoverse 2
+scenario or sensor log), which is then not walked further. In a walked folder, a file no reader
+claims is reported as of unknown format, except documentation and index files beside the data
+(`IGNORED_SUFFIXES`, hidden files), which are skipped; a file named explicitly is always judged.
+
+Whether a CommonRoad file is a scenario or a solution is read from its root element
 (`<commonRoad>` / `<CommonRoadSolution>`, a few kB are decompressed for that); when the root cannot be
 read, a name containing "solution" marks a solution. A solution belongs to the scenario whose
 `benchmarkID` equals the scenario id inside the solution's `benchmark_id`; among several scenarios
@@ -16,19 +22,32 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from drivestack.core.errors import InputError
-from drivestack.data.formats._xml import peek_root
+from drivestack.data.formats.registry import COMMONROAD, commonroad_root, identify
 
-SUFFIXES = (".xml", ".xml.gz")
+IGNORED_SUFFIXES = (".csv", ".txt", ".md", ".rst", ".html", ".pdf", ".png", ".jpg", ".jpeg", ".yaml", ".yml")
+"""Files met in a walked folder that are never scenario data (indexes, notes, pictures): skipped."""
 
 
 @dataclass(frozen=True)
 class SourceFiles:
-    """One scenario file and the solution files (recorded egos) that belong to it."""
+    """One scenario unit (a file or a folder) of format `format`, and for CommonRoad the solution
+    files (recorded egos) that belong to it."""
 
     scenario: Path
     solutions: tuple[Path, ...] = ()
+    format: str = COMMONROAD
+
+
+class Discovery(NamedTuple):
+    """What `discover` found: units in path order, solution files matching no scenario, and files
+    or folders no reader claims."""
+
+    sources: list[SourceFiles]
+    orphans: list[Path]
+    unknown: list[Path]
 
 
 @dataclass(frozen=True)
@@ -39,13 +58,12 @@ class _Identified:
     version: str | None
 
 
-def discover(paths: Iterable[str | Path]) -> tuple[list[SourceFiles], list[Path]]:
-    """Scenario files under `paths` (files or folders, walked recursively) with their solution files.
-
-    Returns (scenarios with their solutions, in path order; solution files matching no scenario).
-    Raises `InputError` for a path that does not exist.
+def discover(paths: Iterable[str | Path]) -> Discovery:
+    """Scenario units under `paths` (files or folders, walked recursively), CommonRoad scenarios with
+    their solution files. Raises `InputError` for a path that does not exist.
     """
-    files = [_identify(path) for path in _walk(paths)]
+    units, unknown = _walk(paths)
+    files = [_identify(path) for path, format_name in units if format_name == COMMONROAD]
     scenarios = [file for file in files if not file.is_solution]
     by_id: dict[str, list[_Identified]] = defaultdict(list)
     for scenario in scenarios:
@@ -60,8 +78,13 @@ def discover(paths: Iterable[str | Path]) -> tuple[list[SourceFiles], list[Path]
             continue
         owner = max(candidates, key=lambda scenario: _closeness(scenario, solution))
         attached[owner.path].append(solution.path)
-    sources = [SourceFiles(scenario.path, tuple(attached[scenario.path])) for scenario in scenarios]
-    return sources, orphans
+    solutions = {file.path for file in files if file.is_solution}
+    sources = [
+        SourceFiles(path, tuple(attached[path]), format_name)
+        for path, format_name in units
+        if path not in solutions
+    ]
+    return Discovery(sources, orphans, unknown)
 
 
 def _closeness(scenario: _Identified, solution: _Identified) -> tuple[bool, int]:
@@ -73,36 +96,58 @@ def _closeness(scenario: _Identified, solution: _Identified) -> tuple[bool, int]
     return scenario.version == solution.version, len(os.path.commonpath([scenario_folder, solution_folder]))
 
 
-def _is_candidate(path: Path) -> bool:
-    name = path.name.lower()
-    return name.endswith(SUFFIXES)
+def _ignored(name: str) -> bool:
+    """True for a file met in a walked folder that is never data (hidden, index, notes, pictures)."""
+    return name.startswith(".") or name.lower().endswith(IGNORED_SUFFIXES)
 
 
-def _walk(paths: Iterable[str | Path]) -> list[Path]:
-    """Every candidate file under `paths`, once each, in sorted order per folder."""
-    found: list[Path] = []
+def _walk(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, str]], list[Path]]:
+    """(every unit under `paths` with its format, once each, in walk order with sorted names;
+    files and folders given or met that no reader claims)."""
+    units: list[tuple[Path, str]] = []
+    unknown: list[Path] = []
     seen: set[Path] = set()
+
+    def visit(path: Path, explicit: bool) -> bool:
+        """Record `path` as a unit or as unknown; True when it is a unit."""
+        key = path.resolve()
+        if key in seen:
+            return True
+        reader = identify(path)
+        if reader is not None:
+            seen.add(key)
+            units.append((path, reader.FORMAT))
+            return True
+        if explicit or (path.is_file() and not _ignored(path.name)):
+            seen.add(key)
+            unknown.append(path)
+        return False
+
     for given in map(Path, paths):
-        if given.is_dir():
-            candidates = []
-            for folder, subfolders, names in os.walk(given):
-                subfolders.sort()
-                candidates += [Path(folder) / name for name in sorted(names)]
-        elif given.exists():
-            candidates = [given]
-        else:
+        if not given.exists():
             raise InputError(given, None, "no such file or folder")
-        for path in candidates:
-            key = path.resolve()
-            if _is_candidate(path) and path.is_file() and key not in seen:
-                seen.add(key)
-                found.append(path)
-    return found
+        if not given.is_dir():
+            visit(given, explicit=True)
+            continue
+        if identify(given) is not None:
+            visit(given, explicit=True)
+            continue
+        for folder, subfolders, names in os.walk(given):
+            subfolders.sort()
+            # a folder a reader claims is a unit: it is not walked
+            subfolders[:] = [
+                name
+                for name in subfolders
+                if not name.startswith(".") and not visit(Path(folder) / name, explicit=False)
+            ]
+            for name in sorted(names):
+                visit(Path(folder) / name, explicit=False)
+    return units, unknown
 
 
 def _identify(path: Path) -> _Identified:
-    """Classify `path` from its root element (or its name when the root cannot be read)."""
-    root = peek_root(path)
+    """Classify a CommonRoad file from its root element (or its name when the root cannot be read)."""
+    root = commonroad_root(path)
     if root is not None and root[0] == "commonRoad":
         return _Identified(path, False, root[1].get("benchmarkID"), root[1].get("commonRoadVersion"))
     if root is not None and root[0] == "CommonRoadSolution":

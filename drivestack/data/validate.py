@@ -1,8 +1,11 @@
-"""Load every CommonRoad scenario and solution file under some paths and report the ones that fail.
+"""Load every scenario unit (of any registered format) and solution file under some paths and report
+the ones that fail.
 
-Each scenario is read together with its solution files (`sources.discover` pairs them), in worker
-processes; a solution file counts as a file of its own: it is loaded when it reads and fits its
-scenario (same scenario id, known planning problems), rejected otherwise.
+Each unit is read in worker processes: every scenario it holds (a WOMD file holds many, each member
+counts as one), a CommonRoad scenario together with its solution files (`sources.discover` pairs
+them). A solution file counts as a file of its own: it is loaded when it reads and fits its scenario
+(same scenario id, known planning problems), rejected otherwise. A unit no reader claims is rejected
+as of unknown format; one whose members cannot be listed is rejected as a whole.
 """
 
 from __future__ import annotations
@@ -16,19 +19,27 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from drivestack.core.errors import DrivestackError, InputError
-from drivestack.data.formats.commonroad import attach_solution, read_scenario, read_solution
+from drivestack.data.formats.commonroad import attach_solution, read_solution
+from drivestack.data.formats.registry import read_unit, unit_label, unit_members, unknown_format_reason
 from drivestack.data.sources import SourceFiles, discover
 
-Outcome = tuple[Path, str | None]
-"""(file, None when it loaded, else why it was rejected)."""
+Outcome = tuple[Path, str | None, str | None]
+"""(file or folder, member or None, None when it loaded, else why it was rejected)."""
 
 
 @dataclass(frozen=True)
 class Rejection:
-    """A file that did not load, and why (element and expectation, without the path)."""
+    """A file (or one `member` scenario of it) that did not load, and why (element and expectation,
+    without the path)."""
 
     path: Path
     reason: str
+    member: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The path, with "#<member>" for one scenario of a multi-scenario unit."""
+        return unit_label(self.path, self.member)
 
 
 @dataclass(frozen=True)
@@ -49,74 +60,82 @@ def validate(
     workers: int | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> ValidationReport:
-    """Load every scenario and solution file under `paths` with `workers` processes (default: CPU count).
+    """Load every scenario unit and solution file under `paths` with `workers` processes (default:
+    CPU count).
 
-    `on_progress(files_done, files_total)` is called as files finish. Raises `InputError` for a path
-    that does not exist.
+    `on_progress(units_done, units_total)` is called as units (a scenario file or folder with its
+    solutions, or a lone solution file) finish. Raises `InputError` for a path that does not exist.
     """
-    sources, orphans = discover(paths)
+    sources, orphans, unknown = discover(paths)
     jobs: list[SourceFiles | Path] = [*sources, *orphans]
-    total = sum(_file_count(job) for job in jobs)
-    outcomes: list[Outcome] = []
+    outcomes: list[Outcome] = [(path, None, unknown_format_reason()) for path in unknown]
     workers = workers or os.cpu_count() or 1
     if on_progress:
-        on_progress(0, total)
+        on_progress(0, len(jobs))
     if workers == 1:
-        for job in jobs:
+        for done, job in enumerate(jobs, start=1):
             outcomes += _check(job)
             if on_progress:
-                on_progress(len(outcomes), total)
+                on_progress(done, len(jobs))
     else:
         try:
             # forkserver: workers never inherit the caller's threads (a progress display) or their locks
             context = multiprocessing.get_context("forkserver")
             with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
                 futures: list[Future[list[Outcome]]] = [pool.submit(_check, job) for job in jobs]
-                for future in as_completed(futures):
+                for done, future in enumerate(as_completed(futures), start=1):
                     outcomes += future.result()
                     if on_progress:
-                        on_progress(len(outcomes), total)
+                        on_progress(done, len(jobs))
         except BrokenProcessPool as error:
             raise DrivestackError(
                 f"a validation worker process died ({error}); try fewer --workers"
             ) from error
     rejected = sorted(
-        (Rejection(path, reason) for path, reason in outcomes if reason), key=lambda r: str(r.path)
+        (Rejection(path, reason, member) for path, member, reason in outcomes if reason),
+        key=lambda r: (str(r.path), r.member or ""),
     )
     return ValidationReport(loaded=len(outcomes) - len(rejected), rejected=tuple(rejected))
 
 
-def _file_count(job: SourceFiles | Path) -> int:
-    return 1 + len(job.solutions) if isinstance(job, SourceFiles) else 1
-
-
-def _reason(error: DrivestackError) -> str:
-    """The message of `error` without the file path (the report puts the path in front)."""
+def _reason(error: Exception) -> str:
+    """The message of `error` without the file path (the report puts the path in front); an error
+    that is not drivestack's (a reader's bug) with its type."""
     if isinstance(error, InputError):
         return ": ".join(part for part in (error.element, error.problem) if part)
-    return str(error)
+    return str(error) if isinstance(error, DrivestackError) else f"{type(error).__name__}: {error}"
 
 
 def _check(job: SourceFiles | Path) -> list[Outcome]:
-    """Load one scenario with its solutions (or one lone solution file); one outcome per file."""
+    """Load one unit with its solutions (or one lone solution file); one outcome per scenario or file."""
     if isinstance(job, Path):
         try:
             read_solution(job)
         except DrivestackError as error:
-            return [(job, _reason(error))]
-        return [(job, None)]
-    outcomes: list[Outcome] = []
+            return [(job, None, _reason(error))]
+        return [(job, None, None)]
     try:
-        scenario = read_scenario(job.scenario)
-        outcomes.append((job.scenario, None))
-    except DrivestackError as error:
-        outcomes.append((job.scenario, _reason(error)))
+        members = unit_members(job.scenario, job.format)
+    except Exception as error:  # a unit that cannot be listed is one rejection, never a crash
+        return [(job.scenario, None, _reason(error))]
+    outcomes: list[Outcome] = []
+    scenario = None
+    for member in members:
+        try:
+            scenario = read_unit(job.scenario, job.format, member)
+            outcomes.append((job.scenario, member, None))
+        except Exception as error:  # one bad scenario is reported, the others are still read
+            outcomes.append((job.scenario, member, _reason(error)))
+            scenario = None
+    if not job.solutions:
+        return outcomes
+    if scenario is None:
         return outcomes + [outcome for solution in job.solutions for outcome in _check(solution)]
     for solution in job.solutions:
         try:
             attach_solution(scenario, solution)
         except DrivestackError as error:
-            outcomes.append((solution, _reason(error)))
+            outcomes.append((solution, None, _reason(error)))
         else:
-            outcomes.append((solution, None))
+            outcomes.append((solution, None, None))
     return outcomes

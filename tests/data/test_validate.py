@@ -88,9 +88,10 @@ def test_discover_pairs_solutions_by_scenario_id_and_version(tmp_path: Path) -> 
         tmp_path, "mystery.xml", edit(SOLUTION, "<CommonRoadSolution", "<!-- c --><CommonRoadSolution")
     )
     (tmp_path / "index.csv").write_text("")
-    sources, orphans = discover([tmp_path, solution])
+    sources, orphans, unknown = discover([tmp_path, solution])
     assert sources == [SourceFiles(old, ()), SourceFiles(new, (renamed, solution))]  # version beats folder
     assert orphans == [orphan]
+    assert unknown == []  # index.csv is not scenario data
 
 
 @pytest.mark.slow

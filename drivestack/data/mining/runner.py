@@ -6,17 +6,18 @@ and writes each batch's findings with `Store.replace_tags`, which also records t
 mined. So mining is incremental (a new detector or version mines everything, a re-run nothing) and
 idempotent (a batch is replaced, never appended); an interrupted run keeps its finished batches.
 A scenario on which a detector raises is reported and left unmined, so the next run retries it.
+Batches run on the executor of `backend` (`bench.backends.make_executor`: this process, local
+processes, or a Ray cluster at `address`); workers load scenarios from the store (one open store per
+worker process), the driver alone writes.
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import functools
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 from drivestack.core.errors import ConfigError
@@ -82,18 +83,25 @@ def mine_store(
     batch_size: int = 32,
     write_every: int = 256,
     on_progress: ProgressCallback | None = None,
+    backend: str | None = None,
+    address: str | None = None,
 ) -> MiningReport:
     """Mine every stored scenario not yet mined by each of `detectors` (names; all when None).
 
-    `workers` processes (1: in this process) handle batches of `batch_size` scenarios; the main
-    process writes the findings whenever `write_every` scenarios are done, and at the end (each
-    write replaces a detector's tag file, so writing rarely keeps a full run fast; an interrupted
-    run loses at most the unwritten ones). `on_progress(done, total)` follows the scenarios.
+    `workers` workers on `backend` ("sequential", "processes", "ray"; None: this process for one
+    worker, else processes; `address`: a Ray cluster, else a local Ray with `workers` CPUs) handle
+    batches of `batch_size` scenarios; the main process writes the findings whenever `write_every`
+    scenarios are done, and at the end (each write replaces a detector's tag file, so writing rarely
+    keeps a full run fast; an interrupted run loses at most the unwritten ones).
+    `on_progress(done, total)` follows the scenarios.
     """
+    from drivestack.bench.backends import make_executor  # bench's executors; imported when used
+
     if min(workers, batch_size, write_every) < 1:
         raise ConfigError(
             f"workers, batch size and write interval must be >= 1, got {workers}, {batch_size}, {write_every}"
         )
+    executor = make_executor(backend, workers, address)
     started = time.perf_counter()
     chosen = select(detectors)
     every = store.scenario_ids()
@@ -108,15 +116,17 @@ def mine_store(
                 pending[key].append(detector.name)
     index = store.index()
     keys = sorted(pending, key=lambda key: (str(index[key]["batch"]), key))  # ingest batches load together
+    root = str(store.root)
     batches = [
-        [(key, tuple(pending[key])) for key in keys[i : i + batch_size]]
+        (root, tuple((key, tuple(pending[key])) for key in keys[i : i + batch_size]))
         for i in range(0, len(keys), batch_size)
     ]
     versions = {detector.name: detector.version for detector in chosen}
     if on_progress:
         on_progress(0, len(keys))
     unwritten: list[_Result] = []
-    for results in _run(store, batches, workers):
+    for batch, outcome in executor.map(_mine_batch, batches):
+        results = outcome if isinstance(outcome, list) else _failed_batch(batch, outcome)
         unwritten += results
         report.scenarios += len(results)
         if len(unwritten) >= write_every or report.scenarios == len(keys):
@@ -142,37 +152,28 @@ def _write(store: Store, versions: dict[str, int], results: Sequence[_Result], r
         report.mined[name] += len(keys)
 
 
-Batch = Sequence[tuple[str, tuple[str, ...]]]  # (scenario key, names of the detectors to run on it)
-_worker_store: list[Store] = []  # the store a worker process opened at start (one per process)
+Batch = tuple[str, tuple[tuple[str, tuple[str, ...]], ...]]
+"""(store root, ((scenario key, names of the detectors to run on it), ...))."""
 
 
-def _open_worker_store(root: Path) -> None:
-    """Worker initializer: open the store once per process."""
-    _worker_store.append(Store.open(root))
+@functools.lru_cache(maxsize=4)
+def _open_store(root: str) -> Store:
+    """One open store per root and worker process (a worker mines many batches from it)."""
+    return Store.open(root)
 
 
-def _mine_batch(batch: Batch, store: Store | None = None) -> list[_Result]:
-    """Load and mine one batch in this process (a worker uses the store it opened at start)."""
-    source = store if store is not None else _worker_store[0]
-    return [mine_scenario(source.load_scenario(key), select(names), key) for key, names in batch]
+def _mine_batch(batch: Batch) -> list[_Result]:
+    """Load and mine one batch (runs in a worker)."""
+    root, scenarios = batch
+    source = _open_store(root)
+    return [mine_scenario(source.load_scenario(key), select(names), key) for key, names in scenarios]
 
 
-def _run(store: Store, batches: Sequence[Batch], workers: int) -> Iterator[list[_Result]]:
-    """Mine `batches` in this process (one worker or one batch) or in `workers` spawned processes."""
-    if workers == 1 or len(batches) <= 1:
-        for batch in batches:
-            yield _mine_batch(batch, store)
-        return
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(
-        max_workers=min(workers, len(batches)),
-        mp_context=context,
-        initializer=_open_worker_store,
-        initargs=(store.root,),
-    ) as pool:
-        futures: list[Future[list[_Result]]] = [pool.submit(_mine_batch, batch) for batch in batches]
-        for future in as_completed(futures):
-            yield future.result()
+def _failed_batch(batch: Batch, error: BaseException) -> list[_Result]:
+    """A batch whose worker failed as a whole (died, or a scenario failed to load): every detector of
+    every scenario reported as failed, so the scenarios stay unmined and the next run retries them."""
+    text = f"{type(error).__name__}: {error}"
+    return [_Result(key, {}, tuple(Failure(key, name, text) for name in names)) for key, names in batch[1]]
 
 
 def scenario_tags(store: Store, scenario_id: str) -> list[Tag]:

@@ -4,6 +4,6 @@
 builds scenario sets and leak-free splits on top of it.
 """
 
-from drivestack.data.store.store import ScenarioFilter, Store, scenario_key
+from drivestack.data.store.store import ScenarioFilter, Store, scenario_key, source_key
 
-__all__ = ["ScenarioFilter", "Store", "scenario_key"]
+__all__ = ["ScenarioFilter", "Store", "scenario_key", "source_key"]

@@ -25,6 +25,7 @@ from drivestack.core.errors import ConfigError, StoreError
 from drivestack.core.map import LaneGraph
 from drivestack.core.names import display_text, is_utf8
 from drivestack.core.scenario import Scenario
+from drivestack.data.formats.registry import COMMONROAD
 from drivestack.data.query_limits import QueryLimits
 from drivestack.data.store.layout import (
     Damage,
@@ -61,6 +62,15 @@ _BATCH_CACHE = 4
 def scenario_key(scenario_id: str, format_version: str) -> str:
     """The store's unique key of a scenario: its benchmark id and format version, "<id>@<version>"."""
     return f"{scenario_id}@{format_version or 'unversioned'}"
+
+
+def source_key(scenario: Scenario, source_format: str) -> str:
+    """The key of a scenario read from `source_format`: "<id>@<CommonRoad version>" for CommonRoad
+    (and scenarios built in memory, `source_format` "commonroad"), "<id>@<format>" for the others
+    (e.g. "<WOMD scenario id>@womd"), whose ids are unique within their format."""
+    if source_format == COMMONROAD:
+        return scenario_key(scenario.scenario_id, scenario.format_version)
+    return scenario_key(scenario.scenario_id, source_format)
 
 
 def check_name(kind: str, name: str) -> str:

@@ -85,6 +85,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             pa.field("scenario_id", STR),
             pa.field("recording_group", STR),
             pa.field("format_version", STR),
+            pa.field("source_format", STR),
             pa.field("source", STR),
             pa.field("author", STR),
             pa.field("affiliation", STR),
@@ -364,6 +365,8 @@ class Provenance:
     content_hash: str
     solution_files: tuple[str, ...]
     batch: str
+    source_format: str
+    """The format the scenario was read from (`formats.registry`: "commonroad", "womd", ...)."""
 
 
 def _table(name: str, columns: Mapping[str, Any]) -> pa.Table:
@@ -703,6 +706,7 @@ def _scenarios_row(scenario: Scenario, provenance: Provenance, map_key: str) -> 
             "scenario_id": [scenario.scenario_id],
             "recording_group": [provenance.recording_group],
             "format_version": [scenario.format_version],
+            "source_format": [provenance.source_format],
             "source": [scenario.source],
             "author": [scenario.author],
             "affiliation": [scenario.affiliation],
