@@ -9,11 +9,16 @@ deletes those orphans and redoes the missing batches, giving exactly the uninter
 
 Keys: `scenario_key` = "<benchmark id>@<format version>", read from the file's root element before
 dispatch. A file whose content hash is stored is skipped; a different file claiming a stored key is
-rejected (never overwritten), as is the second of two such files within one run.
+rejected (never overwritten), as is the second of two such files within one run. A file identical to
+one read earlier in the same run shares that file's fate: skipped when it was stored, rejected as
+unreadable when it was (two empty files are both unreadable). A solution file without a scenario is
+read all the same, so one that cannot be read (a DOCTYPE, say) is rejected as unreadable with its
+reason rather than as an orphan.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import multiprocessing
 import re
@@ -33,7 +38,7 @@ from drivestack.core.errors import ConfigError, DrivestackError
 from drivestack.core.map import LaneGraph
 from drivestack.core.scenario import Scenario
 from drivestack.data.formats._xml import peek_root
-from drivestack.data.formats.commonroad import read_scenario
+from drivestack.data.formats.commonroad import read_scenario, read_solution
 from drivestack.data.sources import SourceFiles, discover
 from drivestack.data.store.layout import FileEntry, write_parquet
 from drivestack.data.store.store import Store, scenario_key
@@ -121,13 +126,15 @@ def recording_group(scenario: Scenario) -> str:
 
 @dataclass(frozen=True)
 class _Source:
-    """A file to read; with `conflict` it is only checked (a readable file is rejected for that reason)."""
+    """A file to read; with `conflict` it is only checked (a readable file is rejected for that reason).
+    `copies`: later files of this run with the same content, skipped or rejected as this one fares."""
 
     scenario: str
     solutions: tuple[str, ...]
     content_hash: str
     key: str | None
     conflict: str | None = None
+    copies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -148,6 +155,7 @@ class _Result:
     rejected: list[Rejection]
     maps: dict[str, dict[str, pa.Table]]
     track_rows: int
+    skipped: list[Skip] = field(default_factory=list)
 
 
 def _content_hash(paths: Iterable[Path]) -> str:
@@ -209,6 +217,7 @@ def _ingest_batch(task: _Task) -> _Result:
     """Read, convert and write one batch of files (runs in a worker); rejections are collected, not raised."""
     converted: list[_Converted] = []
     rejected: list[Rejection] = []
+    skipped: list[Skip] = []
     for source in task.sources:
         try:
             item = _convert(
@@ -223,13 +232,19 @@ def _ingest_batch(task: _Task) -> _Result:
                 rejected.append(conflict)
             else:
                 converted.append(item)
+                skipped += [Skip(copy, same_as=source.scenario) for copy in source.copies]
         except Exception as error:  # a bad file must never stop the run: it becomes a rejection
             reason = str(error) if isinstance(error, DrivestackError) else f"{type(error).__name__}: {error}"
             unreadable = RejectionKind.UNREADABLE
             rejected.append(Rejection(source.scenario, unreadable, reason, source.content_hash, source.key))
+            rejected += [
+                Rejection(copy, unreadable, f"identical to {source.scenario}: {reason}", source.content_hash)
+                for copy in source.copies
+            ]
     result = _write_batch(Path(task.root), task.batch, task.dataset, converted, task.known_maps)
-    result.attempted = [source.scenario for source in task.sources]
+    result.attempted = [file for source in task.sources for file in (source.scenario, *source.copies)]
     result.rejected = rejected
+    result.skipped = skipped
     return result
 
 
@@ -300,9 +315,7 @@ def ingest(
     sources, orphan_solutions = discover([Path(p) for p in paths])
     with store.writing():
         pending = _plan(store, sources, report)
-        for solution in orphan_solutions:
-            reason = "solution file without a matching scenario file"
-            report.rejected.append(Rejection(str(solution), RejectionKind.ORPHAN, reason))
+        report.rejected += [_orphan(solution) for solution in orphan_solutions]
         _commit_rejections(store, [], report.rejected, [r.file for r in report.rejected])
         tasks = _tasks(store, pending, batch_size)
         total = sum(len(task.sources) for task in tasks)
@@ -312,6 +325,7 @@ def ingest(
         for result in _run(tasks, workers):
             _commit(store, result)
             report.added += result.added
+            report.skipped += result.skipped
             report.rejected += result.rejected
             report.track_rows += result.track_rows
             done += len(result.attempted)
@@ -321,9 +335,20 @@ def ingest(
     return report
 
 
+def _orphan(solution: Path) -> Rejection:
+    """The rejection of a solution file no scenario claims: unreadable (with why) when it cannot be
+    read, else an orphan."""
+    try:
+        read_solution(solution)
+    except DrivestackError as error:
+        return Rejection(str(solution), RejectionKind.UNREADABLE, str(error))
+    return Rejection(str(solution), RejectionKind.ORPHAN, "solution file without a matching scenario file")
+
+
 def _plan(store: Store, sources: Sequence[SourceFiles], report: IngestReport) -> dict[str, list[_Source]]:
-    """Hash and key every source; record skips in `report`; return the rest by dataset (conflicting
-    keys marked, to be rejected with the read error if unreadable, else for the conflict)."""
+    """Hash and key every source; record skips of stored content in `report`; return the rest by
+    dataset (conflicting keys marked, to be rejected with the read error if unreadable, else for the
+    conflict; files identical to an earlier one of this run as its `copies`)."""
     index = store.index()
     stored_hashes = {str(row["content_hash"]): key for key, row in index.items()}
     stored_keys = {key: str(row["file"]) for key, row in index.items()}
@@ -335,6 +360,7 @@ def _plan(store: Store, sources: Sequence[SourceFiles], report: IngestReport) ->
     hashed.sort(key=lambda item: item[1] in known_bad)
     seen_hashes: dict[str, str] = {}
     seen_keys: dict[str, str] = {}
+    copies: dict[str, list[str]] = {}
     pending: dict[str, list[_Source]] = {}
     for found, content_hash in hashed:
         solutions = tuple(str(p.resolve()) for p in found.solutions)
@@ -344,7 +370,7 @@ def _plan(store: Store, sources: Sequence[SourceFiles], report: IngestReport) ->
         if content_hash in stored_hashes:
             report.skipped.append(Skip(file, stored=stored_hashes[content_hash]))
         elif content_hash in seen_hashes:
-            report.skipped.append(Skip(file, same_as=seen_hashes[content_hash]))
+            copies.setdefault(seen_hashes[content_hash], []).append(file)
         else:
             conflict = None
             if key is not None and key in stored_keys:
@@ -361,7 +387,12 @@ def _plan(store: Store, sources: Sequence[SourceFiles], report: IngestReport) ->
                     seen_keys[key] = file
             source = _Source(file, solutions, content_hash, key, conflict)
             pending.setdefault(dataset_name(path), []).append(source)
-    return pending
+    return {
+        dataset: [
+            dataclasses.replace(source, copies=tuple(copies.get(source.scenario, ()))) for source in group
+        ]
+        for dataset, group in pending.items()
+    }
 
 
 def _tasks(store: Store, pending: dict[str, list[_Source]], batch_size: int) -> list[_Task]:
