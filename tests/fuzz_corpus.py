@@ -39,6 +39,16 @@ SOLUTION = "highd/solutions/DEU_LocationCUpper6-1_65865_T-5940.solution.xml.gz"
 GIANT_NUMBERS = ("1e308", "-1e308", "1e300", "99999999999999999999", "1e-320", "nan", "inf", "1e7", "")
 MEMORY_LIMIT = 3 * 1024**3
 """Address space a case's process may reserve [bytes]; the unfixed reader needed 2.8 GB resident."""
+COMMANDS = {
+    "validate": ["validate", "--workers", "1"],
+    "ingest": ["ingest", "--workers", "1", "--store", "store"],
+    "simulate": ["simulate", "--planner", "constant-velocity"],
+}
+FOOTPRINT = {"validate": 300e6, "ingest": 400e6, "simulate": 600e6}
+"""Peak resident memory [bytes] each command may use besides its input (measured on a 75 kB highD
+file: 127, 199 and 344 MB)."""
+MEMORY_PER_XML_BYTE = 4
+"""Peak resident memory a case may add per byte of its decompressed document."""
 
 _NUMBER = re.compile(rb">(-?[0-9][0-9.eE+-]*)<")
 _LEAF = re.compile(rb"<(x|y|exact|length|width|radius|time)>[^<]*</\1>")
@@ -68,6 +78,15 @@ class Outcome:
     stderr: str
     seconds: float
     peak_bytes: int
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """How a run went: `problem` ("" when none: "hang", "crash", "memory" or "output" with details),
+    and the one line saying why the file was refused ("" when it was accepted)."""
+
+    problem: str
+    line: str
 
 
 @cache
@@ -253,3 +272,32 @@ def run(command: list[str], case: Case, folder: Path, timeout: float = 60.0) -> 
     text = out.read_text(errors="replace"), err.read_text(errors="replace")
     path.unlink()
     return Outcome(code, text[0], text[1], seconds, usage.ru_maxrss * 1024)
+
+
+def judge(command: str, case: Case, outcome: Outcome, folder: Path, seconds: float) -> Verdict:
+    """What every run of `command` on `case` (written into `folder`) must do: finish within `seconds`,
+    exit 0 (accepted) or 1 (refused) without a traceback, stay within its footprint plus
+    `MEMORY_PER_XML_BYTE` per document byte, and say why it refused the file in one line naming it."""
+    tail = f"{command} {case.name}: {outcome.stderr[-1500:]}"
+    if outcome.code is None or outcome.seconds > seconds:
+        return Verdict(f"hang ({outcome.seconds:.1f} s): {tail}", "")
+    if outcome.code not in (0, 1) or "Traceback" in outcome.stderr:
+        return Verdict(f"crash (exit {outcome.code}): {tail}", "")
+    if outcome.peak_bytes > FOOTPRINT[command] + MEMORY_PER_XML_BYTE * case.xml_size:
+        return Verdict(f"memory ({outcome.peak_bytes / 1e6:.0f} MB): {tail}", "")
+    path = folder / case.file_name
+    errors = [line for line in outcome.stderr.splitlines() if line.strip()]
+    if command == "validate":
+        lines = outcome.stdout.splitlines()
+        accepted = outcome.code == 0 and lines == ["1 loaded, 0 rejected"]
+        refused = len(lines) == 2 and lines[0].startswith(f"{path}: ") and lines[1] == "0 loaded, 1 rejected"
+        line = lines[0] if refused and outcome.code == 1 else ""
+        ok = not errors and (accepted or bool(line))
+    elif command == "ingest":
+        rejected = [line for line in outcome.stdout.splitlines() if line.startswith("rejected ")]
+        line = rejected[0] if len(rejected) == 1 else ""
+        ok = not errors and (not rejected or line.startswith(f"rejected {path.resolve()}: "))
+    else:
+        line = errors[0] if len(errors) == 1 else ""
+        ok = len(errors) <= 1 and (not errors or line.startswith(f"error: {path}: "))
+    return Verdict("" if ok else f"output: {tail} {outcome.stdout[-1500:]}", line)
