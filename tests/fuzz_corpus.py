@@ -70,13 +70,14 @@ class Case:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What one `drivestack` run did: exit code (None: killed at the timeout), its output, wall time [s]
-    and peak resident memory [bytes]."""
+    """What one `drivestack` run did: exit code (None: killed at the timeout), its output, wall time and
+    CPU time [s] (on a shared machine the CPU time is what the case costs), peak resident memory [bytes]."""
 
     code: int | None
     stdout: str
     stderr: str
     seconds: float
+    cpu_seconds: float
     peak_bytes: int
 
 
@@ -234,7 +235,7 @@ def corpus(seed: int, per_kind: int, kinds: tuple[str, ...] = (*MUTATIONS, *GZIP
     ]
 
 
-def run(command: list[str], case: Case, folder: Path, timeout: float = 60.0) -> Outcome:
+def run(command: list[str], case: Case, folder: Path, timeout: float = 120.0) -> Outcome:
     """`drivestack <command> <file>` on `case` written into `folder` (e.g. ["validate", "--workers",
     "1"]), its address space limited to `MEMORY_LIMIT`; killed after `timeout` seconds."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -271,16 +272,18 @@ def run(command: list[str], case: Case, folder: Path, timeout: float = 60.0) -> 
     seconds = time.perf_counter() - started
     text = out.read_text(errors="replace"), err.read_text(errors="replace")
     path.unlink()
-    return Outcome(code, text[0], text[1], seconds, usage.ru_maxrss * 1024)
+    cpu = usage.ru_utime + usage.ru_stime
+    return Outcome(code, text[0], text[1], seconds, cpu, usage.ru_maxrss * 1024)
 
 
 def judge(command: str, case: Case, outcome: Outcome, folder: Path, seconds: float) -> Verdict:
-    """What every run of `command` on `case` (written into `folder`) must do: finish within `seconds`,
-    exit 0 (accepted) or 1 (refused) without a traceback, stay within its footprint plus
-    `MEMORY_PER_XML_BYTE` per document byte, and say why it refused the file in one line naming it."""
+    """What every run of `command` on `case` (written into `folder`) must do: finish within `seconds` of
+    CPU time (and before `run`'s wall-clock timeout), exit 0 (accepted) or 1 (refused) without a
+    traceback, stay within its footprint plus `MEMORY_PER_XML_BYTE` per document byte, and say why it
+    refused the file in one line naming it."""
     tail = f"{command} {case.name}: {outcome.stderr[-1500:]}"
-    if outcome.code is None or outcome.seconds > seconds:
-        return Verdict(f"hang ({outcome.seconds:.1f} s): {tail}", "")
+    if outcome.code is None or outcome.cpu_seconds > seconds:
+        return Verdict(f"hang ({outcome.cpu_seconds:.1f} CPU s, {outcome.seconds:.1f} s): {tail}", "")
     if outcome.code not in (0, 1) or "Traceback" in outcome.stderr:
         return Verdict(f"crash (exit {outcome.code}): {tail}", "")
     if outcome.peak_bytes > FOOTPRINT[command] + MEMORY_PER_XML_BYTE * case.xml_size:

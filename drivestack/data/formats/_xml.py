@@ -159,7 +159,8 @@ def parse(path: Path, data: bytes) -> etree._Element:
         root = etree.fromstring(data, _PARSER)
     except etree.XMLSyntaxError as error:
         where = f"line {error.lineno}" if error.lineno else None
-        raise InputError(path, where, f"malformed XML ({error.msg})") from error
+        message = " ".join(str(error.msg).split())  # libxml2 ends some messages with a newline
+        raise InputError(path, where, f"malformed XML ({message})") from error
     if root is None:
         raise InputError(path, None, "empty document (expected an XML root element)")
     docinfo: Any = root.getroottree().docinfo

@@ -54,6 +54,13 @@ def test_encodings_a_tag_count_cannot_see_are_refused(tmp_path: Path, codec: str
     assert raised.value.element == "encoding" and f"unsupported encoding '{codec}'" in raised.value.problem
 
 
+def test_an_undeclared_ebcdic_document_is_refused_in_one_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "ebcdic.xml", SCENARIO_2020A.replace(' encoding="utf-8"', "").encode("cp037"))
+    with pytest.raises(InputError) as raised:
+        read_scenario(path)
+    assert raised.value.problem == "malformed XML (Unsupported encoding: detecting EBCDIC , line 1, column 1)"
+
+
 def test_other_encodings_still_read(tmp_path: Path) -> None:
     expected = read_scenario(write(tmp_path, "plain.xml", SCENARIO_2020A))
     for codec in ("utf-16", "utf-32", "ISO-8859-1"):
