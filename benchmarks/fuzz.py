@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from fuzz_corpus import COMMANDS, SCENARIOS, Case, Verdict, corpus, judge, run
+from fuzz_corpus import COMMANDS, Case, Verdict, corpus, judge, run
 
 SIZE_BUCKETS = (100e3, 1e6, 10e6, 100e6, float("inf"))
 """Upper ends of the decompressed input sizes [bytes] the memory figures are grouped by."""
@@ -44,13 +44,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     cases = corpus(args.seed, args.per_kind)
-    scenario_names = {Path(source).name.split(".")[0] for source in SCENARIOS}
-    pairs = [
-        (command, case)
-        for command in args.commands
-        for case in cases
-        if command != "simulate" or case.name.split("/")[0] in scenario_names
-    ]
+    runnable = [(command, case) for command in args.commands for case in cases]
+    pairs = [(command, case) for command, case in runnable if command != "simulate" or case.scenario]
     with tempfile.TemporaryDirectory() as folder, ThreadPoolExecutor(args.jobs) as pool:
         futures = [
             pool.submit(one, command, case, Path(folder) / str(i), args.hang)
