@@ -14,7 +14,7 @@ from lxml import etree
 
 from drivestack.core.errors import InputError
 from drivestack.core.limits import ReaderLimits
-from drivestack.data.formats._xml import count_tags
+from drivestack.data.formats._xml import code_unit, count_tags
 from drivestack.data.formats.commonroad import read_scenario, read_solution
 
 
@@ -24,11 +24,13 @@ def test_tag_count_is_the_element_count_in_every_encoding(commonroad_root: Path,
     markup = sum(1 for _ in etree.fromstring(xml).iter()) + xml.count(b"<?") + xml.count(b"<!--")
     text = xml.decode()
     for encoded in (xml, text.encode("utf-16"), text.encode("utf-32")):
-        assert count_tags(Path(source), encoded, 10**9) == markup
+        assert count_tags(encoded, code_unit(Path(source), encoded), 10**9) == markup
     body = text[text.index("?>") + 2 :] if text.startswith("<?xml") else text
     declared = ('<?xml version="1.0" encoding="UTF-16LE"?>' + body).encode("utf-16-le")  # no BOM
-    assert count_tags(Path(source), declared, 10**9) == markup + (not text.startswith("<?xml"))
-    assert count_tags(Path(source), xml, 10) <= 2**22 + 1  # stops after the chunk that passes the limit
+    assert count_tags(declared, code_unit(Path(source), declared), 10**9) == markup + (
+        not text.startswith("<?xml")
+    )
+    assert count_tags(xml, "u1", 10) <= 2**22 + 1  # stops after the chunk that passes the limit
 
 
 def test_element_bomb_is_refused_before_parsing(commonroad_root: Path, tmp_path: Path) -> None:
