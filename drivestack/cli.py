@@ -5,15 +5,19 @@ from __future__ import annotations
 import io
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.text import Text
 
 from drivestack.core.errors import ConfigError, DrivestackError
+from drivestack.core.limits import DEFAULT_RUN_LIMITS
 from drivestack.core.names import display_text
 from drivestack.data.query_limits import QueryLimits
+
+if TYPE_CHECKING:
+    from drivestack.sim.world import SimConfig
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -461,6 +465,19 @@ def _names(value: str) -> tuple[str, ...]:
     return tuple(name.strip() for name in value.split(",") if name.strip())
 
 
+MaxStepsOption = Annotated[
+    int, typer.Option(min=1, help="At most this many steps per run (a longer run ends by step_cap).")
+]
+
+
+def _sim_config(max_steps: int) -> SimConfig:
+    """The simulator settings of a run capped at `max_steps` steps."""
+    from drivestack.core.limits import RunLimits
+    from drivestack.sim.world import SimConfig
+
+    return SimConfig(limits=RunLimits(max_steps=max_steps))
+
+
 @app.command()
 def simulate(
     scenario: Annotated[
@@ -480,6 +497,7 @@ def simulate(
     frame: Annotated[
         int, typer.Option(help="The frame --png shows: a step of the run (negative: from the end).")
     ] = 0,
+    max_steps: MaxStepsOption = DEFAULT_RUN_LIMITS.max_steps,
 ) -> None:
     """Run a planner closed-loop on a scenario's planning problem(s) and print the metrics (with
     several problems, the files get the problem id in their names)."""
@@ -489,7 +507,7 @@ def simulate(
     from drivestack.bench.replay import replay_row
     from drivestack.viz.outputs import numbered, write_outputs
 
-    config = BenchConfig((planner,), (agents,))
+    config = BenchConfig((planner,), (agents,), _sim_config(max_steps))
     loaded = find_scenario(scenario, str(store) if store else None).load()
     problems = [p for p in loaded.planning_problems if problem is None or p.id == problem]
     if not problems:
@@ -543,6 +561,7 @@ def bench(
     allow_errors: Annotated[
         bool, typer.Option("--allow-errors", help="Exit 0 even when runs errored (pipelines).")
     ] = False,
+    max_steps: MaxStepsOption = DEFAULT_RUN_LIMITS.max_steps,
 ) -> None:
     """Run every scenario x problem x planner x agents combination not yet in OUT; print the aggregate
     (exit 1 when OUT holds error rows, unless --allow-errors)."""
@@ -558,7 +577,7 @@ def bench(
     )
     from drivestack.bench.backends import make_executor
 
-    config = BenchConfig(_names(planner), _names(agents))
+    config = BenchConfig(_names(planner), _names(agents), _sim_config(max_steps))
     sources = find_sources(target, str(store) if store else None, limit)
     executor = make_executor(backend, workers, address)
     record = bench_config_record(config, target, limit, workers) | {"backend": backend, "address": address}

@@ -19,10 +19,15 @@ over the unit's bytes (a folder: its `registry.unit_files`, by relative path), o
 the member token. A member whose content hash is stored is skipped; a different member or file
 claiming a stored key is rejected (never overwritten), as is the second of two within one run (for
 CommonRoad the first in path order is kept; for keys known only after reading, the first committed).
+A member identical to one read earlier in the same run shares that one's fate: skipped when it was
+stored, rejected as unreadable when it was (two empty files are both unreadable). A solution file
+without a scenario is read all the same, so one that cannot be read (a DOCTYPE, say) is rejected as
+unreadable with its reason rather than as an orphan.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 import time
@@ -41,6 +46,7 @@ from drivestack.core.errors import ConfigError, DrivestackError
 from drivestack.core.map import LaneGraph
 from drivestack.core.names import display_text
 from drivestack.core.scenario import Scenario
+from drivestack.data.formats.commonroad import read_solution
 from drivestack.data.formats.registry import (
     COMMONROAD,
     commonroad_root,
@@ -156,7 +162,8 @@ def recording_group(scenario: Scenario, source_format: str = COMMONROAD) -> str:
 class _Source:
     """One scenario to read: `member` of the unit `scenario` (a path; member None for CommonRoad) of
     `format`; with `conflict` it is only checked (a readable one is rejected for that reason). `key`
-    is known before reading for CommonRoad only; `size` is its share of the unit's bytes."""
+    is known before reading for CommonRoad only; `size` is its share of the unit's bytes. `copies`:
+    labels of later members of this run with the same content, skipped or rejected as this one fares."""
 
     scenario: str
     solutions: tuple[str, ...]
@@ -166,6 +173,7 @@ class _Source:
     member: str | None = None
     format: str = COMMONROAD
     size: int = 0
+    copies: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -205,6 +213,8 @@ class _Result:
     track_rows: int
     read_keys: dict[str, _Source] = field(default_factory=dict)
     """Keys known only after reading (not from a header), with the source each came from."""
+    skipped: list[Skip] = field(default_factory=list)
+    """Copies of a stored source (same content, later in the run)."""
 
 
 def _file_digest(path: Path) -> bytes:
@@ -326,6 +336,7 @@ def _ingest_batch(task: _Task) -> _Result:
     """Read, convert and write one batch of files (runs in a worker); rejections are collected, not raised."""
     converted: list[_Converted] = []
     rejected: list[Rejection] = []
+    skipped: list[Skip] = []
     read_keys: dict[str, _Source] = {}
     for source in task.sources:
         try:
@@ -343,6 +354,7 @@ def _ingest_batch(task: _Task) -> _Result:
                 rejected.append(Rejection(file, kind, conflict, source.content_hash, item.key))
             else:
                 converted.append(item)
+                skipped += [Skip(copy, same_as=display_text(source.label)) for copy in source.copies]
                 if source.key is None:
                     read_keys[item.key] = source
         except Exception as error:  # a bad file must never stop the run: it becomes a rejection
@@ -350,9 +362,14 @@ def _ingest_batch(task: _Task) -> _Result:
             reason = display_text(_error_text(error))
             file = display_text(source.label)
             rejected.append(Rejection(file, unreadable, reason, source.content_hash, source.key))
+            rejected += [
+                Rejection(copy, unreadable, f"identical to {file}: {reason}", source.content_hash)
+                for copy in source.copies
+            ]
     result = _write_batch(Path(task.root), task.batch, task.dataset, converted, task.known_maps)
-    result.attempted = [display_text(source.label) for source in task.sources]
+    result.attempted = [file for s in task.sources for file in (display_text(s.label), *s.copies)]
     result.rejected = rejected
+    result.skipped = skipped
     result.read_keys = read_keys
     return result
 
@@ -434,9 +451,7 @@ def ingest(
     surveyed = _survey_all(sources, executor)
     with store.writing():
         pending = _plan(store, surveyed, report)
-        for solution in orphan_solutions:
-            reason = "solution file without a matching scenario file"
-            report.rejected.append(Rejection(display_text(solution), RejectionKind.ORPHAN, reason))
+        report.rejected += [_orphan(solution) for solution in orphan_solutions]
         for path in unknown:
             reason = unknown_format_reason()
             report.rejected.append(Rejection(display_text(path.resolve()), RejectionKind.UNKNOWN, reason))
@@ -453,12 +468,24 @@ def ingest(
             result = _commit(store, outcome if isinstance(outcome, _Result) else _failed_batch(task, outcome))
             report.added += result.added
             report.rejected += result.rejected
+            report.skipped += result.skipped
             report.track_rows += result.track_rows
             done += len(result.attempted)
             if progress is not None:
                 progress(done, total)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _orphan(solution: Path) -> Rejection:
+    """The rejection of a solution file no scenario claims: unreadable (with why) when it cannot be
+    read, else an orphan."""
+    try:
+        read_solution(solution)
+    except DrivestackError as error:
+        return Rejection(display_text(solution), RejectionKind.UNREADABLE, display_text(str(error)))
+    reason = "solution file without a matching scenario file"
+    return Rejection(display_text(solution), RejectionKind.ORPHAN, reason)
 
 
 def _survey_all(sources: Sequence[SourceFiles], executor: Executor) -> list[_Surveyed]:
@@ -475,16 +502,16 @@ def _survey_all(sources: Sequence[SourceFiles], executor: Executor) -> list[_Sur
 def _failed_batch(task: _Task, error: BaseException) -> _Result:
     """The result of a batch whose worker failed as a whole (died): every source rejected with why."""
     reason = f"the worker reading this batch failed: {_error_text(error)}"
-    rejected = [
-        Rejection(s.label, RejectionKind.UNREADABLE, reason, s.content_hash, s.key) for s in task.sources
-    ]
-    return _Result(task.batch, [], [], [s.label for s in task.sources], rejected, {}, 0)
+    files = [(s, file) for s in task.sources for file in (display_text(s.label), *s.copies)]
+    rejected = [Rejection(file, RejectionKind.UNREADABLE, reason, s.content_hash, s.key) for s, file in files]
+    return _Result(task.batch, [], [], [file for _, file in files], rejected, {}, 0)
 
 
 def _plan(store: Store, surveyed: Sequence[_Surveyed], report: IngestReport) -> dict[str, list[_Source]]:
-    """Key every surveyed member; record skips in `report` and unlistable units as rejections; return
-    the rest by dataset (conflicting header keys marked, to be rejected with the read error if
-    unreadable, else for the conflict)."""
+    """Key every surveyed member; record skips of stored content in `report` and unlistable units as
+    rejections; return the rest by dataset (conflicting header keys marked, to be rejected with the
+    read error if unreadable, else for the conflict; members identical to an earlier one of this run
+    as its `copies`, which share its fate)."""
     index = store.index()
     stored_hashes = {str(row["content_hash"]): key for key, row in index.items()}
     stored_keys = {key: str(row["file"]) for key, row in index.items()}
@@ -497,6 +524,7 @@ def _plan(store: Store, surveyed: Sequence[_Surveyed], report: IngestReport) -> 
     seen_hashes: dict[str, str] = {}
     seen_keys: dict[str, str] = {}
     pending: dict[str, list[_Source]] = {}
+    copies: dict[str, list[str]] = {}
     for item in surveyed:
         if item.error is not None:
             file = display_text(item.unit.scenario.resolve())
@@ -509,7 +537,7 @@ def _plan(store: Store, surveyed: Sequence[_Surveyed], report: IngestReport) -> 
         if content_hash in stored_hashes:
             report.skipped.append(Skip(file, stored=stored_hashes[content_hash]))
         elif content_hash in seen_hashes:
-            report.skipped.append(Skip(file, same_as=seen_hashes[content_hash]))
+            copies.setdefault(seen_hashes[content_hash], []).append(file)
         else:
             conflict = None
             if key is not None and key in stored_keys:
@@ -528,7 +556,13 @@ def _plan(store: Store, surveyed: Sequence[_Surveyed], report: IngestReport) -> 
             fmt = item.unit.format
             source = _Source(str(path), solutions, content_hash, key, conflict, member, fmt, size)
             pending.setdefault(dataset_name(path), []).append(source)
-    return pending
+    return {
+        dataset: [
+            dataclasses.replace(source, copies=tuple(copies.get(display_text(source.label), ())))
+            for source in group
+        ]
+        for dataset, group in pending.items()
+    }
 
 
 def _tasks(store: Store, pending: dict[str, list[_Source]], batch_size: int) -> list[_Task]:
@@ -572,7 +606,8 @@ def _without_stored_keys(store: Store, result: _Result) -> _Result:
         return result
     for key, source in taken.items():
         reason = f"{key} is already stored from {index[key]['file']} with other content; not overwritten"
-        conflict = Rejection(source.label, RejectionKind.CONFLICT, reason, source.content_hash, key)
+        file = display_text(source.label)
+        conflict = Rejection(file, RejectionKind.CONFLICT, reason, source.content_hash, key)
         result.rejected.append(conflict)
     drop = pa.array(list(taken), pa.string())
     files = []
@@ -591,7 +626,8 @@ def _without_stored_keys(store: Store, result: _Result) -> _Result:
             files.append(write_parquet(store.root, entry.table, table, entry.part, entry.dataset))
     added = [key for key in result.added if key not in taken]
     maps = {key: tables for key, tables in result.maps.items() if key in kept_maps}
-    return _Result(result.batch, files, added, result.attempted, result.rejected, maps, track_rows)
+    kept = _Result(result.batch, files, added, result.attempted, result.rejected, maps, track_rows)
+    return dataclasses.replace(kept, skipped=result.skipped)
 
 
 def _commit_rejections(

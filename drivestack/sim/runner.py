@@ -22,6 +22,10 @@ MONA then happen at the first step). Without a recorded human, the agent at the 
 "twin", found as the mining tags find it) is taken out of the traffic for that run only (another
 problem's ego is real traffic here), and the run starts where the twin is at the initial state.
 
+Step cap: a run lasts at most `RunLimits.max_steps` steps (`SimConfig.limits`) after its start and
+then ends with the termination "step_cap", so no file's time steps or goal window can make a run
+last for hours.
+
 Goal check: the goal counts as reached at the first step after the start at which it holds; a goal
 that already holds at the start (some SinD problems) does not end the run (metrics report it).
 """
@@ -308,6 +312,8 @@ def simulate(
     scenario = dataclasses.replace(scenario, tracks=without_agent(scenario.tracks, twin))
     last, ending = end_step(scenario, problem, int(human.trajectory.steps[-1]) if oracle and human else None)
     last = max(last, first)
+    if last - first > config.limits.max_steps:
+        last, ending = first + config.limits.max_steps, "step_cap"
     vehicle = VehicleParams.for_vehicle_type(human.vehicle_type if human is not None else None)
     index = map_index(scenario.lane_graph)
     policy = agent_policy(scenario, agents, index, config.idm)

@@ -31,6 +31,7 @@ from drivestack.core.dynamics import (
     trajectory_reference,
 )
 from drivestack.core.errors import ConfigError
+from drivestack.core.limits import RunLimits
 from drivestack.core.scenario import EgoState, Scenario, Trajectory
 from drivestack.maps.index import MapIndex
 from drivestack.sim.agents import (
@@ -108,7 +109,8 @@ class SimConfig:
     `controller`: "tracker" (the LQR tracker and the bicycle's actuator limits) or "perfect" (the
     ego lands exactly on its plan; oracle planners always run so); `history` [s] of past states in
     each observation; `fallback_deceleration` [m/s2] braking after a planner failure; `tracker`,
-    `idm` (agents' IDM) and `feasibility` (what a plan must satisfy) parameters.
+    `idm` (agents' IDM) and `feasibility` (what a plan must satisfy) parameters; `limits` bound a
+    run's length (`RunLimits.max_steps`).
     """
 
     controller: str = "tracker"
@@ -117,10 +119,13 @@ class SimConfig:
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     idm: IdmParams = field(default_factory=IdmParams)
     feasibility: FeasibilityBounds = field(default_factory=FeasibilityBounds)
+    limits: RunLimits = field(default_factory=RunLimits)
 
     def __post_init__(self) -> None:
         if self.controller not in CONTROLLERS:
             raise ConfigError(f"controller {self.controller!r}: expected one of {', '.join(CONTROLLERS)}")
+        if self.limits.max_steps < 1:
+            raise ConfigError(f"limits.max_steps must be >= 1, got {self.limits.max_steps}")
         if not self.history >= 0.0 or not self.fallback_deceleration > 0.0:
             raise ConfigError(
                 f"history must be >= 0 s and fallback_deceleration > 0 m/s2, got {self.history}, "

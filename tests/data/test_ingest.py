@@ -219,3 +219,33 @@ def test_an_unreadable_copy_cannot_keep_a_readable_one_out(commonroad_root: Path
     ]
     kinds = store.query("SELECT kind, count(*) AS n FROM rejected GROUP BY ALL").to_pylist()
     assert kinds == [{"kind": "unreadable", "n": 1}]
+
+
+def test_identical_unreadable_files_are_all_rejected_and_an_xxe_solution_is_refused(
+    commonroad_root: Path, tmp_path: Path
+) -> None:
+    """Issue 21 item 12: the second of two empty files was "skipped", an XXE solution file an orphan."""
+    inbox = tmp_path / "highd"
+    inbox.mkdir()
+    (inbox / "empty.xml").write_bytes(b"")
+    (inbox / "empty-copy.xml").write_bytes(b"")
+    good = commonroad_root / "highd" / "scenarios" / "DEU_LocationCUpper6-1_65865_T-5940.cr.xml.gz"
+    (inbox / good.name).write_bytes(good.read_bytes())
+    (inbox / f"copy-{good.name}").write_bytes(good.read_bytes())
+    xxe = (
+        '<?xml version="1.0"?>\n<!DOCTYPE r [<!ENTITY s SYSTEM "file:///etc/passwd">]>\n'
+        '<CommonRoadSolution benchmark_id="KS2:TR2:&s;:2020a"/>\n'
+    )
+    (inbox / "xxe.solution.xml").write_text(xxe)
+    store = Store.open(tmp_path / "store", create=True)
+    for _ in range(2):  # the second run finds the same rejections (and the scenario stored)
+        report = ingest([inbox], store)
+        rejected = {Path(r.file).name: r for r in report.rejected}
+        assert sorted(rejected) == ["empty-copy.xml", "empty.xml", "xxe.solution.xml"]
+        assert all(r.kind == RejectionKind.UNREADABLE for r in rejected.values())
+        assert "malformed XML" in rejected["empty.xml"].reason
+        assert "malformed XML" in rejected["empty-copy.xml"].reason
+        assert "DOCTYPE: document type declarations are not allowed" in rejected["xxe.solution.xml"].reason
+        assert {Path(skip.file).name for skip in report.skipped} <= {good.name, f"copy-{good.name}"}
+    assert store.query("SELECT count(*) FROM rejected").column(0)[0].as_py() == 3
+    assert len(store.scenario_ids()) == 1

@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 import scenes
 
+from drivestack.bench import run_one
 from drivestack.core.dynamics import VehicleParams
 from drivestack.core.errors import ConfigError
+from drivestack.core.limits import RunLimits
 from drivestack.core.planner import Observation, PlannerInit
 from drivestack.core.scenario import (
     EgoState,
@@ -24,7 +26,7 @@ from drivestack.plan import make_planner
 from drivestack.plan.baselines import LogReplayPlanner
 from drivestack.sim.record import RunRecord
 from drivestack.sim.runner import ego_start, map_index, simulate
-from drivestack.sim.world import DEFAULT_CONFIG, agent_policy, build_world
+from drivestack.sim.world import DEFAULT_CONFIG, SimConfig, agent_policy, build_world
 
 
 def _scene(num_steps: int = 60, goal: tuple[float, float] = (390.0, 0.0)) -> Scenario:
@@ -141,6 +143,20 @@ def test_run_ends_with_the_goal_time_interval() -> None:
     scenario = dataclasses.replace(scenario, planning_problems=(dataclasses.replace(problem, goal=short),))
     record = simulate(scenario, scenes.EGO_ID, make_planner("constant-velocity"))
     assert record.termination == "goal_time_over" and record.steps[-1] == 25
+
+
+def test_run_is_capped_at_max_steps() -> None:
+    """Issue 21 item 3: a far recording end and goal window made runs last for hours."""
+    scenario = _scene(num_steps=60, goal=(390.0, 0.0))
+    capped = SimConfig(limits=RunLimits(max_steps=20))
+    record = simulate(scenario, scenes.EGO_ID, make_planner("constant-velocity"), config=capped)
+    assert record.termination == "step_cap" and record.num_steps == 21
+    row = run_one(scenario, scenario.planning_problems[0], "constant-velocity", "log", capped)
+    assert (row["termination"], row["steps"]) == ("step_cap", 21)
+    free = simulate(scenario, scenes.EGO_ID, make_planner("constant-velocity"))
+    assert free.termination == "recording_end" and free.num_steps == 60
+    with pytest.raises(ConfigError, match="max_steps must be >= 1"):
+        SimConfig(limits=RunLimits(max_steps=0))
 
 
 def test_run_starts_where_the_recorded_human_starts() -> None:

@@ -2,11 +2,19 @@
 
 Every failure is an `InputError` naming the file, the element and what was expected. Loading
 refuses any document type declaration (the door to XXE and entity-expansion bombs), never touches
-the network, and bounds both the file size and the decompressed size (`MAX_DECOMPRESSED_BYTES`).
+the network, bounds the file size and the decompressed size (`ReaderLimits.max_bytes`), and counts
+the document's tags on its bytes before parsing (`ReaderLimits.max_elements`; only documents too long
+to be within it by size alone): a tree costs ~130 bytes per element, so 80 MB of `<a/>` would
+otherwise take 2.7 GB. The count is exact for the
+encodings whose '<' and '/' it can see (ASCII-compatible ones, UTF-16 and UTF-32); documents declaring
+any other encoding (UTF-7 spells '<' as `+ADw-`) are refused. Numbers can be bounded (`Bound`) so
+physically absurd values are refused with the element that holds them.
 """
 
 from __future__ import annotations
 
+import codecs
+import re
 import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -17,9 +25,7 @@ from lxml import etree
 from numpy.typing import NDArray
 
 from drivestack.core.errors import InputError
-
-MAX_DECOMPRESSED_BYTES = 512 * 1024 * 1024
-"""Largest document (after gzip decompression) that is parsed at all [bytes]."""
+from drivestack.core.limits import DEFAULT_READER_LIMITS, Bound, ReaderLimits
 
 GZIP_MAGIC = b"\x1f\x8b"
 PEEK_BYTES = 64 * 1024
@@ -30,6 +36,8 @@ _UTF8_BOM = b"\xef\xbb\xbf"
 _WIDE_ENCODINGS = (  # (first bytes, codec), UTF-32 before UTF-16: their byte order marks overlap
     (b"\x00\x00\xfe\xff", "utf-32-be"),
     (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"\x00\x00\x00<", "utf-32-be"),
+    (b"<\x00\x00\x00", "utf-32-le"),
     (b"\xfe\xff", "utf-16-be"),
     (b"\xff\xfe", "utf-16-le"),
     (b"\x00<\x00?", "utf-16-be"),
@@ -48,6 +56,14 @@ _PARSER_OPTIONS: dict[str, Any] = {
 }
 _PARSER = etree.XMLParser(**_PARSER_OPTIONS)
 _INT64_MIN, _INT64_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
+_CODE_UNITS = {"utf-32-be": ">u4", "utf-32-le": "<u4", "utf-16-be": ">u2", "utf-16-le": "<u2"}
+_DECLARED_ENCODING = re.compile(rb"^(?:\xef\xbb\xbf)?\s*<\?xml[^>]*?\sencoding\s*=\s*[\"']([^\"']*)[\"']")
+_PRINTABLE_ASCII = bytes(range(0x20, 0x7F))
+_TAG_COUNT_CHUNK = 1 << 22
+"""Code units `count_tags` inspects at a time (bounds its temporary arrays to a few tens of MB)."""
+_MIN_ELEMENT_BYTES = 4
+"""The fewest bytes an element takes in any encoding (`<a/>`): a document of N bytes has at most N / 4
+elements, so only documents longer than 4 x `max_elements` bytes need counting."""
 
 
 class Texts:
@@ -70,7 +86,7 @@ class Count:
         return int(cast(float, self._xpath(node)))
 
 
-def read_bytes(path: Path, max_bytes: int = MAX_DECOMPRESSED_BYTES) -> bytes:
+def read_bytes(path: Path, max_bytes: int = DEFAULT_READER_LIMITS.max_bytes) -> bytes:
     """The document's bytes, gunzipped when the file is gzip (by magic number), at most `max_bytes`."""
     try:
         size = path.stat().st_size
@@ -83,7 +99,7 @@ def read_bytes(path: Path, max_bytes: int = MAX_DECOMPRESSED_BYTES) -> bytes:
     return gunzip(path, raw, max_bytes) if raw.startswith(GZIP_MAGIC) else raw
 
 
-def gunzip(path: Path, raw: bytes, max_bytes: int = MAX_DECOMPRESSED_BYTES) -> bytes:
+def gunzip(path: Path, raw: bytes, max_bytes: int = DEFAULT_READER_LIMITS.max_bytes) -> bytes:
     """Decompress every gzip member of `raw`, refusing output beyond `max_bytes` and truncated streams."""
     parts: list[bytes] = []
     total = 0
@@ -147,7 +163,8 @@ def parse(path: Path, data: bytes) -> etree._Element:
         root = etree.fromstring(data, _PARSER)
     except etree.XMLSyntaxError as error:
         where = f"line {error.lineno}" if error.lineno else None
-        raise InputError(path, where, f"malformed XML ({error.msg})") from error
+        message = " ".join(str(error.msg).split())  # libxml2 ends some messages with a newline
+        raise InputError(path, where, f"malformed XML ({message})") from error
     if root is None:
         raise InputError(path, None, "empty document (expected an XML root element)")
     docinfo: Any = root.getroottree().docinfo
@@ -156,9 +173,57 @@ def parse(path: Path, data: bytes) -> etree._Element:
     return root
 
 
-def load(path: Path, max_bytes: int = MAX_DECOMPRESSED_BYTES) -> etree._Element:
-    """Read, gunzip (bounded) and parse the XML file at `path`; returns the root element."""
-    return parse(path, read_bytes(path, max_bytes))
+def code_unit(path: Path, data: bytes) -> str:
+    """The numpy dtype of the code units the parser will decode `data` in ("u1" for ASCII-compatible).
+
+    Refuses a declared encoding that is not ASCII-compatible (or unknown to Python), whose '<' a byte
+    count could miss.
+    """
+    for mark, codec in _WIDE_ENCODINGS:
+        if data.startswith(mark):
+            return _CODE_UNITS[codec]
+    declared = _DECLARED_ENCODING.match(data[:512])
+    if declared is not None:
+        name = declared.group(1).decode("ascii", errors="replace")
+        try:
+            transparent = _PRINTABLE_ASCII.decode(codecs.lookup(name).name) == _PRINTABLE_ASCII.decode()
+        except (LookupError, UnicodeDecodeError):
+            transparent = False
+        if not transparent:
+            expected = "expected UTF-8, UTF-16, UTF-32 or an ASCII-compatible encoding"
+            raise InputError(path, "encoding", f"unsupported encoding {name!r} ({expected})")
+    return "u1"
+
+
+def count_tags(data: bytes, unit: str, limit: int) -> int:
+    """The number of '<' not followed by '/' in `data` of code units `unit` (start tags, comments,
+    processing instructions: an upper bound on its elements), counted up to the first chunk that
+    passes `limit`.
+
+    Costs about 0.3 ms per MB and never more than a few tens of MB of temporary memory.
+    """
+    codes = np.frombuffer(data, dtype=unit, count=len(data) // np.dtype(unit).itemsize)
+    total = 0
+    for start in range(0, len(codes), _TAG_COUNT_CHUNK):
+        window = codes[start : start + _TAG_COUNT_CHUNK + 1]  # one unit more: what follows the last '<'
+        opening = np.flatnonzero(window[:_TAG_COUNT_CHUNK] == ord("<")) + 1
+        closing = np.count_nonzero(window[opening[opening < len(window)]] == ord("/"))
+        total += len(opening) - int(closing)
+        if total > limit:
+            break
+    return total
+
+
+def load(path: Path, limits: ReaderLimits = DEFAULT_READER_LIMITS) -> etree._Element:
+    """Read, gunzip and parse the XML file at `path` within `limits` (bytes, elements); the root element."""
+    data = read_bytes(path, limits.max_bytes)
+    unit = code_unit(path, data)
+    too_long = len(data) > _MIN_ELEMENT_BYTES * limits.max_elements
+    if too_long and count_tags(data, unit, limits.max_elements) > limits.max_elements:
+        raise InputError(
+            path, None, f"more than {limits.max_elements} XML elements (limit ReaderLimits.max_elements)"
+        )
+    return parse(path, data)
 
 
 def peek_root(path: Path) -> tuple[str, dict[str, str]] | None:
@@ -187,8 +252,9 @@ def peek_root(path: Path) -> tuple[str, dict[str, str]] | None:
 class Reader:
     """Typed access to one document's values; every failure names `path`, the element and the expectation."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, limits: ReaderLimits = DEFAULT_READER_LIMITS) -> None:
         self.path = path
+        self.limits = limits
 
     def error(self, element: str | None, problem: str) -> InputError:
         """An `InputError` for this file."""
@@ -223,14 +289,16 @@ class Reader:
             raise self.error(element, f"attribute '{name}' is missing (expected a value)")
         return value.strip()
 
-    def number(self, text: str | None, element: str) -> float:
-        """`text` as a finite float."""
+    def number(self, text: str | None, element: str, bound: Bound | None = None) -> float:
+        """`text` as a finite float (within `bound` when given)."""
         try:
             value = float(text)  # type: ignore[arg-type]
         except (TypeError, ValueError):
             raise self.error(element, f"expected a number, got {_quote(text)}") from None
         if not np.isfinite(value):
             raise self.error(element, f"expected a finite number, got {_quote(text)}")
+        if bound is not None and not abs(value) <= bound.limit:
+            raise self.error(element, bound.describe(_quote(text)))
         return value
 
     def integer(self, text: str | None, element: str) -> int:
@@ -243,25 +311,32 @@ class Reader:
             raise self.error(element, f"expected an integer (64-bit), got {_quote(text)}")
         return value
 
-    def number_of(self, parent: etree._Element, tag: str, element: str) -> float:
-        """The required child `tag` of `parent` as a finite float."""
-        return self.number(self.text(parent, tag, element), f"{element} / {tag}")
+    def number_of(self, parent: etree._Element, tag: str, element: str, bound: Bound | None = None) -> float:
+        """The required child `tag` of `parent` as a finite float (within `bound` when given)."""
+        return self.number(self.text(parent, tag, element), f"{element} / {tag}", bound)
 
     def integer_of(self, parent: etree._Element, tag: str, element: str) -> int:
         """The required child `tag` of `parent` as an integer."""
         return self.integer(self.text(parent, tag, element), f"{element} / {tag}")
 
-    def numbers(self, texts: Sequence[str], element_of: Callable[[int], str]) -> NDArray[np.float64]:
-        """`texts` as a (N,) float64 array of finite numbers; `element_of(i)` locates entry i in messages."""
+    def numbers(
+        self, texts: Sequence[str], element_of: Callable[[int], str], bound: Bound | None = None
+    ) -> NDArray[np.float64]:
+        """`texts` as a (N,) float64 array of finite numbers (within `bound` when given); `element_of(i)`
+        locates entry i in messages."""
         try:
             values = np.array(texts, dtype=np.float64)
         except ValueError:
             bad = next(i for i, text in enumerate(texts) if not _is_float(text))
             raise self.error(element_of(bad), f"expected a number, got {_quote(texts[bad])}") from None
-        finite = np.isfinite(values)
-        if not finite.all():
-            bad = int(np.argmin(finite))
-            raise self.error(element_of(bad), f"expected a finite number, got {_quote(texts[bad])}")
+        magnitude = np.abs(values)
+        inside = magnitude < np.inf if bound is None else magnitude <= bound.limit  # NaN: False
+        if not inside.all():
+            bad = int(np.argmin(inside))
+            text = _quote(texts[bad])
+            if bound is None or not np.isfinite(values[bad]):
+                raise self.error(element_of(bad), f"expected a finite number, got {text}")
+            raise self.error(element_of(bad), bound.describe(text))
         return values
 
     def integers(self, texts: Sequence[str], element_of: Callable[[int], str]) -> NDArray[np.int64]:

@@ -28,6 +28,9 @@ Conventions of this reader:
 - Location placeholders (geoNameId -999, coordinates outside +-90/+-180 deg or exactly (0, 0)) become None.
 - Obstacles with only a set-based prediction (`occupancySet`, `phantomObstacle`) and solution files
   holding input vectors instead of states are rejected: both need models drivestack does not have.
+- Resources and ranges are bounded by `core.limits.ReaderLimits` (document bytes and elements, time
+  steps, track grid cells; |coordinates|, time step size, speeds, accelerations, yaw rates, shape
+  sizes): a value beyond its bound is refused naming its element and the limit's field.
 - Solution files carry no time step size: `read_solution` leaves `Trajectory.dt` NaN and
   `attach_solution` / `read_scenario` set it to the scenario's `dt`.
 """
@@ -35,6 +38,7 @@ Conventions of this reader:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import re
 from collections import Counter
@@ -47,6 +51,7 @@ from lxml import etree
 
 from drivestack.core.errors import DrivestackError, InputError
 from drivestack.core.geometry import wrap_angle
+from drivestack.core.limits import DEFAULT_READER_LIMITS, Bound, ReaderLimits
 from drivestack.core.map import (
     FloatArray,
     Intersection,
@@ -82,10 +87,6 @@ from drivestack.data.formats._xml import Count, Reader, Texts
 SUPPORTED_VERSIONS = ("2018b", "2020a")
 MAX_SPEED_SIGN_IDS = frozenset({"274", "274.1", "R2-1"})
 """Traffic sign ids whose first additional value is a maximum speed [m/s]."""
-MAX_TIME_STEP = 1_000_000
-"""Largest time step accepted in an obstacle or solution trajectory."""
-MAX_TRACK_CELLS = 20_000_000
-"""Largest agents x steps grid the reader allocates (about 1.4 GB over the nine track arrays)."""
 
 LIGHT_DIRECTIONS = frozenset(
     {"right", "straight", "left", "leftStraight", "straightRight", "leftRight", "all"}
@@ -128,31 +129,40 @@ _VEHICLE_ID = re.compile(rf"^({'|'.join(sorted(VEHICLE_MODELS, key=len, reverse=
 _COST_ID = re.compile(r"^[A-Za-z0-9_]+$")
 
 
-def read_scenario(path: str | Path, solution_paths: Iterable[str | Path] = ()) -> Scenario:
+def read_scenario(
+    path: str | Path,
+    solution_paths: Iterable[str | Path] = (),
+    limits: ReaderLimits = DEFAULT_READER_LIMITS,
+) -> Scenario:
     """Read the CommonRoad scenario at `path` and attach the recorded egos of `solution_paths`.
 
-    Raises `InputError` (file, element, expectation) for anything that is not a valid scenario.
+    Raises `InputError` (file, element, expectation) for anything that is not a valid scenario or
+    exceeds `limits` (size, elements, track grid, physical ranges).
     """
-    scenario = _guarded(Path(path), _read_scenario)
+    scenario = _guarded(Path(path), functools.partial(_read_scenario, limits=limits))
     for solution in solution_paths:
-        scenario = attach_solution(scenario, solution)
+        scenario = attach_solution(scenario, solution, limits)
     return scenario
 
 
-def read_solution(path: str | Path) -> tuple[str, tuple[RecordedEgo, ...]]:
+def read_solution(
+    path: str | Path, limits: ReaderLimits = DEFAULT_READER_LIMITS
+) -> tuple[str, tuple[RecordedEgo, ...]]:
     """Read a CommonRoad solution file: (scenario id from its benchmark_id, the recorded egos).
 
     The egos' trajectories have `dt` NaN (solution files do not say it); `attach_solution` sets it.
     """
-    return _guarded(Path(path), _read_solution)
+    return _guarded(Path(path), functools.partial(_read_solution, limits=limits))
 
 
-def attach_solution(scenario: Scenario, path: str | Path) -> Scenario:
+def attach_solution(
+    scenario: Scenario, path: str | Path, limits: ReaderLimits = DEFAULT_READER_LIMITS
+) -> Scenario:
     """`scenario` with the recorded egos of the solution file at `path` added (their `dt` set).
 
     Raises `InputError` when the solution names another scenario or an unknown planning problem.
     """
-    scenario_id, egos = read_solution(path)
+    scenario_id, egos = read_solution(path, limits)
     if scenario_id != scenario.scenario_id:
         raise InputError(
             path,
@@ -190,9 +200,9 @@ def _guarded(path: Path, read: Callable[[Path], _T]) -> _T:
 # Scenario
 
 
-def _read_scenario(path: Path) -> Scenario:
-    root = _xml.load(path)
-    doc = Reader(path)
+def _read_scenario(path: Path, limits: ReaderLimits) -> Scenario:
+    root = _xml.load(path, limits)
+    doc = Reader(path, limits)
     if root.tag != "commonRoad":
         raise doc.error(str(root.tag), "expected a CommonRoad scenario (root element <commonRoad>)")
     version = doc.attribute(root, "commonRoadVersion", "commonRoad")
@@ -203,8 +213,12 @@ def _read_scenario(path: Path) -> Scenario:
         )
     scenario_id = doc.attribute(root, "benchmarkID", "commonRoad")
     dt = doc.number(doc.attribute(root, "timeStepSize", "commonRoad"), "commonRoad / timeStepSize")
-    if dt <= 0.0:
-        raise doc.error("commonRoad / timeStepSize", f"expected a positive time step [s], got {dt}")
+    if not limits.min_time_step_size <= dt <= limits.max_time_step_size:
+        raise doc.error(
+            "commonRoad / timeStepSize",
+            f"expected a time step in [{limits.min_time_step_size:g}, {limits.max_time_step_size:g}] s "
+            f"(ReaderLimits.min_time_step_size, max_time_step_size), got {dt:g}",
+        )
 
     signs, sign_limits = _traffic_signs(doc, root.findall("trafficSign"))
     light_nodes = root.findall("trafficLight")
@@ -309,25 +323,31 @@ def _points(doc: Reader, parent: etree._Element, where: str, minimum: int) -> Fl
     if count < minimum:
         raise doc.error(where, f"has {count} points (expected at least {minimum})")
     xy = np.empty((count, 2))
-    xy[:, 0] = doc.numbers(xs, lambda i: f"{where} / point[{i}] / x")
-    xy[:, 1] = doc.numbers(ys, lambda i: f"{where} / point[{i}] / y")
+    xy[:, 0] = doc.numbers(xs, lambda i: f"{where} / point[{i}] / x", doc.limits.coordinate)
+    xy[:, 1] = doc.numbers(ys, lambda i: f"{where} / point[{i}] / y", doc.limits.coordinate)
     return xy
 
 
 def _point(doc: Reader, parent: etree._Element, tag: str, where: str) -> tuple[float, float]:
     """The single required point `parent/tag` (a `<point>`, `<center>` or similar with x and y) [m]."""
     node = doc.child(parent, tag, where)
-    return doc.number_of(node, "x", f"{where} / {tag}"), doc.number_of(node, "y", f"{where} / {tag}")
+    coordinate = doc.limits.coordinate
+    return (
+        doc.number_of(node, "x", f"{where} / {tag}", coordinate),
+        doc.number_of(node, "y", f"{where} / {tag}", coordinate),
+    )
 
 
-def _exact(doc: Reader, state: etree._Element, tag: str, where: str) -> float:
-    """The required `state/tag/exact` value."""
-    return doc.number_of(doc.child(state, tag, where), "exact", f"{where} / {tag}")
+def _exact(doc: Reader, state: etree._Element, tag: str, where: str, bound: Bound | None = None) -> float:
+    """The required `state/tag/exact` value (within `bound` when given)."""
+    return doc.number_of(doc.child(state, tag, where), "exact", f"{where} / {tag}", bound)
 
 
-def _optional_exact(doc: Reader, state: etree._Element, tag: str, where: str, default: float) -> float:
+def _optional_exact(
+    doc: Reader, state: etree._Element, tag: str, where: str, default: float, bound: Bound | None = None
+) -> float:
     node = doc.optional(state, tag, where)
-    return default if node is None else doc.number_of(node, "exact", f"{where} / {tag}")
+    return default if node is None else doc.number_of(node, "exact", f"{where} / {tag}", bound)
 
 
 # --- map ---------------------------------------------------------------------------------------------
@@ -351,7 +371,7 @@ def _traffic_signs(
                     raise doc.error(
                         element_where, f"speed-limit sign {kind} has no additionalValue (expected m/s)"
                     )
-                limit = doc.number(values[0], f"{element_where} / additionalValue")
+                limit = doc.number(values[0], f"{element_where} / additionalValue", doc.limits.speed)
                 if limit <= 0.0:
                     raise doc.error(
                         f"{element_where} / additionalValue", f"expected a positive speed, got {limit}"
@@ -388,7 +408,7 @@ def _lanes(
         limits = [sign_limits[i] for i in sign_ids if i in sign_limits]
         speed_limit = doc.optional(node, "speedLimit", where)
         if speed_limit is not None:
-            limits.append(doc.number(speed_limit.text, f"{where} / speedLimit"))
+            limits.append(doc.number(speed_limit.text, f"{where} / speedLimit", doc.limits.speed))
         if any(limit <= 0.0 for limit in limits):
             raise doc.error(f"{where} / speedLimit", f"expected a positive speed [m/s], got {min(limits)}")
         lanes[lanelet_id] = Lane(
@@ -708,7 +728,8 @@ def _shape_parts(doc: Reader, node: etree._Element, where: str) -> list[Shape]:
 
 
 def _positive(doc: Reader, node: etree._Element, tag: str, where: str) -> float:
-    value = doc.number_of(node, tag, where)
+    """The required child `tag` as a positive size [m] within `ReaderLimits.max_size`."""
+    value = doc.number_of(node, tag, where, doc.limits.size)
     if value <= 0.0:
         raise doc.error(f"{where} / {tag}", f"expected a positive length [m], got {value}")
     return value
@@ -882,11 +903,23 @@ def _read_states(doc: Reader, nodes: Sequence[etree._Element]) -> _States:
             steps = doc.integers(texts[name], locate(path, given))
             continue
         column = np.full(int(starts[-1]), np.nan)
-        column[given] = doc.numbers(texts[name], locate(path, given))
+        column[given] = doc.numbers(texts[name], locate(path, given), _field_bound(doc.limits, name))
         columns[name] = column
     states = _States(ids, kinds, shapes, starts, steps, columns)
     _check_steps(doc, states, wheres)
     return states
+
+
+def _field_bound(limits: ReaderLimits, name: str) -> Bound | None:
+    """The physical range of obstacle state field `name` (None: unbounded, e.g. yaw, which is wrapped)."""
+    bounds = {
+        "x": limits.coordinate,
+        "y": limits.coordinate,
+        "speed": limits.speed,
+        "acceleration": limits.acceleration,
+        "yaw_rate": limits.yaw_rate,
+    }
+    return bounds.get(name)
 
 
 def _derived(states: _States, dt: float) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
@@ -919,10 +952,11 @@ def _tracks(doc: Reader, nodes: Sequence[etree._Element], dt: float, fallback_st
     states = _read_states(doc, nodes)
     num_agents = len(states.ids)
     num_steps = int(states.steps.max()) + 1 if len(states.steps) else fallback_steps
-    if num_agents * num_steps > MAX_TRACK_CELLS:
+    if num_agents * num_steps > doc.limits.max_track_cells:
         raise doc.error(
             None,
-            f"{num_agents} obstacles over {num_steps} steps exceed the limit of {MAX_TRACK_CELLS} grid cells",
+            f"{num_agents} obstacles over {num_steps} steps exceed the limit of "
+            f"{doc.limits.max_track_cells} grid cells (ReaderLimits.max_track_cells)",
         )
     yaw, speed, acceleration, yaw_rate = _derived(states, dt)
     cells = (states.agent, states.steps)
@@ -954,16 +988,17 @@ def _tracks(doc: Reader, nodes: Sequence[etree._Element], dt: float, fallback_st
 
 
 def _check_steps(doc: Reader, states: _States, wheres: Sequence[str]) -> None:
-    """Time steps must be in [0, MAX_TIME_STEP] and strictly increasing within each obstacle."""
+    """Time steps must be in [0, `ReaderLimits.max_time_step`] and strictly increasing per obstacle."""
     steps, agent, starts = states.steps, states.agent, states.starts
+    last = doc.limits.max_time_step
 
     def where(k: int) -> str:
         return f"{wheres[agent[k]]} / {_state_name(k - int(starts[agent[k]]))} / time"
 
-    out_of_range = (steps < 0) | (steps > MAX_TIME_STEP)
+    out_of_range = (steps < 0) | (steps > last)
     if out_of_range.any():
         k = int(np.argmax(out_of_range))
-        raise doc.error(where(k), f"time step {steps[k]} outside [0, {MAX_TIME_STEP}]")
+        raise doc.error(where(k), f"time step {steps[k]} outside [0, {last}] (ReaderLimits.max_time_step)")
     backwards = (np.diff(steps) <= 0) & (agent[1:] == agent[:-1])
     if backwards.any():
         k = int(np.argmax(backwards)) + 1
@@ -982,16 +1017,20 @@ def _planning_problem(doc: Reader, node: etree._Element, lanes: dict[int, Lane])
     state_where = f"{where} / initialState"
     x, y = _point(doc, doc.child(state, "position", state_where), "point", f"{state_where} / position")
     step = doc.integer_of(doc.child(state, "time", state_where), "exact", f"{state_where} / time")
-    if not 0 <= step <= MAX_TIME_STEP:
-        raise doc.error(f"{state_where} / time", f"time step {step} outside [0, {MAX_TIME_STEP}]")
+    limits = doc.limits
+    if not 0 <= step <= limits.max_time_step:
+        raise doc.error(
+            f"{state_where} / time",
+            f"time step {step} outside [0, {limits.max_time_step}] (ReaderLimits.max_time_step)",
+        )
     initial = EgoState(
         step=step,
         x=x,
         y=y,
         yaw=float(wrap_angle(_exact(doc, state, "orientation", state_where))),
-        speed=_exact(doc, state, "velocity", state_where),
-        acceleration=_optional_exact(doc, state, "acceleration", state_where, 0.0),
-        yaw_rate=_optional_exact(doc, state, "yawRate", state_where, 0.0),
+        speed=_exact(doc, state, "velocity", state_where, limits.speed),
+        acceleration=_optional_exact(doc, state, "acceleration", state_where, 0.0, limits.acceleration),
+        yaw_rate=_optional_exact(doc, state, "yawRate", state_where, 0.0, limits.yaw_rate),
         slip_angle=_optional_exact(doc, state, "slipAngle", state_where, 0.0),
     )
     goal_nodes = node.findall("goalState")
@@ -1050,9 +1089,9 @@ def _goal_state(doc: Reader, node: etree._Element, where: str, lanes: dict[int, 
 # Solutions
 
 
-def _read_solution(path: Path) -> tuple[str, tuple[RecordedEgo, ...]]:
-    root = _xml.load(path)
-    doc = Reader(path)
+def _read_solution(path: Path, limits: ReaderLimits) -> tuple[str, tuple[RecordedEgo, ...]]:
+    root = _xml.load(path, limits)
+    doc = Reader(path, limits)
     if root.tag != "CommonRoadSolution":
         raise doc.error(str(root.tag), "expected a CommonRoad solution (root element <CommonRoadSolution>)")
     benchmark_id = doc.attribute(root, "benchmark_id", "CommonRoadSolution")
@@ -1131,22 +1170,24 @@ def _solution_trajectory(doc: Reader, node: etree._Element, model: str, where: s
             raise doc.error(where, f"every <{state_tag}> needs one <{name}> holding a single value")
         return found
 
-    def numbers(name: str) -> FloatArray:
-        return doc.numbers(texts(name), lambda i: f"{where} / {state_tag}[{i}] / {name}")
+    def numbers(name: str, bound: Bound | None = None) -> FloatArray:
+        return doc.numbers(texts(name), lambda i: f"{where} / {state_tag}[{i}] / {name}", bound)
 
-    x, y = numbers("x"), numbers("y")
+    limits = doc.limits
+    x, y = numbers("x", limits.coordinate), numbers("y", limits.coordinate)
     steps = doc.integers(texts("time"), lambda i: f"{where} / {state_tag}[{i}] / time")
     if model == "PM":
-        vx, vy = numbers("xVelocity"), numbers("yVelocity")
+        vx, vy = numbers("xVelocity", limits.speed), numbers("yVelocity", limits.speed)
         yaw, speed, steering = np.arctan2(vy, vx), np.hypot(vx, vy), None
     else:
         has_steering = bool(_SOLUTION_XPATHS["steeringAngle"](node))
-        yaw, speed = _wrap(numbers("orientation")), numbers("velocity")
+        yaw, speed = _wrap(numbers("orientation")), numbers("velocity", limits.speed)
         steering = numbers("steeringAngle") if has_steering else None
     order = np.argsort(steps, kind="stable")
     steps = steps[order]
-    if steps[0] < 0 or steps[-1] > MAX_TIME_STEP:
-        raise doc.error(f"{where} / time", f"time steps must lie in [0, {MAX_TIME_STEP}]")
+    if steps[0] < 0 or steps[-1] > limits.max_time_step:
+        last = limits.max_time_step
+        raise doc.error(f"{where} / time", f"time steps must lie in [0, {last}] (ReaderLimits.max_time_step)")
     if (np.diff(steps) == 0).any():
         repeated = int(steps[1:][np.diff(steps) == 0][0])
         raise doc.error(

@@ -10,6 +10,7 @@ import pytest
 from commonroad_docs import SCENARIO_2020A, SCENARIO_ID, SOLUTION, bound, dynamic_obstacle, edit, state, write
 
 from drivestack.core.errors import InputError
+from drivestack.core.limits import DEFAULT_READER_LIMITS, ReaderLimits
 from drivestack.data.formats import _xml, commonroad
 from drivestack.data.formats.commonroad import read_scenario, read_solution
 
@@ -55,7 +56,7 @@ def test_decompressed_size_is_bounded(tmp_path: Path) -> None:
     plain = write(tmp_path, "big.xml", SCENARIO_2020A)
     with pytest.raises(InputError, match="more than the limit of 100 bytes"):
         _xml.read_bytes(plain, max_bytes=100)
-    assert _xml.MAX_DECOMPRESSED_BYTES == 512 * 1024 * 1024
+    assert DEFAULT_READER_LIMITS.max_bytes == 256 * 1024 * 1024
 
 
 def test_malformed_xml(tmp_path: Path) -> None:
@@ -235,17 +236,14 @@ def test_time_steps_must_increase(tmp_path: Path) -> None:
     rejected(path, "dynamicObstacle 50 / trajectory / state[2] / time", "time step 1 does not follow 2")
 
 
-def test_time_steps_and_grid_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_time_steps_and_grid_are_bounded(tmp_path: Path) -> None:
     far = scenario_with(tmp_path, "<time><exact>4</exact>", "<time><exact>2000000</exact>")
     rejected(
         far, "dynamicObstacle 50 / trajectory / state[3] / time", "time step 2000000 outside [0, 1000000]"
     )
-    monkeypatch.setattr(commonroad, "MAX_TRACK_CELLS", 9)
-    rejected(
-        write(tmp_path, "s.xml", SCENARIO_2020A),
-        None,
-        "2 obstacles over 5 steps exceed the limit of 9 grid cells",
-    )
+    path = write(tmp_path, "s.xml", SCENARIO_2020A)
+    with pytest.raises(InputError, match="2 obstacles over 5 steps exceed the limit of 9 grid cells"):
+        read_scenario(path, limits=ReaderLimits(max_track_cells=9))
 
 
 def test_duplicate_ids(tmp_path: Path) -> None:
