@@ -46,6 +46,9 @@ FloatArray = NDArray[np.float64]
 US_STOP_SIGN = "R1-1"
 """MUTCD stop sign id (CommonRoad's US sign vocabulary); WOMD and ScenarioNet maps are in the USA or
 Singapore, whose stop signs mean the same."""
+MAX_COORDINATE = 1e7
+"""Largest map coordinate [m] kept (points beyond it, or not finite, are dropped)."""
+_MAX_STATIONS = 5000  # width stations per lane at most (a lane longer than 10 km is malformed)
 _HELD_STEPS = 1_000_000  # the last recorded light state holds this long after the recording
 
 
@@ -216,8 +219,9 @@ def build_map(
 
 
 def _distinct(points: FloatArray) -> FloatArray:
-    """`points` (P, 2) without non-finite rows and consecutive repeats."""
-    points = points[np.isfinite(points).all(axis=1)]
+    """`points` (P, 2) without rows that are not finite or beyond `MAX_COORDINATE`, and without
+    consecutive repeats."""
+    points = points[(np.abs(points) <= MAX_COORDINATE).all(axis=1)]
     if len(points) < 2:
         return points
     keep = np.concatenate([[True], np.any(np.diff(points, axis=0) != 0.0, axis=1)])
@@ -428,7 +432,8 @@ def _stations(center: FloatArray, spacing: float) -> tuple[FloatArray, FloatArra
     s = _arc_length(center)
     length = s[-1]
     inset = min(0.1, 0.25 * length)
-    stations = np.linspace(inset, length - inset, max(2, int(np.ceil(length / spacing)) + 1))
+    count = min(_MAX_STATIONS, max(2, int(np.ceil(length / spacing)) + 1))
+    stations = np.linspace(inset, length - inset, count)
     points = np.stack([np.interp(stations, s, center[:, 0]), np.interp(stations, s, center[:, 1])], axis=1)
     segment = np.clip(np.searchsorted(s, stations, side="right") - 1, 0, len(center) - 2)
     direction = center[segment + 1] - center[segment]
@@ -465,6 +470,8 @@ def _lights(
                 runs.append((color, 1))
         runs[-1] = (runs[-1][0], runs[-1][1] + _HELD_STEPS)
         x, y = signal.stop_point
+        if not _in_bounds(x, y):  # no usable stop point: the start of the lane
+            x, y = (float(value) for value in centers[signal.lane][0])
         lights.append(TrafficLight(id=signal.lane, x=x, y=y, cycle=tuple(runs)))
         center = shapely.LineString(centers[signal.lane])
         s = center.project(shapely.Point(x, y))
@@ -481,10 +488,20 @@ def _lights(
     return tuple(lights), stop_lines
 
 
+def _in_bounds(x: float, y: float) -> bool:
+    """Whether (x, y) [m] is a usable map position (finite, within `MAX_COORDINATE`)."""
+    return bool(abs(x) <= MAX_COORDINATE and abs(y) <= MAX_COORDINATE)
+
+
 def _signs(stop_signs: tuple[StopSignFeature, ...]) -> tuple[TrafficSign, ...]:
-    """US stop signs at their positions."""
+    """US stop signs at their positions (None where the source's position is unusable)."""
     return tuple(
-        TrafficSign(id=sign.id, x=sign.position[0], y=sign.position[1], elements=((US_STOP_SIGN, ()),))
+        TrafficSign(
+            id=sign.id,
+            x=sign.position[0] if _in_bounds(*sign.position) else None,
+            y=sign.position[1] if _in_bounds(*sign.position) else None,
+            elements=((US_STOP_SIGN, ()),),
+        )
         for sign in stop_signs
     )
 

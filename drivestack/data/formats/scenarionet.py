@@ -35,7 +35,13 @@ import numpy as np
 
 from drivestack.core.errors import InputError
 from drivestack.core.scenario import AgentType, LightColor, Scenario
-from drivestack.data.formats._log import drop_agent, log_tracks, problem_from_track
+from drivestack.data.formats._log import (
+    MAX_TIME_STEP,
+    MIN_TIME_STEP,
+    drop_agent,
+    log_tracks,
+    problem_from_track,
+)
 from drivestack.data.formats._waymo_map import (
     LANE_STATE_COLORS,
     AreaFeature,
@@ -236,6 +242,10 @@ class _Converter:
                 "tracks", f"{len(tracks_in)} tracks x {num_steps} steps exceed {MAX_TRACK_CELLS} cells"
             )
         dt = self.time_step(metadata, timestamps)
+        if not MIN_TIME_STEP <= dt <= MAX_TIME_STEP:
+            raise self.error(
+                "metadata / ts", f"time step {dt:.3g} s outside [{MIN_TIME_STEP}, {MAX_TIME_STEP}] s"
+            )
         sdc_key = metadata.get("sdc_id")
         if sdc_key not in tracks_in:
             raise self.error("metadata / sdc_id", f"{str(sdc_key)[:40]!r} is not one of the tracks")

@@ -30,7 +30,13 @@ from google.protobuf.message import DecodeError
 
 from drivestack.core.errors import InputError
 from drivestack.core.scenario import AgentType, LightColor, Scenario
-from drivestack.data.formats._log import drop_agent, log_tracks, problem_from_track
+from drivestack.data.formats._log import (
+    MAX_TIME_STEP,
+    MIN_TIME_STEP,
+    drop_agent,
+    log_tracks,
+    problem_from_track,
+)
 from drivestack.data.formats._proto import message_classes
 from drivestack.data.formats._waymo_map import (
     LANE_STATE_BY_NUMBER,
@@ -292,7 +298,11 @@ def _scenario(message: Any, path: Path, where: str) -> Scenario:
     if len(steps) and not (np.isfinite(steps).all() and (steps > 0).all()):
         raise InputError(path, where, "timestamps are not increasing")
     dt = round(float(np.median(steps)), 3) if len(steps) else 0.1
-    scenario_id = _SAFE_ID.sub("_", message.scenario_id)[:128] or f"womd-{path.stem}-{where.split()[-1]}"
+    if not MIN_TIME_STEP <= dt <= MAX_TIME_STEP:
+        raise InputError(path, where, f"time step {dt:.3g} s outside [{MIN_TIME_STEP}, {MAX_TIME_STEP}] s")
+    raw_id = message.scenario_id  # protobuf hands over invalid UTF-8 as bytes
+    raw_id = raw_id.decode("utf-8", "replace") if isinstance(raw_id, bytes) else raw_id
+    scenario_id = _SAFE_ID.sub("_", raw_id)[:128] or f"womd-{path.stem}-{where.split()[-1]}"
     sdc, current = int(message.sdc_track_index), int(message.current_time_index)
     if not 0 <= sdc < num_agents:
         raise InputError(path, where, f"sdc_track_index {sdc} is not one of the {num_agents} tracks")
