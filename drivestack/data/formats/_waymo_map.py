@@ -171,8 +171,15 @@ def build_map(
     source: SourceMap, map_id: str, signals: tuple[SignalFeature, ...] = (), config: MapConfig = MapConfig()
 ) -> tuple[LaneGraph, tuple[TrafficLight, ...], tuple[TrafficSign, ...]]:
     """The lane graph, traffic lights and traffic signs of `source` (module docstring)."""
-    lanes = [lane for lane in source.lanes if len(_distinct(lane.center)) >= 2]
-    centers = {lane.id: _simplified(lane.center, config.simplify) for lane in lanes}
+    cleaned = [_distinct(lane.center) for lane in source.lanes]
+    lanes = [lane for lane, points in zip(source.lanes, cleaned, strict=True) if len(points) >= 2]
+    centers = dict(
+        zip(
+            [lane.id for lane in lanes],
+            _simplified([p for p in cleaned if len(p) >= 2], config.simplify),
+            strict=True,
+        )
+    )
     known = set(centers)
     declared = any(lane.entry or lane.exit for lane in lanes)
     predecessors, successors = (
@@ -189,9 +196,9 @@ def build_map(
             signed.setdefault(lane_id, []).append(sign.id)
     lights, stop_lines = _lights(signals, centers, half_widths)
     graph_lanes: dict[int, Lane] = {}
-    for lane in lanes:
+    normals = _vertex_normals([centers[lane.id] for lane in lanes])
+    for lane, normal in zip(lanes, normals, strict=True):
         center = centers[lane.id]
-        normal = _vertex_normals(center)
         left_width, right_width = half_widths[lane.id]
         light_ids = (lane.id,) if lane.id in stop_lines else ()
         graph_lanes[lane.id] = Lane(
@@ -228,10 +235,17 @@ def _distinct(points: FloatArray) -> FloatArray:
     return points[keep]
 
 
-def _simplified(points: FloatArray, tolerance: float) -> FloatArray:
-    """The polyline (P, 2) [m] simplified within `tolerance` [m], end points kept."""
-    line = shapely.simplify(shapely.LineString(_distinct(points)), tolerance)
-    return np.asarray(shapely.get_coordinates(line), dtype=np.float64)
+def _simplified(polylines: list[FloatArray], tolerance: float) -> list[FloatArray]:
+    """Each polyline (P, 2) [m] (at least two distinct points) simplified within `tolerance` [m],
+    end points kept; one shapely call for all."""
+    if not polylines:
+        return []
+    counts = [len(points) for points in polylines]
+    lines = shapely.linestrings(
+        np.concatenate(polylines), indices=np.repeat(np.arange(len(polylines)), counts)
+    )
+    coordinates, index = shapely.get_coordinates(shapely.simplify(lines, tolerance), return_index=True)
+    return np.split(coordinates, np.flatnonzero(np.diff(index)) + 1)
 
 
 def _lane_types(kind: str) -> tuple[str, ...]:
@@ -337,16 +351,24 @@ def _point_and_heading(line: shapely.LineString, s: float) -> tuple[FloatArray, 
     return np.array([point.x, point.y]), float(np.arctan2(ahead.y - behind.y, ahead.x - behind.x))
 
 
-def _vertex_normals(center: FloatArray) -> FloatArray:
-    """Unit left normals (P, 2) at the vertices of a polyline (mean of adjacent segment directions)."""
-    segments = np.diff(center, axis=0)
-    segments /= np.linalg.norm(segments, axis=1, keepdims=True)
-    tangents = np.concatenate([segments[:1], segments[:-1] + segments[1:], segments[-1:]])
+def _vertex_normals(polylines: list[FloatArray]) -> list[FloatArray]:
+    """Unit left normals (P, 2) at the vertices of each polyline (mean of the adjacent segments'
+    directions; at a reversal, the incoming segment's), computed for all polylines at once."""
+    if not polylines:
+        return []
+    points = np.concatenate(polylines)
+    ends = np.cumsum([len(line) for line in polylines])
+    starts = ends - np.array([len(line) for line in polylines])
+    segments = np.diff(points, axis=0)
+    segments /= np.maximum(np.linalg.norm(segments, axis=1, keepdims=True), 1e-12)
+    incoming = np.concatenate([segments[:1], segments])  # segment ending at each vertex
+    outgoing = np.concatenate([segments, segments[-1:]])  # segment starting at each vertex
+    incoming[starts] = outgoing[starts]  # a polyline's first vertex has no incoming segment
+    outgoing[ends - 1] = incoming[ends - 1]  # nor its last an outgoing one
+    tangents = incoming + outgoing
     norms = np.linalg.norm(tangents, axis=1, keepdims=True)
-    tangents = np.where(
-        norms > 1e-9, tangents / np.maximum(norms, 1e-9), np.concatenate([segments, segments[-1:]])
-    )
-    return np.stack([-tangents[:, 1], tangents[:, 0]], axis=1)
+    tangents = np.where(norms > 1e-9, tangents / np.maximum(norms, 1e-9), incoming)
+    return np.split(np.stack([-tangents[:, 1], tangents[:, 0]], axis=1), ends[:-1])
 
 
 def _half_widths(
@@ -361,45 +383,23 @@ def _half_widths(
     sideways rays at stations every `config.width_station` m of all lanes at once."""
     if not lanes:
         return {}
-    per_lane = [_stations(centers[lane.id], config.width_station) for lane in lanes]
-    owner = np.repeat(np.arange(len(lanes)), [len(stations) for stations, _, _ in per_lane])
-    origins = np.concatenate([points for _, points, _ in per_lane])
-    normals = np.concatenate([normal for _, _, normal in per_lane])
+    owner, stations, origins, normals = _stations([centers[lane.id] for lane in lanes], config.width_station)
     scale = np.array([0.5 if lane.kind == "bike_lane" else 1.0 for lane in lanes])[owner]
     low, high = scale * config.min_half_width, scale * config.max_half_width
-    outlined = np.array([lane.outline is not None and len(_distinct(lane.outline)) >= 3 for lane in lanes])
-    rings = np.array(
-        [
-            shapely.boundary(shapely.make_valid(shapely.Polygon(_distinct(lane.outline))))
-            if has and lane.outline is not None
-            else None
-            for lane, has in zip(lanes, outlined, strict=True)
-        ],
-        dtype=object,
-    )
-    line_geometries = np.array(
-        [shapely.LineString(_distinct(line.points)) for line in lines if len(_distinct(line.points)) >= 2],
-        dtype=object,
-    )
-    tree = shapely.STRtree(line_geometries) if len(line_geometries) else None
-    center_lines = {lane.id: shapely.LineString(centers[lane.id]) for lane in lanes}
+    outlines = [_distinct(lane.outline) if lane.outline is not None else np.zeros((0, 2)) for lane in lanes]
+    outlined = np.array([len(outline) >= 3 for outline in outlines])
+    rings = _Segments.of([np.concatenate([ring, ring[:1]]) if len(ring) else ring for ring in outlines])
+    road_lines = _Segments.of([_distinct(line.points) for line in lines])
+    center_lines = _Segments.of([centers[lane.id] for lane in lanes])
+    row_of = {lane.id: row for row, lane in enumerate(lanes)}
+    ray_outline = np.where(outlined[owner], owner, -1)
     sides = []
     for sign, neighbours in ((1.0, left_of), (-1.0, right_of)):
-        rays = shapely.linestrings(
-            np.stack([origins, origins + sign * 2.0 * high[:, None] * normals], axis=1)
-        )
-        to_lines = np.full(len(rays), np.inf)
-        if tree is not None:
-            ray, target = tree.query(rays, predicate="intersects")
-            np.minimum.at(to_lines, ray, _ray_hits(rays[ray], line_geometries[target], origins[ray]))
-        to_outline = np.full(len(rays), np.inf)
-        own = np.flatnonzero(outlined[owner])
-        to_outline[own] = _ray_hits(rays[own], rings[owner[own]], origins[own])
-        neighbour = np.array([neighbours.get(lane.id, -1) for lane in lanes], dtype=np.int64)[owner]
-        beside = np.flatnonzero(neighbour >= 0)
-        to_neighbour = np.full(len(rays), np.inf)
-        targets = np.array([center_lines[int(k)] for k in neighbour[beside]], dtype=object)
-        to_neighbour[beside] = 0.5 * _ray_hits(rays[beside], targets, origins[beside])
+        ends = origins + sign * 2.0 * high[:, None] * normals
+        to_lines = road_lines.crossings(origins, ends)
+        to_outline = rings.crossings(origins, ends, ray_outline)
+        neighbour = np.array([row_of.get(neighbours.get(lane.id, -1), -1) for lane in lanes])[owner]
+        to_neighbour = 0.5 * center_lines.crossings(origins, ends, neighbour)
         # outlined lanes: their own outline, out to the road's line where nothing is beside them
         outer = outlined[owner] & (neighbour < 0) & np.isfinite(to_lines)
         from_outline = np.where(
@@ -412,13 +412,91 @@ def _half_widths(
             scale * config.default_half_width,
         )
         sides.append(width)
-    widths: dict[int, tuple[FloatArray, FloatArray]] = {}
-    for k, lane in enumerate(lanes):
-        at = owner == k
-        s = _arc_length(centers[lane.id])
-        stations = per_lane[k][0]
-        widths[lane.id] = (np.interp(s, stations, sides[0][at]), np.interp(s, stations, sides[1][at]))
-    return widths
+    return _at_vertices(
+        [centers[lane.id] for lane in lanes], owner, stations, sides, [lane.id for lane in lanes]
+    )
+
+
+def _at_vertices(
+    polylines: list[FloatArray],
+    owner: NDArray[np.int64],
+    stations: FloatArray,
+    values: list[FloatArray],
+    keys: list[int],
+) -> dict[int, tuple[FloatArray, FloatArray]]:
+    """Station values (N,) of the polylines (station `owner`, arc length `stations` [m]), two
+    series in `values`, interpolated linearly to every vertex of each polyline, keyed by `keys`."""
+    vertex_s = [_arc_length(line) for line in polylines]
+    spread = 2.0 * max(float(s[-1]) for s in vertex_s) + 1.0  # lanes laid end to end, apart
+    lengths = np.array([s[-1] for s in vertex_s])
+    first = np.searchsorted(owner, np.arange(len(polylines)))
+    last = np.searchsorted(owner, np.arange(len(polylines)), side="right") - 1
+    # each lane's first and last station value held to its ends, so one interp serves all lanes
+    xp = np.concatenate(
+        [
+            stations + owner * spread,
+            np.arange(len(polylines)) * spread,
+            np.arange(len(polylines)) * spread + lengths,
+        ]
+    )
+    order = np.argsort(xp, kind="stable")
+    x = np.concatenate([s + k * spread for k, s in enumerate(vertex_s)])
+    counts = [len(s) for s in vertex_s]
+    series = []
+    for value in values:
+        fp = np.concatenate([value, value[first], value[last]])
+        series.append(np.split(np.interp(x, xp[order], fp[order]), np.cumsum(counts)[:-1]))
+    return {key: (series[0][k], series[1][k]) for k, key in enumerate(keys)}
+
+
+@dataclass(frozen=True, eq=False)
+class _Segments:
+    """The straight pieces of many polylines: `start`, `end` (M, 2) [m], `owner` (M,) the index of
+    the polyline each belongs to, and an STRtree over their bounding boxes (None when M = 0)."""
+
+    start: FloatArray
+    end: FloatArray
+    owner: NDArray[np.int64]
+    tree: shapely.STRtree | None
+
+    @staticmethod
+    def of(polylines: list[FloatArray]) -> _Segments:
+        """The segments of `polylines`, each (P, 2) [m] (fewer than two points: none)."""
+        starts = [line[:-1] for line in polylines if len(line) >= 2]
+        ends = [line[1:] for line in polylines if len(line) >= 2]
+        owners = [np.full(len(line) - 1, k) for k, line in enumerate(polylines) if len(line) >= 2]
+        if not starts:
+            empty = np.zeros((0, 2))
+            return _Segments(empty, empty, np.zeros(0, dtype=np.int64), None)
+        start, end = np.concatenate(starts), np.concatenate(ends)
+        low, high = np.minimum(start, end), np.maximum(start, end)
+        tree = shapely.STRtree(shapely.box(low[:, 0], low[:, 1], high[:, 0], high[:, 1]))
+        return _Segments(start, end, np.concatenate(owners).astype(np.int64), tree)
+
+    def crossings(
+        self, origins: FloatArray, ends: FloatArray, wanted: NDArray[np.int64] | None = None
+    ) -> FloatArray:
+        """Distance (N,) [m] from each ray's origin (N, 2) towards its end (N, 2) to the nearest
+        segment it crosses (inf: none); with `wanted` (N,), only segments of polyline `wanted[i]`
+        count for ray i (-1: none)."""
+        distance = np.full(len(origins), np.inf)
+        if self.tree is None or len(origins) == 0:
+            return distance
+        low, high = np.minimum(origins, ends), np.maximum(origins, ends)
+        ray, segment = self.tree.query(shapely.box(low[:, 0], low[:, 1], high[:, 0], high[:, 1]))
+        if wanted is not None:
+            keep = self.owner[segment] == wanted[ray]
+            ray, segment = ray[keep], segment[keep]
+        p, r = origins[ray], ends[ray] - origins[ray]
+        q, s = self.start[segment], self.end[segment] - self.start[segment]
+        denominator = r[:, 0] * s[:, 1] - r[:, 1] * s[:, 0]
+        offset = q - p
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = (offset[:, 0] * s[:, 1] - offset[:, 1] * s[:, 0]) / denominator
+            u = (offset[:, 0] * r[:, 1] - offset[:, 1] * r[:, 0]) / denominator
+        hit = (np.abs(denominator) > 1e-12) & (t >= 0.0) & (t <= 1.0) & (u >= 0.0) & (u <= 1.0)
+        np.minimum.at(distance, ray[hit], t[hit] * np.linalg.norm(r[hit], axis=1))
+        return distance
 
 
 def _arc_length(points: FloatArray) -> FloatArray:
@@ -426,30 +504,26 @@ def _arc_length(points: FloatArray) -> FloatArray:
     return np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=1))])
 
 
-def _stations(center: FloatArray, spacing: float) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Arc lengths (N,) [m] every `spacing` m along a lane (ends inset by 0.1 m), their points
-    (N, 2) [m] and left unit normals (N, 2)."""
-    s = _arc_length(center)
-    length = s[-1]
-    inset = min(0.1, 0.25 * length)
-    count = min(_MAX_STATIONS, max(2, int(np.ceil(length / spacing)) + 1))
-    stations = np.linspace(inset, length - inset, count)
-    points = np.stack([np.interp(stations, s, center[:, 0]), np.interp(stations, s, center[:, 1])], axis=1)
-    segment = np.clip(np.searchsorted(s, stations, side="right") - 1, 0, len(center) - 2)
-    direction = center[segment + 1] - center[segment]
-    direction /= np.linalg.norm(direction, axis=1, keepdims=True)
-    return stations, points, np.stack([-direction[:, 1], direction[:, 0]], axis=1)
-
-
-def _ray_hits(rays: NDArray[np.object_], target: NDArray[np.object_], origins: FloatArray) -> FloatArray:
-    """Distance (N,) [m] from each ray's origin (N, 2) to its nearest crossing of its `target`
-    geometry (N,) (inf: none)."""
-    crossings = shapely.intersection(rays, target)
-    distance = np.full(len(origins), np.inf)
-    hit = ~shapely.is_empty(crossings)
-    if hit.any():
-        distance[hit] = shapely.distance(shapely.points(origins[hit]), crossings[hit])
-    return distance
+def _stations(
+    polylines: list[FloatArray], spacing: float
+) -> tuple[NDArray[np.int64], FloatArray, FloatArray, FloatArray]:
+    """Stations every about `spacing` m along each polyline (ends inset by 0.1 m), for all at once:
+    their polyline index (N,), arc length (N,) [m], points (N, 2) [m] and left unit normals (N, 2)."""
+    lines = shapely.linestrings(
+        np.concatenate(polylines), indices=np.repeat(np.arange(len(polylines)), [len(p) for p in polylines])
+    )
+    lengths = shapely.length(lines)
+    counts = np.clip(np.ceil(lengths / spacing).astype(np.int64) + 1, 2, _MAX_STATIONS)
+    owner = np.repeat(np.arange(len(polylines)), counts)
+    inset = np.minimum(0.1, 0.25 * lengths)[owner]
+    fraction = (np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)) / (counts[owner] - 1)
+    stations = inset + fraction * (lengths[owner] - 2.0 * inset)
+    points = shapely.get_coordinates(shapely.line_interpolate_point(lines[owner], stations))
+    ahead = shapely.get_coordinates(shapely.line_interpolate_point(lines[owner], stations + 0.05))
+    behind = shapely.get_coordinates(shapely.line_interpolate_point(lines[owner], stations - 0.05))
+    direction = ahead - behind
+    direction /= np.maximum(np.linalg.norm(direction, axis=1, keepdims=True), 1e-12)
+    return owner, stations, points, np.stack([-direction[:, 1], direction[:, 0]], axis=1)
 
 
 def _lights(
