@@ -171,7 +171,7 @@ def build_map(
     source: SourceMap, map_id: str, signals: tuple[SignalFeature, ...] = (), config: MapConfig = MapConfig()
 ) -> tuple[LaneGraph, tuple[TrafficLight, ...], tuple[TrafficSign, ...]]:
     """The lane graph, traffic lights and traffic signs of `source` (module docstring)."""
-    cleaned = [_distinct(lane.center) for lane in source.lanes]
+    cleaned = _distinct_all([lane.center for lane in source.lanes])
     lanes = [lane for lane, points in zip(source.lanes, cleaned, strict=True) if len(points) >= 2]
     centers = dict(
         zip(
@@ -223,6 +223,21 @@ def build_map(
             if crossing is not None:
                 graph_lanes[area.id] = crossing
     return LaneGraph(map_id=map_id, lanes=graph_lanes), lights, signs
+
+
+def _distinct_all(polylines: list[FloatArray]) -> list[FloatArray]:
+    """`_distinct` of each polyline (P, 2), computed for all at once."""
+    if not polylines:
+        return []
+    counts = np.array([len(line) for line in polylines])
+    points = np.concatenate([np.asarray(line, dtype=np.float64).reshape(-1, 2) for line in polylines])
+    owner = np.repeat(np.arange(len(polylines)), counts)
+    usable = (np.abs(points) <= MAX_COORDINATE).all(axis=1)
+    points, owner = points[usable], owner[usable]
+    repeat = np.zeros(len(points), dtype=bool)
+    repeat[1:] = (owner[1:] == owner[:-1]) & (points[1:] == points[:-1]).all(axis=1)
+    points, owner = points[~repeat], owner[~repeat]
+    return np.split(points, np.searchsorted(owner, np.arange(1, len(polylines))))
 
 
 def _distinct(points: FloatArray) -> FloatArray:
@@ -316,31 +331,33 @@ def _declared_neighbours(lanes: list[LaneFeature], known: set[int]) -> tuple[dic
 def _inferred_neighbours(
     centers: dict[int, FloatArray], reach: float
 ) -> tuple[dict[int, int], dict[int, int]]:
-    """Same-direction neighbours found by sideways rays from each lane's middle (module docstring)."""
+    """Same-direction neighbours found by sideways rays from each lane's middle (module docstring):
+    the nearest other lane crossed farther than 0.5 m away whose segment there runs within 20
+    degrees of the lane's direction."""
     ids = sorted(centers)
-    lines = [shapely.LineString(centers[k]) for k in ids]
-    tree = shapely.STRtree(lines)
-    left: dict[int, int] = {}
-    right: dict[int, int] = {}
-    for k, line in zip(ids, lines, strict=True):
-        middle, heading = _point_and_heading(line, 0.5 * line.length)
-        normal = np.array([-np.sin(heading), np.cos(heading)])
-        for sign, found in ((1.0, left), (-1.0, right)):
-            ray = shapely.LineString([middle, middle + sign * reach * normal])
-            best = (np.inf, -1)
-            for row in tree.query(ray, predicate="intersects").tolist():
-                other = ids[row]
-                if other == k:
-                    continue
-                hit = shapely.intersection(ray, lines[row])
-                distance = float(shapely.distance(shapely.Point(middle), hit))
-                s = lines[row].project(shapely.Point(middle))
-                _, other_heading = _point_and_heading(lines[row], s)
-                if abs(float(angle_diff(heading, other_heading))) <= np.deg2rad(20) and distance < best[0]:
-                    best = (distance, other)
-            if best[1] >= 0 and best[0] > 0.5:
-                found[k] = best[1]
-    return left, right
+    polylines = [centers[k] for k in ids]
+    lines = shapely.linestrings(
+        np.concatenate(polylines), indices=np.repeat(np.arange(len(ids)), [len(p) for p in polylines])
+    )
+    middle = 0.5 * shapely.length(lines)
+    points = shapely.get_coordinates(shapely.line_interpolate_point(lines, middle))
+    ahead = shapely.get_coordinates(shapely.line_interpolate_point(lines, 2.0 * middle * 0.55))
+    behind = shapely.get_coordinates(shapely.line_interpolate_point(lines, 2.0 * middle * 0.45))
+    heading = np.arctan2(ahead[:, 1] - behind[:, 1], ahead[:, 0] - behind[:, 0])
+    normal = np.stack([-np.sin(heading), np.cos(heading)], axis=1)
+    segments = _Segments.of(polylines)
+    found: tuple[dict[int, int], dict[int, int]] = ({}, {})
+    for side, sign in enumerate((1.0, -1.0)):
+        ray, segment, distance = segments.hits(points, points + sign * reach * normal)
+        direction = segments.end[segment] - segments.start[segment]
+        turn = np.abs(np.asarray(angle_diff(np.arctan2(direction[:, 1], direction[:, 0]), heading[ray])))
+        keep = (segments.owner[segment] != ray) & (turn <= np.deg2rad(20)) & (distance > 0.5)
+        ray, segment, distance = ray[keep], segment[keep], distance[keep]
+        order = np.lexsort((distance, ray))
+        first = order[np.unique(ray[order], return_index=True)[1]]
+        for k, row in zip(ray[first].tolist(), segments.owner[segment[first]].tolist(), strict=True):
+            found[side][ids[k]] = ids[row]
+    return found
 
 
 def _point_and_heading(line: shapely.LineString, s: float) -> tuple[FloatArray, float]:
@@ -386,10 +403,12 @@ def _half_widths(
     owner, stations, origins, normals = _stations([centers[lane.id] for lane in lanes], config.width_station)
     scale = np.array([0.5 if lane.kind == "bike_lane" else 1.0 for lane in lanes])[owner]
     low, high = scale * config.min_half_width, scale * config.max_half_width
-    outlines = [_distinct(lane.outline) if lane.outline is not None else np.zeros((0, 2)) for lane in lanes]
+    outlines = _distinct_all(
+        [lane.outline if lane.outline is not None else np.zeros((0, 2)) for lane in lanes]
+    )
     outlined = np.array([len(outline) >= 3 for outline in outlines])
     rings = _Segments.of([np.concatenate([ring, ring[:1]]) if len(ring) else ring for ring in outlines])
-    road_lines = _Segments.of([_distinct(line.points) for line in lines])
+    road_lines = _Segments.of(_distinct_all([line.points for line in lines]))
     center_lines = _Segments.of([centers[lane.id] for lane in lanes])
     row_of = {lane.id: row for row, lane in enumerate(lanes)}
     ray_outline = np.where(outlined[owner], owner, -1)
@@ -426,7 +445,7 @@ def _at_vertices(
 ) -> dict[int, tuple[FloatArray, FloatArray]]:
     """Station values (N,) of the polylines (station `owner`, arc length `stations` [m]), two
     series in `values`, interpolated linearly to every vertex of each polyline, keyed by `keys`."""
-    vertex_s = [_arc_length(line) for line in polylines]
+    vertex_s = _arc_lengths(polylines)
     spread = 2.0 * max(float(s[-1]) for s in vertex_s) + 1.0  # lanes laid end to end, apart
     lengths = np.array([s[-1] for s in vertex_s])
     first = np.searchsorted(owner, np.arange(len(polylines)))
@@ -480,13 +499,23 @@ class _Segments:
         segment it crosses (inf: none); with `wanted` (N,), only segments of polyline `wanted[i]`
         count for ray i (-1: none)."""
         distance = np.full(len(origins), np.inf)
-        if self.tree is None or len(origins) == 0:
-            return distance
-        low, high = np.minimum(origins, ends), np.maximum(origins, ends)
-        ray, segment = self.tree.query(shapely.box(low[:, 0], low[:, 1], high[:, 0], high[:, 1]))
+        ray, segment, found = self.hits(origins, ends)
         if wanted is not None:
             keep = self.owner[segment] == wanted[ray]
-            ray, segment = ray[keep], segment[keep]
+            ray, found = ray[keep], found[keep]
+        np.minimum.at(distance, ray, found)
+        return distance
+
+    def hits(
+        self, origins: FloatArray, ends: FloatArray
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64], FloatArray]:
+        """Every (ray, segment, distance [m] from the ray's origin) where a ray from `origins`
+        (N, 2) to `ends` (N, 2) crosses a segment."""
+        none = np.zeros(0, dtype=np.int64)
+        if self.tree is None or len(origins) == 0:
+            return none, none, np.zeros(0)
+        low, high = np.minimum(origins, ends), np.maximum(origins, ends)
+        ray, segment = self.tree.query(shapely.box(low[:, 0], low[:, 1], high[:, 0], high[:, 1]))
         p, r = origins[ray], ends[ray] - origins[ray]
         q, s = self.start[segment], self.end[segment] - self.start[segment]
         denominator = r[:, 0] * s[:, 1] - r[:, 1] * s[:, 0]
@@ -495,8 +524,20 @@ class _Segments:
             t = (offset[:, 0] * s[:, 1] - offset[:, 1] * s[:, 0]) / denominator
             u = (offset[:, 0] * r[:, 1] - offset[:, 1] * r[:, 0]) / denominator
         hit = (np.abs(denominator) > 1e-12) & (t >= 0.0) & (t <= 1.0) & (u >= 0.0) & (u <= 1.0)
-        np.minimum.at(distance, ray[hit], t[hit] * np.linalg.norm(r[hit], axis=1))
-        return distance
+        return ray[hit], segment[hit], t[hit] * np.linalg.norm(r[hit], axis=1)
+
+
+def _arc_lengths(polylines: list[FloatArray]) -> list[FloatArray]:
+    """Cumulative arc lengths (P,) [m] of each polyline (P, 2), computed for all at once."""
+    if not polylines:
+        return []
+    counts = np.array([len(line) for line in polylines])
+    points = np.concatenate(polylines)
+    steps = np.concatenate([[0.0], np.linalg.norm(np.diff(points, axis=0), axis=1)])
+    starts = np.cumsum(counts) - counts
+    steps[starts[counts > 0]] = 0.0  # no step into a polyline's first point
+    total = np.cumsum(steps)
+    return np.split(total - np.repeat(total[starts[counts > 0]], counts[counts > 0]), np.cumsum(counts)[:-1])
 
 
 def _arc_length(points: FloatArray) -> FloatArray:
