@@ -9,8 +9,8 @@ import pytest
 from scenes import DT, LANE_WIDTH, Agent, moving, straight_road, tracks
 
 from drivestack.core.errors import InputError
-from drivestack.core.scenario import Scenario, ShapeKind
-from drivestack.data.formats._log import GoalConfig, drop_agent, problem_from_track
+from drivestack.core.scenario import AgentType, Scenario, ShapeKind
+from drivestack.data.formats._log import GoalConfig, drop_agent, log_tracks, problem_from_track
 from drivestack.metrics import evaluate
 from drivestack.plan import make_planner
 from drivestack.sim.runner import simulate
@@ -110,3 +110,24 @@ def test_log_replay_of_the_recorded_car_reaches_its_goal_and_scores_full() -> No
     metrics = evaluate(scenario, problem, record, recorded)
     assert metrics.goal_reached and not metrics.any_collision
     assert metrics.score >= 0.9
+
+
+def test_log_tracks_derive_speed_rates_and_sizes() -> None:
+    """Speed along the heading, rates over consecutive valid steps only, sizes as medians."""
+    steps = 6
+    valid = np.array([[True, True, True, False, True, True]])
+    x = np.array([[0.0, 1.0, 2.2, np.nan, 5.0, 6.0]])
+    yaw = np.full((1, steps), np.pi / 2)
+    yaw[0, 1] = np.pi / 2 + 0.1
+    vx, vy = np.zeros((1, steps)), np.full((1, steps), 10.0)
+    vy[0, 2] = 12.0
+    length = np.array([[4.0, 4.2, 100.0, np.nan, 4.1, 4.0]])
+    log = log_tracks(
+        np.array([3]), (AgentType.CAR,), x, np.zeros((1, steps)), yaw, vx, vy, length, length / 2, valid, DT
+    )
+    assert log.speed[0, 0] == pytest.approx(10.0) and log.speed[0, 2] == pytest.approx(12.0)
+    assert log.speed[0, 1] == pytest.approx(10.0 * np.cos(0.1))
+    assert np.isnan(log.acceleration[0, 3]) and not log.valid[0, 3]
+    assert log.acceleration[0, 2] == pytest.approx((12.0 - 10.0 * np.cos(0.1)) / DT)  # no step into the gap
+    assert log.yaw_rate[0, 0] == pytest.approx(0.1 / DT) and log.yaw_rate[0, 4] == pytest.approx(0.0)
+    assert log.length[0] == pytest.approx(4.1) and log.shapes[0].length == pytest.approx(4.1)
