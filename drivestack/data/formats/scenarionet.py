@@ -6,8 +6,8 @@ builtins and numpy arrays. Pickles can run any code while loading, so `plain pic
 touches one: `_SafeUnpickler.find_class` admits exactly numpy's array and scalar reconstruction,
 `numpy.ndarray`, `numpy.dtype`, `collections.defaultdict` and the builtin containers and numbers;
 any other global is refused, naming it, before anything is called. Files over `MAX_FILE_BYTES`
-are refused unread, which also bounds what the unpickler can build (every array's data is in
-the file).
+are refused unread, which also bounds what the unpickler can build to a small multiple of that
+(every array's data is in the file; shared references cost a pointer each).
 
 Converted: tracks (position, heading, velocity, box size per step, valid mask) on the file's grid;
 types from ScenarioNet's (VEHICLE, PEDESTRIAN, CYCLIST, TRAFFIC_CONE/BARRIER → construction zone,
