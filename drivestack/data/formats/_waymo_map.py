@@ -335,6 +335,8 @@ def _inferred_neighbours(
     the nearest other lane crossed farther than 0.5 m away whose segment there runs within 20
     degrees of the lane's direction."""
     ids = sorted(centers)
+    if not ids:
+        return {}, {}
     polylines = [centers[k] for k in ids]
     lines = shapely.linestrings(
         np.concatenate(polylines), indices=np.repeat(np.arange(len(ids)), [len(p) for p in polylines])

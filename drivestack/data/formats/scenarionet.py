@@ -268,6 +268,8 @@ class _Converter:
             f"scenarionet-{dataset}-{map_name or scenario_id}",
             self.signals(data.get("dynamic_map_states") or {}, num_steps),
         )
+        if not graph.lanes:
+            raise self.error("map_features", "the map has no usable lane")
         sdc = keys.index(sdc_key)
         problem, recorded = problem_from_track(tracks, sdc, int(current), graph, dt, source=self.path)
         return Scenario(

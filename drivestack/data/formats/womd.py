@@ -12,14 +12,16 @@ pedestrian, cyclist → bicycle, other → unknown) and median box sizes; the ma
 with inferred bounds, topology, speed limits, crosswalks, stop signs); traffic-signal states per
 lane and step; the self-driving car (`sdc_track_index`) as the recorded ego of planning problem 1,
 from `current_time_index` (`_log`). Dropped: heights and z, `objects_of_interest`,
-`tracks_to_predict`, speed bumps, driveways, lidar data. Files in the flattened `tf.Example` layout
-(the motion dataset's other release) are rejected with that reason.
+`tracks_to_predict`, speed bumps, driveways, lidar data. Records in the flattened `tf.Example`
+layout (the motion dataset's other release) read too (`_example_scenario`), unless their roadgraph
+fills every sample slot: that map is cut off, and the record is rejected with that reason.
 """
 
 from __future__ import annotations
 
 import re
 import struct
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -175,12 +177,7 @@ def read(path: Path, member: str | None = None) -> Scenario:
     payload = read_record(path, offset)
     where = f"record at byte {offset}"
     if _is_example(payload):
-        raise InputError(
-            path,
-            where,
-            "a tf.Example (the flattened motion layout), not a Scenario proto: "
-            "drivestack reads WOMD's scenario/*.tfrecord files",
-        )
+        return _example_scenario(payload, path, where)
     try:
         message = _classes()["Scenario"].FromString(payload)
     except DecodeError as error:
@@ -282,10 +279,25 @@ def _state_grid(message: Any, num_steps: int, path: Path, where: str) -> dict[st
     return {name: table[:, :, k] for k, name in enumerate(names)}
 
 
-def _scenario(message: Any, path: Path, where: str) -> Scenario:
-    """The core scenario of a decoded WOMD Scenario message."""
-    timestamps = np.array(message.timestamps_seconds, dtype=np.float64)
-    num_steps, num_agents = len(timestamps), len(message.tracks)
+def _time_step(timestamps: np.ndarray, path: Path, where: str) -> float:
+    """The grid's step [s]: the median difference of increasing `timestamps` [s] (0.1 s for one)."""
+    steps = np.diff(timestamps)
+    if len(steps) and not (np.isfinite(steps).all() and (steps > 0).all()):
+        raise InputError(path, where, "timestamps are not increasing")
+    dt = round(float(np.median(steps)), 3) if len(steps) else 0.1
+    if not MIN_TIME_STEP <= dt <= MAX_TIME_STEP:
+        raise InputError(path, where, f"time step {dt:.3g} s outside [{MIN_TIME_STEP}, {MAX_TIME_STEP}] s")
+    return dt
+
+
+def _safe_id(raw: str | bytes, path: Path, where: str) -> str:
+    """A scenario id safe for paths and terminals (protobuf hands over invalid UTF-8 as bytes)."""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    return _SAFE_ID.sub("_", text)[:128] or f"womd-{path.stem}-{where.split()[-1]}"
+
+
+def _check_size(num_agents: int, num_steps: int, path: Path, where: str) -> None:
+    """Refuse an empty grid or one over `MAX_TRACK_CELLS`."""
     if num_steps == 0:
         raise InputError(path, where, "no timestamps")
     if num_agents * num_steps > MAX_TRACK_CELLS:
@@ -294,27 +306,56 @@ def _scenario(message: Any, path: Path, where: str) -> Scenario:
             where,
             f"{num_agents} tracks x {num_steps} steps exceed the limit of {MAX_TRACK_CELLS} cells",
         )
-    steps = np.diff(timestamps)
-    if len(steps) and not (np.isfinite(steps).all() and (steps > 0).all()):
-        raise InputError(path, where, "timestamps are not increasing")
-    dt = round(float(np.median(steps)), 3) if len(steps) else 0.1
-    if not MIN_TIME_STEP <= dt <= MAX_TIME_STEP:
-        raise InputError(path, where, f"time step {dt:.3g} s outside [{MIN_TIME_STEP}, {MAX_TIME_STEP}] s")
-    raw_id = message.scenario_id  # protobuf hands over invalid UTF-8 as bytes
-    raw_id = raw_id.decode("utf-8", "replace") if isinstance(raw_id, bytes) else raw_id
-    scenario_id = _SAFE_ID.sub("_", raw_id)[:128] or f"womd-{path.stem}-{where.split()[-1]}"
+
+
+def _scenario(message: Any, path: Path, where: str) -> Scenario:
+    """The core scenario of a decoded WOMD Scenario message."""
+    timestamps = np.array(message.timestamps_seconds, dtype=np.float64)
+    num_steps, num_agents = len(timestamps), len(message.tracks)
+    _check_size(num_agents, num_steps, path, where)
+    dt = _time_step(timestamps, path, where)
+    scenario_id = _safe_id(message.scenario_id, path, where)
     sdc, current = int(message.sdc_track_index), int(message.current_time_index)
     if not 0 <= sdc < num_agents:
         raise InputError(path, where, f"sdc_track_index {sdc} is not one of the {num_agents} tracks")
     if not 0 <= current < num_steps:
         raise InputError(path, where, f"current_time_index {current} is outside the {num_steps} steps")
     ids = np.array([track.id for track in message.tracks], dtype=np.int64)
-    if len(np.unique(ids)) != len(ids):
-        raise InputError(path, where, "two tracks share an id")
     grid = _state_grid(message, num_steps, path, where)
+    kinds = tuple(_AGENT_TYPES.get(track.object_type, AgentType.UNKNOWN) for track in message.tracks)
+    return _assemble(
+        _LogGrid(scenario_id, dt, ids, kinds, grid, sdc, current),
+        _source_map(message),
+        _signals(message, num_steps),
+        path,
+        where,
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class _LogGrid:
+    """What both layouts yield: tracks as (agents, steps) arrays named as `ObjectState`'s fields
+    (`center_x`, `heading`, ..., `valid`), their ids and types, the SDC's row and the current step."""
+
+    scenario_id: str
+    dt: float
+    ids: np.ndarray
+    kinds: tuple[AgentType, ...]
+    grid: dict[str, np.ndarray]
+    sdc: int
+    current: int
+
+
+def _assemble(
+    log: _LogGrid, source: SourceMap, signals: tuple[SignalFeature, ...], path: Path, where: str
+) -> Scenario:
+    """The core scenario: tracks, map, lights and the SDC's planning problem."""
+    if len(np.unique(log.ids)) != len(log.ids):
+        raise InputError(path, where, "two tracks share an id")
+    grid = log.grid
     tracks = log_tracks(
-        ids=ids,
-        agent_type=tuple(_AGENT_TYPES.get(track.object_type, AgentType.UNKNOWN) for track in message.tracks),
+        ids=log.ids,
+        agent_type=log.kinds,
         x=grid["center_x"],
         y=grid["center_y"],
         yaw=grid["heading"],
@@ -323,18 +364,18 @@ def _scenario(message: Any, path: Path, where: str) -> Scenario:
         length=grid["length"],
         width=grid["width"],
         valid=grid["valid"] > 0.5,
-        dt=dt,
+        dt=log.dt,
     )
-    graph, lights, signs = build_map(
-        _source_map(message), f"womd-{scenario_id}", _signals(message, num_steps)
-    )
-    problem, recorded = problem_from_track(tracks, sdc, current, graph, dt, source=path)
+    graph, lights, signs = build_map(source, f"womd-{log.scenario_id}", signals)
+    if not graph.lanes:
+        raise InputError(path, where, "the map has no usable lane")
+    problem, recorded = problem_from_track(tracks, log.sdc, log.current, graph, log.dt, source=path)
     return Scenario(
-        scenario_id=scenario_id,
-        dt=dt,
-        num_steps=num_steps,
+        scenario_id=log.scenario_id,
+        dt=log.dt,
+        num_steps=tracks.num_steps,
         lane_graph=graph,
-        tracks=drop_agent(tracks, sdc),
+        tracks=drop_agent(tracks, log.sdc),
         traffic_lights=lights,
         traffic_signs=signs,
         planning_problems=(problem,),
@@ -348,10 +389,179 @@ def source_map(path: Path, member: str | None = None) -> SourceMap:
     """The record's map as the source draws it (for pictures next to the converted lane graph)."""
     path = Path(path)
     offset = int(member) if member is not None and member.isdigit() else 0
+    payload = read_record(path, offset)
+    where = f"record at byte {offset}"
     try:
-        message = _classes()["Scenario"].FromString(read_record(path, offset))
+        if _is_example(payload):
+            return _roadgraph(_Features(_classes()["Example"].FromString(payload), path, where))
+        return _source_map(_classes()["Scenario"].FromString(payload))
     except DecodeError as error:
+        raise InputError(path, where, f"not a WOMD protobuf ({error})") from None
+
+
+# tf.Example layout: roadgraph sample types, and the state fields by their ObjectState names
+_SAMPLE_LANES = {1: "freeway", 2: "surface_street", 3: "bike_lane"}
+_SAMPLE_LINES = {6 + k: marking for k, marking in enumerate(_LINE_MARKINGS[1:])}  # 6..13
+_SAMPLE_EDGES = {15: "road_edge", 16: "median"}
+_SAMPLE_AREAS = {18: "crosswalk", 19: "speed_bump"}
+_STOP_SIGN_SAMPLE = 17
+_EXAMPLE_STATES = {
+    "center_x": "x",
+    "center_y": "y",
+    "heading": "bbox_yaw",
+    "velocity_x": "velocity_x",
+    "velocity_y": "velocity_y",
+    "length": "length",
+    "width": "width",
+    "valid": "valid",
+}
+_PERIODS = ("past", "current", "future")
+
+
+class _Features:
+    """The named feature lists of a tf.Example, as checked numpy arrays."""
+
+    def __init__(self, example: Any, path: Path, where: str) -> None:
+        self.values = {entry.key: entry.value for entry in example.features.feature}
+        self.path, self.where = path, where
+
+    def array(self, key: str, columns: int | None = None, required: bool = True) -> np.ndarray:
+        """Feature `key` as float64, (N,) or (N / columns, columns); empty when absent and optional."""
+        feature = self.values.get(key)
+        if feature is None:
+            if required:
+                raise InputError(self.path, self.where, f"tf.Example lacks the feature {key[:60]!r}")
+            return np.zeros((0,) if columns is None else (0, columns))
+        if feature.HasField("float_list"):
+            values = np.array(feature.float_list.value, dtype=np.float64)
+        elif feature.HasField("int64_list"):
+            values = np.array(feature.int64_list.value, dtype=np.float64)
+        else:
+            raise InputError(self.path, self.where, f"tf.Example feature {key[:60]!r} holds no numbers")
+        if columns is not None:
+            if len(values) % columns:
+                raise InputError(
+                    self.path,
+                    self.where,
+                    f"tf.Example feature {key[:60]!r}: {len(values)} values, not rows of {columns}",
+                )
+            values = values.reshape(-1, columns)
+        return values
+
+
+def _example_scenario(payload: bytes, path: Path, where: str) -> Scenario:
+    """The core scenario of a record in the flattened tf.Example layout: agents' past (P steps),
+    current (1) and future (F) states side by side (current step = P); the map from roadgraph
+    samples grouped by id (no topology: `build_map` infers it); lights from the per-step states."""
+    try:
+        example = _classes()["Example"].FromString(payload)
+    except DecodeError as error:
+        raise InputError(path, where, f"not a tf.Example protobuf ({error})") from None
+    features = _Features(example, path, where)
+    ids = features.array("state/id")
+    num_agents = len(ids)
+    grid: dict[str, np.ndarray] = {}
+    for name, key in _EXAMPLE_STATES.items():
+        parts = [features.array(f"state/{period}/{key}") for period in _PERIODS]
+        if num_agents == 0 or any(len(part) % num_agents for part in parts):
+            raise InputError(path, where, f"tf.Example state/*/{key}: not {num_agents} agents x steps")
+        grid[name] = np.concatenate([part.reshape(num_agents, -1) for part in parts], axis=1)
+    past = grid["valid"].shape[1] - 1 - features.array("state/future/valid").size // num_agents
+    num_steps = grid["valid"].shape[1]
+    _check_size(num_agents, num_steps, path, where)
+    if len({values.shape for values in grid.values()}) != 1:
+        raise InputError(path, where, "tf.Example state fields differ in their number of steps")
+    per_agent = {key: features.array(f"state/{key}") for key in ("is_sdc", "type")}
+    times = [features.array(f"state/{period}/timestamp_micros") for period in _PERIODS]
+    if (
+        any(len(values) != num_agents for values in per_agent.values())
+        or sum(map(len, times)) != grid["valid"].size
+    ):
+        raise InputError(path, where, f"tf.Example per-agent fields do not all hold {num_agents} agents")
+    rows = np.flatnonzero((grid["valid"] > 0.5).any(axis=1))  # padding rows hold no state
+    sdc_rows = np.flatnonzero(per_agent["is_sdc"][rows] > 0.5)
+    if len(sdc_rows) != 1:
+        raise InputError(path, where, f"tf.Example marks {len(sdc_rows)} valid agents as the SDC, not one")
+    sdc_row = int(rows[sdc_rows[0]])
+    timestamps = np.concatenate([t.reshape(num_agents, -1)[sdc_row] for t in times]) / 1e6
+    types = np.nan_to_num(per_agent["type"], nan=-1.0, posinf=-1.0, neginf=-1.0)
+    raw_id = features.values.get("scenario/id")
+    scenario_id = _safe_id(
+        raw_id.bytes_list.value[0] if raw_id is not None and raw_id.bytes_list.value else b"", path, where
+    )
+    log = _LogGrid(
+        scenario_id,
+        _time_step(timestamps, path, where),
+        ids[rows].astype(np.int64),
+        tuple(_AGENT_TYPES.get(int(kind), AgentType.UNKNOWN) for kind in types[rows]),
+        {name: values[rows] for name, values in grid.items()},
+        int(sdc_rows[0]),
+        past,
+    )
+    return _assemble(log, _roadgraph(features), _example_signals(features, num_steps), path, where)
+
+
+def _roadgraph(features: _Features) -> SourceMap:
+    """The map of the roadgraph samples: consecutive valid samples of one id form a polyline."""
+    xyz = features.array("roadgraph_samples/xyz", 3)
+    kinds = features.array("roadgraph_samples/type")
+    ids = features.array("roadgraph_samples/id")
+    valid = features.array("roadgraph_samples/valid") > 0.5
+    if not len(xyz) == len(kinds) == len(ids) == len(valid):
         raise InputError(
-            path, f"record at byte {offset}", f"not a WOMD Scenario protobuf ({error})"
-        ) from None
-    return _source_map(message)
+            features.path, features.where, "tf.Example roadgraph_samples fields differ in length"
+        )
+    if len(valid) and valid.all():
+        raise InputError(
+            features.path,
+            features.where,
+            f"tf.Example roadgraph uses all {len(valid)} sample slots, so its map is cut off: "
+            "read this scenario from WOMD's Scenario protos (scenario/*.tfrecord)",
+        )
+    xy, kinds, ids = xyz[valid, :2], kinds[valid].astype(np.int64), ids[valid].astype(np.int64)
+    lanes, lines, areas, signs = [], [], [], []
+    starts = np.flatnonzero(np.concatenate([[True], ids[1:] != ids[:-1]])) if len(ids) else np.zeros(0, int)
+    for start, end in zip(starts, [*starts[1:], len(ids)], strict=True):
+        feature, kind, points = int(ids[start]), int(kinds[start]), xy[start:end]
+        if kind in _SAMPLE_LANES:
+            lanes.append(LaneFeature(feature, points, _SAMPLE_LANES[kind]))
+        elif kind in _SAMPLE_LINES or kind in _SAMPLE_EDGES:
+            edge = kind in _SAMPLE_EDGES
+            marking = _SAMPLE_EDGES[kind] if edge else _SAMPLE_LINES[kind]
+            lines.append(LineFeature(feature, points, marking, edge))
+        elif kind in _SAMPLE_AREAS:
+            areas.append(AreaFeature(feature, _SAMPLE_AREAS[kind], points))
+        elif kind == _STOP_SIGN_SAMPLE:
+            signs.append(StopSignFeature(feature, (), (float(points[0, 0]), float(points[0, 1]))))
+    return SourceMap(tuple(lanes), tuple(lines), tuple(areas), tuple(signs))
+
+
+def _example_signals(features: _Features, num_steps: int) -> tuple[SignalFeature, ...]:
+    """Per signalled lane its colour per step, from traffic_light_state/{past,current,future}."""
+    fields = {}
+    for name in ("id", "state", "valid", "x", "y"):
+        parts = [
+            features.array(f"traffic_light_state/{period}/{name}", required=False) for period in _PERIODS
+        ]
+        lights = len(parts[1])
+        if lights == 0:
+            return ()
+        if any(len(part) % lights for part in parts):
+            raise InputError(
+                features.path, features.where, f"tf.Example traffic_light_state/*/{name}: ragged"
+            )
+        fields[name] = np.concatenate([part.reshape(-1, lights) for part in parts])[:num_steps]
+    if len({values.shape for values in fields.values()}) != 1:
+        raise InputError(
+            features.path, features.where, "tf.Example traffic_light_state fields differ in shape"
+        )
+    colors: dict[int, list[LightColor]] = {}
+    stops: dict[int, tuple[float, float]] = {}
+    for step, column in zip(*np.nonzero(fields["valid"] > 0.5), strict=True):
+        lane = int(fields["id"][step, column])
+        if lane not in colors:
+            colors[lane] = [LightColor.INACTIVE] * num_steps
+            stops[lane] = (float(fields["x"][step, column]), float(fields["y"][step, column]))
+        number = int(fields["state"][step, column])
+        colors[lane][step] = LANE_STATE_BY_NUMBER[number] if 0 <= number < 9 else LightColor.INACTIVE
+    return tuple(SignalFeature(lane, stops[lane], tuple(colors[lane])) for lane in sorted(colors))

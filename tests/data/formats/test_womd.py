@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -140,12 +141,72 @@ def test_traffic_lights_replay_the_recorded_states(sample: tuple[object, Scenari
     assert LightColor.RED in {c for light in lights.values() for c in light.colors_at(np.arange(91))}
 
 
-def test_tf_example_layout_is_rejected_with_its_reason() -> None:
+def test_tf_example_with_a_cut_off_roadgraph_is_rejected_with_its_reason() -> None:
     if not EXAMPLE_FILE.exists():
         pytest.skip(f"WOMD tf.Example sample not found at {EXAMPLE_FILE}")
     assert womd.sniff(EXAMPLE_FILE)
-    with pytest.raises(InputError, match=r"record at byte 0: a tf\.Example .* not a Scenario proto"):
+    with pytest.raises(
+        InputError, match=r"record at byte 0: tf\.Example roadgraph uses all 20000 sample slots"
+    ):
         womd.read(EXAMPLE_FILE)
+
+
+def tiny_example_payload() -> bytes:
+    """A tf.Example: two agents (the SDC row 1) over 2 past, 1 current and 3 future steps, a lane
+    along +x with a road line on its right, a stop sign, padding, and a light turning green."""
+    example = womd._classes()["Example"]()
+
+    def put(key: str, values: Sequence[float], integers: bool = False) -> None:
+        entry = example.features.feature.add(key=key)
+        (entry.value.int64_list if integers else entry.value.float_list).value.extend(values)
+
+    steps = {"past": 2, "current": 1, "future": 3}
+    put("state/id", [11.0, 22.0])
+    put("state/type", [1.0, 1.0])
+    put("state/is_sdc", [0, 1], integers=True)
+    for period, count in steps.items():
+        offset = {"past": 0, "current": 2, "future": 3}[period]
+        t = np.arange(offset, offset + count)
+        put(f"state/{period}/x", [*(20.0 + t), *(1.0 * t)])
+        put(f"state/{period}/y", [0.0] * count * 2)
+        put(f"state/{period}/bbox_yaw", [0.0] * count * 2)
+        put(f"state/{period}/velocity_x", [10.0] * count * 2)
+        put(f"state/{period}/velocity_y", [0.0] * count * 2)
+        put(f"state/{period}/length", [4.5] * count * 2)
+        put(f"state/{period}/width", [1.9] * count * 2)
+        put(f"state/{period}/valid", [1] * count * 2, integers=True)
+        put(f"state/{period}/timestamp_micros", [*(100_000 * t), *(100_000 * t)], integers=True)
+        put(f"traffic_light_state/{period}/id", [7] * count, integers=True)
+        put(f"traffic_light_state/{period}/state", [4 if step < 3 else 6 for step in t], integers=True)
+        put(f"traffic_light_state/{period}/valid", [1] * count, integers=True)
+        put(f"traffic_light_state/{period}/x", [30.0] * count)
+        put(f"traffic_light_state/{period}/y", [0.0] * count)
+    lane = [(x, 0.0, 0.0) for x in np.arange(-10.0, 60.0, 0.5)]
+    line = [(x, -1.8, 0.0) for x in np.arange(-10.0, 60.0, 0.5)]
+    samples = [*lane, *line, (25.0, 3.0, 0.0), (0.0, 0.0, 0.0)]
+    put("roadgraph_samples/xyz", [value for sample in samples for value in sample])
+    put("roadgraph_samples/type", [2] * len(lane) + [7] * len(line) + [17, 0], integers=True)
+    put("roadgraph_samples/id", [7] * len(lane) + [8] * len(line) + [9, -1], integers=True)
+    put("roadgraph_samples/valid", [1] * (len(samples) - 1) + [0], integers=True)
+    example.features.feature.add(key="scenario/id").value.bytes_list.value.append(b"tiny-example")
+    return bytes(example.SerializeToString())
+
+
+def test_tf_example_layout_reads(tmp_path: Path) -> None:
+    path = tmp_path / "example.tfrecord"
+    path.write_bytes(frame(tiny_example_payload()))
+    scenario = womd.read(path)
+    assert (scenario.scenario_id, scenario.num_steps, scenario.dt) == ("tiny-example", 6, pytest.approx(0.1))
+    assert scenario.tracks.ids.tolist() == [11]
+    initial = scenario.planning_problems[0].initial
+    assert (initial.step, initial.x) == (2, 2.0)
+    assert scenario.recorded_egos[0].trajectory.x.tolist() == [2.0, 3.0, 4.0, 5.0]
+    lane = scenario.lane_graph.lane(7)
+    assert np.allclose(lane.right[:, 1], -1.8) and np.allclose(lane.left[:, 1], 1.75)
+    assert [sign.id for sign in scenario.traffic_signs] == [9]
+    (light,) = scenario.traffic_lights
+    assert light.colors_at(np.arange(6)) == (LightColor.RED,) * 3 + (LightColor.GREEN,) * 3
+    assert womd.source_map(path).polylines()[0][0] == "lane"
 
 
 def test_members_are_record_offsets_and_each_reads(tmp_path: Path) -> None:
@@ -219,16 +280,20 @@ def test_huge_length_is_refused_before_reading(tmp_path: Path) -> None:
         womd.read(path)
 
 
+_EXAMPLE = tiny_example_payload()
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.binary(max_size=400), st.integers(min_value=0, max_value=10_000))
 def test_fuzzed_payloads_raise_only_input_errors(tmp_path: Path, noise: bytes, position: int) -> None:
-    """Random payloads, and a valid payload with bytes overwritten, framed correctly: a scenario
-    or an InputError, never another exception."""
-    valid = bytearray(tiny_scenario_payload())
-    at = position % len(valid)
-    mutated = bytes(valid[:at] + noise[:16] + valid[at + len(noise[:16]) :])
+    """Random payloads, and valid payloads (both layouts) with bytes overwritten, framed correctly:
+    a scenario or an InputError, never another exception."""
+    mutated = []
+    for valid in (bytearray(tiny_scenario_payload()), bytearray(_EXAMPLE)):
+        at = position % len(valid)
+        mutated.append(bytes(valid[:at] + noise[:16] + valid[at + len(noise[:16]) :]))
     path = tmp_path / "fuzz.tfrecord"
-    for payload in (noise, mutated):
+    for payload in (noise, *mutated):
         path.write_bytes(frame(payload))
         try:
             womd.read(path)
