@@ -78,6 +78,8 @@ SENSOR_HISTORY = 1.0
 """History [s] before a sensor log's planning problem starts (WOMD's is 1.1 s, AV2 forecasting's 5 s)."""
 EGO_SIZE = (4.877, 2.0)
 """(length, width) [m] of the AV2 ego vehicle, as its `EGO_VEHICLE` cuboids give it."""
+MAX_COORDINATE = 1e7
+"""Largest magnitude of any float a table or map holds ([m], [m/s], [rad]; AV2 city frames span km)."""
 MAX_FILE_BYTES = 512 * 1024 * 1024
 MAX_ROWS = 20_000_000
 MAX_STEPS = 1_000_000
@@ -299,10 +301,10 @@ def _feather_schema(path: Path) -> pa.Schema:
 def _has_columns(path: Path, columns: tuple[str, ...], schema_of: Callable[[Path], pa.Schema]) -> bool:
     """Whether `path` is a table file whose schema names every one of `columns` (types not checked)."""
     try:
-        schema = schema_of(path)
-    except (pa.ArrowException, OSError, ValueError):
+        names = schema_of(path).names
+    except (pa.ArrowException, OSError, ValueError):  # ValueError: also names that are not UTF-8
         return False
-    return all(name in schema.names for name in columns)
+    return all(name in names for name in columns)
 
 
 # -------------------------------------------------------------------------------------------- tables
@@ -343,20 +345,23 @@ def _table(path: Path, columns: dict[str, _Check], kind: str) -> dict[str, np.nd
         if rows > MAX_ROWS:
             raise InputError(path, None, f"{rows} rows exceed the limit of {MAX_ROWS}")
         table = load()
+        table.validate(full=True)  # offsets, UTF-8: a damaged body fails here, not in numpy
+        columns_read = {name: _column(path, name, table.column(name)) for name in columns}
     except (pa.ArrowException, OSError, ValueError) as error:
         raise InputError(path, None, f"not a readable {kind} file ({_first_line(error)})") from None
-    out = {}
-    for name in columns:
-        column = table.column(name)
-        if column.null_count:
-            raise InputError(path, name, f"{column.null_count} missing values")
-        if pa.types.is_dictionary(column.type):
-            column = pc.cast(column, pa.string())
-        values = column.to_numpy()
-        if values.dtype.kind == "f" and not np.isfinite(values).all():
-            raise InputError(path, name, "holds NaN or infinite values")
-        out[name] = values
-    return out
+    return columns_read
+
+
+def _column(path: Path, name: str, column: pa.ChunkedArray) -> np.ndarray:
+    """A checked column as a numpy array: no nulls, finite floats (strings as objects)."""
+    if column.null_count:
+        raise InputError(path, name, f"{column.null_count} missing values")
+    if pa.types.is_dictionary(column.type):
+        column = pc.cast(column, pa.string())
+    values = column.to_numpy()
+    if values.dtype.kind == "f" and not (np.abs(values) <= MAX_COORDINATE).all():
+        raise InputError(path, name, f"holds NaN, infinite or values beyond +-{MAX_COORDINATE:g}")
+    return values
 
 
 def _read_json(path: Path) -> Any:
@@ -707,8 +712,10 @@ def _polyline(path: Path, value: Any, where: str) -> FloatArray:
         points = np.array([(point["x"], point["y"]) for point in value], dtype=np.float64)
     except (TypeError, KeyError, ValueError):
         raise InputError(path, where, "expected a list of points with numbers x and y") from None
-    if points.ndim != 2 or len(points) < 2 or not np.isfinite(points).all():
-        raise InputError(path, where, "expected two or more finite points")
+    if points.ndim != 2 or len(points) < 2 or not (np.abs(points) <= MAX_COORDINATE).all():
+        raise InputError(
+            path, where, f"expected two or more points with coordinates within +-{MAX_COORDINATE:g} m"
+        )
     return points
 
 

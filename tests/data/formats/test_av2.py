@@ -141,7 +141,7 @@ def bad_forecast(tmp_path: Path, **changes: list[object]) -> Path:
         ({"focal_track_id": ["404"] * 250}, "focal_track_id: names track '404', which has no rows"),
         ({"scenario_id": ["<b>x</b>"] * 250}, "scenario_id: '<b>x</b>' is not an id"),
         ({"timestep": [0] * 250}, "a track has two rows for one time step"),
-        ({"position_x": [float("nan")] * 250}, "position_x: holds NaN"),
+        ({"position_x": [float("nan")] * 250}, "position_x: holds NaN, infinite or values beyond"),
     ],
 )
 def test_bad_forecasting_parquet_is_rejected_with_file_and_reason(
@@ -169,7 +169,7 @@ def test_a_parquet_without_the_forecasting_columns_is_not_a_unit(tmp_path: Path)
             lambda text: text.replace(
                 '"left_lane_boundary": [{"x": 0.0, "y": 3.5, "z": 0.0}, ', '"left_lane_boundary": ['
             ),
-            "lane_segments / '1' / left_lane_boundary: expected two or more finite points",
+            "lane_segments / '1' / left_lane_boundary: expected two or more points",
         ),
         (
             lambda text: text.replace('"id": 2,', '"id": "2",'),
