@@ -58,6 +58,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
+from numpy.typing import NDArray
 from scipy.spatial.transform import Rotation, Slerp
 
 from drivestack.core.errors import InputError, InputWarning
@@ -535,46 +536,102 @@ def _rotations(columns: dict[str, np.ndarray]) -> Rotation:
     return Rotation.from_quat(np.stack([columns["qx"], columns["qy"], columns["qz"], columns["qw"]], axis=1))
 
 
-def _read_sensor_log(folder: Path, unit: _SensorLog) -> Scenario:
-    """One sensor log: cuboids placed in the city frame and resampled to `DT`, the ego from its poses."""
-    cuboids = _table(unit.annotations, ANNOTATION_COLUMNS, "Feather")
-    poses = _table(unit.poses, POSE_COLUMNS, "Feather")
+@dataclass(frozen=True, eq=False)
+class CityCuboids:
+    """A sensor log's cuboids placed in the city frame, one row per annotation (N rows).
+
+    `seconds` (N,) [s] after `start_ns` (the first sweep); `xy` (N, 2) [m] the cuboid centre; `yaw`
+    (N,) [rad] of its x axis; `length`, `width` (N,) [m]; `uuid`, `category` (N,) strings.
+    `ego_pose(seconds)` gives the ego's city position (M, 2) [m] and yaw (M,) [rad] at any time
+    within its poses (translation interpolated linearly, rotation by slerp).
+    """
+
+    start_ns: int
+    seconds: FloatArray
+    xy: FloatArray
+    yaw: FloatArray
+    length: FloatArray
+    width: FloatArray
+    uuid: NDArray[np.str_]
+    category: NDArray[np.str_]
+    pose_seconds: FloatArray
+    pose_translation: FloatArray
+    pose_rotation: Slerp
+
+    def ego_at(self, seconds: FloatArray) -> tuple[Rotation, FloatArray]:
+        """The ego's rotation and translation (M, 3) [m] at `seconds` (M,)."""
+        axes = [np.interp(seconds, self.pose_seconds, axis) for axis in self.pose_translation.T]
+        return self.pose_rotation(seconds), np.stack(axes, axis=1)
+
+    def ego_pose(self, seconds: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """The ego's city position (M, 2) [m] and yaw (M,) [rad] at `seconds` (M,)."""
+        rotation, translation = self.ego_at(seconds)
+        return translation[:, :2], _yaw(rotation)
+
+
+def _yaw(rotation: Rotation) -> FloatArray:
+    """Heading [rad] of each rotation's x axis in the x-y plane."""
+    matrix = rotation.as_matrix().reshape(-1, 3, 3)
+    return np.arctan2(matrix[:, 1, 0], matrix[:, 0, 0])
+
+
+def place_cuboids(annotations: Path, poses_file: Path) -> CityCuboids:
+    """The cuboids of an AV2 annotations Feather (ego frame) in the city frame of the ego's poses
+    (`city_SE3_egovehicle.feather`), each with the ego's pose at its own timestamp.
+
+    Raises InputError for unreadable tables, bad rotations or cuboids outside the poses' time span.
+    """
+    cuboids = _table(annotations, ANNOTATION_COLUMNS, "Feather")
+    poses = _table(poses_file, POSE_COLUMNS, "Feather")
     pose_ns = poses["timestamp_ns"].astype(np.int64)
     if len(pose_ns) < 2 or np.any(np.diff(pose_ns) <= 0):
-        raise InputError(unit.poses, "timestamp_ns", "needs two or more strictly increasing timestamps")
+        raise InputError(poses_file, "timestamp_ns", "needs two or more strictly increasing timestamps")
     stamps = cuboids["timestamp_ns"].astype(np.int64)
     if len(stamps) == 0:
-        raise InputError(unit.annotations, None, "holds no cuboids")
+        raise InputError(annotations, None, "holds no cuboids")
     outside = (stamps < pose_ns[0]) | (stamps > pose_ns[-1])
     if outside.any():
         raise InputError(
-            unit.annotations,
-            "timestamp_ns",
-            f"{int(outside.sum())} cuboids lie outside the ego poses' time span",
+            annotations, "timestamp_ns", f"{int(outside.sum())} cuboids lie outside the ego poses' time span"
         )
     start = int(stamps.min())
-    num_steps = int(np.floor((stamps.max() - start) / 1e9 / DT + 0.5)) + 1
+    pose_seconds = (pose_ns - start) / 1e9
     try:
-        ego_rotation = Slerp((pose_ns - start) / 1e9, _rotations(poses))
+        pose_rotation = Slerp(pose_seconds, _rotations(poses))
+    except ValueError as error:
+        raise InputError(poses_file, "qw, qx, qy, qz", f"not rotations ({_first_line(error)})") from None
+    try:
         object_rotation = _rotations(cuboids)
     except ValueError as error:
-        raise InputError(unit.poses, "qw, qx, qy, qz", f"not rotations ({_first_line(error)})") from None
+        raise InputError(annotations, "qw, qx, qy, qz", f"not rotations ({_first_line(error)})") from None
+    translation = np.stack([poses["tx_m"], poses["ty_m"], poses["tz_m"]], axis=1)
+    placed = CityCuboids(
+        start_ns=start,
+        seconds=(stamps - start) / 1e9,
+        xy=np.zeros((0, 2)),
+        yaw=np.zeros(0),
+        length=cuboids["length_m"].astype(np.float64),
+        width=cuboids["width_m"].astype(np.float64),
+        uuid=cuboids["track_uuid"].astype(str),
+        category=cuboids["category"].astype(str),
+        pose_seconds=pose_seconds,
+        pose_translation=translation,
+        pose_rotation=pose_rotation,
+    )
+    rotation, offset = placed.ego_at(placed.seconds)
+    local = np.stack([cuboids["tx_m"], cuboids["ty_m"], cuboids["tz_m"]], axis=1)
+    xy = (rotation.apply(local) + offset)[:, :2]
+    return dataclasses.replace(placed, xy=xy, yaw=_yaw(rotation * object_rotation))
 
-    def ego_at(seconds: FloatArray) -> tuple[Rotation, FloatArray]:
-        """The ego's rotation and translation (N, 3) [m] at `seconds` (N,) after the first sweep."""
-        axes = [np.interp(seconds, (pose_ns - start) / 1e9, poses[name]) for name in ("tx_m", "ty_m", "tz_m")]
-        return ego_rotation(seconds), np.stack(axes, axis=1)
 
-    seconds = (stamps - start) / 1e9
-    rotation, translation = ego_at(seconds)
-    offsets = np.stack([cuboids["tx_m"], cuboids["ty_m"], cuboids["tz_m"]], axis=1)
-    xy = (rotation.apply(offsets) + translation)[:, :2]
-    matrix = (rotation * object_rotation).as_matrix()
-    yaw = np.arctan2(matrix[:, 1, 0], matrix[:, 0, 0])
+def _read_sensor_log(folder: Path, unit: _SensorLog) -> Scenario:
+    """One sensor log: cuboids placed in the city frame and resampled to `DT`, the ego from its poses."""
+    placed = place_cuboids(unit.annotations, unit.poses)
+    seconds, xy, yaw = placed.seconds, placed.xy, placed.yaw
+    num_steps = int(np.floor(seconds.max() / DT + 0.5)) + 1
 
-    category = cuboids["category"].astype(str)
-    is_ego = category == _EGO_CATEGORY
-    names, agent = np.unique(cuboids["track_uuid"][~is_ego], return_inverse=True)
+    is_ego = placed.category == _EGO_CATEGORY
+    names, agent = np.unique(placed.uuid[~is_ego], return_inverse=True)
     _check_cells(unit.annotations, len(names) + 1, num_steps)
     order = np.lexsort((seconds[~is_ego], agent))
     per_agent = np.split(order, np.cumsum(np.bincount(agent, minlength=len(names)))[:-1])
@@ -594,21 +651,19 @@ def _read_sensor_log(folder: Path, unit: _SensorLog) -> Scenario:
         y[row, inside] = _interpolated(grid_seconds[inside], at, sample_xy[rows, 1])
         heading[row, inside] = _interpolated(grid_seconds[inside], at, np.unwrap(sample_yaw[rows]))
 
-    covered = grid_seconds <= (pose_ns[-1] - start) / 1e9
-    ego_rotation_grid, ego_translation = ego_at(grid_seconds[covered])
-    ego_matrix = ego_rotation_grid.as_matrix()
+    covered = grid_seconds <= placed.pose_seconds[-1]
+    ego_xy, ego_yaw = placed.ego_pose(grid_seconds[covered])
     valid[-1, covered] = True
-    x[-1, covered], y[-1, covered] = ego_translation[:, 0], ego_translation[:, 1]
-    heading[-1, covered] = np.arctan2(ego_matrix[:, 1, 0], ego_matrix[:, 0, 0])
+    x[-1, covered], y[-1, covered], heading[-1, covered] = ego_xy[:, 0], ego_xy[:, 1], ego_yaw
 
-    lengths, widths = cuboids["length_m"], cuboids["width_m"]
+    lengths, widths = placed.length, placed.width
     ego_size = (np.median(lengths[is_ego]), np.median(widths[is_ego])) if is_ego.any() else EGO_SIZE
     sample_sizes = np.stack([lengths[~is_ego], widths[~is_ego]], axis=1)
     sizes = np.array([np.median(sample_sizes[rows], axis=0) for rows in per_agent] + [ego_size]).reshape(
         -1, 2
     )
     first_rows = np.unique(agent, return_index=True)[1]
-    kinds = [SENSOR_TYPES.get(str(kind), AgentType.UNKNOWN) for kind in category[~is_ego][first_rows]]
+    kinds = [SENSOR_TYPES.get(str(kind), AgentType.UNKNOWN) for kind in placed.category[~is_ego][first_rows]]
     ids = _integer_ids(names)
     ego_id = int(ids.max()) + 1 if len(ids) else 1
     tracks = _tracks(np.append(ids, ego_id), [*kinds, AgentType.CAR], sizes, valid, x, y, heading)
