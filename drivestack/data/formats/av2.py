@@ -48,7 +48,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,7 +82,9 @@ EGO_SIZE = (4.877, 2.0)
 MAX_COORDINATE = 1e7
 """Largest magnitude of any float a table or map holds ([m], [m/s], [rad]; AV2 city frames span km)."""
 MAX_FILE_BYTES = 512 * 1024 * 1024
-MAX_ROWS = 20_000_000
+MAX_MAP_BYTES = 64 * 1024 * 1024
+"""Largest map JSON read (parsed JSON takes several times its size; AV2 log maps are 0.1-3 MB)."""
+MAX_ROWS = 5_000_000
 MAX_STEPS = 1_000_000
 SNIFF_BYTES = 4096
 
@@ -315,10 +317,10 @@ def _first_line(error: BaseException) -> str:
     return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
 
 
-def _check_size(path: Path) -> None:
+def _check_size(path: Path, limit: int = MAX_FILE_BYTES) -> None:
     size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise InputError(path, None, f"{size} bytes exceed the limit of {MAX_FILE_BYTES}")
+    if size > limit:
+        raise InputError(path, None, f"{size} bytes exceed the limit of {limit}")
 
 
 def _table(path: Path, columns: dict[str, _Check], kind: str) -> dict[str, np.ndarray]:
@@ -366,7 +368,7 @@ def _column(path: Path, name: str, column: pa.ChunkedArray) -> np.ndarray:
 
 
 def _read_json(path: Path) -> Any:
-    _check_size(path)
+    _check_size(path, MAX_MAP_BYTES)
     try:
         return json.loads(path.read_bytes())
     except (ValueError, RecursionError) as error:
@@ -775,12 +777,11 @@ def _polyline(path: Path, value: Any, where: str) -> FloatArray:
 
 
 def _lane(
-    path: Path, lane_id: int, where: str, segment: dict[str, Any], known: Iterable[int], dangling: list[str]
+    path: Path, lane_id: int, where: str, segment: dict[str, Any], known: Container[int], dangling: list[str]
 ) -> Lane:
     """One lane segment as a core Lane; references to lanes outside `known` go to `dangling`."""
     left = _polyline(path, segment.get("left_lane_boundary"), f"{where} / left_lane_boundary")
     right = _polyline(path, segment.get("right_lane_boundary"), f"{where} / right_lane_boundary")
-    known = set(known)
 
     def references(name: str) -> tuple[int, ...]:
         values = segment.get(name) or []
