@@ -10,9 +10,10 @@ traffic (`drop_agent`), as CommonRoad's recorded humans are not among its obstac
 The goal is where the recorded car ended: a rectangle centred on its last position, oriented along
 the lane it is on there (its own heading off the lanes), `GoalConfig.length` long and as wide as
 that lane (`GoalConfig.off_lane_width` off the lanes); its orientation within
-`GoalConfig.heading_tolerance` of that direction; its time window from the step after the current
-one to `GoalConfig.time_slack` after the car's last step, so a planner a little slower than the
-human still reaches it.
+`GoalConfig.heading_tolerance` of that direction; its time window from the current step to
+`GoalConfig.time_slack` after the car's last step, so a planner a little slower than the human
+still reaches it. A car that never leaves its goal region (it stood still) holds its goal already
+at the start: such runs go on to the end of the recording, and the metrics report it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import shapely
+from numpy.typing import NDArray
 
 from drivestack.core.errors import InputError
 from drivestack.core.geometry import angle_diff, wrap_angle
@@ -30,6 +32,7 @@ from drivestack.core.map import LaneGraph
 from drivestack.core.scenario import (
     DEFAULT_VEHICLE_TYPE,
     VEHICLE_DIMENSIONS,
+    AgentType,
     Goal,
     GoalState,
     Interval,
@@ -41,6 +44,7 @@ from drivestack.core.scenario import (
     Trajectory,
 )
 
+FloatArray = NDArray[np.float64]
 _PER_AGENT_FIELDS = ("x", "y", "yaw", "speed", "vx", "vy", "acceleration", "yaw_rate", "valid")
 
 
@@ -55,6 +59,71 @@ class GoalConfig:
     off_lane_width: float = 4.0
     heading_tolerance: float = np.pi / 4.0
     time_slack: float = 2.0
+
+
+def log_tracks(
+    ids: NDArray[np.int64],
+    agent_type: tuple[AgentType, ...],
+    x: FloatArray,
+    y: FloatArray,
+    yaw: FloatArray,
+    vx: FloatArray,
+    vy: FloatArray,
+    length: FloatArray,
+    width: FloatArray,
+    valid: NDArray[np.bool_],
+    dt: float,
+) -> Tracks:
+    """`Tracks` from a log's per-step arrays, each (agents, steps): positions [m], yaw [rad],
+    world-frame velocity [m/s], box size [m]. Non-finite poses are invalid steps; the speed is the
+    velocity along the heading; acceleration [m/s2] and yaw rate [rad/s] are finite differences
+    over consecutive valid steps; each agent's size is the median of its valid steps."""
+    valid = valid & np.isfinite(x) & np.isfinite(y) & np.isfinite(yaw)
+    yaw = np.where(valid, np.asarray(wrap_angle(np.where(valid, yaw, 0.0)), dtype=np.float64), np.nan)
+    vx, vy = (np.where(valid, np.nan_to_num(v), np.nan) for v in (vx, vy))
+    speed = np.cos(yaw) * vx + np.sin(yaw) * vy
+    sizes = [np.where(valid & np.isfinite(v) & (v > 0), v, np.nan) for v in (length, width)]
+    with np.errstate(all="ignore"):
+        median_length, median_width = (
+            np.nan_to_num(np.nanmedian(v, axis=1), nan=0.0) if v.shape[1] else np.zeros(len(v)) for v in sizes
+        )
+    shapes = tuple(
+        Shape(ShapeKind.RECTANGLE, length=float(a), width=float(b))
+        for a, b in zip(median_length, median_width, strict=True)
+    )
+    return Tracks(
+        ids=np.asarray(ids, dtype=np.int64),
+        agent_type=agent_type,
+        x=np.where(valid, x, np.nan),
+        y=np.where(valid, y, np.nan),
+        yaw=yaw,
+        speed=speed,
+        vx=vx,
+        vy=vy,
+        acceleration=_rate(speed, valid, dt, angular=False),
+        yaw_rate=_rate(yaw, valid, dt, angular=True),
+        valid=valid,
+        length=median_length,
+        width=median_width,
+        shapes=shapes,
+    )
+
+
+def _rate(values: FloatArray, valid: NDArray[np.bool_], dt: float, angular: bool) -> FloatArray:
+    """Per-step rate of change (agents, steps) [1/s]: the mean of the backward and forward
+    differences to valid neighbouring steps (0 for a lone step, NaN where invalid)."""
+    step = np.diff(values, axis=1)
+    if angular:
+        step = np.asarray(angle_diff(values[:, 1:], values[:, :-1]), dtype=np.float64)
+    pair = valid[:, 1:] & valid[:, :-1]
+    step = np.where(pair, step / dt, 0.0)
+    total = np.zeros_like(values)
+    count = np.zeros(values.shape)
+    total[:, 1:] += step
+    total[:, :-1] += step
+    count[:, 1:] += pair
+    count[:, :-1] += pair
+    return np.where(valid, total / np.maximum(count, 1.0), np.nan)
 
 
 def problem_from_track(
@@ -88,7 +157,7 @@ def problem_from_track(
         float(trajectory.x[last]),
         float(trajectory.y[last]),
         float(trajectory.yaw[last]),
-        Interval(current_step + 1, int(trajectory.steps[last]) + round(config.time_slack / dt)),
+        Interval(current_step, int(trajectory.steps[last]) + round(config.time_slack / dt)),
         config,
     )
     problem = PlanningProblem(id=problem_id, initial=initial, goal=Goal(states=(goal,)))

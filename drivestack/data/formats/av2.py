@@ -17,9 +17,9 @@ Conventions of this reader:
   along the shorter arc), and extrapolated along the end segment within `HOLD` of a track's ends.
   Position and yaw use the cuboid's centre and its rotation composed with the ego's (roll and
   pitch dropped); height, z and `num_interior_pts` are dropped.
-- Kinematics: forecasting velocities are the file's; sensor-log velocities come from the positions.
-  speed = velocity along the heading; acceleration and yaw rate by finite differences per track
-  (central, one-sided at a track's ends; the CommonRoad reader's rule).
+- Kinematics (`_log.log_tracks`): forecasting velocities are the file's; sensor-log velocities are
+  the positions' rate of change. speed = velocity along the heading; acceleration and yaw rate are
+  finite differences over consecutive valid steps (central, one-sided at a track's ends).
 - Track ids: a name that is a canonical decimal integer keeps its value; other names (the
   forecasting AV's "AV", sensor uuids) get the next integers after the largest, in sorted order.
 - Types and sizes: see `FORECAST_TYPES` (AV2 forecasting gives no sizes: per-type defaults, the
@@ -62,11 +62,10 @@ from numpy.typing import NDArray
 from scipy.spatial.transform import Rotation, Slerp
 
 from drivestack.core.errors import InputError, InputWarning
-from drivestack.core.geometry import wrap_angle
 from drivestack.core.map import FloatArray, Lane, LaneGraph, Neighbour
-from drivestack.core.scenario import AgentType, BoolArray, IntArray, Scenario, Shape, ShapeKind, Tracks
-from drivestack.data.formats._log import drop_agent, problem_from_track
-from drivestack.data.formats.commonroad import MAX_TRACK_CELLS, _centerline, _segment_rate
+from drivestack.core.scenario import AgentType, BoolArray, IntArray, Scenario, Tracks
+from drivestack.data.formats._log import _rate, drop_agent, log_tracks, problem_from_track
+from drivestack.data.formats.commonroad import MAX_TRACK_CELLS, _centerline
 
 FORMAT = "av2"
 DT = 0.1
@@ -418,43 +417,16 @@ def _tracks(
     yaw: FloatArray,
     velocity: tuple[FloatArray, FloatArray] | None = None,
 ) -> Tracks:
-    """Tracks from (agents, steps) grids of positions [m] and yaw [rad] (NaN where not `valid`).
-
-    `velocity` (vx, vy) [m/s] grids where the file gives them, else derived from the positions;
-    speed [m/s] is the velocity along the heading, acceleration and yaw rate finite differences.
-    """
-    agent, step = np.nonzero(valid)
-    same_next = agent[1:] == agent[:-1]
-    seconds = step.astype(np.float64) * DT
-    heading = np.asarray(wrap_angle(yaw[valid]), dtype=np.float64)
-
-    def rate(values: FloatArray, angular: bool = False) -> FloatArray:
-        return _segment_rate(values, seconds, same_next, angular)
-
-    vx, vy = (velocity[0][valid], velocity[1][valid]) if velocity else (rate(x[valid]), rate(y[valid]))
-    speed = np.cos(heading) * vx + np.sin(heading) * vy
-
-    def grid(values: FloatArray) -> FloatArray:
-        out = np.full(valid.shape, np.nan)
-        out[valid] = values
-        return out
-
-    return Tracks(
-        ids=ids,
-        agent_type=tuple(kinds),
-        x=grid(x[valid]),
-        y=grid(y[valid]),
-        yaw=grid(heading),
-        speed=grid(speed),
-        vx=grid(vx),
-        vy=grid(vy),
-        acceleration=grid(rate(speed)),
-        yaw_rate=grid(rate(heading, angular=True)),
-        valid=valid,
-        length=sizes[:, 0].copy(),
-        width=sizes[:, 1].copy(),
-        shapes=tuple(Shape(ShapeKind.RECTANGLE, length=float(l), width=float(w)) for l, w in sizes),  # noqa: E741
+    """Tracks (`_log.log_tracks`) from (agents, steps) grids of positions [m] and yaw [rad], NaN
+    where not `valid`, and `sizes` (agents, 2) [m]; `velocity` (vx, vy) [m/s] grids where the file
+    gives them, else the positions' rate of change over consecutive valid steps."""
+    vx, vy = (
+        velocity
+        if velocity is not None
+        else (_rate(x, valid, DT, angular=False), _rate(y, valid, DT, angular=False))
     )
+    length, width = (np.repeat(sizes[:, k : k + 1], valid.shape[1], axis=1) for k in (0, 1))
+    return log_tracks(ids, tuple(kinds), x, y, yaw, vx, vy, length, width, valid, DT)
 
 
 def _check_cells(path: Path, agents: int, steps: int) -> None:

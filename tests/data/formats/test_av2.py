@@ -280,7 +280,8 @@ def test_moving_vehicles_drive_on_lanes(recorded: dict[str, Scenario]) -> None:
 def test_log_replay_of_every_sample_is_exact_and_clean(recorded: dict[str, Scenario]) -> None:
     """The recorded ego replayed closed loop (log agents): exact, no collision, on the drivable area,
     right direction, full progress; the score reaches 0.9 unless comfort is 0, which (the replay
-    being exact) judges the human's own driving: a 3.0 m/s2 start in one log, 2.4 m/s2 in another."""
+    being exact) judges the recording itself: a 3.0 m/s2 start in one log, 2.4 m/s2 in another, and
+    4.4 m/s3 of jerk in the forecasting focal track's stop (AV2's tracked velocities)."""
     from drivestack.bench.run import run_one
     from drivestack.sim.world import SimConfig
 

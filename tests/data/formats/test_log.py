@@ -52,7 +52,7 @@ def test_problem_starts_at_current_step_and_ends_where_the_car_ended() -> None:
     assert region.center == pytest.approx((trajectory.x[-1], 0.0))
     assert region.orientation == pytest.approx(0.0, abs=1e-9)
     assert region.width == pytest.approx(LANE_WIDTH)  # as wide as the lane it ends on
-    assert goal.time.start == CURRENT + 1
+    assert goal.time.start == CURRENT
     assert goal.time.end == NUM_STEPS - 1 + round(GoalConfig().time_slack / DT)
     assert goal.orientation is not None and goal.orientation.contains(0.0)
 
