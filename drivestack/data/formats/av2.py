@@ -188,6 +188,8 @@ ANNOTATION_COLUMNS: dict[str, _Check] = {
 _FORECAST_KEYS = ("scenario_id", "track_id", "timestep", "focal_track_id")
 _ANNOTATION_KEYS = ("timestamp_ns", "track_uuid", "category")
 _POSE_KEYS = ("timestamp_ns", "qw", "tx_m")
+_DAMAGED = "damaged"
+_RASTER_KEYS = ("R", "t", "s")  # the sensor log's `*_Sim2_city.json` raster alignment
 
 
 @dataclass(frozen=True)
@@ -257,38 +259,48 @@ def _require_unit(folder: Path) -> _Forecast | _SensorLog:
 
 
 def _unit(folder: Path) -> _Forecast | _SensorLog | None:
-    """The AV2 unit in `folder`, recognised by its files' content, or None."""
+    """The AV2 unit in `folder`, recognised by its files' content, or None.
+
+    A table whose footer cannot be read but whose magic bytes are right counts as damaged and is
+    claimed where the layout leaves it one role (its reading then names the damage); a map JSON that
+    does not parse is claimed where it is the only JSON file of its place (see `_map_file`).
+    """
     if not folder.is_dir():
         return None
     files = sorted(entry for entry in folder.iterdir() if entry.is_file())
-    maps = _map_files(files)
-    scenarios = tuple(
-        f for f in files if f.suffix == ".parquet" and _has_columns(f, _FORECAST_KEYS, _parquet_schema)
-    )
-    if scenarios and len(maps) == 1:
-        return _Forecast(scenarios, maps[0])
-    tables = [f for f in files if f.suffix == ".feather"]
-    annotations = [f for f in tables if _has_columns(f, _ANNOTATION_KEYS, _feather_schema)]
-    poses = [f for f in tables if f not in annotations and _has_columns(f, _POSE_KEYS, _feather_schema)]
+    parquets = {f: _role(f, {"scenario": _FORECAST_KEYS}, _parquet_schema, b"PAR1") for f in files}
+    scenarios = tuple(f for f, role in parquets.items() if role in ("scenario", _DAMAGED))
+    if scenarios:
+        map_json = _map_file(files)
+        return _Forecast(scenarios, map_json) if map_json is not None else None
+    roles: dict[str, tuple[str, ...]] = {"annotations": _ANNOTATION_KEYS, "poses": _POSE_KEYS}
+    tables = {f: _role(f, roles, _feather_schema, b"ARROW1") for f in files}
+    found = {role: [f for f, kind in tables.items() if kind == role] for role in (*roles, _DAMAGED)}
+    missing = [role for role in roles if not found[role]]
+    if len(missing) == 1 and len(found[_DAMAGED]) == 1:
+        found[missing[0]] = found[_DAMAGED]
     map_folder = folder / "map"
-    if len(annotations) == 1 and len(poses) == 1 and map_folder.is_dir():
-        sensor_maps = _map_files(sorted(entry for entry in map_folder.iterdir() if entry.is_file()))
-        if len(sensor_maps) == 1:
-            return _SensorLog(annotations[0], poses[0], sensor_maps[0])
-    return None
+    if len(found["annotations"]) != 1 or len(found["poses"]) != 1 or not map_folder.is_dir():
+        return None
+    map_json = _map_file(sorted(entry for entry in map_folder.iterdir() if entry.is_file()))
+    return _SensorLog(found["annotations"][0], found["poses"][0], map_json) if map_json is not None else None
 
 
-def _map_files(files: Iterable[Path]) -> list[Path]:
-    """The JSON files among `files` whose first bytes hold an object with an AV2 map key."""
-    found = []
+def _map_file(files: Iterable[Path]) -> Path | None:
+    """The map among `files`: the one JSON whose first bytes hold an object with an AV2 map key, else
+    the only JSON file that is not a raster alignment (`{"R", "t", "s"}`); None when ambiguous."""
+    maps, others = [], []
     for file in files:
         if file.suffix != ".json":
             continue
         with file.open("rb") as handle:
             head = handle.read(SNIFF_BYTES).lstrip()
         if head.startswith(b"{") and any(f'"{key}"'.encode() in head for key in _MAP_KEYS):
-            found.append(file)
-    return found
+            maps.append(file)
+        elif not (head.startswith(b"{") and all(f'"{key}"'.encode() in head for key in _RASTER_KEYS)):
+            others.append(file)
+    candidates = maps or others
+    return candidates[0] if len(candidates) == 1 else None
 
 
 def _parquet_schema(path: Path) -> pa.Schema:
@@ -300,13 +312,17 @@ def _feather_schema(path: Path) -> pa.Schema:
         return ipc.open_file(source).schema
 
 
-def _has_columns(path: Path, columns: tuple[str, ...], schema_of: Callable[[Path], pa.Schema]) -> bool:
-    """Whether `path` is a table file whose schema names every one of `columns` (types not checked)."""
+def _role(
+    path: Path, roles: dict[str, tuple[str, ...]], schema_of: Callable[[Path], pa.Schema], magic: bytes
+) -> str | None:
+    """The role whose key columns `path`'s table schema names; `_DAMAGED` for a file that starts with
+    the format's `magic` but whose schema cannot be read; None for anything else."""
     try:
         names = schema_of(path).names
     except (pa.ArrowException, OSError, ValueError):  # ValueError: also names that are not UTF-8
-        return False
-    return all(name in names for name in columns)
+        with path.open("rb") as handle:
+            return _DAMAGED if handle.read(len(magic)) == magic else None
+    return next((role for role, keys in roles.items() if all(name in names for name in keys)), None)
 
 
 # -------------------------------------------------------------------------------------------- tables

@@ -115,12 +115,27 @@ def test_sensor_log_ego_cuboids_give_the_ego_size_and_are_not_traffic(tmp_path: 
 
 def test_folders_that_are_not_av2_units_are_not_sniffed(tmp_path: Path) -> None:
     assert not av2.sniff(tmp_path)
-    (tmp_path / "scenario_x.parquet").write_bytes(b"PAR1 not really")
-    (tmp_path / "log_map_archive_x.json").write_text("[]")
-    assert not av2.sniff(tmp_path)
+    pq.write_table(pa.table({"frame": [1], "x": [0.0]}), tmp_path / "scenario_x.parquet")
+    (tmp_path / "log_map_archive_x.json").write_text(json.dumps({"lane_segments": {}}))
+    assert not av2.sniff(tmp_path)  # another table beside an AV2 map
     assert not av2.sniff(tmp_path / "scenario_x.parquet")  # a unit is a folder
     with pytest.raises(InputError, match="not an Argoverse 2 unit"):
         av2.read(tmp_path)
+
+
+def test_damaged_files_in_an_av2_layout_are_claimed_and_named(tmp_path: Path) -> None:
+    folder = write_forecast(tmp_path / "scenario")
+    parquet = next(folder.glob("*.parquet"))
+    parquet.write_bytes(parquet.read_bytes()[:300])  # Parquet magic, no footer
+    assert av2.sniff(folder)
+    with pytest.raises(InputError, match=r"\.parquet: not a readable Parquet file"):
+        av2.read(folder)
+    folder = write_forecast(tmp_path / "other")
+    map_json = next(folder.glob("*.json"))
+    map_json.write_text("lane segments, but not JSON")
+    assert av2.sniff(folder)
+    with pytest.raises(InputError, match=r"log_map_archive_.*\.json: not valid JSON"):
+        av2.read(folder)
 
 
 def bad_forecast(tmp_path: Path, **changes: list[object]) -> Path:
@@ -196,7 +211,9 @@ def test_truncated_feather_is_rejected_with_file_and_reason(tmp_path: Path) -> N
     data = poses.read_bytes()
     assert av2.sniff(folder)
     poses.write_bytes(data[: len(data) - 200])  # the footer (and so the schema) is gone
-    assert not av2.sniff(folder)
+    assert av2.sniff(folder)  # the one table of the layout left without a role
+    with pytest.raises(InputError, match=r"city_SE3_egovehicle\.feather: not a readable Feather file"):
+        av2.read(folder)
     annotations = folder / "annotations.feather"
     poses.write_bytes(data)
     body = annotations.read_bytes()
@@ -295,10 +312,11 @@ def test_log_replay_of_every_sample_is_exact_and_clean(recorded: dict[str, Scena
         assert row["score"] >= 0.9 or row["comfort"] == 0.0, (name, row["score"])
 
 
-def test_map_json_keys_sniffed_from_the_first_bytes_only(tmp_path: Path) -> None:
+def test_a_map_is_found_by_its_first_bytes_or_as_the_only_json_there(tmp_path: Path) -> None:
     folder = write_forecast(tmp_path / "scenario")
     map_json = next(folder.glob("*.json"))
-    data = json.loads(map_json.read_text())
-    padded = {"padding": "x" * (2 * av2.SNIFF_BYTES), **data}
-    map_json.write_text(json.dumps(padded))
+    padded = {"padding": "x" * (2 * av2.SNIFF_BYTES), **json.loads(map_json.read_text())}
+    map_json.write_text(json.dumps(padded))  # its map keys come after the sniffed bytes
+    assert av2.sniff(folder) and len(av2.read(folder).lane_graph) == 4
+    (folder / "notes.json").write_text("{}")  # now two JSON files, neither recognisable
     assert not av2.sniff(folder)
