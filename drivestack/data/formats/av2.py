@@ -234,12 +234,12 @@ def read(path: Path, member: str | None = None) -> Scenario:
     unit = _require_unit(folder)
     if isinstance(unit, _SensorLog):
         if member:
-            raise InputError(folder, None, f"a sensor log holds one scenario; unknown member {member!r}")
+            raise InputError(folder, None, f"a sensor log holds one scenario; unknown member {member[:40]!r}")
         return _read_sensor_log(folder, unit)
     if member:
         chosen = [scenario for scenario in unit.scenarios if scenario.name == member]
         if not chosen:
-            raise InputError(folder, None, f"no forecasting scenario {member!r} in this folder")
+            raise InputError(folder, None, f"no forecasting scenario {member[:40]!r} in this folder")
         return _read_forecast(chosen[0], unit.map_json)
     if len(unit.scenarios) > 1:
         raise InputError(folder, None, f"holds {len(unit.scenarios)} scenarios: name one of them")

@@ -223,6 +223,20 @@ def test_truncated_feather_is_rejected_with_file_and_reason(tmp_path: Path) -> N
         av2.read(folder)
 
 
+def test_scenarios_sharing_a_folder_are_members(tmp_path: Path) -> None:
+    folder = write_forecast(tmp_path / "scenario")
+    rows = forecast_rows()
+    rows["scenario_id"] = ["second"] * len(rows["track_id"])
+    pq.write_table(pa.table(rows), folder / "scenario_second.parquet")
+    names = av2.members(folder)
+    assert names == sorted(path.name for path in folder.glob("*.parquet")) and len(names) == 2
+    read = {name: av2.read(folder, name) for name in names}
+    assert read["scenario_second.parquet"].scenario_id == "second"
+    assert read[f"scenario_{SCENARIO_ID}.parquet"].scenario_id == SCENARIO_ID
+    with pytest.raises(InputError, match="holds 2 scenarios"):
+        av2.read(folder)
+
+
 def test_unknown_members_are_rejected(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"no forecasting scenario 'other\.parquet'"):
         av2.read(write_forecast(tmp_path / "scenario"), "other.parquet")
