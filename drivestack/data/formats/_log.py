@@ -45,6 +45,10 @@ from drivestack.core.scenario import (
 )
 
 FloatArray = NDArray[np.float64]
+MAX_COORDINATE = 1e7
+"""Largest position [m] a log may hold; steps beyond it (or not finite) are invalid."""
+MIN_TIME_STEP, MAX_TIME_STEP = 1e-3, 10.0
+"""Bounds [s] of a log's time step."""
 _PER_AGENT_FIELDS = ("x", "y", "yaw", "speed", "vx", "vy", "acceleration", "yaw_rate", "valid")
 
 
@@ -78,7 +82,7 @@ def log_tracks(
     world-frame velocity [m/s], box size [m]. Non-finite poses are invalid steps; the speed is the
     velocity along the heading; acceleration [m/s2] and yaw rate [rad/s] are finite differences
     over consecutive valid steps; each agent's size is the median of its valid steps."""
-    valid = valid & np.isfinite(x) & np.isfinite(y) & np.isfinite(yaw)
+    valid = valid & (np.abs(x) <= MAX_COORDINATE) & (np.abs(y) <= MAX_COORDINATE) & np.isfinite(yaw)
     yaw = np.where(valid, np.asarray(wrap_angle(np.where(valid, yaw, 0.0)), dtype=np.float64), np.nan)
     vx, vy = (np.where(valid, np.nan_to_num(v), np.nan) for v in (vx, vy))
     speed = np.cos(yaw) * vx + np.sin(yaw) * vy

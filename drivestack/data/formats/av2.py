@@ -64,7 +64,7 @@ from scipy.spatial.transform import Rotation, Slerp
 from drivestack.core.errors import InputError, InputWarning
 from drivestack.core.map import FloatArray, Lane, LaneGraph, Neighbour
 from drivestack.core.scenario import AgentType, BoolArray, IntArray, Scenario, Tracks
-from drivestack.data.formats._log import _rate, drop_agent, log_tracks, problem_from_track
+from drivestack.data.formats._log import MAX_COORDINATE, _rate, drop_agent, log_tracks, problem_from_track
 from drivestack.data.formats.commonroad import MAX_TRACK_CELLS, _centerline
 
 FORMAT = "av2"
@@ -78,8 +78,6 @@ SENSOR_HISTORY = 1.0
 """History [s] before a sensor log's planning problem starts (WOMD's is 1.1 s, AV2 forecasting's 5 s)."""
 EGO_SIZE = (4.877, 2.0)
 """(length, width) [m] of the AV2 ego vehicle, as its `EGO_VEHICLE` cuboids give it."""
-MAX_COORDINATE = 1e7
-"""Largest magnitude of any float a table or map holds ([m], [m/s], [rad]; AV2 city frames span km)."""
 MAX_FILE_BYTES = 512 * 1024 * 1024
 MAX_MAP_BYTES = 64 * 1024 * 1024
 """Largest map JSON read (parsed JSON takes several times its size; AV2 log maps are 0.1-3 MB)."""
