@@ -33,12 +33,12 @@ Conventions of this reader:
   arc length, predecessors, successors, left/right neighbours with their direction compared,
   `is_intersection` -> lane type "intersection", lane type VEHICLE/BUS/BIKE -> CommonRoad's
   urban/busLane/bicycleLane with users vehicle/bus/bicycle, lane marks -> CommonRoad line markings).
-  Pedestrian crossings become "crosswalk" lanes between their two edges, for pedestrians both ways.
-  A reference to a lane the map does not hold (AV2 maps are crops) is dropped with one warning per
-  map. Dropped: drivable areas (core keeps the lanes' union as the road), z coordinates, the
-  forecasting map's own centerlines, the sensor log's raster alignment (`*_Sim2_city.json`), AV2's
-  track categories (fragment/unscored/scored) and timestamps. AV2 has no traffic lights, signs or
-  speed limits.
+  Pedestrian crossings become "crosswalk" lanes between their two edges, for pedestrians both ways
+  (one whose id a lane segment has is dropped with a warning). A reference to a lane the map does
+  not hold (AV2 maps are crops) is dropped with one warning per map. Dropped: drivable areas (core
+  keeps the lanes' union as the road), z coordinates, the forecasting map's own centerlines, the
+  sensor log's raster alignment (`*_Sim2_city.json`), AV2's track categories
+  (fragment/unscored/scored) and timestamps. AV2 has no traffic lights, signs or speed limits.
 - Bounds: files larger than `MAX_FILE_BYTES`, tables of more than `MAX_ROWS` rows, grids of more than
   `MAX_TRACK_CELLS` cells are rejected before they are read (or gridded).
 """
@@ -729,7 +729,9 @@ def _read_map(path: Path, map_id: str, warnings: list[InputWarning]) -> LaneGrap
             raise InputError(path, where, "is not an object")
         crossing_id = _integer(path, crossing.get("id"), f"{where} / id")
         if crossing_id in lanes:
-            raise InputError(path, f"{where} / id", f"{crossing_id} is also a lane segment's id")
+            problem = f"{crossing_id} is also a lane segment's id: the crossing is dropped"
+            warnings.append(InputWarning(str(path), f"{where} / id", problem))
+            continue
         lanes[crossing_id] = _crosswalk(path, crossing_id, where, crossing)
     if dangling:
         shown = ", ".join(dangling[:3]) + (", ..." if len(dangling) > 3 else "")

@@ -190,10 +190,6 @@ def test_a_parquet_without_the_forecasting_columns_is_not_a_unit(tmp_path: Path)
             lambda text: text.replace('"id": 2,', '"id": "2",'),
             "lane_segments / '2' / id: expected an integer id",
         ),
-        (
-            lambda text: text.replace('"id": 50,', '"id": 3,'),
-            "pedestrian_crossings / '50' / id: 3 is also a lane",
-        ),
     ],
 )
 def test_bad_map_json_is_rejected_with_file_and_element(tmp_path: Path, damage, message: str) -> None:  # type: ignore[no-untyped-def]
@@ -203,6 +199,17 @@ def test_bad_map_json_is_rejected_with_file_and_element(tmp_path: Path, damage, 
     with pytest.raises(InputError, match=message) as caught:
         av2.read(folder)
     assert map_json.name in str(caught.value)
+
+
+def test_a_crossing_with_a_lanes_id_is_dropped_with_a_warning(tmp_path: Path) -> None:
+    folder = write_forecast(tmp_path / "scenario")
+    map_json = next(folder.glob("*.json"))
+    map_json.write_text(map_json.read_text().replace('"id": 50,', '"id": 3,'))
+    scenario = av2.read(folder)
+    assert sorted(scenario.lane_graph.lanes) == [1, 2, 3]
+    assert scenario.lane_graph.lanes[3].lane_types == ("urban",)
+    messages = [str(warning) for warning in scenario.warnings]
+    assert any("pedestrian_crossings / '50' / id: 3 is also a lane segment's id" in m for m in messages)
 
 
 def test_truncated_feather_is_rejected_with_file_and_reason(tmp_path: Path) -> None:
