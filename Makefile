@@ -11,6 +11,10 @@ STAMP  := $(VENV)/.installed
 # own small venv used only by the cross-check test.
 CROSSCHECK_VENV  ?= .venv-crosscheck
 CROSSCHECK_STAMP := $(CROSSCHECK_VENV)/.installed
+# av2 (the Argoverse 2 devkit) declares torch and CUDA wheels it does not need for reading: it lives in
+# its own venv, installed with --no-deps from fully pinned requirements.
+AV2_VENV  ?= .venv-crosscheck-av2
+AV2_STAMP := $(AV2_VENV)/.installed
 
 .PHONY: demo test lint typecheck pytest clean
 
@@ -26,6 +30,12 @@ $(CROSSCHECK_STAMP): tests/crosscheck/requirements.txt
 	$(CROSSCHECK_VENV)/bin/pip install --quiet -r tests/crosscheck/requirements.txt
 	touch $(CROSSCHECK_STAMP)
 
+$(AV2_STAMP): tests/crosscheck/av2-requirements.txt
+	$(PYTHON) -m venv $(AV2_VENV)
+	$(AV2_VENV)/bin/pip install --quiet --upgrade pip==26.3
+	$(AV2_VENV)/bin/pip install --quiet --no-deps -r tests/crosscheck/av2-requirements.txt
+	touch $(AV2_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/drivestack demo $(if $(DATA),--data $(DATA))
 
@@ -36,10 +46,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) $(CROSSCHECK_STAMP)
+pytest: $(STAMP) $(CROSSCHECK_STAMP) $(AV2_STAMP)
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest
 
 clean:
-	rm -rf $(VENV) $(CROSSCHECK_VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CROSSCHECK_VENV) $(AV2_VENV) .pytest_cache .mypy_cache .ruff_cache

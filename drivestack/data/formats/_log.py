@@ -28,6 +28,7 @@ from numpy.typing import NDArray
 
 from drivestack.core.errors import InputError
 from drivestack.core.geometry import angle_diff, wrap_angle
+from drivestack.core.limits import DEFAULT_READER_LIMITS
 from drivestack.core.map import LaneGraph
 from drivestack.core.scenario import (
     DEFAULT_VEHICLE_TYPE,
@@ -45,9 +46,10 @@ from drivestack.core.scenario import (
 )
 
 FloatArray = NDArray[np.float64]
-MAX_COORDINATE = 1e7
+MAX_COORDINATE = DEFAULT_READER_LIMITS.max_coordinate
 """Largest position [m] a log may hold; steps beyond it (or not finite) are invalid."""
-MIN_TIME_STEP, MAX_TIME_STEP = 1e-3, 10.0
+MIN_TIME_STEP = DEFAULT_READER_LIMITS.min_time_step_size
+MAX_TIME_STEP = DEFAULT_READER_LIMITS.max_time_step_size
 """Bounds [s] of a log's time step."""
 _PER_AGENT_FIELDS = ("x", "y", "yaw", "speed", "vx", "vy", "acceleration", "yaw_rate", "valid")
 

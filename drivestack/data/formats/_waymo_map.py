@@ -38,6 +38,7 @@ import shapely
 from numpy.typing import NDArray
 
 from drivestack.core.geometry import angle_diff
+from drivestack.core.limits import DEFAULT_READER_LIMITS
 from drivestack.core.map import Lane, LaneGraph, Neighbour, StopLine
 from drivestack.core.scenario import LightColor, TrafficLight, TrafficSign
 
@@ -46,7 +47,7 @@ FloatArray = NDArray[np.float64]
 US_STOP_SIGN = "R1-1"
 """MUTCD stop sign id (CommonRoad's US sign vocabulary); WOMD and ScenarioNet maps are in the USA or
 Singapore, whose stop signs mean the same."""
-MAX_COORDINATE = 1e7
+MAX_COORDINATE = DEFAULT_READER_LIMITS.max_coordinate
 """Largest map coordinate [m] kept (points beyond it, or not finite, are dropped)."""
 _MAX_STATIONS = 5000  # width stations per lane at most (a lane longer than 10 km is malformed)
 _HELD_STEPS = 1_000_000  # the last recorded light state holds this long after the recording

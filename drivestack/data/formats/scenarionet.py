@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from drivestack.core.errors import InputError
+from drivestack.core.limits import DEFAULT_READER_LIMITS
 from drivestack.core.scenario import AgentType, LightColor, Scenario
 from drivestack.data.formats._log import (
     MAX_TIME_STEP,
@@ -57,7 +58,7 @@ from drivestack.data.formats._waymo_map import (
 FORMAT = "scenarionet"
 MAX_FILE_BYTES = 128 * 2**20
 """Largest file read [bytes] (ScenarioNet scenarios are 0.5-10 MB)."""
-MAX_TRACK_CELLS = 20_000_000
+MAX_TRACK_CELLS = DEFAULT_READER_LIMITS.max_track_cells
 """Largest tracks grid (agents x steps) built from one scenario."""
 _SNIFF_BYTES = 16384
 _SAFE_ID = re.compile(r"[^A-Za-z0-9_.-]")

@@ -31,6 +31,7 @@ import numpy as np
 from google.protobuf.message import DecodeError
 
 from drivestack.core.errors import InputError
+from drivestack.core.limits import DEFAULT_READER_LIMITS
 from drivestack.core.scenario import AgentType, LightColor, Scenario
 from drivestack.data.formats._log import (
     MAX_TIME_STEP,
@@ -54,7 +55,7 @@ from drivestack.data.formats._waymo_map import (
 FORMAT = "womd"
 MAX_RECORD_BYTES = 256 * 2**20
 """Largest record payload read [bytes] (WOMD scenarios are about 1 MB; with lidar, tens of MB)."""
-MAX_TRACK_CELLS = 20_000_000
+MAX_TRACK_CELLS = DEFAULT_READER_LIMITS.max_track_cells
 """Largest tracks grid (agents x steps) built from one scenario."""
 _PROTO = Path(__file__).with_name("womd.proto")
 _HEADER = struct.Struct("<QI")
