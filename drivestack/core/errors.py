@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -25,6 +26,28 @@ class InputError(DrivestackError):
     def __reduce__(self) -> tuple[type[InputError], tuple[str | None, str | None, str]]:
         """Pickle by the constructor's arguments, so the error crosses process boundaries intact."""
         return (type(self), (self.path, self.element, self.problem))
+
+
+@dataclass(frozen=True)
+class InputWarning:
+    """Something a reader dropped or guessed while the file still loaded: file, element and what happened.
+
+    Readers return these with their result (e.g. `Scenario.warnings`), so they cross process
+    boundaries with it; `validate` and `ingest` list them apart from rejections.
+    """
+
+    path: str | None
+    element: str | None
+    problem: str
+
+    def __str__(self) -> str:
+        where = ": ".join(part for part in (self.path, self.element) if part)
+        return f"{where}: {self.problem}" if where else self.problem
+
+    @property
+    def reason(self) -> str:
+        """The message without the file path (for reports that put the path in front)."""
+        return ": ".join(part for part in (self.element, self.problem) if part)
 
 
 class StoreError(DrivestackError):

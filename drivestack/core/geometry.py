@@ -457,3 +457,28 @@ def points_in_polygon(points: ArrayLike, polygon: ArrayLike | shapely.Geometry) 
     geometry = polygon if isinstance(polygon, shapely.Geometry) else shapely.Polygon(np.asarray(polygon))
     shapely.prepare(geometry)
     return np.asarray(shapely.intersects_xy(geometry, xy[..., 0], xy[..., 1]), dtype=bool)
+
+
+def enclosing_box(points: ArrayLike) -> tuple[float, float, float, float, float]:
+    """The smallest-area oriented box (x, y [m], yaw [rad], length, width [m]) holding (P, 2) `points`.
+
+    `length` runs along `yaw` and is the longer side; a rectangle's four corners give that rectangle
+    back. Used where a set-based occupancy (any polygon or circle) must become an oriented box.
+    """
+    xy = _finite("points", points).reshape(-1, 2)
+    if len(xy) == 0:
+        raise GeometryError("an enclosing box needs at least one point")
+    envelope = shapely.oriented_envelope(shapely.multipoints(xy))
+    ring = np.asarray(shapely.get_coordinates(envelope), dtype=np.float64)
+    centre = 0.5 * (xy.min(axis=0) + xy.max(axis=0))
+    if len(ring) < 4:  # a point or a segment: a degenerate box along it
+        span = xy.max(axis=0) - xy.min(axis=0)
+        along = float(np.hypot(*span))
+        yaw = float(np.arctan2(span[1], span[0])) if along > 0.0 else 0.0
+        return float(centre[0]), float(centre[1]), yaw, along, 0.0
+    first, second = ring[1] - ring[0], ring[2] - ring[1]
+    if np.hypot(*second) > np.hypot(*first):
+        first, second = second, first
+    middle = 0.5 * (ring[0] + ring[2])
+    yaw = float(wrap_angle(np.arctan2(first[1], first[0])))
+    return float(middle[0]), float(middle[1]), yaw, float(np.hypot(*first)), float(np.hypot(*second))

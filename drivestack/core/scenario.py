@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import NDArray
 
+from drivestack.core.errors import InputWarning
+from drivestack.core.geometry import enclosing_box
 from drivestack.core.map import LaneGraph
 
 FloatArray = NDArray[np.float64]
@@ -184,6 +187,49 @@ class StaticObstacle:
     y: float
     yaw: float
     shape: Shape
+
+
+@dataclass(frozen=True, eq=False)
+class Occupancy:
+    """A set-based obstacle: the region it may occupy at each of `steps` (K,), as world-frame `shapes`.
+
+    CommonRoad's set-based predictions (`occupancySet` of a dynamic obstacle, whose initial state is
+    its track's) and phantom obstacles (`phantom`: hypothetical, e.g. hidden behind an occlusion)
+    give a shape per time step or interval; an interval is spread over its steps, and several
+    shapes at one step form a group. Everything downstream (planner, simulator, metrics, viz)
+    treats the occupancy at a step as the oriented box enclosing it (`boxes`).
+    """
+
+    id: int
+    agent_type: AgentType
+    steps: IntArray
+    shapes: tuple[Shape, ...]
+    phantom: bool = False
+
+    @cached_property
+    def boxes(self) -> FloatArray:
+        """(K, 5) enclosing oriented boxes: x, y [m], yaw [rad], length, width [m] at each step."""
+        out = np.zeros((len(self.shapes), 5))
+        for k, shape in enumerate(self.shapes):  # once per scenario; K is small
+            if shape.kind is ShapeKind.CIRCLE:
+                out[k] = (*shape.center, 0.0, 2.0 * shape.radius, 2.0 * shape.radius)
+            else:
+                out[k] = enclosing_box(shape.outline())
+        return out
+
+
+def occupancy_boxes(
+    occupancies: tuple[Occupancy, ...], first: int, count: int
+) -> tuple[FloatArray, BoolArray]:
+    """The occupancies' boxes at steps first .. first + count - 1: (N, count, 5) boxes (x, y, yaw,
+    length, width; NaN where absent) and (N, count) presence."""
+    boxes = np.full((len(occupancies), count, 5), np.nan)
+    for row, occupancy in enumerate(occupancies):
+        columns = occupancy.steps - first
+        inside = (columns >= 0) & (columns < count)
+        if inside.any():
+            boxes[row, columns[inside]] = occupancy.boxes[inside]
+    return boxes, ~np.isnan(boxes[..., 0])
 
 
 @dataclass(frozen=True)
@@ -369,7 +415,9 @@ class Location:
 class Scenario:
     """A recorded scenario: map, traffic, lights, signs, planning problems and recorded egos.
 
-    `num_steps` steps of `dt` [s] starting at step 0; `tracks` covers every dynamic obstacle on that grid.
+    `num_steps` steps of `dt` [s] starting at step 0; `tracks` covers every dynamic obstacle on that grid;
+    `occupancies` the set-based and phantom obstacles (on the same step numbers); `warnings` what the
+    reader dropped or guessed while the file still loaded (e.g. a reference to an absent sign).
     """
 
     scenario_id: str
@@ -389,6 +437,8 @@ class Scenario:
     tags: tuple[str, ...] = ()
     location: Location = field(default_factory=Location)
     source_file: str = ""
+    occupancies: tuple[Occupancy, ...] = ()
+    warnings: tuple[InputWarning, ...] = ()
 
     @property
     def duration(self) -> float:

@@ -29,7 +29,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from drivestack.core.errors import ConfigError, DrivestackError
+from drivestack.core.errors import ConfigError, DrivestackError, InputWarning
 from drivestack.core.map import LaneGraph
 from drivestack.core.scenario import Scenario
 from drivestack.data.formats._xml import peek_root
@@ -98,6 +98,8 @@ class IngestReport:
     rejected: list[Rejection] = field(default_factory=list)
     track_rows: int = 0
     seconds: float = 0.0
+    warnings: list[InputWarning] = field(default_factory=list)
+    """What the reader dropped or guessed in the files added (they were stored all the same)."""
 
 
 def dataset_name(path: Path) -> str:
@@ -148,6 +150,7 @@ class _Result:
     rejected: list[Rejection]
     maps: dict[str, dict[str, pa.Table]]
     track_rows: int
+    warnings: list[InputWarning] = field(default_factory=list)
 
 
 def _content_hash(paths: Iterable[Path]) -> str:
@@ -209,11 +212,11 @@ def _ingest_batch(task: _Task) -> _Result:
     """Read, convert and write one batch of files (runs in a worker); rejections are collected, not raised."""
     converted: list[_Converted] = []
     rejected: list[Rejection] = []
+    warnings: list[InputWarning] = []
     for source in task.sources:
         try:
-            item = _convert(
-                read_scenario(source.scenario, source.solutions), source.content_hash, source.solutions
-            )
+            scenario = read_scenario(source.scenario, source.solutions)
+            item = _convert(scenario, source.content_hash, source.solutions)
             if item.key != source.key:
                 raise ValueError(f"the file's root element announces {source.key}, its content is {item.key}")
             if source.conflict is not None:
@@ -223,6 +226,7 @@ def _ingest_batch(task: _Task) -> _Result:
                 rejected.append(conflict)
             else:
                 converted.append(item)
+                warnings += scenario.warnings
         except Exception as error:  # a bad file must never stop the run: it becomes a rejection
             reason = str(error) if isinstance(error, DrivestackError) else f"{type(error).__name__}: {error}"
             unreadable = RejectionKind.UNREADABLE
@@ -230,6 +234,7 @@ def _ingest_batch(task: _Task) -> _Result:
     result = _write_batch(Path(task.root), task.batch, task.dataset, converted, task.known_maps)
     result.attempted = [source.scenario for source in task.sources]
     result.rejected = rejected
+    result.warnings = warnings
     return result
 
 
@@ -313,6 +318,7 @@ def ingest(
             _commit(store, result)
             report.added += result.added
             report.rejected += result.rejected
+            report.warnings += result.warnings
             report.track_rows += result.track_rows
             done += len(result.attempted)
             if progress is not None:

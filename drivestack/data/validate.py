@@ -15,12 +15,12 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
-from drivestack.core.errors import DrivestackError, InputError
+from drivestack.core.errors import DrivestackError, InputError, InputWarning
 from drivestack.data.formats.commonroad import attach_solution, read_scenario, read_solution
 from drivestack.data.sources import SourceFiles, discover
 
-Outcome = tuple[Path, str | None]
-"""(file, None when it loaded, else why it was rejected)."""
+Outcome = tuple[Path, str | None, tuple[InputWarning, ...]]
+"""(file, None when it loaded else why it was rejected, what the reader warned about while loading it)."""
 
 
 @dataclass(frozen=True)
@@ -33,10 +33,12 @@ class Rejection:
 
 @dataclass(frozen=True)
 class ValidationReport:
-    """How many files loaded, and every rejected file in path order."""
+    """How many files loaded, every rejected file in path order, and the warnings of the loaded ones
+    (what a reader dropped or guessed, e.g. a reference to an absent traffic sign), in path order."""
 
     loaded: int
     rejected: tuple[Rejection, ...]
+    warnings: tuple[InputWarning, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -81,9 +83,14 @@ def validate(
                 f"a validation worker process died ({error}); try fewer --workers"
             ) from error
     rejected = sorted(
-        (Rejection(path, reason) for path, reason in outcomes if reason), key=lambda r: str(r.path)
+        (Rejection(path, reason) for path, reason, _ in outcomes if reason), key=lambda r: str(r.path)
     )
-    return ValidationReport(loaded=len(outcomes) - len(rejected), rejected=tuple(rejected))
+    warnings = sorted(
+        (warning for _, _, found in outcomes for warning in found), key=lambda w: str(w.path or "")
+    )
+    return ValidationReport(
+        loaded=len(outcomes) - len(rejected), rejected=tuple(rejected), warnings=tuple(warnings)
+    )
 
 
 def _file_count(job: SourceFiles | Path) -> int:
@@ -103,20 +110,20 @@ def _check(job: SourceFiles | Path) -> list[Outcome]:
         try:
             read_solution(job)
         except DrivestackError as error:
-            return [(job, _reason(error))]
-        return [(job, None)]
+            return [(job, _reason(error), ())]
+        return [(job, None, ())]
     outcomes: list[Outcome] = []
     try:
         scenario = read_scenario(job.scenario)
-        outcomes.append((job.scenario, None))
+        outcomes.append((job.scenario, None, scenario.warnings))
     except DrivestackError as error:
-        outcomes.append((job.scenario, _reason(error)))
+        outcomes.append((job.scenario, _reason(error), ()))
         return outcomes + [outcome for solution in job.solutions for outcome in _check(solution)]
     for solution in job.solutions:
         try:
             attach_solution(scenario, solution)
         except DrivestackError as error:
-            outcomes.append((solution, _reason(error)))
+            outcomes.append((solution, _reason(error), ()))
         else:
-            outcomes.append((solution, None))
+            outcomes.append((solution, None, ()))
     return outcomes

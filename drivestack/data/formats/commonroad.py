@@ -40,12 +40,12 @@ import re
 from collections import Counter
 from collections.abc import Callable, Container, Iterable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import numpy as np
 from lxml import etree
 
-from drivestack.core.errors import DrivestackError, InputError
+from drivestack.core.errors import DrivestackError, InputError, InputWarning
 from drivestack.core.geometry import wrap_angle
 from drivestack.core.map import (
     FloatArray,
@@ -64,6 +64,7 @@ from drivestack.core.scenario import (
     Interval,
     LightColor,
     Location,
+    Occupancy,
     PlanningProblem,
     RecordedEgo,
     Scenario,
@@ -83,6 +84,10 @@ MAX_SPEED_SIGN_IDS = frozenset({"274", "274.1", "R2-1"})
 """Traffic sign ids whose first additional value is a maximum speed [m/s]."""
 MAX_TIME_STEP = 1_000_000
 """Largest time step accepted in an obstacle or solution trajectory."""
+_MOVING_SPEED = 0.1
+"""[m/s] above it a state's motion gives its heading (point-mass states without orientation)."""
+MAX_OCCUPANCY_STEPS = 100_000
+"""Most (obstacle, step) occupancies a file may spread its occupancy sets over."""
 MAX_TRACK_CELLS = 20_000_000
 """Largest agents x steps grid the reader allocates (about 1.4 GB over the nine track arrays)."""
 
@@ -105,9 +110,10 @@ _STATE_COUNT = Count("trajectory/state")
 _STATE_FIELDS = {
     "x": ("position/point/x", True),
     "y": ("position/point/y", True),
-    "yaw": ("orientation/exact", True),
+    "yaw": ("orientation/exact", False),
     "step": ("time/exact", True),
     "speed": ("velocity/exact", False),
+    "velocity_y": ("velocityY/exact", False),
     "acceleration": ("acceleration/exact", False),
     "yaw_rate": ("yawRate/exact", False),
 }
@@ -205,22 +211,36 @@ def _read_scenario(path: Path) -> Scenario:
     if dt <= 0.0:
         raise doc.error("commonRoad / timeStepSize", f"expected a positive time step [s], got {dt}")
 
+    warnings: list[InputWarning] = []
+    _exact_states(doc, root)
     signs, sign_limits = _traffic_signs(doc, root.findall("trafficSign"))
     light_nodes = root.findall("trafficLight")
     light_ids = _ids(doc, light_nodes, "trafficLight")
-    lanes = _lanes(doc, root.findall("lanelet"), signs, sign_limits, set(light_ids))
+    lanes = _lanes(doc, root.findall("lanelet"), signs, sign_limits, set(light_ids), warnings)
     lights = _traffic_lights(doc, light_nodes, light_ids, lanes)
     intersections = _intersections(doc, root.findall("intersection"), lanes)
     lane_graph = LaneGraph(map_id=_map_id(lanes), lanes=lanes, intersections=intersections)
 
-    dynamic, static = _obstacle_nodes(doc, root, version)
+    dynamic, static, phantoms = _obstacle_nodes(doc, root, version)
     problems = tuple(_planning_problem(doc, node, lanes) for node in root.findall("planningProblem"))
     _check_unique(doc, [problem.id for problem in problems], "planningProblem")
     fallback_steps = max((problem.initial.step for problem in problems), default=0) + 1
-    tracks = _tracks(doc, dynamic, dt, fallback_steps)
+    occupancies: list[Occupancy] = []
+    for node, phantom in [(node, False) for node in dynamic if _has_occupancy(node)] + [
+        (node, True) for node in phantoms
+    ]:
+        budget = MAX_OCCUPANCY_STEPS - sum(len(occupancy.steps) for occupancy in occupancies)
+        occupancies.append(_occupancy(doc, node, phantom, budget))
+    occupied = max((int(o.steps[-1]) + 1 for o in occupancies if len(o.steps)), default=0)
+    tracks = _tracks(doc, dynamic, dt, fallback_steps, occupied)
+    occupancies = [_outside_track(occupancy, tracks) for occupancy in occupancies]
     static_obstacles = tuple(_static_obstacle(doc, node, kind) for node, kind in static)
     _check_unique(
-        doc, [int(i) for i in tracks.ids] + [obstacle.id for obstacle in static_obstacles], "obstacle"
+        doc,
+        [int(i) for i in tracks.ids]
+        + [obstacle.id for obstacle in static_obstacles]
+        + [occupancy.id for occupancy in occupancies if occupancy.phantom],
+        "obstacle",
     )
     return Scenario(
         scenario_id=scenario_id,
@@ -239,7 +259,71 @@ def _read_scenario(path: Path) -> Scenario:
         tags=_tags(root, version),
         location=_location(doc, root),
         source_file=str(path),
+        occupancies=tuple(occupancies),
+        warnings=tuple(warnings),
     )
+
+
+_STATE_PATHS = ("/commonRoad/*/initialState", "/commonRoad/*/trajectory/state")
+_INTERVAL_FIELDS = etree.XPath(" | ".join(f"{path}/*[intervalStart or intervalEnd]" for path in _STATE_PATHS))
+_REGION_POSITIONS = etree.XPath(" | ".join(f"{path}/position[not(point)]" for path in _STATE_PATHS))
+
+
+def _elements(xpath: etree.XPath, root: etree._Element) -> list[etree._Element]:
+    """The elements a compiled XPath selects under `root`."""
+    return cast(list[etree._Element], xpath(root))
+
+
+def _locator(node: etree._Element) -> str:
+    """Where `node` sits, for messages: its ancestors below the root, with their ids where they have one."""
+    parts = []
+    current: etree._Element | None = node
+    while current is not None and current.getparent() is not None:
+        name = str(current.tag)
+        parts.append(f"{name} {current.get('id')}" if current.get("id") is not None else name)
+        current = current.getparent()
+    return " / ".join(reversed(parts))
+
+
+def _set_children(node: etree._Element, values: dict[str, str]) -> list[etree._Element]:
+    """Replace the children of `node` with `<name>value</name>` elements, in order; returns them."""
+    for child in list(node):
+        node.remove(child)
+    made = []
+    for name, value in values.items():
+        made.append(etree.SubElement(node, name))
+        made[-1].text = value
+    return made
+
+
+def _exact_states(doc: Reader, root: etree._Element) -> None:
+    """Turn uncertain state values (obstacles' and planning problems' initial and trajectory states)
+    into exact ones, in place, before anything is read: an interval-valued field becomes its
+    midpoint, a position given as a region (rectangle, circle, polygon or a group of them; 2018b
+    obstacle states give a rectangle of position uncertainty) the centre of the region's bounding
+    box. Time steps must stay exact."""
+    for node in _elements(_INTERVAL_FIELDS, root):
+        where = _locator(node)
+        if node.tag == "time":
+            raise doc.error(where, "is an interval (expected an exact time step)")
+        interval = _interval(doc, node, where, integer=False)
+        _set_children(node, {"exact": repr(0.5 * (interval.start + interval.end))})
+    for node in _elements(_REGION_POSITIONS, root):
+        where = _locator(node)
+        parts = []
+        for child in node:
+            if child.tag not in _SHAPE_TAGS:
+                raise doc.error(
+                    f"{where} / {child.tag}",
+                    "unsupported state position (expected a point, rectangle, circle, polygon or shapeGroup)",
+                )
+            parts += _shape_parts(doc, child, where)
+        if not parts:
+            raise doc.error(where, "is empty (expected a point or a region)")
+        outline = np.concatenate([part.outline() for part in parts])
+        centre = 0.5 * (outline.min(axis=0) + outline.max(axis=0))
+        (point,) = _set_children(node, {"point": ""})
+        _set_children(point, {"x": repr(float(centre[0])), "y": repr(float(centre[1]))})
 
 
 def _ids(doc: Reader, nodes: Sequence[etree._Element], kind: str) -> list[int]:
@@ -270,6 +354,28 @@ def _refs(
 ) -> tuple[int, ...]:
     """The `ref`s of every `tag` child of `parent`, each checked against the `known` ids."""
     return tuple(_ref(doc, node, f"{where} / {tag}", known, target) for node in parent.findall(tag))
+
+
+def _present_refs(
+    doc: Reader,
+    parent: etree._Element,
+    tag: str,
+    where: str,
+    known: Container[int],
+    target: str,
+    warnings: list[InputWarning],
+) -> tuple[int, ...]:
+    """The `ref`s of every `tag` child of `parent` that name one of the `known` ids; each other one is
+    dropped with a warning appended to `warnings`."""
+    kept = []
+    for node in parent.findall(tag):
+        ref = doc.integer(doc.attribute(node, "ref", f"{where} / {tag}"), f"{where} / {tag} / ref")
+        if ref in known:
+            kept.append(ref)
+        else:
+            problem = f"refers to {target} {ref}, which does not exist: dropped"
+            warnings.append(InputWarning(str(doc.path), f"{where} / {tag}", problem))
+    return tuple(kept)
 
 
 def _texts(doc: Reader, parent: etree._Element, tag: str, where: str) -> tuple[str, ...]:
@@ -372,8 +478,13 @@ def _lanes(
     signs: dict[int, TrafficSign],
     sign_limits: dict[int, float],
     light_ids: set[int],
+    warnings: list[InputWarning],
 ) -> dict[int, Lane]:
-    """Every lanelet as a `Lane`, with all its references checked against the ids that exist."""
+    """Every lanelet as a `Lane`, with all its references checked against the ids that exist.
+
+    A reference to a traffic sign or light that does not exist is dropped with a warning (appended
+    to `warnings`): the lanelet itself is sound, only that rule is unknown.
+    """
     ids = _ids(doc, nodes, "lanelet")
     known = set(ids)
     lanes: dict[int, Lane] = {}
@@ -383,7 +494,7 @@ def _lanes(
         right_bound = doc.child(node, "rightBound", where)
         left = _points(doc, left_bound, f"{where} / leftBound", minimum=2)
         right = _points(doc, right_bound, f"{where} / rightBound", minimum=2)
-        sign_ids = _refs(doc, node, "trafficSignRef", where, signs, "trafficSign")
+        sign_ids = _present_refs(doc, node, "trafficSignRef", where, signs, "trafficSign", warnings)
         limits = [sign_limits[i] for i in sign_ids if i in sign_limits]
         speed_limit = doc.optional(node, "speedLimit", where)
         if speed_limit is not None:
@@ -407,7 +518,9 @@ def _lanes(
             right_marking=_line_marking(doc, right_bound, f"{where} / rightBound"),
             stop_line=_stop_line(doc, node, where, left, right, signs, light_ids),
             traffic_sign_ids=sign_ids,
-            traffic_light_ids=_refs(doc, node, "trafficLightRef", where, light_ids, "trafficLight"),
+            traffic_light_ids=_present_refs(
+                doc, node, "trafficLightRef", where, light_ids, "trafficLight", warnings
+            ),
         )
     return lanes
 
@@ -643,8 +756,9 @@ def _location(doc: Reader, root: etree._Element) -> Location:
 
 def _obstacle_nodes(
     doc: Reader, root: etree._Element, version: str
-) -> tuple[list[etree._Element], list[tuple[etree._Element, str]]]:
-    """(dynamic obstacle elements, (static obstacle element, its tag)) in file order."""
+) -> tuple[list[etree._Element], list[tuple[etree._Element, str]], list[etree._Element]]:
+    """(dynamic obstacle elements, (static obstacle element, its tag), phantom obstacle elements) in
+    file order."""
     if version == "2018b":
         dynamic, static = [], []
         for node in root.findall("obstacle"):
@@ -657,16 +771,74 @@ def _obstacle_nodes(
                 raise doc.error(
                     f"obstacle {node.get('id')} / role", f"expected 'static' or 'dynamic', got {role!r}"
                 )
-        return dynamic, static
-    phantom = root.find("phantomObstacle")
-    if phantom is not None:
-        raise doc.error(
-            f"phantomObstacle {phantom.get('id')}",
-            "set-based (occupancy) obstacles are not supported (expected obstacles with trajectories)",
-        )
+        return dynamic, static, []
     static = [(node, "staticObstacle") for node in root.findall("staticObstacle")]
     static += [(node, "environmentObstacle") for node in root.findall("environmentObstacle")]
-    return root.findall("dynamicObstacle"), static
+    return root.findall("dynamicObstacle"), static, root.findall("phantomObstacle")
+
+
+def _has_occupancy(node: etree._Element) -> bool:
+    """Whether a dynamic obstacle element has a set-based prediction."""
+    return node.find("occupancySet") is not None
+
+
+def _occupancy(doc: Reader, node: etree._Element, phantom: bool, budget: int) -> Occupancy:
+    """A dynamic or phantom obstacle's `occupancySet` as an `Occupancy` (steps sorted, one shape each).
+
+    An occupancy over a time interval stands at each of its steps; several at one step form a group.
+    At most `budget` steps are expanded (the file's share left of `MAX_OCCUPANCY_STEPS`).
+    """
+    tag = str(node.tag)
+    obstacle_id = doc.integer(doc.attribute(node, "id", tag), f"{tag} / id")
+    where = f"{tag} {obstacle_id}"
+    kind = AgentType.UNKNOWN if node.find("type") is None else _agent_type(doc, node, where)
+    occupancy_set = doc.child(node, "occupancySet", where)
+    by_step: dict[int, list[Shape]] = {}
+    for i, occupancy in enumerate(occupancy_set.findall("occupancy")):
+        occupancy_where = f"{where} / occupancySet / occupancy[{i}]"
+        shape_where = f"{occupancy_where} / shape"
+        shape_node = doc.child(occupancy, "shape", occupancy_where)
+        parts = [part for child in shape_node for part in _shape_parts(doc, child, shape_where)]
+        if not parts:
+            raise doc.error(shape_where, "is empty (expected a rectangle, circle or polygon)")
+        time_node = doc.child(occupancy, "time", occupancy_where)
+        time = _interval(doc, time_node, f"{occupancy_where} / time", integer=True)
+        start, end = int(time.start), int(time.end)
+        if start < 0 or end > MAX_TIME_STEP:
+            raise doc.error(f"{occupancy_where} / time", f"time steps must lie in [0, {MAX_TIME_STEP}]")
+        if end - start + 1 + len(by_step) > budget:
+            raise doc.error(
+                f"{occupancy_where} / time",
+                f"occupancy sets spread over more than {MAX_OCCUPANCY_STEPS} steps per file (the limit)",
+            )
+        for step in range(start, end + 1):
+            by_step.setdefault(step, []).extend(parts)
+    if not by_step:
+        raise doc.error(f"{where} / occupancySet", "has no occupancy (expected at least one)")
+    steps = sorted(by_step)
+    shapes = tuple(
+        by_step[step][0] if len(by_step[step]) == 1 else Shape(ShapeKind.GROUP, parts=tuple(by_step[step]))
+        for step in steps
+    )
+    return Occupancy(
+        id=obstacle_id, agent_type=kind, steps=np.array(steps, dtype=np.int64), shapes=shapes, phantom=phantom
+    )
+
+
+def _outside_track(occupancy: Occupancy, tracks: Tracks) -> Occupancy:
+    """`occupancy` without the steps where its obstacle's own track (its initial state) stands, as
+    commonroad-io's `occupancy_at_time` gives the initial state's shape there."""
+    if occupancy.phantom:
+        return occupancy
+    row = tracks.index_of(occupancy.id)
+    keep = ~tracks.valid[row, occupancy.steps]
+    if keep.all():
+        return occupancy
+    return dataclasses.replace(
+        occupancy,
+        steps=occupancy.steps[keep],
+        shapes=tuple(shape for shape, kept in zip(occupancy.shapes, keep, strict=True) if kept),
+    )
 
 
 def _agent_type(doc: Reader, node: etree._Element, where: str) -> AgentType:
@@ -833,11 +1005,6 @@ def _read_states(doc: Reader, nodes: Sequence[etree._Element]) -> _States:
         where = f"{tag} {obstacle_id}"
         initial = doc.child(node, "initialState", where)
         trajectory = doc.optional(node, "trajectory", where)
-        if trajectory is None and node.find("occupancySet") is not None:
-            raise doc.error(
-                f"{where} / occupancySet",
-                "set-based predictions are not supported (expected a <trajectory> of states)",
-            )
         if trajectory is not None and node.index(trajectory) < node.index(initial):
             raise doc.error(f"{where} / trajectory", "comes before initialState (expected it after)")
         count = 1 + _STATE_COUNT(node)
@@ -889,23 +1056,46 @@ def _read_states(doc: Reader, nodes: Sequence[etree._Element]) -> _States:
 
 
 def _derived(states: _States, dt: float) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-    """(yaw, speed, acceleration, yaw_rate), each (N,): yaw wrapped, missing values by finite differences."""
+    """(yaw, speed, acceleration, yaw_rate), each (N,): yaw wrapped, missing values by finite differences.
+
+    A point-mass state gives `velocity` (x) and `velocityY` (y) and no orientation: its speed is the
+    velocity's magnitude; a missing orientation is the velocity's direction, else that of the
+    position differences, wherever the obstacle moves faster than `_MOVING_SPEED`; at standstill the
+    heading of the nearest moving state before it (else after it) is held, 0 when it never moves.
+    """
     agent = states.agent
     same_next = agent[1:] == agent[:-1]
     seconds: FloatArray = states.steps.astype(np.float64) * dt
     columns = states.columns
-    yaw = _wrap(columns["yaw"])
+    velocity, velocity_y = columns["speed"], columns["velocity_y"]
+    point_mass = ~np.isnan(velocity_y)
+    velocity = np.where(point_mass, np.hypot(velocity, velocity_y), velocity)
 
     def fill(values: FloatArray, derive: Callable[[], FloatArray]) -> FloatArray:
         missing = np.isnan(values)
         return np.where(missing, derive(), values) if missing.any() else values
 
+    def position_rates() -> tuple[FloatArray, FloatArray]:
+        return (
+            _segment_rate(columns["x"], seconds, same_next, angular=False),
+            _segment_rate(columns["y"], seconds, same_next, angular=False),
+        )
+
+    def motion_heading() -> FloatArray:
+        moving = point_mass & (velocity > _MOVING_SPEED)
+        heading = np.where(moving, np.arctan2(velocity_y, columns["speed"]), np.nan)
+        vx, vy = position_rates()
+        shifted = ~moving & (np.hypot(vx, vy) > _MOVING_SPEED)
+        heading = np.where(shifted, np.arctan2(vy, vx), heading)
+        return _held(heading, agent)
+
+    yaw = _wrap(fill(columns["yaw"], motion_heading))
+
     def along_heading() -> FloatArray:
-        vx = _segment_rate(columns["x"], seconds, same_next, angular=False)
-        vy = _segment_rate(columns["y"], seconds, same_next, angular=False)
+        vx, vy = position_rates()
         return np.cos(yaw) * vx + np.sin(yaw) * vy
 
-    speed = fill(columns["speed"], along_heading)
+    speed = fill(velocity, along_heading)
     acceleration = fill(
         columns["acceleration"], lambda: _segment_rate(speed, seconds, same_next, angular=False)
     )
@@ -913,11 +1103,29 @@ def _derived(states: _States, dt: float) -> tuple[FloatArray, FloatArray, FloatA
     return yaw, speed, acceleration, yaw_rate
 
 
-def _tracks(doc: Reader, nodes: Sequence[etree._Element], dt: float, fallback_steps: int) -> Tracks:
-    """All dynamic obstacles on the scenario's time grid (agents, steps)."""
+def _held(values: FloatArray, agent: np.ndarray) -> FloatArray:
+    """(N,) `values` with each NaN replaced by the agent's last finite value before it, else its
+    first one after it, else 0 (`agent` (N,): the owner of each value, in runs)."""
+    count = len(values)
+    out = values.copy()
+    for order in (np.arange(count), np.arange(count)[::-1]):
+        ordered = out[order]
+        known = np.where(np.isfinite(ordered), np.arange(count), -1)
+        source = np.maximum.accumulate(known) if count else known
+        same = (source >= 0) & (agent[order][np.maximum(source, 0)] == agent[order])
+        out[order] = np.where(np.isnan(ordered) & same, ordered[np.maximum(source, 0)], ordered)
+    return np.where(np.isnan(out), 0.0, out)
+
+
+def _tracks(
+    doc: Reader, nodes: Sequence[etree._Element], dt: float, fallback_steps: int, occupied: int
+) -> Tracks:
+    """All dynamic obstacles on the scenario's time grid (agents, steps), which also covers the
+    first `occupied` steps (those of set-based occupancies)."""
     states = _read_states(doc, nodes)
     num_agents = len(states.ids)
     num_steps = int(states.steps.max()) + 1 if len(states.steps) else fallback_steps
+    num_steps = max(num_steps, occupied)
     if num_agents * num_steps > MAX_TRACK_CELLS:
         raise doc.error(
             None,
@@ -983,12 +1191,20 @@ def _planning_problem(doc: Reader, node: etree._Element, lanes: dict[int, Lane])
     step = doc.integer_of(doc.child(state, "time", state_where), "exact", f"{state_where} / time")
     if not 0 <= step <= MAX_TIME_STEP:
         raise doc.error(f"{state_where} / time", f"time step {step} outside [0, {MAX_TIME_STEP}]")
+    speed = _exact(doc, state, "velocity", state_where)
+    velocity_y = doc.optional(state, "velocityY", state_where)
+    if velocity_y is None:
+        yaw = _exact(doc, state, "orientation", state_where)
+    else:  # a point-mass state: velocity is the x component; heading along the velocity if not given
+        vy = doc.number_of(velocity_y, "exact", f"{state_where} / velocityY")
+        yaw = _optional_exact(doc, state, "orientation", state_where, float(np.arctan2(vy, speed)))
+        speed = float(np.hypot(speed, vy))
     initial = EgoState(
         step=step,
         x=x,
         y=y,
-        yaw=float(wrap_angle(_exact(doc, state, "orientation", state_where))),
-        speed=_exact(doc, state, "velocity", state_where),
+        yaw=float(wrap_angle(yaw)),
+        speed=speed,
         acceleration=_optional_exact(doc, state, "acceleration", state_where, 0.0),
         yaw_rate=_optional_exact(doc, state, "yawRate", state_where, 0.0),
         slip_angle=_optional_exact(doc, state, "slipAngle", state_where, 0.0),

@@ -25,9 +25,12 @@ import pyarrow.parquet as pq
 
 from drivestack.core.errors import StoreError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Layout version this drivestack writes and reads; a store with another number is refused."""
-SCHEMA_CHANGES = {2: "tags gained planning_problem_id"}
+SCHEMA_CHANGES = {
+    2: "tags gained planning_problem_id",
+    3: "occupancies table (set-based and phantom obstacles)",
+}
 """What each schema version changed, named when an older store is refused."""
 
 MANIFEST = "store.json"
