@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import gzip
 import json
 import os
@@ -219,3 +220,24 @@ def test_an_unreadable_copy_cannot_keep_a_readable_one_out(commonroad_root: Path
     ]
     kinds = store.query("SELECT kind, count(*) AS n FROM rejected GROUP BY ALL").to_pylist()
     assert kinds == [{"kind": "unreadable", "n": 1}]
+
+
+def test_commonroad_io_feature_files_round_trip_and_their_warnings_are_reported(
+    commonroad_io_tests: Path, tmp_path: Path
+) -> None:
+    """Occupancies (set-based and phantom obstacles) and states read from intervals load back as
+    read; a dropped sign reference is reported (warnings are not stored)."""
+    names = ("test_reading_all.xml.gz", "test_reading_lanelets.xml.gz", "DEU_A9-3_1_T-1.xml.gz")
+    files = [commonroad_io_tests / name for name in names]
+    store = Store.open(tmp_path / "store", create=True)
+    report = ingest(files, store, workers=1)
+    assert report.rejected == [] and len(report.added) == 3
+    assert [(Path(w.path or "").name, w.element) for w in report.warnings] == [
+        ("test_reading_lanelets.xml.gz", "lanelet 100 / trafficSignRef")
+    ]
+    for path in files:
+        scenario = read_scenario(path.resolve())
+        key = scenario_key(scenario.scenario_id, scenario.format_version)
+        assert_same(dataclasses.replace(scenario, warnings=()), store.load_scenario(key), key)
+    phantoms = store.query("SELECT count(*) AS n FROM occupancies WHERE phantom").to_pylist()
+    assert phantoms == [{"n": 3}]
