@@ -1,6 +1,8 @@
 """Closed-loop runs of the drivestack planner (log agents) on every planning problem of commonroad-io's
 own test scenarios: no step-0 or step-1 ends, no at-fault collision the ego could avoid, the goal
-reached wherever a path to it exists (the misses below are the explained ones)."""
+reached wherever a path to it exists (the misses below are the explained ones). Two runs are
+rear-ended by non-reactive log agents (not at fault: the ego drives slower than the recorded one).
+"""
 
 from __future__ import annotations
 
@@ -19,8 +21,10 @@ FILES = (
 )
 
 NO_PATH = {
-    # a single-step goal (step 52) after a left turn across a platoon of oncoming cars (7-15 m/s)
-    # that passes the junction until about step 41: no gap lets the ego reach the goal lanes by then
+    # a single-step goal (step 52) after a 14 m left turn from standstill across the oncoming lanes:
+    # four oncoming cars approach at 7-15 m/s and, in the log, stop 8-14 m before the junction
+    # (steps 25-45, no mapped light explains it); the planner yields to them until step ~44, too
+    # late to reach the goal lanes by step 52. Only hindsight makes the early turn safe.
     "USA_Peach-4_8_T-1.xml.gz",
     # the ego starts 0.61 rad off its lane's heading (1.73 vs 1.12); the goal (2.0 x 1.6 m, aligned
     # with the lane, 6.6 m ahead, steps 12-16) needs steering right at 0.3-0.4 rad/s, the vehicle's

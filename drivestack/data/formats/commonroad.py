@@ -6,8 +6,8 @@ adjacentLeft``) and what was expected. Bulk values (bounds, trajectory states) a
 compiled XPath queries per lanelet / obstacle and converted to numpy arrays in one go.
 
 Conventions of this reader:
-- Tracks live on a grid of `num_steps` = (last time step of any dynamic obstacle) + 1 steps (with no
-  dynamic obstacle: last planning-problem initial step + 1). Yaw is the file's orientation, wrapped
+- Tracks live on a grid of `num_steps` = (last time step of any dynamic obstacle or occupancy) + 1
+  steps (with neither: last planning-problem initial step + 1). Yaw is the file's orientation, wrapped
   to [-pi, pi) only where it lies outside. `vx`, `vy` = speed * (cos yaw, sin yaw) (no slip angle).
 - Where a state omits velocity, yawRate or acceleration, the value is derived per obstacle by finite
   differences over its own states on the time grid (central, one-sided at the ends, 0 for a single
@@ -26,8 +26,12 @@ Conventions of this reader:
   state) has exactly as many values as states; a state missing a field while another state of the same
   obstacle repeats it goes unnoticed.
 - Location placeholders (geoNameId -999, coordinates outside +-90/+-180 deg or exactly (0, 0)) become None.
-- Obstacles with only a set-based prediction (`occupancySet`, `phantomObstacle`) and solution files
-  holding input vectors instead of states are rejected: both need models drivestack does not have.
+- Uncertain state values (intervals, position regions) read as midpoints and region centres
+  (`_exact_states`); point-mass states (`velocityY`, no orientation) head along their motion
+  (`_derived`); set-based and phantom obstacles become `Scenario.occupancies` (`_occupancy`); a
+  lanelet's reference to an absent sign or light is dropped with an `InputWarning`.
+- Solution files holding input vectors instead of states are rejected: they need a forward
+  simulation of the vehicle model.
 - Solution files carry no time step size: `read_solution` leaves `Trajectory.dt` NaN and
   `attach_solution` / `read_scenario` set it to the scenario's `dt`.
 """
