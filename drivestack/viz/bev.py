@@ -336,7 +336,7 @@ def draw_goals(ax: Axes, scenario: Scenario) -> None:
 
 def draw_occupancies(ax: Axes, scenario: Scenario, step: int) -> None:
     """The region each set-based obstacle occupies at `step` (its exact shapes, a group's parts each),
-    hatched in its type's colour; phantoms with a dashed edge."""
+    hatched in its type's colour over the agents (a region may cover them); phantoms dashed."""
     outlines, faces, styles = [], [], []
     for occupancy in scenario.occupancies:
         at = np.flatnonzero(occupancy.steps == step)
@@ -349,8 +349,8 @@ def draw_occupancies(ax: Axes, scenario: Scenario, step: int) -> None:
             styles.append((0, (3, 2)) if occupancy.phantom else "solid")
     ax.add_collection(
         PolyCollection(
-            outlines, facecolors=faces, edgecolors="#212529", linewidths=0.8, linestyles=styles, hatch="//",
-            zorder=5,
+            outlines, facecolors=faces, edgecolors="#212529", linewidths=0.9, linestyles=styles, hatch="//",
+            zorder=6,
         )
     )  # fmt: skip
 
