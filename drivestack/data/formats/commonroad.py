@@ -44,7 +44,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Container, Iterable, Sequence
 from pathlib import Path
-from typing import TypeVar, cast
+from typing import TypeVar
 
 import numpy as np
 from lxml import etree
@@ -268,14 +268,32 @@ def _read_scenario(path: Path) -> Scenario:
     )
 
 
-_STATE_PATHS = ("/commonRoad/*/initialState", "/commonRoad/*/trajectory/state")
-_INTERVAL_FIELDS = etree.XPath(" | ".join(f"{path}/*[intervalStart or intervalEnd]" for path in _STATE_PATHS))
-_REGION_POSITIONS = etree.XPath(" | ".join(f"{path}/position[not(point)]" for path in _STATE_PATHS))
+def _state_of(node: etree._Element | None) -> bool:
+    """Whether `node` is an obstacle's or planning problem's state (`initialState`, `trajectory/state`)."""
+    if node is None:
+        return False
+    if node.tag == "initialState":
+        return True
+    parent = node.getparent()
+    return node.tag == "state" and parent is not None and parent.tag == "trajectory"
 
 
-def _elements(xpath: etree.XPath, root: etree._Element) -> list[etree._Element]:
-    """The elements a compiled XPath selects under `root`."""
-    return cast(list[etree._Element], xpath(root))
+def _uncertain(root: etree._Element) -> tuple[list[etree._Element], list[etree._Element]]:
+    """(state fields holding an interval, state positions holding a region), in document order.
+
+    One pass over the tree by tag (lxml's `iter` in C) rather than path queries over every state."""
+    fields: dict[etree._Element, None] = {}
+    positions: dict[etree._Element, None] = {}
+    for node in root.iter("intervalStart", "intervalEnd", *_SHAPE_TAGS):
+        parent = node.getparent()
+        if parent is None:
+            continue
+        if node.tag in ("intervalStart", "intervalEnd"):
+            if _state_of(parent.getparent()):
+                fields[parent] = None
+        elif parent.tag == "position" and _state_of(parent.getparent()):
+            positions[parent] = None
+    return list(fields), list(positions)
 
 
 def _locator(node: etree._Element) -> str:
@@ -306,13 +324,14 @@ def _exact_states(doc: Reader, root: etree._Element) -> None:
     midpoint, a position given as a region (rectangle, circle, polygon or a group of them; 2018b
     obstacle states give a rectangle of position uncertainty) the centre of the region's bounding
     box. Time steps must stay exact."""
-    for node in _elements(_INTERVAL_FIELDS, root):
+    fields, positions = _uncertain(root)
+    for node in fields:
         where = _locator(node)
         if node.tag == "time":
             raise doc.error(where, "is an interval (expected an exact time step)")
         interval = _interval(doc, node, where, integer=False)
         _set_children(node, {"exact": repr(0.5 * (interval.start + interval.end))})
-    for node in _elements(_REGION_POSITIONS, root):
+    for node in positions:
         where = _locator(node)
         parts = []
         for child in node:
@@ -999,10 +1018,14 @@ class _States:
 
 
 def _read_states(doc: Reader, nodes: Sequence[etree._Element]) -> _States:
-    """The dynamic obstacles' ids, types, shapes and states, checked and converted to arrays."""
+    """The dynamic obstacles' ids, types, shapes and states, checked and converted to arrays.
+
+    Point-mass `velocityY` fields are looked up only in documents that have any (one pass by tag)."""
     ids, kinds, shapes, counts, wheres = [], [], [], [], []
-    texts: dict[str, list[str]] = {name: [] for name in _STATE_FIELDS}
-    masks: dict[str, list[np.ndarray | None]] = {name: [] for name in _STATE_FIELDS}  # None: all given
+    point_mass = bool(nodes) and next(nodes[0].getroottree().getroot().iter("velocityY"), None) is not None
+    names = [name for name in _STATE_FIELDS if point_mass or name != "velocity_y"]
+    texts: dict[str, list[str]] = {name: [] for name in names}
+    masks: dict[str, list[np.ndarray | None]] = {name: [] for name in names}  # None: all given
     for node in nodes:
         tag = str(node.tag)
         obstacle_id = doc.integer(doc.attribute(node, "id", tag), f"{tag} / id")
@@ -1017,7 +1040,7 @@ def _read_states(doc: Reader, nodes: Sequence[etree._Element]) -> _States:
         shapes.append(_shape(doc, node, where))
         counts.append(count)
         wheres.append(where)
-        for name in _STATE_FIELDS:
+        for name in names:
             field, given = _field_texts(doc, node, initial, where, name, count)
             texts[name] += field
             masks[name].append(given)
@@ -1035,9 +1058,10 @@ def _read_states(doc: Reader, nodes: Sequence[etree._Element]) -> _States:
 
         return element_of
 
-    columns: dict[str, FloatArray] = {}
+    columns: dict[str, FloatArray] = {"velocity_y": np.full(int(starts[-1]), np.nan)}
     steps = np.zeros(0, dtype=np.int64)
-    for name, (path, _) in _STATE_FIELDS.items():
+    for name in names:
+        path = _STATE_FIELDS[name][0]
         pieces = masks[name]
         if any(piece is not None for piece in pieces):
             given = np.concatenate(
