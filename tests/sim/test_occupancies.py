@@ -40,11 +40,14 @@ def test_occupancy_boxes_enclose_each_steps_region() -> None:
     assert sorted((length, width)) == pytest.approx([4.0, 6.0])
 
 
-@pytest.mark.parametrize("phantom", [False, True])
-def test_drivestack_stops_before_an_occupancy_blocking_its_lane(phantom: bool) -> None:
+PLANNERS_AND_KINDS = [("drivestack", False), ("drivestack", True), ("idm", False)]
+
+
+@pytest.mark.parametrize(("planner", "phantom"), PLANNERS_AND_KINDS)
+def test_planners_stop_before_an_occupancy_blocking_their_lane(planner: str, phantom: bool) -> None:
     scenario = _blocked(phantom)
     problem = scenario.planning_problems[0]
-    record = simulate(scenario, problem.id, make_planner("drivestack"))
+    record = simulate(scenario, problem.id, make_planner(planner))
     metrics = evaluate(scenario, problem, record)
     front = record.ego.x + 0.5 * record.ego.length
     assert front.max() < BLOCK_X, "the ego drove into the occupied region"

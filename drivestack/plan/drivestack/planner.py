@@ -985,16 +985,7 @@ def _with_occupancies(
         vulnerable=np.concatenate([forecast.vulnerable, np.zeros(len(rows), dtype=bool)]),
         source=np.concatenate([forecast.source, np.full(len(rows), -1, dtype=np.int64)]),
     )
-    now = present[:, 0]
-    standing = Obstacles(
-        boxes[now, 0, 0],
-        boxes[now, 0, 1],
-        boxes[now, 0, 2],
-        np.zeros(int(now.sum())),
-        boxes[now, 0, 3],
-        boxes[now, 0, 4],
-        np.ones(int(now.sum()), bool),
-    )
+    standing = Obstacles.from_occupancies(observation.occupancies, observation.step)
     return appended, Obstacles.concat(statics, standing)
 
 
