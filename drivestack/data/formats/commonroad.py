@@ -229,13 +229,14 @@ def _read_scenario(path: Path) -> Scenario:
     problems = tuple(_planning_problem(doc, node, lanes) for node in root.findall("planningProblem"))
     _check_unique(doc, [problem.id for problem in problems], "planningProblem")
     fallback_steps = max((problem.initial.step for problem in problems), default=0) + 1
+    set_based = [(node, False) for node in dynamic if _has_occupancy(node)]
+    set_based += [(node, True) for node in phantoms]
     occupancies: list[Occupancy] = []
-    for node, phantom in [(node, False) for node in dynamic if _has_occupancy(node)] + [
-        (node, True) for node in phantoms
-    ]:
-        budget = MAX_OCCUPANCY_STEPS - sum(len(occupancy.steps) for occupancy in occupancies)
-        occupancies.append(_occupancy(doc, node, phantom, budget))
-    occupied = max((int(o.steps[-1]) + 1 for o in occupancies if len(o.steps)), default=0)
+    spread = 0  # occupied steps so far, against MAX_OCCUPANCY_STEPS
+    for node, phantom in set_based:
+        occupancies.append(_occupancy(doc, node, phantom, MAX_OCCUPANCY_STEPS - spread))
+        spread += len(occupancies[-1].steps)
+    occupied = max((int(occupancy.steps[-1]) + 1 for occupancy in occupancies), default=0)
     tracks = _tracks(doc, dynamic, dt, fallback_steps, occupied)
     occupancies = [_outside_track(occupancy, tracks) for occupancy in occupancies]
     static_obstacles = tuple(_static_obstacle(doc, node, kind) for node, kind in static)
