@@ -41,7 +41,8 @@ def validate(
     workers: Annotated[int | None, typer.Option(min=1, help="Worker processes [default: CPU count].")] = None,
 ) -> None:
     """Load every scenario (each of a multi-scenario file) and solution file; print each rejected one
-    (path, or path#member) and a final count."""
+    (path, or path#member), each warning (what was dropped while a file still loaded) and a final
+    count."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from drivestack.data.validate import validate as validate_files
@@ -56,7 +57,10 @@ def validate(
         )
     for rejection in report.rejected:
         typer.echo(f"{display_text(rejection.label)}: {rejection.reason}")
-    typer.echo(f"{report.loaded} loaded, {len(report.rejected)} rejected")
+    for warning in report.warnings:
+        typer.echo(f"warning: {display_text(str(warning))}")
+    warned = f", {len(report.warnings)} warnings" if report.warnings else ""
+    typer.echo(f"{report.loaded} loaded, {len(report.rejected)} rejected{warned}")
     if not report.ok:
         raise typer.Exit(code=1)
 
@@ -166,9 +170,12 @@ def ingest(
     detail = f"{stored} already stored, {len(report.skipped) - stored} repeated in this run"
     summary.add_row("skipped", str(len(report.skipped)), detail)
     summary.add_row("rejected", str(len(report.rejected)), "")
+    summary.add_row("warnings", str(len(report.warnings)), "dropped or guessed in added files")
     console.print(summary)
     for rejection in report.rejected:
         console.print(f"rejected {rejection.file}: {rejection.reason}", highlight=False, soft_wrap=True)
+    for warning in report.warnings:
+        console.print(f"warning: {display_text(str(warning))}", highlight=False, soft_wrap=True)
     if report.rejected and not allow_rejects:
         err_console.print(f"{len(report.rejected)} file(s) rejected (see above)", highlight=False)
         raise typer.Exit(code=1)

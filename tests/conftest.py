@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from recorded_data import COMMONROAD_ROOT
+from recorded_data import COMMONROAD_IO_TESTS, COMMONROAD_ROOT
 
 
 @pytest.fixture(scope="session")
@@ -14,6 +14,14 @@ def commonroad_root() -> Path:
     if not COMMONROAD_ROOT.is_dir():
         pytest.skip(f"recorded data not found at {COMMONROAD_ROOT}")
     return COMMONROAD_ROOT
+
+
+@pytest.fixture(scope="session")
+def commonroad_io_tests() -> Path:
+    """Folder of commonroad-io's test scenarios; skips the test when it is not on this machine."""
+    if not COMMONROAD_IO_TESTS.is_dir():
+        pytest.skip(f"commonroad-io's test scenarios not found at {COMMONROAD_IO_TESTS}")
+    return COMMONROAD_IO_TESTS
 
 
 @pytest.fixture(scope="session")

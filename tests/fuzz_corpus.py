@@ -29,7 +29,7 @@ from pathlib import Path
 from recorded_data import COMMONROAD_ROOT
 
 DRIVESTACK = str(Path(sys.executable).parent / "drivestack")
-LAUNCHER = Path(__file__).with_name("fuzz_launch.py")
+LAUNCHER = Path(__file__).with_name("measured_launch.py")
 SCENARIOS = (  # small files of four datasets and both format versions
     "highd/scenarios/DEU_LocationCUpper6-1_65865_T-5940.cr.xml.gz",
     "mona/scenarios/C-DEU_MONAMerge-2_2320_T-2365.xml.gz",
@@ -238,7 +238,7 @@ def corpus(seed: int, per_kind: int, kinds: tuple[str, ...] = (*MUTATIONS, *GZIP
 
 def run(command: list[str], case: Case, folder: Path, timeout: float = 120.0) -> Outcome:
     """`drivestack <command> <file>` on `case` written into `folder` (e.g. ["validate", "--workers",
-    "1"]), its address space limited to `MEMORY_LIMIT` (through `fuzz_launch.py`, which measures the
+    "1"]), its address space limited to `MEMORY_LIMIT` (through `measured_launch.py`, which measures the
     command's own CPU time and peak memory); killed after `timeout` seconds."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / case.file_name

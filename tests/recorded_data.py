@@ -7,6 +7,8 @@ from pathlib import Path
 
 DATA_ROOT = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data").resolve()
 COMMONROAD_ROOT = DATA_ROOT / "commonroad"
+COMMONROAD_IO_TESTS = DATA_ROOT / "commonroad-io-tests"
+"""commonroad-io's own test scenarios and tutorial: one file per format feature."""
 DATASETS = ("ngsim", "highd", "sind", "exid", "mona", "ind")
 
 

@@ -31,9 +31,11 @@ from scipy.linalg import solve_discrete_are
 from drivestack.core.geometry import wrap_angle
 from drivestack.core.scenario import (
     DEFAULT_VEHICLE_TYPE,
+    Occupancy,
     StaticObstacle,
     Tracks,
     Trajectory,
+    occupancy_boxes,
     vehicle_dimensions,
 )
 
@@ -827,6 +829,16 @@ class Obstacles:
             boxes[:, 3],
             boxes[:, 4],
             np.ones(count, bool),
+        )
+
+    @staticmethod
+    def from_occupancies(occupancies: tuple[Occupancy, ...], step: int) -> Obstacles:
+        """The occupancies present at `step` as standing boxes enclosing their regions, each field (N,)."""
+        boxes, present = occupancy_boxes(occupancies, step, 1)
+        now = boxes[present[:, 0], 0]
+        count = len(now)
+        return Obstacles(
+            now[:, 0], now[:, 1], now[:, 2], np.zeros(count), now[:, 3], now[:, 4], np.ones(count, bool)
         )
 
     @staticmethod

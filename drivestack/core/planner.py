@@ -21,6 +21,7 @@ from drivestack.core.scenario import (
     EgoState,
     Goal,
     LightColor,
+    Occupancy,
     StaticObstacle,
     Tracks,
     Trajectory,
@@ -62,7 +63,9 @@ class Observation:
     present now, with their states over the last W >= H steps, shape (agents, W) (last column =
     now; before the run's start their recorded past; `valid` False where an agent was absent);
     `static_obstacles` never move; `traffic_lights` maps light id -> colour now; `lane_graph` is
-    the map. Every array is a copy owned by this observation.
+    the map; `occupancies` the scenario's set-based and phantom obstacles: their stated occupancy
+    at every step, the future included, since the scenario gives them as predictions (like the
+    map, not like the log). Every array is a copy owned by this observation.
     """
 
     step: int
@@ -73,6 +76,7 @@ class Observation:
     static_obstacles: tuple[StaticObstacle, ...]
     traffic_lights: dict[int, LightColor]
     lane_graph: LaneGraph
+    occupancies: tuple[Occupancy, ...] = ()
 
     @property
     def time(self) -> float:

@@ -42,7 +42,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from drivestack.core.errors import ConfigError, DrivestackError
+from drivestack.core.errors import ConfigError, DrivestackError, InputWarning
 from drivestack.core.map import LaneGraph
 from drivestack.core.names import display_text
 from drivestack.core.scenario import Scenario
@@ -131,6 +131,8 @@ class IngestReport:
     rejected: list[Rejection] = field(default_factory=list)
     track_rows: int = 0
     seconds: float = 0.0
+    warnings: list[InputWarning] = field(default_factory=list)
+    """What the reader dropped or guessed in the files added (they were stored all the same)."""
 
 
 def dataset_name(path: Path) -> str:
@@ -215,6 +217,8 @@ class _Result:
     """Keys known only after reading (not from a header), with the source each came from."""
     skipped: list[Skip] = field(default_factory=list)
     """Copies of a stored source (same content, later in the run)."""
+    warnings: list[InputWarning] = field(default_factory=list)
+    """What the reader dropped or guessed in the scenarios it read."""
 
 
 def _file_digest(path: Path) -> bytes:
@@ -337,6 +341,7 @@ def _ingest_batch(task: _Task) -> _Result:
     converted: list[_Converted] = []
     rejected: list[Rejection] = []
     skipped: list[Skip] = []
+    warnings: list[InputWarning] = []
     read_keys: dict[str, _Source] = {}
     for source in task.sources:
         try:
@@ -357,6 +362,7 @@ def _ingest_batch(task: _Task) -> _Result:
                 skipped += [Skip(copy, same_as=display_text(source.label)) for copy in source.copies]
                 if source.key is None:
                     read_keys[item.key] = source
+                warnings += scenario.warnings
         except Exception as error:  # a bad file must never stop the run: it becomes a rejection
             unreadable = RejectionKind.UNREADABLE
             reason = display_text(_error_text(error))
@@ -371,6 +377,7 @@ def _ingest_batch(task: _Task) -> _Result:
     result.rejected = rejected
     result.skipped = skipped
     result.read_keys = read_keys
+    result.warnings = warnings
     return result
 
 
@@ -469,6 +476,7 @@ def ingest(
             report.added += result.added
             report.rejected += result.rejected
             report.skipped += result.skipped
+            report.warnings += result.warnings
             report.track_rows += result.track_rows
             done += len(result.attempted)
             if progress is not None:
@@ -627,7 +635,7 @@ def _without_stored_keys(store: Store, result: _Result) -> _Result:
     added = [key for key in result.added if key not in taken]
     maps = {key: tables for key, tables in result.maps.items() if key in kept_maps}
     kept = _Result(result.batch, files, added, result.attempted, result.rejected, maps, track_rows)
-    return dataclasses.replace(kept, skipped=result.skipped)
+    return dataclasses.replace(kept, skipped=result.skipped, warnings=result.warnings)
 
 
 def _commit_rejections(

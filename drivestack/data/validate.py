@@ -18,13 +18,14 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
-from drivestack.core.errors import DrivestackError, InputError
+from drivestack.core.errors import DrivestackError, InputError, InputWarning
 from drivestack.data.formats.commonroad import attach_solution, read_solution
 from drivestack.data.formats.registry import read_unit, unit_label, unit_members, unknown_format_reason
 from drivestack.data.sources import SourceFiles, discover
 
-Outcome = tuple[Path, str | None, str | None]
-"""(file or folder, member or None, None when it loaded, else why it was rejected)."""
+Outcome = tuple[Path, str | None, str | None, tuple[InputWarning, ...]]
+"""(file or folder, member or None, None when it loaded else why it was rejected, what the reader
+warned about while loading it)."""
 
 
 @dataclass(frozen=True)
@@ -44,10 +45,12 @@ class Rejection:
 
 @dataclass(frozen=True)
 class ValidationReport:
-    """How many files loaded, and every rejected file in path order."""
+    """How many files loaded, every rejected file in path order, and the warnings of the loaded ones
+    (what a reader dropped or guessed, e.g. a reference to an absent traffic sign), in path order."""
 
     loaded: int
     rejected: tuple[Rejection, ...]
+    warnings: tuple[InputWarning, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -68,7 +71,7 @@ def validate(
     """
     sources, orphans, unknown = discover(paths)
     jobs: list[SourceFiles | Path] = [*sources, *orphans]
-    outcomes: list[Outcome] = [(path, None, unknown_format_reason()) for path in unknown]
+    outcomes: list[Outcome] = [(path, None, unknown_format_reason(), ()) for path in unknown]
     workers = workers or os.cpu_count() or 1
     if on_progress:
         on_progress(0, len(jobs))
@@ -92,10 +95,15 @@ def validate(
                 f"a validation worker process died ({error}); try fewer --workers"
             ) from error
     rejected = sorted(
-        (Rejection(path, reason, member) for path, member, reason in outcomes if reason),
+        (Rejection(path, reason, member) for path, member, reason, _ in outcomes if reason),
         key=lambda r: (str(r.path), r.member or ""),
     )
-    return ValidationReport(loaded=len(outcomes) - len(rejected), rejected=tuple(rejected))
+    warnings = sorted(
+        (warning for *_, found in outcomes for warning in found), key=lambda w: str(w.path or "")
+    )
+    return ValidationReport(
+        loaded=len(outcomes) - len(rejected), rejected=tuple(rejected), warnings=tuple(warnings)
+    )
 
 
 def _reason(error: Exception) -> str:
@@ -112,20 +120,20 @@ def _check(job: SourceFiles | Path) -> list[Outcome]:
         try:
             read_solution(job)
         except DrivestackError as error:
-            return [(job, None, _reason(error))]
-        return [(job, None, None)]
+            return [(job, None, _reason(error), ())]
+        return [(job, None, None, ())]
     try:
         members = unit_members(job.scenario, job.format)
     except Exception as error:  # a unit that cannot be listed is one rejection, never a crash
-        return [(job.scenario, None, _reason(error))]
+        return [(job.scenario, None, _reason(error), ())]
     outcomes: list[Outcome] = []
     scenario = None
     for member in members:
         try:
             scenario = read_unit(job.scenario, job.format, member)
-            outcomes.append((job.scenario, member, None))
+            outcomes.append((job.scenario, member, None, scenario.warnings))
         except Exception as error:  # one bad scenario is reported, the others are still read
-            outcomes.append((job.scenario, member, _reason(error)))
+            outcomes.append((job.scenario, member, _reason(error), ()))
             scenario = None
     if not job.solutions:
         return outcomes
@@ -135,7 +143,7 @@ def _check(job: SourceFiles | Path) -> list[Outcome]:
         try:
             attach_solution(scenario, solution)
         except DrivestackError as error:
-            outcomes.append((solution, None, _reason(error)))
+            outcomes.append((solution, None, _reason(error), ()))
         else:
-            outcomes.append((solution, None, None))
+            outcomes.append((solution, None, None, ()))
     return outcomes

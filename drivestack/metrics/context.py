@@ -15,7 +15,13 @@ from numpy.typing import NDArray
 
 from drivestack.core.errors import InputError
 from drivestack.core.geometry import box_corners
-from drivestack.core.scenario import PlanningProblem, RecordedEgo, Scenario, StaticObstacle
+from drivestack.core.scenario import (
+    PlanningProblem,
+    RecordedEgo,
+    Scenario,
+    StaticObstacle,
+    occupancy_boxes,
+)
 from drivestack.metrics import collisions, lanes, progress
 from drivestack.metrics.config import DEFAULT_CONFIG, MetricsConfig
 from drivestack.sim.record import EGO_WHEELBASE, RunRecord
@@ -29,9 +35,11 @@ BoolArray = NDArray[np.bool_]
 class Objects:
     """Every other road user and static obstacle as oriented boxes over the run, shape (N, T).
 
-    Dynamic agents first (the record's agent rows), then static obstacles (constant pose, speed 0).
-    `speed` [m/s] is the velocity magnitude (nuPlan moves agents at it along their heading);
-    `corners` (N, T, 4, 2) [m] are NaN where `valid` is False.
+    Dynamic agents first (the record's agent rows), then static obstacles (constant pose, speed 0),
+    then set-based occupancies (the scenario's, at the run's steps: the box enclosing each step's
+    region, speed 0, absent where none is given). `speed` [m/s] is the velocity magnitude (nuPlan
+    moves agents at it along their heading); `length`, `width` (N, T) [m]; `corners` (N, T, 4, 2)
+    [m] are NaN where `valid` is False.
     """
 
     x: FloatArray
@@ -163,37 +171,45 @@ class MetricContext:
 
     @cached_property
     def objects(self) -> Objects:
-        """The record's agents followed by the scenario's static obstacles, as boxes over the run."""
+        """The record's agents, the scenario's static obstacles and its occupancies, as boxes over the run."""
         agents, statics, steps = self.record.agents, self.scenario.static_obstacles, self.num_steps
+        occupancies = self.scenario.occupancies
         boxes = np.array([_static_box(obstacle) for obstacle in statics], dtype=np.float64).reshape(-1, 5)
         ones = np.ones((len(statics), steps))
+        occupied, _ = occupancy_boxes(occupancies, int(self.record.steps[0]), steps)
         speed = np.hypot(agents.vx, agents.vy)
         speed = np.where(np.isfinite(speed), speed, np.abs(agents.speed))
-        x = np.concatenate([agents.x, boxes[:, 0:1] * ones])
-        y = np.concatenate([agents.y, boxes[:, 1:2] * ones])
-        yaw = np.concatenate([agents.yaw, boxes[:, 2:3] * ones])
+        agent_size = np.ones((agents.num_agents, steps))
+        x = np.concatenate([agents.x, boxes[:, 0:1] * ones, occupied[..., 0]])
+        y = np.concatenate([agents.y, boxes[:, 1:2] * ones, occupied[..., 1]])
+        yaw = np.concatenate([agents.yaw, boxes[:, 2:3] * ones, occupied[..., 2]])
         valid = (
-            np.concatenate([agents.valid, ones.astype(bool)])
+            np.concatenate([agents.valid, ones.astype(bool), np.isfinite(occupied[..., 0])])
             & np.isfinite(x)
             & np.isfinite(y)
             & np.isfinite(yaw)
         )
-        length = np.concatenate([agents.length, boxes[:, 3]])
-        width = np.concatenate([agents.width, boxes[:, 4]])
-        corners = box_corners(x, y, yaw, length[:, None], width[:, None])
+        length = np.concatenate([agents.length[:, None] * agent_size, boxes[:, 3:4] * ones, occupied[..., 3]])
+        width = np.concatenate([agents.width[:, None] * agent_size, boxes[:, 4:5] * ones, occupied[..., 4]])
+        corners = box_corners(x, y, yaw, length, width)
         corners[~valid] = np.nan
-        types = [*agents.agent_type, *(obstacle.agent_type for obstacle in statics)]
+        types = [
+            *agents.agent_type,
+            *(obstacle.agent_type for obstacle in statics),
+            *(occupancy.agent_type for occupancy in occupancies),
+        ]
+        ids = [*agents.ids.tolist(), *(o.id for o in statics), *(o.id for o in occupancies)]
         return Objects(
             x=x,
             y=y,
             yaw=yaw,
-            speed=np.concatenate([speed, 0.0 * ones]),
+            speed=np.concatenate([speed, 0.0 * ones, np.zeros((len(occupancies), steps))]),
             length=length,
             width=width,
             valid=valid,
             category=np.array([collisions.category_of(kind) for kind in types], dtype=np.int64),
             corners=corners,
-            ids=np.concatenate([agents.ids, [obstacle.id for obstacle in statics]]).astype(np.int64),
+            ids=np.array(ids, dtype=np.int64),
         )
 
     @cached_property

@@ -102,7 +102,7 @@ def time_to_collision(ctx: MetricContext) -> StepValues:
     relevant &= (np.abs(ego.speed) > config.ttc_stopped_speed)[None, :]
     # objects farther than both can close within the horizon cannot be hit (NaN compares False)
     gap = np.hypot(objects.x - ego.x[None, :], objects.y - ego.y[None, :])
-    radius = 0.5 * (np.hypot(objects.length, objects.width)[:, None] + np.hypot(ego.length, ego.width))
+    radius = 0.5 * (np.hypot(objects.length, objects.width) + np.hypot(ego.length, ego.width))
     relevant &= gap <= radius + (np.abs(ego.speed)[None, :] + objects.speed) * config.ttc_horizon
     rows, cols = np.nonzero(relevant)
     speed = ego.speed[cols]
@@ -120,8 +120,8 @@ def time_to_collision(ctx: MetricContext) -> StepValues:
             objects.x[rows, cols],
             objects.y[rows, cols],
             objects.yaw[rows, cols],
-            0.5 * objects.length[rows],
-            0.5 * objects.width[rows],
+            0.5 * objects.length[rows, cols],
+            0.5 * objects.width[rows, cols],
             objects.speed[rows, cols] * np.cos(objects.yaw[rows, cols]),
             objects.speed[rows, cols] * np.sin(objects.yaw[rows, cols]),
         ),

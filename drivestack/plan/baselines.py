@@ -166,6 +166,7 @@ class IdmPlanner:
         obstacles = Obstacles.concat(
             Obstacles.from_tracks(agents, agents.num_steps - 1),
             Obstacles.from_static(observation.static_obstacles),
+            Obstacles.from_occupancies(observation.occupancies, observation.step),
         )
         gap, lead = find_leaders(
             points[..., 0],

@@ -28,6 +28,10 @@ last for hours.
 
 Goal check: the goal counts as reached at the first step after the start at which it holds; a goal
 that already holds at the start (some SinD problems) does not end the run (metrics report it).
+
+Horizon: a recording that ends before the goal's time window opens, or that has nothing after the
+initial step (no obstacles), does not bound the run: the goal's window does (`end_step`), and the
+agents are absent after their recorded end (`extended`).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import dataclasses
 import time
 import weakref
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -101,6 +106,22 @@ def ego_start(scenario: Scenario, problem: PlanningProblem, human: RecordedEgo |
     return initial.step, -1
 
 
+def extended(scenario: Scenario, last: int) -> Scenario:
+    """`scenario` on a grid reaching step `last` at least: agents are absent on the added steps."""
+    extra = last + 1 - scenario.num_steps
+    if extra <= 0:
+        return scenario
+    tracks = scenario.tracks
+    pad = ((0, 0), (0, extra))
+    fields: dict[str, Any] = {
+        name: np.pad(getattr(tracks, name), pad, constant_values=np.nan) for name in _AGENT_FIELDS
+    }
+    valid = np.pad(tracks.valid, pad, constant_values=False)
+    return dataclasses.replace(
+        scenario, num_steps=last + 1, tracks=dataclasses.replace(tracks, valid=valid, **fields)
+    )
+
+
 def without_agent(tracks: Tracks, row: int) -> Tracks:
     """`tracks` with agent `row` absent throughout (invalid, NaN states); the same object for -1."""
     if row < 0:
@@ -117,12 +138,20 @@ def without_agent(tracks: Tracks, row: int) -> Tracks:
 
 def end_step(scenario: Scenario, problem: PlanningProblem, human_end: int | None) -> tuple[int, str]:
     """The last step a run may reach and why it ends there: "recording_end", "goal_time_over" or
-    "human_end" (the recorded human's last step, for oracle planners)."""
-    candidates = [(scenario.num_steps - 1, "recording_end")]
-    if problem.goal.states:
-        candidates.append(
-            (int(np.floor(max(state.time.end for state in problem.goal.states))), "goal_time_over")
-        )
+    "human_end" (the recorded human's last step, for oracle planners).
+
+    The recording's end bounds a run unless it comes before the goal's time window opens or no later
+    than the problem's initial step (no obstacles, or none after the start): the goal could not be
+    reached within it, so the goal's window is the horizon and agents are absent after their end.
+    """
+    states = problem.goal.states
+    recorded = scenario.num_steps - 1
+    bounding = not states or (
+        recorded >= min(state.time.start for state in states) and recorded > problem.initial.step
+    )
+    candidates = [(recorded, "recording_end")] if bounding else []
+    if states:
+        candidates.append((int(np.floor(max(state.time.end for state in states))), "goal_time_over"))
     if human_end is not None:
         candidates.append((human_end, "human_end"))
     return min(candidates, key=lambda candidate: candidate[0])
@@ -248,6 +277,7 @@ class _Recorder:
             static_obstacles=self.scenario.static_obstacles,
             traffic_lights={light.id: colors[now] for light, colors in zip(lights, self.colors, strict=True)},
             lane_graph=self.scenario.lane_graph,
+            occupancies=self.scenario.occupancies,
         )
 
     def tracks(self) -> Tracks:
@@ -314,6 +344,7 @@ def simulate(
     last = max(last, first)
     if last - first > config.limits.max_steps:
         last, ending = first + config.limits.max_steps, "step_cap"
+    scenario = extended(scenario, last)
     vehicle = VehicleParams.for_vehicle_type(human.vehicle_type if human is not None else None)
     index = map_index(scenario.lane_graph)
     policy = agent_policy(scenario, agents, index, config.idm)

@@ -43,6 +43,7 @@ from drivestack.viz.bev import (
     draw_goals,
     draw_lanes,
     draw_lights,
+    draw_occupancies,
 )
 from drivestack.viz.mcap import short_decision
 
@@ -165,6 +166,7 @@ class FrameRenderer:
         before = set(ax.get_children())
         bounds = _bounds(record, i, style)
         draw_lights(ax, self.scenario, int(record.steps[i]))
+        draw_occupancies(ax, self.scenario, int(record.steps[i]))
         draw_agents(ax, record.agents, i, labels=style.labels, bounds=bounds)
         ego = record.ego
         ax.plot(ego.x[: i + 1], ego.y[: i + 1], color=EGO_COLOR, linewidth=1.4, alpha=0.6, zorder=4)

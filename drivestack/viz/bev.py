@@ -334,6 +334,27 @@ def draw_goals(ax: Axes, scenario: Scenario) -> None:
                 )
 
 
+def draw_occupancies(ax: Axes, scenario: Scenario, step: int) -> None:
+    """The region each set-based obstacle occupies at `step` (its exact shapes, a group's parts each),
+    hatched in its type's colour over the agents (a region may cover them); phantoms dashed."""
+    outlines, faces, styles = [], [], []
+    for occupancy in scenario.occupancies:
+        at = np.flatnonzero(occupancy.steps == step)
+        if len(at) == 0:
+            continue
+        shape = occupancy.shapes[int(at[0])]
+        for part in shape.parts or (shape,):
+            outlines.append(part.outline())
+            faces.append(to_rgba(AGENT_COLORS[agent_group(occupancy.agent_type)], 0.25))
+            styles.append((0, (3, 2)) if occupancy.phantom else "solid")
+    ax.add_collection(
+        PolyCollection(
+            outlines, facecolors=faces, edgecolors="#212529", linewidths=0.9, linestyles=styles, hatch="//",
+            zorder=6,
+        )
+    )  # fmt: skip
+
+
 def draw_lights(ax: Axes, scenario: Scenario, step: int) -> None:
     """Traffic lights in their colour at `step`: a dot at the light and a bar across the end of every
     lane that refers to it (where its stop line is)."""
@@ -625,6 +646,7 @@ def render_scene(
     draw_lanes(ax, scenario.lane_graph, bounds, goal_lanes)
     draw_lights(ax, scenario, step)
     draw_goals(ax, scenario)
+    draw_occupancies(ax, scenario, step)
     groups = draw_agents(ax, displayed(scenario.tracks), step, named, style.labels, bounds)
     draw_ego(ax, scenario, step, dt)
     ax.set_xlim(bounds[0], bounds[1])

@@ -16,8 +16,11 @@ A file commonroad-io cannot read gets a JSON with an `error` field instead of st
 Scenario JSON: scenario_id (null when commonroad-io rejects the file's id), dt [s], lanelet_count,
 dynamic_obstacle_count, static_obstacle_count, environment_obstacle_count, phantom_obstacle_count,
 planning_problems [{id, goal_state_count}], dynamic_obstacles [{id, type, time_step[], x[], y[],
-orientation[], velocity[]}] (initial state first, then the trajectory; x, y [m], orientation [rad]
-as in the file, velocity [m/s]; null where a state has no such field).
+orientation[], velocity[]}] (initial state first, then the trajectory; x, y [m] (the centre of a
+region's bounding box where a state gives a region), orientation [rad] as in the file, velocity
+[m/s] (an interval's midpoint; a point-mass state's speed); null where a state has no such field),
+occupancies [{id, phantom, time_step[]}] (set-based predictions of dynamic and phantom obstacles:
+the steps they give an occupancy at).
 Solution JSON: scenario_id, egos [{planning_problem_id, vehicle_model, vehicle_type, cost_function,
 time_step[], x[], y[], orientation[], velocity[]}].
 """
@@ -28,6 +31,7 @@ import argparse
 import gzip
 import json
 import logging
+import math
 import os
 import shutil
 import sys
@@ -57,20 +61,55 @@ def plain_copy(path: Path, folder: Path) -> Path:
 
 
 def optional_float(value: Any) -> float | None:
-    """`value` as a float, or None when the state lacks the field (commonroad-io leaves it None)."""
-    return None if value is None else float(value)
+    """`value` as a float, or None when the state lacks the field (commonroad-io leaves it None); an
+    interval (commonroad-io's `Interval`, `AngleInterval`) gives its midpoint."""
+    if value is None:
+        return None
+    if hasattr(value, "start") and hasattr(value, "end"):
+        return 0.5 * (float(value.start) + float(value.end))
+    return float(value)
+
+
+def position_xy(position: Any) -> tuple[float, float]:
+    """A state's position [m]: the point, or the centre of a region's bounding box (uncertain states)."""
+    shape = getattr(position, "shapely_object", None)
+    if shape is None:
+        return float(position[0]), float(position[1])
+    low_x, low_y, high_x, high_y = shape.bounds
+    return 0.5 * (low_x + high_x), 0.5 * (low_y + high_y)
 
 
 def state_series(states: Iterable[Any]) -> dict[str, list[Any]]:
-    """Time step, x, y [m], orientation [rad] and velocity [m/s] of each state, as parallel lists."""
+    """Time step, x, y [m], orientation [rad] and speed [m/s] of each state, as parallel lists (a
+    point-mass state's `velocity` is its x component: the speed is its magnitude with `velocity_y`)."""
     series: dict[str, list[Any]] = {key: [] for key in ("time_step", "x", "y", "orientation", "velocity")}
     for state in states:
         series["time_step"].append(int(state.time_step))
-        series["x"].append(float(state.position[0]))
-        series["y"].append(float(state.position[1]))
+        x, y = position_xy(state.position)
+        series["x"].append(x)
+        series["y"].append(y)
         series["orientation"].append(optional_float(getattr(state, "orientation", None)))
-        series["velocity"].append(optional_float(getattr(state, "velocity", None)))
+        velocity = optional_float(getattr(state, "velocity", None))
+        # only a state holding velocity_y is a point-mass one (others derive the property from the heading)
+        if velocity is not None and "velocity_y" in getattr(state, "attributes", ()):
+            velocity = math.hypot(velocity, float(state.velocity_y))
+        series["velocity"].append(velocity)
     return series
+
+
+def occupied_steps(prediction: Any) -> list[int] | None:
+    """The time steps a set-based prediction gives occupancies at (intervals spread over their steps),
+    sorted; None for other predictions."""
+    if type(prediction).__name__ != "SetBasedPrediction":  # trajectory predictions have occupancies too
+        return None
+    occupancies = prediction.occupancies
+    steps: set[int] = set()
+    for time in occupancies:
+        if hasattr(time, "start"):
+            steps.update(range(int(time.start), int(time.end) + 1))
+        else:
+            steps.add(int(time))
+    return sorted(steps)
 
 
 def dump_scenario(path: Path) -> dict[str, Any]:
@@ -91,6 +130,15 @@ def dump_scenario(path: Path) -> dict[str, Any]:
                 **state_series([obstacle.initial_state, *later]),
             }
         )
+    occupancies = [
+        {"id": int(obstacle.obstacle_id), "phantom": phantom, "time_step": steps}
+        for obstacles_of_kind, phantom in (
+            (scenario.dynamic_obstacles, False),
+            (scenario.phantom_obstacle, True),
+        )
+        for obstacle in obstacles_of_kind
+        if (steps := occupied_steps(obstacle.prediction)) is not None
+    ]
     return {
         "scenario_id": None if rejected else str(scenario.scenario_id),
         "dt": float(scenario.dt),
@@ -104,6 +152,7 @@ def dump_scenario(path: Path) -> dict[str, Any]:
             for problem_id, problem in sorted(problems.planning_problem_dict.items())
         ],
         "dynamic_obstacles": obstacles,
+        "occupancies": occupancies,
     }
 
 

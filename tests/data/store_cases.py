@@ -21,6 +21,7 @@ from drivestack.core.scenario import (
     Interval,
     LightColor,
     Location,
+    Occupancy,
     PlanningProblem,
     RecordedEgo,
     Scenario,
@@ -191,6 +192,12 @@ def rich_scenario(scenario_id: str = "DEU_Rich-1_1_T-1", num_steps: int = 6, shi
         lane_graph=rich_map(),
         tracks=tracks,
         static_obstacles=(StaticObstacle(90, AgentType.PARKED_VEHICLE, 50.0, -3.0, 0.5, polygon),),
+        occupancies=(
+            Occupancy(14, AgentType.CAR, np.array([2, 3], dtype=np.int64), (polygon, shapes[0])),
+            Occupancy(
+                95, AgentType.UNKNOWN, np.array([1, 4, 5], dtype=np.int64), (group, polygon, group), True
+            ),
+        ),
         traffic_lights=(
             TrafficLight(
                 600, 100.0, 2.0, ((LightColor.RED, 30), (LightColor.GREEN, 25), (LightColor.YELLOW, 5)), 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import gzip
 import json
 import os
@@ -249,3 +250,24 @@ def test_identical_unreadable_files_are_all_rejected_and_an_xxe_solution_is_refu
         assert {Path(skip.file).name for skip in report.skipped} <= {good.name, f"copy-{good.name}"}
     assert store.query("SELECT count(*) FROM rejected").column(0)[0].as_py() == 3
     assert len(store.scenario_ids()) == 1
+
+
+def test_commonroad_io_feature_files_round_trip_and_their_warnings_are_reported(
+    commonroad_io_tests: Path, tmp_path: Path
+) -> None:
+    """Occupancies (set-based and phantom obstacles) and states read from intervals load back as
+    read; a dropped sign reference is reported (warnings are not stored)."""
+    names = ("test_reading_all.xml.gz", "test_reading_lanelets.xml.gz", "DEU_A9-3_1_T-1.xml.gz")
+    files = [commonroad_io_tests / name for name in names]
+    store = Store.open(tmp_path / "store", create=True)
+    report = ingest(files, store, workers=1)
+    assert report.rejected == [] and len(report.added) == 3
+    assert [(Path(w.path or "").name, w.element) for w in report.warnings] == [
+        ("test_reading_lanelets.xml.gz", "lanelet 100 / trafficSignRef")
+    ]
+    for path in files:
+        scenario = read_scenario(path.resolve())
+        key = scenario_key(scenario.scenario_id, scenario.format_version)
+        assert_same(dataclasses.replace(scenario, warnings=()), store.load_scenario(key), key)
+    phantoms = store.query("SELECT count(*) AS n FROM occupancies WHERE phantom").to_pylist()
+    assert phantoms == [{"n": 3}]

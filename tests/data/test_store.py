@@ -38,6 +38,18 @@ def test_load_scenario_rebuilds_every_field(store: Store) -> None:
     assert_same(rich_scenario("DEU_Rich-2_1_T-1", shift=1.0), reopened.load_scenario("DEU_Rich-2_1_T-1"))
 
 
+def test_occupancies_are_stored_one_row_per_obstacle_and_step(store: Store) -> None:
+    rows = store.query(
+        "SELECT obstacle_id, phantom, count(*) AS n FROM occupancies WHERE scenario_key = $1 GROUP BY ALL "
+        "ORDER BY 1",
+        ["DEU_Rich-1_1_T-1@2020a"],
+    ).to_pylist()
+    assert rows == [
+        {"obstacle_id": 14, "phantom": False, "n": 2},
+        {"obstacle_id": 95, "phantom": True, "n": 3},
+    ]
+
+
 def test_tables_hold_one_row_per_valid_state_and_maps_are_shared(store: Store) -> None:
     counts = store.query("SELECT scenario_key, count(*) AS n FROM tracks GROUP BY ALL ORDER BY 1").to_pylist()
     valid = int(rich_scenario().tracks.valid.sum())

@@ -11,8 +11,8 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,29 +28,24 @@ if TYPE_CHECKING:
     from drivestack.data.query_limits import QueryLimits
 
 DRIVESTACK = str(Path(sys.executable).parent / "drivestack")
+LAUNCHER = Path(__file__).parents[1] / "measured_launch.py"
 HIGHD_SCENARIOS = 3
 
 
 def run(*args: str) -> tuple[subprocess.CompletedProcess[str], int]:
-    """Run the real `drivestack` command; (its result, its peak resident memory [kB])."""
-    process = subprocess.Popen(
-        [DRIVESTACK, *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "COLUMNS": "250"},
-    )
-    assert process.stdout is not None and process.stderr is not None
-    with ThreadPoolExecutor(2) as pool:
-        stdout, stderr = pool.submit(process.stdout.read), pool.submit(process.stderr.read)
-        _, status, usage = os.wait4(process.pid, 0)  # reaped here, to read the child's own peak memory
-        process.returncode = os.waitstatus_to_exitcode(status)
-        result = subprocess.CompletedProcess(
-            process.args, process.returncode, stdout.result(), stderr.result()
+    """Run the real `drivestack` command; (its result, its own peak resident memory [kB], measured by
+    `measured_launch.py`)."""
+    with tempfile.TemporaryDirectory() as folder:
+        report = Path(folder) / "usage.txt"
+        result = subprocess.run(
+            [sys.executable, str(LAUNCHER), "-1", str(report), DRIVESTACK, *args],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "COLUMNS": "250"},
+            check=False,
         )
-    process.stdout.close()
-    process.stderr.close()
-    return result, usage.ru_maxrss
+        code, _, peak_kib = report.read_text().split()
+    return subprocess.CompletedProcess(result.args, int(code), result.stdout, result.stderr), int(peak_kib)
 
 
 def one_error_line(result: subprocess.CompletedProcess[str]) -> str:

@@ -53,6 +53,20 @@ def test_cli_exits_zero_when_everything_loads(folder: Path) -> None:
     assert result.stdout.splitlines() == ["3 loaded, 0 rejected"]
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_cli_lists_warnings_apart_from_rejections(tmp_path: Path, workers: str) -> None:
+    """A dangling sign reference is dropped with a warning: the file loads, the exit code stays 0."""
+    dangling = edit(SCENARIO_2020A, '<trafficSignRef ref="10"/>', '<trafficSignRef ref="12"/>')
+    path = write(tmp_path, "dangling.xml", dangling)
+    result = CliRunner().invoke(app, ["validate", str(tmp_path), "--workers", workers])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        f"warning: {path}: lanelet 1 / trafficSignRef: refers to trafficSign 12, which does not exist: "
+        "dropped",
+        "1 loaded, 0 rejected, 1 warnings",
+    ]
+
+
 def test_solution_counts_as_its_own_file(tmp_path: Path) -> None:
     write(tmp_path, "s.xml", SCENARIO_2020A)
     bad = write(tmp_path, "s.solution.xml", edit(SOLUTION, 'planningProblem="60"', 'planningProblem="61"'))

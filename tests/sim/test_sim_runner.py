@@ -159,6 +159,20 @@ def test_run_is_capped_at_max_steps() -> None:
         SimConfig(limits=RunLimits(max_steps=0))
 
 
+@pytest.mark.parametrize("agents_end", [1, 20])
+def test_run_lasts_the_goal_window_when_the_recording_ends_before_it(agents_end: int) -> None:
+    """Agents recorded for `agents_end` steps only (1: nothing after the start), a goal window of
+    steps 30-40 far ahead: the run goes on to the window's end, the agents absent after theirs."""
+    scenario = _scene(num_steps=agents_end, goal=(390.0, 0.0))
+    problem = scenario.planning_problems[0]
+    late = Goal((dataclasses.replace(problem.goal.states[0], time=Interval(30, 40)),))
+    scenario = dataclasses.replace(scenario, planning_problems=(dataclasses.replace(problem, goal=late),))
+    for planner in ("constant-velocity", "drivestack"):
+        record = simulate(scenario, scenes.EGO_ID, make_planner(planner))
+        assert record.termination == "goal_time_over" and record.steps[-1] == 40
+        assert record.agents.valid[:, :agents_end].all() and not record.agents.valid[:, agents_end:].any()
+
+
 def test_run_starts_where_the_recorded_human_starts() -> None:
     scenario = scenes.human_starting_late(_scene(), 12, 40)
     shifted = scenario.recorded_egos[0].trajectory

@@ -7,17 +7,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from matplotlib.collections import PolyCollection
+from matplotlib.figure import Figure
 from PIL import Image
 from scenes import EGO_ID, LANE_WIDTH, Ego, moving, scenario, solution_files, straight_road
 from typer.testing import CliRunner
 
 from drivestack.cli import app
 from drivestack.core.errors import ConfigError
-from drivestack.core.scenario import AgentType
+from drivestack.core.scenario import AgentType, Occupancy, Shape, ShapeKind
 from drivestack.data.tags import Tag
 from drivestack.viz.bev import (
     BevStyle,
     choose_focus,
+    draw_occupancies,
     ego_drive,
     profiled_agents,
     render_scene,
@@ -189,3 +192,32 @@ def test_show_renders_a_real_scenario(tmp_path: Path) -> None:
         low, high = ((height + style.profile_height) * style.dpi for height in style.heights)
         assert image.size[0] == style.width * style.dpi and low <= image.size[1] <= high
     assert target.stat().st_size > 50_000
+
+
+def test_occupancies_are_drawn_at_their_steps_phantoms_dashed() -> None:
+    square = Shape(ShapeKind.POLYGON, vertices=np.array([[0.0, 0.0], [4.0, 0.0], [4.0, 2.0], [0.0, 2.0]]))
+    circles = Shape(
+        ShapeKind.GROUP, parts=(Shape(ShapeKind.CIRCLE, radius=1.0), Shape(ShapeKind.CIRCLE, 0.5))
+    )
+    base = _highway()
+    scene = dataclasses.replace(
+        base,
+        occupancies=(
+            Occupancy(70, AgentType.CAR, np.array([3, 4], dtype=np.int64), (square, square)),
+            Occupancy(71, AgentType.UNKNOWN, np.array([4], dtype=np.int64), (circles,), phantom=True),
+        ),
+    )
+
+    def drawn(step: int) -> PolyCollection:
+        axes = Figure().add_subplot()
+        draw_occupancies(axes, scene, step)
+        (collection,) = [c for c in axes.collections if isinstance(c, PolyCollection)]
+        return collection
+
+    assert len(drawn(2).get_paths()) == 0
+    assert len(drawn(3).get_paths()) == 1
+    at_four = drawn(4)
+    assert len(at_four.get_paths()) == 3  # the square and both circles of the phantom's group
+    assert at_four.get_hatch() == "//"
+    solid, dashed = at_four.get_linestyles()[0], at_four.get_linestyles()[1]
+    assert solid[1] is None and dashed[1] is not None

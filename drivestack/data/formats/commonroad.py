@@ -6,8 +6,8 @@ adjacentLeft``) and what was expected. Bulk values (bounds, trajectory states) a
 compiled XPath queries per lanelet / obstacle and converted to numpy arrays in one go.
 
 Conventions of this reader:
-- Tracks live on a grid of `num_steps` = (last time step of any dynamic obstacle) + 1 steps (with no
-  dynamic obstacle: last planning-problem initial step + 1). Yaw is the file's orientation, wrapped
+- Tracks live on a grid of `num_steps` = (last time step of any dynamic obstacle or occupancy) + 1
+  steps (with neither: last planning-problem initial step + 1). Yaw is the file's orientation, wrapped
   to [-pi, pi) only where it lies outside. `vx`, `vy` = speed * (cos yaw, sin yaw) (no slip angle).
 - Where a state omits velocity, yawRate or acceleration, the value is derived per obstacle by finite
   differences over its own states on the time grid (central, one-sided at the ends, 0 for a single
@@ -26,8 +26,12 @@ Conventions of this reader:
   state) has exactly as many values as states; a state missing a field while another state of the same
   obstacle repeats it goes unnoticed.
 - Location placeholders (geoNameId -999, coordinates outside +-90/+-180 deg or exactly (0, 0)) become None.
-- Obstacles with only a set-based prediction (`occupancySet`, `phantomObstacle`) and solution files
-  holding input vectors instead of states are rejected: both need models drivestack does not have.
+- Uncertain state values (intervals, position regions) read as midpoints and region centres
+  (`_exact_states`); point-mass states (`velocityY`, no orientation) head along their motion
+  (`_derived`); set-based and phantom obstacles become `Scenario.occupancies` (`_occupancy`); a
+  lanelet's reference to an absent sign or light is dropped with an `InputWarning`.
+- Solution files holding input vectors instead of states are rejected: they need a forward
+  simulation of the vehicle model.
 - Resources and ranges are bounded by `core.limits.ReaderLimits` (document bytes and elements, time
   steps, track grid cells; |coordinates|, time step size, speeds, accelerations, yaw rates, shape
   sizes): a value beyond its bound is refused naming its element and the limit's field.
@@ -49,7 +53,7 @@ from typing import TypeVar
 import numpy as np
 from lxml import etree
 
-from drivestack.core.errors import DrivestackError, InputError
+from drivestack.core.errors import DrivestackError, InputError, InputWarning
 from drivestack.core.geometry import wrap_angle
 from drivestack.core.limits import DEFAULT_READER_LIMITS, Bound, ReaderLimits
 from drivestack.core.map import (
@@ -70,6 +74,7 @@ from drivestack.core.scenario import (
     Interval,
     LightColor,
     Location,
+    Occupancy,
     PlanningProblem,
     RecordedEgo,
     Scenario,
@@ -87,6 +92,10 @@ from drivestack.data.formats._xml import Count, Reader, Texts
 SUPPORTED_VERSIONS = ("2018b", "2020a")
 MAX_SPEED_SIGN_IDS = frozenset({"274", "274.1", "R2-1"})
 """Traffic sign ids whose first additional value is a maximum speed [m/s]."""
+_MOVING_SPEED = 0.1
+"""[m/s] above it a state's motion gives its heading (point-mass states without orientation)."""
+MAX_OCCUPANCY_STEPS = 100_000
+"""Most (obstacle, step) occupancies a file may spread its occupancy sets over."""
 
 LIGHT_DIRECTIONS = frozenset(
     {"right", "straight", "left", "leftStraight", "straightRight", "leftRight", "all"}
@@ -107,9 +116,10 @@ _STATE_COUNT = Count("trajectory/state")
 _STATE_FIELDS = {
     "x": ("position/point/x", True),
     "y": ("position/point/y", True),
-    "yaw": ("orientation/exact", True),
+    "yaw": ("orientation/exact", False),
     "step": ("time/exact", True),
     "speed": ("velocity/exact", False),
+    "velocity_y": ("velocityY/exact", False),
     "acceleration": ("acceleration/exact", False),
     "yaw_rate": ("yawRate/exact", False),
 }
@@ -220,22 +230,37 @@ def _read_scenario(path: Path, limits: ReaderLimits) -> Scenario:
             f"(ReaderLimits.min_time_step_size, max_time_step_size), got {dt:g}",
         )
 
+    warnings: list[InputWarning] = []
+    _exact_states(doc, root)
     signs, sign_limits = _traffic_signs(doc, root.findall("trafficSign"))
     light_nodes = root.findall("trafficLight")
     light_ids = _ids(doc, light_nodes, "trafficLight")
-    lanes = _lanes(doc, root.findall("lanelet"), signs, sign_limits, set(light_ids))
+    lanes = _lanes(doc, root.findall("lanelet"), signs, sign_limits, set(light_ids), warnings)
     lights = _traffic_lights(doc, light_nodes, light_ids, lanes)
     intersections = _intersections(doc, root.findall("intersection"), lanes)
     lane_graph = LaneGraph(map_id=_map_id(lanes), lanes=lanes, intersections=intersections)
 
-    dynamic, static = _obstacle_nodes(doc, root, version)
+    dynamic, static, phantoms = _obstacle_nodes(doc, root, version)
     problems = tuple(_planning_problem(doc, node, lanes) for node in root.findall("planningProblem"))
     _check_unique(doc, [problem.id for problem in problems], "planningProblem")
     fallback_steps = max((problem.initial.step for problem in problems), default=0) + 1
-    tracks = _tracks(doc, dynamic, dt, fallback_steps)
+    set_based = [(node, False) for node in dynamic if _has_occupancy(node)]
+    set_based += [(node, True) for node in phantoms]
+    occupancies: list[Occupancy] = []
+    spread = 0  # occupied steps so far, against MAX_OCCUPANCY_STEPS
+    for node, phantom in set_based:
+        occupancies.append(_occupancy(doc, node, phantom, MAX_OCCUPANCY_STEPS - spread))
+        spread += len(occupancies[-1].steps)
+    occupied = max((int(occupancy.steps[-1]) + 1 for occupancy in occupancies), default=0)
+    tracks = _tracks(doc, dynamic, dt, fallback_steps, occupied)
+    occupancies = [_outside_track(occupancy, tracks) for occupancy in occupancies]
     static_obstacles = tuple(_static_obstacle(doc, node, kind) for node, kind in static)
     _check_unique(
-        doc, [int(i) for i in tracks.ids] + [obstacle.id for obstacle in static_obstacles], "obstacle"
+        doc,
+        [int(i) for i in tracks.ids]
+        + [obstacle.id for obstacle in static_obstacles]
+        + [occupancy.id for occupancy in occupancies if occupancy.phantom],
+        "obstacle",
     )
     return Scenario(
         scenario_id=scenario_id,
@@ -254,7 +279,90 @@ def _read_scenario(path: Path, limits: ReaderLimits) -> Scenario:
         tags=_tags(root, version),
         location=_location(doc, root),
         source_file=display_text(path),
+        occupancies=tuple(occupancies),
+        warnings=tuple(warnings),
     )
+
+
+def _state_of(node: etree._Element | None) -> bool:
+    """Whether `node` is an obstacle's or planning problem's state (`initialState`, `trajectory/state`)."""
+    if node is None:
+        return False
+    if node.tag == "initialState":
+        return True
+    parent = node.getparent()
+    return node.tag == "state" and parent is not None and parent.tag == "trajectory"
+
+
+def _uncertain(root: etree._Element) -> tuple[list[etree._Element], list[etree._Element]]:
+    """(state fields holding an interval, state positions holding a region), in document order.
+
+    One pass over the tree by tag (lxml's `iter` in C) rather than path queries over every state."""
+    fields: dict[etree._Element, None] = {}
+    positions: dict[etree._Element, None] = {}
+    for node in root.iter("intervalStart", "intervalEnd", *_SHAPE_TAGS):
+        parent = node.getparent()
+        if parent is None:
+            continue
+        if node.tag in ("intervalStart", "intervalEnd"):
+            if _state_of(parent.getparent()):
+                fields[parent] = None
+        elif parent.tag == "position" and _state_of(parent.getparent()):
+            positions[parent] = None
+    return list(fields), list(positions)
+
+
+def _locator(node: etree._Element) -> str:
+    """Where `node` sits, for messages: its ancestors below the root, with their ids where they have one."""
+    parts = []
+    current: etree._Element | None = node
+    while current is not None and current.getparent() is not None:
+        name = str(current.tag)
+        parts.append(f"{name} {current.get('id')}" if current.get("id") is not None else name)
+        current = current.getparent()
+    return " / ".join(reversed(parts))
+
+
+def _set_children(node: etree._Element, values: dict[str, str]) -> list[etree._Element]:
+    """Replace the children of `node` with `<name>value</name>` elements, in order; returns them."""
+    for child in list(node):
+        node.remove(child)
+    made = []
+    for name, value in values.items():
+        made.append(etree.SubElement(node, name))
+        made[-1].text = value
+    return made
+
+
+def _exact_states(doc: Reader, root: etree._Element) -> None:
+    """Turn uncertain state values (obstacles' and planning problems' initial and trajectory states)
+    into exact ones, in place, before anything is read: an interval-valued field becomes its
+    midpoint, a position given as a region (rectangle, circle, polygon or a group of them; 2018b
+    obstacle states give a rectangle of position uncertainty) the centre of the region's bounding
+    box. Time steps must stay exact."""
+    fields, positions = _uncertain(root)
+    for node in fields:
+        where = _locator(node)
+        if node.tag == "time":
+            raise doc.error(where, "is an interval (expected an exact time step)")
+        interval = _interval(doc, node, where, integer=False)
+        _set_children(node, {"exact": repr(0.5 * (interval.start + interval.end))})
+    for node in positions:
+        where = _locator(node)
+        parts = []
+        for child in node:
+            if child.tag not in _SHAPE_TAGS:
+                raise doc.error(
+                    f"{where} / {child.tag}",
+                    "unsupported state position (expected a point, rectangle, circle, polygon or shapeGroup)",
+                )
+            parts += _shape_parts(doc, child, where)
+        if not parts:
+            raise doc.error(where, "is empty (expected a point or a region)")
+        outline = np.concatenate([part.outline() for part in parts])
+        centre = 0.5 * (outline.min(axis=0) + outline.max(axis=0))
+        (point,) = _set_children(node, {"point": ""})
+        _set_children(point, {"x": repr(float(centre[0])), "y": repr(float(centre[1]))})
 
 
 def _ids(doc: Reader, nodes: Sequence[etree._Element], kind: str) -> list[int]:
@@ -285,6 +393,28 @@ def _refs(
 ) -> tuple[int, ...]:
     """The `ref`s of every `tag` child of `parent`, each checked against the `known` ids."""
     return tuple(_ref(doc, node, f"{where} / {tag}", known, target) for node in parent.findall(tag))
+
+
+def _present_refs(
+    doc: Reader,
+    parent: etree._Element,
+    tag: str,
+    where: str,
+    known: Container[int],
+    target: str,
+    warnings: list[InputWarning],
+) -> tuple[int, ...]:
+    """The `ref`s of every `tag` child of `parent` that name one of the `known` ids; each other one is
+    dropped with a warning appended to `warnings`."""
+    kept = []
+    for node in parent.findall(tag):
+        ref = doc.integer(doc.attribute(node, "ref", f"{where} / {tag}"), f"{where} / {tag} / ref")
+        if ref in known:
+            kept.append(ref)
+        else:
+            problem = f"refers to {target} {ref}, which does not exist: dropped"
+            warnings.append(InputWarning(str(doc.path), f"{where} / {tag}", problem))
+    return tuple(kept)
 
 
 def _texts(doc: Reader, parent: etree._Element, tag: str, where: str) -> tuple[str, ...]:
@@ -393,8 +523,13 @@ def _lanes(
     signs: dict[int, TrafficSign],
     sign_limits: dict[int, float],
     light_ids: set[int],
+    warnings: list[InputWarning],
 ) -> dict[int, Lane]:
-    """Every lanelet as a `Lane`, with all its references checked against the ids that exist."""
+    """Every lanelet as a `Lane`, with all its references checked against the ids that exist.
+
+    A reference to a traffic sign or light that does not exist is dropped with a warning (appended
+    to `warnings`): the lanelet itself is sound, only that rule is unknown.
+    """
     ids = _ids(doc, nodes, "lanelet")
     known = set(ids)
     lanes: dict[int, Lane] = {}
@@ -404,7 +539,7 @@ def _lanes(
         right_bound = doc.child(node, "rightBound", where)
         left = _points(doc, left_bound, f"{where} / leftBound", minimum=2)
         right = _points(doc, right_bound, f"{where} / rightBound", minimum=2)
-        sign_ids = _refs(doc, node, "trafficSignRef", where, signs, "trafficSign")
+        sign_ids = _present_refs(doc, node, "trafficSignRef", where, signs, "trafficSign", warnings)
         limits = [sign_limits[i] for i in sign_ids if i in sign_limits]
         speed_limit = doc.optional(node, "speedLimit", where)
         if speed_limit is not None:
@@ -428,7 +563,9 @@ def _lanes(
             right_marking=_line_marking(doc, right_bound, f"{where} / rightBound"),
             stop_line=_stop_line(doc, node, where, left, right, signs, light_ids),
             traffic_sign_ids=sign_ids,
-            traffic_light_ids=_refs(doc, node, "trafficLightRef", where, light_ids, "trafficLight"),
+            traffic_light_ids=_present_refs(
+                doc, node, "trafficLightRef", where, light_ids, "trafficLight", warnings
+            ),
         )
     return lanes
 
@@ -664,8 +801,9 @@ def _location(doc: Reader, root: etree._Element) -> Location:
 
 def _obstacle_nodes(
     doc: Reader, root: etree._Element, version: str
-) -> tuple[list[etree._Element], list[tuple[etree._Element, str]]]:
-    """(dynamic obstacle elements, (static obstacle element, its tag)) in file order."""
+) -> tuple[list[etree._Element], list[tuple[etree._Element, str]], list[etree._Element]]:
+    """(dynamic obstacle elements, (static obstacle element, its tag), phantom obstacle elements) in
+    file order."""
     if version == "2018b":
         dynamic, static = [], []
         for node in root.findall("obstacle"):
@@ -678,16 +816,77 @@ def _obstacle_nodes(
                 raise doc.error(
                     f"obstacle {node.get('id')} / role", f"expected 'static' or 'dynamic', got {role!r}"
                 )
-        return dynamic, static
-    phantom = root.find("phantomObstacle")
-    if phantom is not None:
-        raise doc.error(
-            f"phantomObstacle {phantom.get('id')}",
-            "set-based (occupancy) obstacles are not supported (expected obstacles with trajectories)",
-        )
+        return dynamic, static, []
     static = [(node, "staticObstacle") for node in root.findall("staticObstacle")]
     static += [(node, "environmentObstacle") for node in root.findall("environmentObstacle")]
-    return root.findall("dynamicObstacle"), static
+    return root.findall("dynamicObstacle"), static, root.findall("phantomObstacle")
+
+
+def _has_occupancy(node: etree._Element) -> bool:
+    """Whether a dynamic obstacle element has a set-based prediction."""
+    return node.find("occupancySet") is not None
+
+
+def _occupancy(doc: Reader, node: etree._Element, phantom: bool, budget: int) -> Occupancy:
+    """A dynamic or phantom obstacle's `occupancySet` as an `Occupancy` (steps sorted, one shape each).
+
+    An occupancy over a time interval stands at each of its steps; several at one step form a group.
+    At most `budget` steps are expanded (the file's share left of `MAX_OCCUPANCY_STEPS`).
+    """
+    tag = str(node.tag)
+    obstacle_id = doc.integer(doc.attribute(node, "id", tag), f"{tag} / id")
+    where = f"{tag} {obstacle_id}"
+    kind = AgentType.UNKNOWN if node.find("type") is None else _agent_type(doc, node, where)
+    occupancy_set = doc.child(node, "occupancySet", where)
+    by_step: dict[int, list[Shape]] = {}
+    for i, occupancy in enumerate(occupancy_set.findall("occupancy")):
+        occupancy_where = f"{where} / occupancySet / occupancy[{i}]"
+        shape_where = f"{occupancy_where} / shape"
+        shape_node = doc.child(occupancy, "shape", occupancy_where)
+        parts = [part for child in shape_node for part in _shape_parts(doc, child, shape_where)]
+        if not parts:
+            raise doc.error(shape_where, "is empty (expected a rectangle, circle or polygon)")
+        time_node = doc.child(occupancy, "time", occupancy_where)
+        time = _interval(doc, time_node, f"{occupancy_where} / time", integer=True)
+        start, end = int(time.start), int(time.end)
+        if start < 0 or end > doc.limits.max_time_step:
+            raise doc.error(
+                f"{occupancy_where} / time",
+                f"time steps must lie in [0, {doc.limits.max_time_step}] (ReaderLimits.max_time_step)",
+            )
+        if end - start + 1 + len(by_step) > budget:
+            raise doc.error(
+                f"{occupancy_where} / time",
+                f"occupancy sets spread over more than {MAX_OCCUPANCY_STEPS} steps per file (the limit)",
+            )
+        for step in range(start, end + 1):
+            by_step.setdefault(step, []).extend(parts)
+    if not by_step:
+        raise doc.error(f"{where} / occupancySet", "has no occupancy (expected at least one)")
+    steps = sorted(by_step)
+    shapes = tuple(
+        by_step[step][0] if len(by_step[step]) == 1 else Shape(ShapeKind.GROUP, parts=tuple(by_step[step]))
+        for step in steps
+    )
+    return Occupancy(
+        id=obstacle_id, agent_type=kind, steps=np.array(steps, dtype=np.int64), shapes=shapes, phantom=phantom
+    )
+
+
+def _outside_track(occupancy: Occupancy, tracks: Tracks) -> Occupancy:
+    """`occupancy` without the steps where its obstacle's own track (its initial state) stands, as
+    commonroad-io's `occupancy_at_time` gives the initial state's shape there."""
+    if occupancy.phantom:
+        return occupancy
+    row = tracks.index_of(occupancy.id)
+    keep = ~tracks.valid[row, occupancy.steps]
+    if keep.all():
+        return occupancy
+    return dataclasses.replace(
+        occupancy,
+        steps=occupancy.steps[keep],
+        shapes=tuple(shape for shape, kept in zip(occupancy.shapes, keep, strict=True) if kept),
+    )
 
 
 def _agent_type(doc: Reader, node: etree._Element, where: str) -> AgentType:
@@ -845,21 +1044,20 @@ class _States:
 
 
 def _read_states(doc: Reader, nodes: Sequence[etree._Element]) -> _States:
-    """The dynamic obstacles' ids, types, shapes and states, checked and converted to arrays."""
+    """The dynamic obstacles' ids, types, shapes and states, checked and converted to arrays.
+
+    Point-mass `velocityY` fields are looked up only in documents that have any (one pass by tag)."""
     ids, kinds, shapes, counts, wheres = [], [], [], [], []
-    texts: dict[str, list[str]] = {name: [] for name in _STATE_FIELDS}
-    masks: dict[str, list[np.ndarray | None]] = {name: [] for name in _STATE_FIELDS}  # None: all given
+    point_mass = bool(nodes) and next(nodes[0].getroottree().getroot().iter("velocityY"), None) is not None
+    names = [name for name in _STATE_FIELDS if point_mass or name != "velocity_y"]
+    texts: dict[str, list[str]] = {name: [] for name in names}
+    masks: dict[str, list[np.ndarray | None]] = {name: [] for name in names}  # None: all given
     for node in nodes:
         tag = str(node.tag)
         obstacle_id = doc.integer(doc.attribute(node, "id", tag), f"{tag} / id")
         where = f"{tag} {obstacle_id}"
         initial = doc.child(node, "initialState", where)
         trajectory = doc.optional(node, "trajectory", where)
-        if trajectory is None and node.find("occupancySet") is not None:
-            raise doc.error(
-                f"{where} / occupancySet",
-                "set-based predictions are not supported (expected a <trajectory> of states)",
-            )
         if trajectory is not None and node.index(trajectory) < node.index(initial):
             raise doc.error(f"{where} / trajectory", "comes before initialState (expected it after)")
         count = 1 + _STATE_COUNT(node)
@@ -868,7 +1066,7 @@ def _read_states(doc: Reader, nodes: Sequence[etree._Element]) -> _States:
         shapes.append(_shape(doc, node, where))
         counts.append(count)
         wheres.append(where)
-        for name in _STATE_FIELDS:
+        for name in names:
             field, given = _field_texts(doc, node, initial, where, name, count)
             texts[name] += field
             masks[name].append(given)
@@ -886,9 +1084,10 @@ def _read_states(doc: Reader, nodes: Sequence[etree._Element]) -> _States:
 
         return element_of
 
-    columns: dict[str, FloatArray] = {}
+    columns: dict[str, FloatArray] = {"velocity_y": np.full(int(starts[-1]), np.nan)}
     steps = np.zeros(0, dtype=np.int64)
-    for name, (path, _) in _STATE_FIELDS.items():
+    for name in names:
+        path = _STATE_FIELDS[name][0]
         pieces = masks[name]
         if any(piece is not None for piece in pieces):
             given = np.concatenate(
@@ -923,23 +1122,46 @@ def _field_bound(limits: ReaderLimits, name: str) -> Bound | None:
 
 
 def _derived(states: _States, dt: float) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-    """(yaw, speed, acceleration, yaw_rate), each (N,): yaw wrapped, missing values by finite differences."""
+    """(yaw, speed, acceleration, yaw_rate), each (N,): yaw wrapped, missing values by finite differences.
+
+    A point-mass state gives `velocity` (x) and `velocityY` (y) and no orientation: its speed is the
+    velocity's magnitude; a missing orientation is the velocity's direction, else that of the
+    position differences, wherever the obstacle moves faster than `_MOVING_SPEED`; at standstill the
+    heading of the nearest moving state before it (else after it) is held, 0 when it never moves.
+    """
     agent = states.agent
     same_next = agent[1:] == agent[:-1]
     seconds: FloatArray = states.steps.astype(np.float64) * dt
     columns = states.columns
-    yaw = _wrap(columns["yaw"])
+    velocity, velocity_y = columns["speed"], columns["velocity_y"]
+    point_mass = ~np.isnan(velocity_y)
+    velocity = np.where(point_mass, np.hypot(velocity, velocity_y), velocity)
 
     def fill(values: FloatArray, derive: Callable[[], FloatArray]) -> FloatArray:
         missing = np.isnan(values)
         return np.where(missing, derive(), values) if missing.any() else values
 
+    def position_rates() -> tuple[FloatArray, FloatArray]:
+        return (
+            _segment_rate(columns["x"], seconds, same_next, angular=False),
+            _segment_rate(columns["y"], seconds, same_next, angular=False),
+        )
+
+    def motion_heading() -> FloatArray:
+        moving = point_mass & (velocity > _MOVING_SPEED)
+        heading = np.where(moving, np.arctan2(velocity_y, columns["speed"]), np.nan)
+        vx, vy = position_rates()
+        shifted = ~moving & (np.hypot(vx, vy) > _MOVING_SPEED)
+        heading = np.where(shifted, np.arctan2(vy, vx), heading)
+        return _held(heading, agent)
+
+    yaw = _wrap(fill(columns["yaw"], motion_heading))
+
     def along_heading() -> FloatArray:
-        vx = _segment_rate(columns["x"], seconds, same_next, angular=False)
-        vy = _segment_rate(columns["y"], seconds, same_next, angular=False)
+        vx, vy = position_rates()
         return np.cos(yaw) * vx + np.sin(yaw) * vy
 
-    speed = fill(columns["speed"], along_heading)
+    speed = fill(velocity, along_heading)
     acceleration = fill(
         columns["acceleration"], lambda: _segment_rate(speed, seconds, same_next, angular=False)
     )
@@ -947,11 +1169,29 @@ def _derived(states: _States, dt: float) -> tuple[FloatArray, FloatArray, FloatA
     return yaw, speed, acceleration, yaw_rate
 
 
-def _tracks(doc: Reader, nodes: Sequence[etree._Element], dt: float, fallback_steps: int) -> Tracks:
-    """All dynamic obstacles on the scenario's time grid (agents, steps)."""
+def _held(values: FloatArray, agent: np.ndarray) -> FloatArray:
+    """(N,) `values` with each NaN replaced by the agent's last finite value before it, else its
+    first one after it, else 0 (`agent` (N,): the owner of each value, in runs)."""
+    count = len(values)
+    out = values.copy()
+    for order in (np.arange(count), np.arange(count)[::-1]):
+        ordered = out[order]
+        known = np.where(np.isfinite(ordered), np.arange(count), -1)
+        source = np.maximum.accumulate(known) if count else known
+        same = (source >= 0) & (agent[order][np.maximum(source, 0)] == agent[order])
+        out[order] = np.where(np.isnan(ordered) & same, ordered[np.maximum(source, 0)], ordered)
+    return np.where(np.isnan(out), 0.0, out)
+
+
+def _tracks(
+    doc: Reader, nodes: Sequence[etree._Element], dt: float, fallback_steps: int, occupied: int
+) -> Tracks:
+    """All dynamic obstacles on the scenario's time grid (agents, steps), which also covers the
+    first `occupied` steps (those of set-based occupancies)."""
     states = _read_states(doc, nodes)
     num_agents = len(states.ids)
     num_steps = int(states.steps.max()) + 1 if len(states.steps) else fallback_steps
+    num_steps = max(num_steps, occupied)
     if num_agents * num_steps > doc.limits.max_track_cells:
         raise doc.error(
             None,
@@ -1023,12 +1263,22 @@ def _planning_problem(doc: Reader, node: etree._Element, lanes: dict[int, Lane])
             f"{state_where} / time",
             f"time step {step} outside [0, {limits.max_time_step}] (ReaderLimits.max_time_step)",
         )
+    speed = _exact(doc, state, "velocity", state_where, limits.speed)
+    velocity_y = doc.optional(state, "velocityY", state_where)
+    if velocity_y is None:
+        yaw = _exact(doc, state, "orientation", state_where)
+    else:  # a point-mass state: velocity is the x component; heading along the velocity if not given
+        vy = doc.number_of(velocity_y, "exact", f"{state_where} / velocityY")
+        yaw = _optional_exact(doc, state, "orientation", state_where, float(np.arctan2(vy, speed)))
+        speed = float(np.hypot(speed, vy))
+        if speed > limits.max_speed:
+            raise doc.error(f"{state_where} / velocityY", f"speed {speed:g} m/s above {limits.max_speed:g}")
     initial = EgoState(
         step=step,
         x=x,
         y=y,
-        yaw=float(wrap_angle(_exact(doc, state, "orientation", state_where))),
-        speed=_exact(doc, state, "velocity", state_where, limits.speed),
+        yaw=float(wrap_angle(yaw)),
+        speed=speed,
         acceleration=_optional_exact(doc, state, "acceleration", state_where, 0.0, limits.acceleration),
         yaw_rate=_optional_exact(doc, state, "yawRate", state_where, 0.0, limits.yaw_rate),
         slip_angle=_optional_exact(doc, state, "slipAngle", state_where, 0.0),

@@ -33,11 +33,12 @@ import pyarrow.parquet as pq
 
 from drivestack.core.errors import StoreError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Layout version this drivestack writes and reads; a store with another number is refused."""
 SCHEMA_CHANGES = {
     2: "tags gained planning_problem_id",
     3: "scenarios gained source_format (the format each scenario was read from: commonroad, womd, ...)",
+    4: "occupancies table (set-based and phantom obstacles)",
 }
 """What each schema version changed, named when an older store is refused."""
 

@@ -236,7 +236,7 @@ class Store:
     def query(self, sql: str, params: Sequence[object] = ()) -> pa.Table:
         """Run one read-only SELECT over the store's views; any write attempt or failure -> StoreError.
 
-        Views: scenarios, agents, tracks, static_obstacles, traffic_lights, traffic_signs,
+        Views: scenarios, agents, tracks, static_obstacles, occupancies, traffic_lights, traffic_signs,
         planning_problems, goals, recorded_egos, maps, lanes, intersections, tags, mined, sets,
         set_definitions, rejected. Positional parameters are `$1`, `$2`, ...
         """

@@ -35,6 +35,7 @@ from drivestack.core.scenario import (
     Interval,
     LightColor,
     Location,
+    Occupancy,
     PlanningProblem,
     RecordedEgo,
     Scenario,
@@ -151,6 +152,16 @@ SCHEMAS: dict[str, pa.Schema] = {
             pa.field("x", F64),
             pa.field("y", F64),
             pa.field("yaw", F64),
+            pa.field("shape", SHAPE),
+        ]
+    ),
+    "occupancies": pa.schema(
+        [
+            KEY,
+            pa.field("obstacle_id", I64),
+            pa.field("agent_type", STR),
+            pa.field("phantom", pa.bool_()),
+            pa.field("step", I32),
             pa.field("shape", SHAPE),
         ]
     ),
@@ -344,6 +355,7 @@ SCENARIO_TABLES = (
     "agents",
     "tracks",
     "static_obstacles",
+    "occupancies",
     "traffic_lights",
     "traffic_signs",
     "planning_problems",
@@ -655,6 +667,7 @@ def scenario_tables(scenario: Scenario, provenance: Provenance, map_key: str) ->
                 "shape": [shape_row(item.shape) for item in scenario.static_obstacles],
             },
         ),
+        "occupancies": _occupancy_rows(key, scenario.occupancies),
         "traffic_lights": _table(
             "traffic_lights",
             {
@@ -736,6 +749,43 @@ def _scenarios_row(scenario: Scenario, provenance: Provenance, map_key: str) -> 
             "latitude": [location.latitude],
             "longitude": [location.longitude],
         },
+    )
+
+
+def _occupancy_rows(key: str, occupancies: Sequence[Occupancy]) -> pa.Table:
+    """One row per (set-based or phantom obstacle, step): its type, whether a phantom, its shape there."""
+    rows = [
+        (occupancy, int(step), shape)
+        for occupancy in occupancies
+        for step, shape in zip(occupancy.steps, occupancy.shapes, strict=True)
+    ]
+    return _table(
+        "occupancies",
+        {
+            "scenario_key": _repeat(key, len(rows)),
+            "obstacle_id": [occupancy.id for occupancy, _, _ in rows],
+            "agent_type": [occupancy.agent_type.value for occupancy, _, _ in rows],
+            "phantom": [occupancy.phantom for occupancy, _, _ in rows],
+            "step": [step for _, step, _ in rows],
+            "shape": [shape_row(shape) for _, _, shape in rows],
+        },
+    )
+
+
+def _occupancies_from_rows(rows: pa.Table) -> tuple[Occupancy, ...]:
+    """The occupancies the `occupancies` rows hold, in stored order (rows of one obstacle together)."""
+    grouped: dict[int, list[dict[str, Any]]] = {}
+    for row in rows.to_pylist():
+        grouped.setdefault(row["obstacle_id"], []).append(row)
+    return tuple(
+        Occupancy(
+            id=obstacle_id,
+            agent_type=AgentType(group[0]["agent_type"]),
+            steps=np.array([row["step"] for row in group], dtype=np.int64),
+            shapes=tuple(shape_from_row(row["shape"]) for row in group),
+            phantom=bool(group[0]["phantom"]),
+        )
+        for obstacle_id, group in grouped.items()
     )
 
 
@@ -888,6 +938,7 @@ def scenario_from_tables(tables: Mapping[str, pa.Table], lane_graph: LaneGraph) 
             )
             for row in tables["static_obstacles"].to_pylist()
         ),
+        occupancies=_occupancies_from_rows(tables["occupancies"]),
         traffic_lights=tuple(
             TrafficLight(
                 id=row["light_id"],

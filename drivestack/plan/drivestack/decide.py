@@ -43,6 +43,7 @@ _BAND_MARGIN = 0.4  # [m] added to the ego's half width for the band a crossing 
 _LOOKAHEAD_SAMPLES = 64
 _CREEP = 0.5  # [m/s] the slowest desired speed a goal's time window imposes
 _GOAL_ENTRY = 2.0  # [m] into a goal span the ego aims to be by the window's close
+_GOAL_EXIT = 10.0  # [m] before a goal span's end the ego may be by the window's opening
 _TURN = np.deg2rad(35.0)  # [rad] a heading change through an intersection that counts as a turn
 
 
@@ -254,7 +255,10 @@ def _goal_timing(
     middle = 0.5 * (span.s_in + span.s_out)
     before = ahead & (stations <= span.s_out)
     if start > now + 1e-6:
-        cap = max(middle - s_ego, 0.0) / (start - now)
+        # be inside by the opening: at its middle, or `_GOAL_EXIT` before its end on a long span (a
+        # goal lanelet), so the ego keeps driving along it rather than crawling toward its middle
+        target = max(middle, span.s_out - _GOAL_EXIT)
+        cap = max(target - s_ego, 0.0) / (start - now)
         speed[before] = np.minimum(speed[before], max(cap, _CREEP))
     final = end if deadline is None else min(end, deadline)
     if config.goal_overspeed <= 0.0 or not np.isfinite(final):

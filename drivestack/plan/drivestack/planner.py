@@ -34,7 +34,7 @@ from drivestack.core.geometry import TWO_PI, FrenetFrame, Polyline, angle_diff
 from drivestack.core.map import LaneGraph
 from drivestack.core.planner import Observation, PlannerInit
 from drivestack.core.rules import TrafficRules, traffic_rules
-from drivestack.core.scenario import Goal, StaticObstacle, Trajectory
+from drivestack.core.scenario import Goal, StaticObstacle, Trajectory, occupancy_boxes
 from drivestack.maps.index import MapIndex
 from drivestack.maps.raster import DRIVABLE, MapRaster
 from drivestack.maps.routing import Corridor, Router, shape_polygon
@@ -299,8 +299,8 @@ class DrivestackPlanner:
     def _scene(
         self, observation: Observation, init: PlannerInit, context: MapContext, times: FloatArray
     ) -> Scene:
-        """Agents in range now, their forecast (static obstacles appended as standing agents), the
-        obstacle boxes for leader search and the desired free speed."""
+        """Agents in range now, their forecast (static obstacles and occupancies appended as
+        standing agents), the obstacle boxes for leader search and the desired free speed."""
         config = self.config
         ego = observation.ego
         agents = AgentStates.from_tracks(observation.agents, dt=observation.dt)
@@ -312,6 +312,7 @@ class DrivestackPlanner:
             forecast = constant_velocity(agents, times)
         statics = self._static_obstacles(observation.static_obstacles)
         forecast = _with_statics(forecast, statics)
+        forecast, statics = _with_occupancies(forecast, statics, observation, len(times))
         moving = Obstacles(
             agents.x,
             agents.y,
@@ -954,6 +955,38 @@ def _with_statics(forecast: Forecast, statics: Obstacles) -> Forecast:
         vulnerable=np.concatenate([forecast.vulnerable, np.zeros(count, dtype=bool)]),
         source=np.concatenate([forecast.source, np.full(count, -1, dtype=np.int64)]),
     )
+
+
+def _with_occupancies(
+    forecast: Forecast, statics: Obstacles, observation: Observation, count: int
+) -> tuple[Forecast, Obstacles]:
+    """`forecast` with the occupancies present over its `count` steps from now appended (one row
+    each: the box enclosing the occupied region at each step, NaN where none is given, standing
+    still, sized by the largest box over the horizon), and `statics` with those present now.
+
+    Rows are no agent's (`source` -1): the planner keeps clear of them as of static obstacles.
+    """
+    boxes, present = occupancy_boxes(observation.occupancies, observation.step, count)
+    rows = np.flatnonzero(present.any(axis=1))
+    if len(rows) == 0:
+        return forecast, statics
+    boxes, present = boxes[rows], present[rows]
+    ids = np.array([observation.occupancies[row].id for row in rows], dtype=np.int64)
+    length, width = np.nanmax(boxes[..., 3], axis=1), np.nanmax(boxes[..., 4], axis=1)
+    appended = Forecast(
+        ids=np.concatenate([forecast.ids, ids]),
+        times=forecast.times,
+        x=np.concatenate([forecast.x, boxes[..., 0]]),
+        y=np.concatenate([forecast.y, boxes[..., 1]]),
+        yaw=np.concatenate([forecast.yaw, boxes[..., 2]]),
+        speed=np.concatenate([forecast.speed, np.zeros(present.shape)]),
+        length=np.concatenate([forecast.length, length]),
+        width=np.concatenate([forecast.width, width]),
+        vulnerable=np.concatenate([forecast.vulnerable, np.zeros(len(rows), dtype=bool)]),
+        source=np.concatenate([forecast.source, np.full(len(rows), -1, dtype=np.int64)]),
+    )
+    standing = Obstacles.from_occupancies(observation.occupancies, observation.step)
+    return appended, Obstacles.concat(statics, standing)
 
 
 def _straight_corridor(x: float, y: float, yaw: float, router: Router) -> Corridor:

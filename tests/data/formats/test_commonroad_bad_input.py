@@ -155,12 +155,8 @@ def test_missing_required_attribute(tmp_path: Path) -> None:
 
 
 def test_missing_state_field_names_the_state(tmp_path: Path) -> None:
-    path = scenario_with(
-        tmp_path,
-        "<orientation><exact>0.0</exact></orientation><time><exact>3</exact>",
-        "<time><exact>3</exact>",
-    )
-    rejected(path, "dynamicObstacle 50 / trajectory / state[2]", "is missing orientation/exact")
+    path = scenario_with(tmp_path, "<position><point><x>13.0</x><y>0.0</y></point></position>", "")
+    rejected(path, "dynamicObstacle 50 / trajectory / state[2]", "is missing position/point/x")
 
 
 @pytest.mark.parametrize(
@@ -259,20 +255,37 @@ def test_duplicate_ids(tmp_path: Path) -> None:
     )
 
 
-def test_set_based_obstacles_are_refused(tmp_path: Path) -> None:
-    occupancy = (
-        "<occupancySet><occupancy><shape><circle><radius>1</radius></circle></shape>"
-        "<time><exact>1</exact></time></occupancy></occupancySet>"
-    )
+@pytest.mark.parametrize(
+    ("occupancies", "element", "expectation"),
+    [
+        ("", "dynamicObstacle 90 / occupancySet", "has no occupancy"),
+        (
+            "<occupancy><shape/><time><exact>1</exact></time></occupancy>",
+            "dynamicObstacle 90 / occupancySet / occupancy[0] / shape",
+            "is empty",
+        ),
+        (
+            "<occupancy><shape><circle><radius>1</radius></circle></shape><time>"
+            "<intervalStart>5</intervalStart><intervalEnd>2</intervalEnd></time></occupancy>",
+            "dynamicObstacle 90 / occupancySet / occupancy[0] / time",
+            "interval [5, 2] is empty",
+        ),
+        (
+            "<occupancy><shape><circle><radius>1</radius></circle></shape><time>"
+            "<intervalStart>0</intervalStart><intervalEnd>900000</intervalEnd></time></occupancy>",
+            "dynamicObstacle 90 / occupancySet / occupancy[0] / time",
+            "occupancy sets spread over more than 100000 steps per file",
+        ),
+    ],
+)
+def test_bad_occupancy_sets(tmp_path: Path, occupancies: str, element: str, expectation: str) -> None:
     circle = "<circle><radius>1</radius></circle>"
     obstacle = dynamic_obstacle(90, "car", circle, [state(0, 0.0, 0.0, 0.0, tag="initialState")])
-    obstacle = edit(obstacle, "</dynamicObstacle>", f"{occupancy}</dynamicObstacle>")
-    text = edit(SCENARIO_2020A, "</commonRoad>", f"{obstacle}</commonRoad>")
-    rejected(
-        write(tmp_path, "occupancy.xml", text),
-        "dynamicObstacle 90 / occupancySet",
-        "set-based predictions are not supported",
+    obstacle = edit(
+        obstacle, "</dynamicObstacle>", f"<occupancySet>{occupancies}</occupancySet></dynamicObstacle>"
     )
+    text = edit(SCENARIO_2020A, "</commonRoad>", f"{obstacle}</commonRoad>")
+    rejected(write(tmp_path, "occupancy.xml", text), element, expectation)
 
 
 # --- references ---------------------------------------------------------------------------------------
@@ -288,18 +301,6 @@ def test_set_based_obstacles_are_refused(tmp_path: Path) -> None:
             '<position><lanelet ref="7"/>',
             "planningProblem 60 / goalState[0] / position / lanelet",
             "lanelet 7",
-        ),
-        (
-            '<trafficSignRef ref="10"/>',
-            '<trafficSignRef ref="11"/>',
-            "lanelet 1 / trafficSignRef",
-            "trafficSign 11",
-        ),
-        (
-            '<trafficLightRef ref="20"/>\n',
-            '<trafficLightRef ref="21"/>\n',
-            "lanelet 1 / trafficLightRef",
-            "trafficLight 21",
         ),
         (
             '<incomingLanelet ref="1"/>',

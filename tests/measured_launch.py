@@ -1,10 +1,11 @@
 """Run one command with its address space limited and report its own resource use.
 
-`python fuzz_launch.py LIMIT REPORT COMMAND...`: forks, limits the child's address space to LIMIT
-bytes, execs COMMAND and writes "<exit code> <CPU seconds> <peak RSS in KiB>" of the command and its
-waited-for children to REPORT. The fuzz tests start commands through this small process because a
-process forked from pytest inherits pytest's resident size as its peak (Linux counts the memory of
-the process it was forked from until it execs), which would hide what the command itself used.
+`python measured_launch.py LIMIT REPORT COMMAND...`: forks, limits the child's address space to
+LIMIT bytes (-1: unlimited), execs COMMAND and writes "<exit code> <CPU seconds> <peak RSS in KiB>"
+of the command and its waited-for children to REPORT. Tests that bound a command's memory start it
+through this small process because a process forked from pytest inherits pytest's resident size as
+its peak (Linux counts the memory of the process it was forked from until it execs), which would
+hide what the command itself used.
 """
 
 import os
