@@ -88,33 +88,37 @@ def _first(mask: NDArray[np.bool_], steps: NDArray[np.int64]) -> int | None:
     return int(steps[found[0]]) if len(found) else None
 
 
+def collision_event(ctx: MetricContext, index: int) -> dict[str, Any]:
+    """The `collision_*` fields of `FailureEvents` for first contact `index` of `ctx.collisions`."""
+    found = ctx.collisions
+    row, kind, at_fault = (
+        int(found.objects[index]),
+        CollisionKind(int(found.kinds[index])),
+        bool(found.at_fault[index]),
+    )
+    step = int(ctx.record.steps[found.steps[index]])
+    return {
+        "collision_step": step,
+        "collision_time": step * ctx.dt,
+        "collision_agent_id": int(ctx.objects.ids[row]),
+        "collision_agent_type": str(ctx.objects.types[row]),
+        "collision_kind": KIND_NAMES[kind],
+        "collision_at_fault": at_fault,
+        "collision_fault": FAULT_REASONS[kind] if at_fault else None,
+    }
+
+
 def failure_events(
     ctx: MetricContext, outside: FloatArray, lane_progress: FloatArray, ttc: FloatArray
 ) -> FailureEvents:
     """The failure events of the run in `ctx`, from its per-step corner distance outside the drivable
     area [m], windowed lane progress [m] and time to collision [s] (each (T,), as the registry computes)."""
-    config, steps = ctx.config, ctx.record.steps
-    found = ctx.collisions
+    config, steps, found = ctx.config, ctx.record.steps, ctx.collisions
     collision: dict[str, Any] = {}
     if len(found.objects):
         # earliest at-fault contact if any, else the earliest contact (ties: the lower object row)
         order = np.lexsort((found.objects, found.steps, ~found.at_fault))
-        pick = int(order[0])
-        row, kind, at_fault = (
-            int(found.objects[pick]),
-            CollisionKind(int(found.kinds[pick])),
-            bool(found.at_fault[pick]),
-        )
-        step = int(steps[found.steps[pick]])
-        collision = {
-            "collision_step": step,
-            "collision_time": step * ctx.dt,
-            "collision_agent_id": int(ctx.objects.ids[row]),
-            "collision_agent_type": str(ctx.objects.types[row]),
-            "collision_kind": KIND_NAMES[kind],
-            "collision_at_fault": at_fault,
-            "collision_fault": FAULT_REASONS[kind] if at_fault else None,
-        }
+        collision = collision_event(ctx, int(order[0]))
     finite = np.isfinite(ttc)
     return FailureEvents(
         **collision,

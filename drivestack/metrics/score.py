@@ -95,7 +95,12 @@ def evaluate(
     config: MetricsConfig = DEFAULT_CONFIG,
 ) -> ScenarioMetrics:
     """Score a complete run of `problem` on `scenario` (recorded_ego: the human, for progress and ADE/FDE)."""
-    ctx = MetricContext(scenario, problem, record, recorded_ego, config)
+    return evaluate_context(MetricContext(scenario, problem, record, recorded_ego, config))
+
+
+def evaluate_context(ctx: MetricContext) -> ScenarioMetrics:
+    """Score the run of `ctx` (as `evaluate`; its intermediates stay cached in `ctx` for per-step use)."""
+    config, record = ctx.config, ctx.record
     found = ctx.collisions
     nc = collisions.no_at_fault_score(found, config)
     outside_steps = compute_metric("outside_drivable_area", ctx).values
