@@ -13,6 +13,9 @@ from rich.console import Console
 from rich.progress import Progress, TaskID
 from rich.text import Text
 
+# typer (0.29) vendors click; its usage errors are only importable from there
+from typer._click.exceptions import NoArgsIsHelpError, UsageError
+
 from drivestack.core.errors import ConfigError, DrivestackError
 from drivestack.core.names import display_text
 
@@ -714,14 +717,25 @@ def demo(
 
 def main() -> None:
     """Entry point of the `drivestack` console script: an error becomes one `error:` line; exit 2 for a
-    usage error (a bad option value, `ConfigError`), else 1. An `OSError` (read-only folder, full
-    disk, a file where a folder belongs) is reported by the file it names. Characters the terminal
-    cannot take (a file name's undecodable bytes) print as escapes."""
+    usage error (an unknown option, a bad option value, `ConfigError`), else 1. An `OSError`
+    (read-only folder, full disk, a file where a folder belongs) is reported by the file it names.
+    Characters the terminal cannot take (a file name's undecodable bytes) print as escapes."""
     for stream in (sys.stdout, sys.stderr):
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(errors="backslashreplace")
     try:
-        app()
+        code = app(standalone_mode=False)
+    except NoArgsIsHelpError as error:  # `drivestack` or a group alone: its help
+        typer.echo(error.ctx.get_help() if error.ctx else str(error))
+        sys.exit(2)
+    except UsageError as error:  # click's own usage errors, in one line like the others
+        where = f"{error.ctx.command_path}: " if error.ctx else ""
+        hint = f" (see {error.ctx.command_path} --help)" if error.ctx else ""
+        _print_error(f"{where}{display_text(error.format_message())}{hint}")
+        sys.exit(2)
+    except typer.Abort:  # Ctrl-C at a prompt
+        _print_error("aborted")
+        sys.exit(130)
     except DrivestackError as error:
         _print_error(str(error))
         sys.exit(2 if isinstance(error, ConfigError) else 1)
@@ -729,6 +743,7 @@ def main() -> None:
         where = f"{display_text(error.filename)}: " if error.filename is not None else ""
         _print_error(f"{where}{error.strerror or error}")
         sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def _print_error(message: str) -> None:

@@ -137,3 +137,28 @@ def test_show_checks_step_and_tag_and_an_empty_set_says_so(generated_data: Path,
     )
     shown = run("show", scenario, "--store", store, "--png", tmp_path / "x.png")
     assert shown.returncode == 0 and shown.stdout.splitlines()[-1] == f"picture: {tmp_path / 'x.png'}"
+
+
+def test_usage_errors_are_one_error_line(tmp_path: Path) -> None:
+    one_error_line(
+        run("generate", tmp_path, "--count", "-1"),
+        2,
+        "drivestack generate: Invalid value for '--count': Input should be greater than or equal to 0 "
+        "(see drivestack generate --help)",
+    )
+    one_error_line(
+        run("scenarios", "--no-such-option"),
+        2,
+        "drivestack scenarios: No such option: --no-such-option (see drivestack scenarios --help)",
+    )
+    one_error_line(
+        run("bench", tmp_path, "--out", tmp_path / "out"),
+        2,
+        "drivestack bench: Missing option '--planner'. (see drivestack bench --help)",
+    )
+    bare = run()
+    assert (
+        bare.returncode == 2
+        and bare.stdout.startswith("Usage: drivestack")
+        and "Traceback" not in bare.stderr
+    )
