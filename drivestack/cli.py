@@ -655,7 +655,7 @@ def export_mcap(
 ) -> None:
     """Write one benchmarked run (re-simulated from the manifest) as an MCAP file for Foxglove."""
     from drivestack.bench.replay import replay
-    from drivestack.viz.mcap import export_run
+    from drivestack.viz.mcap import LAYOUT, export_run
 
     run = replay(run_dir, scenario_id, planner, agents, problem, str(store) if store else None)
     export = export_run(run.scenario, run.record, out)
@@ -665,6 +665,7 @@ def export_mcap(
         f"{row['agents']} agents, {run.record.num_steps} steps",
         highlight=False,
     )
+    console.print(f"Foxglove layout (Layouts, Import from file): {LAYOUT}", highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -98,6 +98,7 @@ def test_cli_export(bench_run: Path, tmp_path: Path) -> None:
         app, ["export-mcap", str(bench_run), "ZAM_Merge-6_1_T-1", str(out), "--planner", "idm"]
     )
     assert result.exit_code == 0, result.output
+    assert f"Foxglove layout (Layouts, Import from file): {LAYOUT}\n" in result.output
     channels, messages = read(out)
     assert (
         set(TOPICS) - {"/collisions"} <= set(channels) <= set(TOPICS)
