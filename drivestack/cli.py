@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import io
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.progress import Progress, TaskID
 from rich.text import Text
+
+# typer (0.29) vendors click; its usage errors are only importable from there
+from typer._click.exceptions import NoArgsIsHelpError, UsageError
 
 from drivestack.core.errors import ConfigError, DrivestackError
 from drivestack.core.limits import DEFAULT_RUN_LIMITS
@@ -17,6 +22,9 @@ from drivestack.core.names import display_text
 from drivestack.data.query_limits import QueryLimits
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from drivestack.data.query import OutputFormat
     from drivestack.sim.world import SimConfig
 
 app = typer.Typer(
@@ -30,6 +38,36 @@ app = typer.Typer(
 console = Console(markup=False)
 err_console = Console(stderr=True, markup=False)
 QUERY_LIMITS = QueryLimits()
+
+
+def _bar(label: str) -> Progress:
+    """A progress bar on stderr (shown only on a terminal, gone when done): label, bar, count, time left."""
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+
+    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    return Progress(*columns, console=err_console, transient=True)
+
+
+_SUFFIXES = {"gif": (".gif",), "mp4": (".mp4",), "mcap": (".mcap",), "png": (".png",)}
+
+
+def _check_output(option: str, path: Path) -> None:
+    """ConfigError before any work when `path` cannot be the file `--option` writes: wrong suffix, a
+    folder, or under a file or a folder this user cannot write."""
+    import os
+
+    shown = display_text(path)
+    if path.suffix.lower() not in _SUFFIXES.get(option, (path.suffix.lower(),)):
+        raise ConfigError(f"--{option} {shown}: expected a file name ending in {_SUFFIXES[option][0]}")
+    if path.is_dir():
+        raise ConfigError(f"--{option} {shown}: is a folder, expected a file name")
+    folder = path.absolute().parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ConfigError(f"--{option} {shown}: {display_text(folder)} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"--{option} {shown}: cannot write in {display_text(folder)}")
 
 
 @app.command()
@@ -77,8 +115,22 @@ def generate(
     recorded human-like ego (solution file)."""
     from drivestack.data.generate import generate as generate_files
 
-    for files in generate_files(out_dir, kind, count, seed, compress=gzip):
-        console.print(f"{files.scenario}  {files.solution.name}", highlight=False)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"{display_text(out_dir)}: is a file, expected a folder for the scenarios")
+    with _bar("generating") as progress:
+        task = progress.add_task("generate", total=count)
+        written = generate_files(
+            out_dir,
+            kind,
+            count,
+            seed,
+            compress=gzip,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
+    for files in written:
+        console.print(f"{display_text(files.scenario)}  {display_text(files.solution.name)}", highlight=False)
+    if not written:
+        err_console.print("--count 0: no scenario generated", highlight=False)
 
 
 # --------------------------------------------------------------------------- scenario store
@@ -188,14 +240,17 @@ def scenarios(
     tag: TagOption = None,
     set_name: Annotated[str | None, typer.Option("--set", help="Only members of this set.")] = None,
     limit: Annotated[int | None, typer.Option(min=0, help="At most this many (in key order).")] = None,
+    output: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
 ) -> None:
-    """List the stored scenarios matching the filters as a table."""
-    from drivestack.data.query import scenario_summary, to_rich
+    """List the stored scenarios matching the filters (a table whose keys never wrap, CSV or JSON)."""
+    from drivestack.data.query import check_tags, output_format, scenario_summary
     from drivestack.data.store import ScenarioFilter, Store
 
+    chosen = output_format(output)
+    opened = Store.open(store)
+    check_tags(opened, tag or ())
     flt = ScenarioFilter(where=where, tags=tuple(tag or ()), set_name=set_name, limit=limit)
-    result = scenario_summary(Store.open(store), flt)
-    console.print(to_rich(result, title=f"{result.num_rows} scenarios"))
+    _print_result(scenario_summary(opened, flt), chosen, "scenarios")
 
 
 @app.command()
@@ -211,26 +266,31 @@ def query(
     ] = QUERY_LIMITS.table_rows,
 ) -> None:
     """Run read-only SQL over the store (views: scenarios, tracks, lanes, goals, tags, sets, ...)."""
-    from drivestack.core.errors import ConfigError
-    from drivestack.data.query import OutputFormat, to_rich, write_csv, write_json
+    from drivestack.data.query import output_format
     from drivestack.data.store import Store
 
-    if output not in set(OutputFormat):
-        raise ConfigError(f"--format must be one of {', '.join(OutputFormat)}, got {output!r}")
+    chosen = output_format(output)
     limits = QueryLimits(memory_mib=memory_mib, threads=threads, timeout_s=timeout, table_rows=table_rows)
-    result = Store.open(store, limits=limits).query(sql)
+    _print_result(Store.open(store, limits=limits).query(sql), chosen, "rows", table_rows)
+
+
+def _print_result(result: pa.Table, output: OutputFormat, noun: str, table_rows: int | None = None) -> None:
+    """`result` on stdout: CSV or JSON streamed row by row, else a rich table titled "<rows> <noun>"
+    whose keys never wrap, cut after `table_rows` rows (None: all) with a hint on stderr."""
+    from drivestack.data.query import OutputFormat, to_rich, write_csv, write_json
+
     if output == OutputFormat.CSV:
         write_csv(result, sys.stdout)
     elif output == OutputFormat.JSON:
         write_json(result, sys.stdout)
-    elif result.num_rows > table_rows:
-        console.print(to_rich(result, f"{result.num_rows} rows (first {table_rows} shown)", table_rows))
+    elif table_rows is not None and result.num_rows > table_rows:
+        console.print(to_rich(result, f"{result.num_rows} {noun} (first {table_rows} shown)", table_rows))
         err_console.print(
             f"{result.num_rows - table_rows} more rows not shown: use --format csv (or json) for all of them",
             highlight=False,
         )
     else:
-        console.print(to_rich(result, title=f"{result.num_rows} rows"))
+        console.print(to_rich(result, title=f"{result.num_rows} {noun}"))
 
 
 store_app = typer.Typer(no_args_is_help=True, help="The scenario store itself.")
@@ -447,10 +507,17 @@ def show(
     from drivestack.viz.bev import choose_focus, render_scene, save_png
     from drivestack.viz.summary import scenario_summary
 
+    if png is not None:
+        _check_output("png", png)
     opened = Store.open(store)
     key = opened.resolve(scenario_id)
     scenario = opened.load_scenario(key)
+    if step is not None and step >= scenario.num_steps:
+        raise ConfigError(f"--step {step}: {scenario.scenario_id} has steps 0 to {scenario.num_steps - 1}")
     tags = scenario_tags(opened, key)
+    if tag is not None and tag not in {found.tag for found in tags}:
+        known = ", ".join(sorted({found.tag for found in tags})) or "none"
+        raise ConfigError(f"unknown tag {display_text(tag)} for {scenario.scenario_id}; its tags: {known}")
     dt = motion_time_step(scenario)
     table = Table(show_header=False, box=None)
     table.add_column(style="bold")
@@ -459,9 +526,13 @@ def show(
         table.add_row(field, value)
     console.print(table)
     focus, step = choose_focus(tags, step, tag, agent, problem)
-    figure = render_scene(scenario, step, tags, dt=dt, focus=focus, problem_id=problem)
-    target = save_png(figure, png or Path(f"{safe_file_name(scenario.scenario_id)}.png"))
-    console.print(f"picture: {target}", highlight=False)
+    with _bar("drawing") as progress:
+        task = progress.add_task("draw", total=2)
+        figure = render_scene(scenario, step, tags, dt=dt, focus=focus, problem_id=problem)
+        progress.update(task, completed=1)
+        written = save_png(figure, png or Path(f"{safe_file_name(scenario.scenario_id)}.png"))
+        progress.update(task, completed=2)
+    console.print(f"picture: {display_text(written)}", highlight=False)
 
 
 # --------------------------------------------------------------------------- simulation and benchmarks
@@ -506,35 +577,44 @@ def simulate(
     ] = 0,
     max_steps: MaxStepsOption = DEFAULT_RUN_LIMITS.max_steps,
 ) -> None:
-    """Run a planner closed-loop on a scenario's planning problem(s) and print the metrics (with
-    several problems, the files get the problem id in their names)."""
-    from rich.table import Table
-
+    """Run a planner closed-loop on a scenario's planning problem(s) and print one line per problem:
+    score, goal, collisions and what went wrong (with several problems, the files get the problem id
+    in their names)."""
     from drivestack.bench import BenchConfig, find_scenario, run_one
     from drivestack.bench.replay import replay_row
     from drivestack.viz.outputs import numbered, write_outputs
 
     config = BenchConfig((planner,), (agents,), _sim_config(max_steps))
+    outputs = {
+        name: path for name, path in (("gif", gif), ("mp4", mp4), ("mcap", mcap), ("png", png)) if path
+    }
+    for name, path in outputs.items():
+        _check_output(name, path)
     loaded = find_scenario(scenario, str(store) if store else None).load()
+    if png is not None and not -loaded.num_steps <= frame < loaded.num_steps:
+        raise ConfigError(f"--frame {frame}: {loaded.scenario_id} has {loaded.num_steps} steps")
     problems = [p for p in loaded.planning_problems if problem is None or p.id == problem]
     if not problems:
-        raise DrivestackError(f"{loaded.scenario_id}: no planning problem {problem}")
+        known = ", ".join(str(p.id) for p in loaded.planning_problems) or "none"
+        raise ConfigError(f"{loaded.scenario_id}: no planning problem {problem}; it has {known}")
+    failed = False
     for chosen in problems:
-        values = run_one(loaded, chosen, planner, agents, config.sim)
-        table = Table(title=f"{loaded.scenario_id} / problem {chosen.id}: {planner}, {agents} agents")
-        table.add_column("metric")
-        table.add_column("value", justify="right")
-        for name, value in values.items():
-            table.add_row(name, f"{value:.4g}" if isinstance(value, float) else str(value))
-        console.print(table)
+        title = f"{display_text(loaded.scenario_id)} / problem {chosen.id} / {planner} / {agents} agents"
+        with _bar(f"simulating problem {chosen.id}") as progress:
+            task = progress.add_task("simulate", total=None)
+            values = run_one(
+                loaded,
+                chosen,
+                planner,
+                agents,
+                config.sim,
+                _advance(progress, task),
+            )
+        console.print(f"{title}: {_run_line(values)}", highlight=False, soft_wrap=True)
         if values["status"] != "ok":
-            raise typer.Exit(code=1)
-        files = {
-            name: numbered(path, chosen.id, len(problems) > 1)
-            for name, path in (("gif", gif), ("mp4", mp4), ("mcap", mcap), ("png", png))
-            if path
-        }
-        if files:
+            failed = True
+            continue
+        if outputs:
             row = {
                 **values,
                 "scenario_id": loaded.scenario_id,
@@ -543,8 +623,34 @@ def simulate(
                 "agents": agents,
             }
             run = replay_row(row, config.sim, scenario=loaded)
-            for path in write_outputs(loaded, run.record, frame=frame, **files):
-                console.print(f"wrote {path}", highlight=False)
+            files = {name: numbered(path, chosen.id, len(problems) > 1) for name, path in outputs.items()}
+            with err_console.status("writing " + ", ".join(display_text(path) for path in files.values())):
+                written = write_outputs(loaded, run.record, frame=frame, **files)
+            for path in written:
+                console.print(f"wrote {display_text(path)}", highlight=False)
+    if failed:
+        raise typer.Exit(code=1)
+
+
+def _advance(progress: Progress, task: TaskID) -> Callable[[int, int], None]:
+    """A `progress(done, total)` callback moving `task` of `progress`."""
+    return lambda done, total: progress.update(task, completed=done, total=total)
+
+
+def _run_line(values: dict[str, Any]) -> str:
+    """One run's result in a line: score, goal, collisions, failure events; or its status and reason."""
+    from drivestack.metrics.events import describe_events
+
+    if values["status"] != "ok":
+        return f"{values['status']}: {display_text(str(values.get('error') or ''))}"
+    parts = [
+        f"score {values['score']:.3f}",
+        "goal reached" if values["goal_reached"] else "goal not reached",
+        f"{values['collisions']} collision(s), {values['at_fault_collisions']} at fault",
+        f"{values['steps']} steps ({values['termination']})",
+        f"plan p50 {values['plan_ms_p50']:.1f} ms" if values["plan_ms_p50"] is not None else "no plan timed",
+    ]
+    return ", ".join(parts) + "".join(f"; {sentence}" for sentence in describe_events(values))
 
 
 @app.command()
@@ -572,6 +678,8 @@ def bench(
 ) -> None:
     """Run every scenario x problem x planner x agents combination not yet in OUT; print the aggregate
     (exit 1 when OUT holds error rows, unless --allow-errors)."""
+    import shlex
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
     from rich.table import Table
 
@@ -586,6 +694,9 @@ def bench(
 
     config = BenchConfig(_names(planner), _names(agents), _sim_config(max_steps))
     sources = find_sources(target, str(store) if store else None, limit)
+    if not sources:
+        err_console.print(f"nothing to run: --limit {limit} selects no scenario", highlight=False)
+        return
     executor = make_executor(backend, workers, address)
     record = bench_config_record(config, target, limit, workers) | {"backend": backend, "address": address}
     results = ResultStore(out, record)
@@ -610,7 +721,12 @@ def bench(
     for row in aggregate.to_pylist():
         table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row.values()))
     Console(width=max(console.width, 150), markup=False).print(table)  # wide: the table has 12 columns
-    console.print(f"results: {out / 'results.parquet'}", highlight=False)
+    if not summary.scenarios_run:
+        console.print(
+            f"all {len(sources)} scenarios were already done in {display_text(out)}", highlight=False
+        )
+    console.print(f"results: {display_text(out / 'results.parquet')}", highlight=False)
+    console.print(f"next: drivestack report {shlex.quote(display_text(out))}", highlight=False)
     if summary.errors and not allow_errors:
         err_console.print(f"{summary.errors} run(s) errored (see the error column)", highlight=False)
         raise typer.Exit(code=1)
@@ -637,7 +753,7 @@ def export_mcap(
 ) -> None:
     """Write one benchmarked run (re-simulated from the manifest) as an MCAP file for Foxglove."""
     from drivestack.bench.replay import replay
-    from drivestack.viz.mcap import export_run
+    from drivestack.viz.mcap import LAYOUT, export_run
 
     run = replay(run_dir, scenario_id, planner, agents, problem, str(store) if store else None)
     export = export_run(run.scenario, run.record, out)
@@ -647,6 +763,7 @@ def export_mcap(
         f"{row['agents']} agents, {run.record.num_steps} steps",
         highlight=False,
     )
+    console.print(f"Foxglove layout (Layouts, Import from file): {LAYOUT}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -699,14 +816,25 @@ def demo(
 
 def main() -> None:
     """Entry point of the `drivestack` console script: an error becomes one `error:` line; exit 2 for a
-    usage error (a bad option value, `ConfigError`), else 1. An `OSError` (read-only folder, full
-    disk, a file where a folder belongs) is reported by the file it names. Characters the terminal
-    cannot take (a file name's undecodable bytes) print as escapes."""
+    usage error (an unknown option, a bad option value, `ConfigError`), else 1. An `OSError`
+    (read-only folder, full disk, a file where a folder belongs) is reported by the file it names.
+    Characters the terminal cannot take (a file name's undecodable bytes) print as escapes."""
     for stream in (sys.stdout, sys.stderr):
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(errors="backslashreplace")
     try:
-        app()
+        code = app(standalone_mode=False)
+    except NoArgsIsHelpError as error:  # `drivestack` or a group alone: its help
+        typer.echo(error.ctx.get_help() if error.ctx else str(error))
+        sys.exit(2)
+    except UsageError as error:  # click's own usage errors, in one line like the others
+        where = f"{error.ctx.command_path}: " if error.ctx else ""
+        hint = f" (see {error.ctx.command_path} --help)" if error.ctx else ""
+        _print_error(f"{where}{display_text(error.format_message())}{hint}")
+        sys.exit(2)
+    except typer.Abort:  # Ctrl-C at a prompt
+        _print_error("aborted")
+        sys.exit(130)
     except DrivestackError as error:
         _print_error(str(error))
         sys.exit(2 if isinstance(error, ConfigError) else 1)
@@ -714,6 +842,7 @@ def main() -> None:
         where = f"{display_text(error.filename)}: " if error.filename is not None else ""
         _print_error(f"{where}{error.strerror or error}")
         sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def _print_error(message: str) -> None:

@@ -45,9 +45,12 @@ class BenchConfig:
     def __post_init__(self) -> None:
         unknown = [name for name in self.planners if name not in PLANNERS]
         if unknown or not self.planners:
-            raise ConfigError(f"planners {list(self.planners)}: expected names among {', '.join(PLANNERS)}")
-        if not self.agents or any(mode not in AGENT_MODES for mode in self.agents):
-            raise ConfigError(f"agents {list(self.agents)}: expected modes among {', '.join(AGENT_MODES)}")
+            named = display_text(", ".join(unknown)) or "none given"
+            raise ConfigError(f"unknown planner {named}; expected names among {', '.join(PLANNERS)}")
+        wrong = [mode for mode in self.agents if mode not in AGENT_MODES]
+        if wrong or not self.agents:
+            named = display_text(", ".join(wrong)) or "none given"
+            raise ConfigError(f"unknown agents mode {named}; expected modes among {', '.join(AGENT_MODES)}")
 
     @property
     def combinations(self) -> list[tuple[str, str]]:
@@ -87,16 +90,22 @@ def _row(
 
 
 def run_one(
-    scenario: Scenario, problem: PlanningProblem, planner_name: str, agents: str, sim: SimConfig
+    scenario: Scenario,
+    problem: PlanningProblem,
+    planner_name: str,
+    agents: str,
+    sim: SimConfig,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """The result values of one run (row columns but the identity ones): simulate, then score
-    (status "ok"), or why it was skipped. Exceptions of the run or the scoring propagate."""
+    """The result values of one run (row columns but the identity ones): simulate (`progress` as
+    `simulate`'s), then score (status "ok"), or why it was skipped. Exceptions of the run or the
+    scoring propagate."""
     planner = make_planner(planner_name)
     human = scenario.recorded_ego(problem.id)
     if is_oracle(planner) and human is None:
         return {"status": "skipped", "error": "no recorded human ego for this problem (no solution file)"}
     started = time.perf_counter()
-    record: RunRecord = simulate(scenario, problem.id, planner, agents, sim)
+    record: RunRecord = simulate(scenario, problem.id, planner, agents, sim, progress)
     simulated = time.perf_counter()
     metrics: ScenarioMetrics = evaluate(scenario, problem, record, human)
     planned = record.plan_ms[np.isfinite(record.plan_ms)]

@@ -158,10 +158,17 @@ def find_sources(target: str, store: str | None = None, limit: int | None = None
         opened = Store.open(store)
         keys = opened.scenario_ids(ScenarioFilter(set_name=target))
         sources = [Source(store=str(opened.root), key=key) for key in keys]
+        if not sources and target in _set_names(opened):
+            raise ConfigError(f"set {target} is empty: no scenarios to run")
     if not sources:
         raise ConfigError(f"{target}: no scenarios found (expected a scenario file, a folder or a set name)")
     sources.sort(key=lambda source: source.name)
     return sources[:limit] if limit is not None else sources
+
+
+def _set_names(store: Store) -> set[str]:
+    """The names of the store's scenario sets."""
+    return {row["set_name"] for row in store.query("SELECT set_name FROM set_definitions").to_pylist()}
 
 
 def find_scenario(target: str, store: str | None = None) -> Source:

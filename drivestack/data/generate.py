@@ -21,6 +21,7 @@ the same seeded stream) is tried.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -476,7 +477,7 @@ def generate_scenario(
     same scenario). Raises ConfigError for an unknown kind or a negative seed, GenerationError when
     no attempt is acceptable."""
     if kind not in KINDS:
-        raise ConfigError(f"unknown scenario kind {kind!r}; expected one of {', '.join(KINDS)}")
+        raise ConfigError(f"unknown scenario kind {kind}; expected one of {', '.join(KINDS)}")
     if seed < 0 or index < 0:
         raise ConfigError(f"seed and index must be >= 0, got {seed}, {index}")
     rng = np.random.default_rng([seed, KINDS.index(kind), index])
@@ -503,11 +504,15 @@ def generate(
     seed: int = 0,
     config: GenerateConfig = GenerateConfig(),
     compress: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[GeneratedFiles]:
     """Write `count` scenarios of `kind` for `seed` under `out_dir` (scenarios/, solutions/; `.xml`,
-    or `.xml.gz` when `compress`), each file atomically. Returns the files in index order."""
+    or `.xml.gz` when `compress`), each file atomically; `progress(done, count)` after each. Returns
+    the files in index order."""
     if count < 0:
         raise ConfigError(f"count must be >= 0, got {count}")
+    if kind not in KINDS:
+        raise ConfigError(f"unknown scenario kind {kind}; expected one of {', '.join(KINDS)}")
     root = Path(out_dir)
     suffix = ".xml.gz" if compress else ".xml"
     written = []
@@ -520,4 +525,6 @@ def generate(
                 solution=write_solution(scenario, root / "solutions" / f"{name}.solution{suffix}"),
             )
         )
+        if progress is not None:
+            progress(index + 1, count)
     return written

@@ -6,13 +6,15 @@ import csv
 import io
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from enum import StrEnum
 from typing import Any, TextIO
 
 import pyarrow as pa
 from rich.table import Table
 
+from drivestack.core.errors import ConfigError
+from drivestack.core.names import display_text
 from drivestack.data.store import ScenarioFilter, Store
 
 SUMMARY_SQL = """
@@ -30,11 +32,33 @@ _ROWS_PER_CHUNK = 4096
 
 
 class OutputFormat(StrEnum):
-    """How `drivestack query` prints a result."""
+    """How `drivestack query` and `drivestack scenarios` print a result."""
 
     TABLE = "table"
     CSV = "csv"
     JSON = "json"
+
+
+KNOWN_TAGS_SQL = """
+SELECT DISTINCT tag FROM (SELECT unnest(tags) AS tag FROM scenarios UNION ALL SELECT tag FROM tags)
+ORDER BY tag
+"""
+
+
+def check_tags(store: Store, tags: Sequence[str]) -> None:
+    """ConfigError naming the known tags when one of `tags` is neither a file tag, a mined tag nor
+    a detector's name (a detector that found nothing still names a valid, empty tag)."""
+    from drivestack.data.mining.registry import select
+
+    if not tags:
+        return
+    known = {row["tag"] for row in store.query(KNOWN_TAGS_SQL).to_pylist()}
+    known |= {detector.name for detector in select(None)}
+    unknown = [display_text(tag) for tag in tags if tag not in known]
+    if unknown:
+        raise ConfigError(
+            f"unknown tag {', '.join(unknown)}; known tags: {', '.join(sorted(known)) or 'none'}"
+        )
 
 
 def scenario_summary(store: Store, where: ScenarioFilter | None = None) -> pa.Table:
@@ -65,12 +89,21 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def is_key_column(name: str) -> bool:
+    """Whether a column holds identifiers a person copies (scenario keys and ids): never wrapped."""
+    return name in ("scenario_id", "set_name") or name.endswith("_key")
+
+
 def to_rich(result: pa.Table, title: str | None = None, max_rows: int | None = None) -> Table:
     """`result` as a rich table (its first `max_rows` rows, all when None; lists of plain values
-    comma-separated, else compact JSON)."""
+    comma-separated, else compact JSON); key columns (`is_key_column`) stay on one line, the other
+    columns fold to fit."""
     table = Table(title=title, show_lines=False, header_style="bold")
     for name in result.column_names:
-        table.add_column(name, overflow="fold")
+        if is_key_column(name):
+            table.add_column(name, no_wrap=True, overflow="ignore")
+        else:
+            table.add_column(name, overflow="fold")
     shown = result if max_rows is None else result.slice(0, max_rows)
     for row in shown.to_pylist():
         table.add_row(*(_display(row[name]) for name in result.column_names))
@@ -111,3 +144,10 @@ def to_csv(result: pa.Table) -> str:
     buffer = io.StringIO()
     write_csv(result, buffer)
     return buffer.getvalue()
+
+
+def output_format(value: str) -> OutputFormat:
+    """`--format` as an OutputFormat; ConfigError naming the choices otherwise."""
+    if value not in set(OutputFormat):
+        raise ConfigError(f"--format must be one of {', '.join(OutputFormat)}, got {display_text(value)}")
+    return OutputFormat(value)

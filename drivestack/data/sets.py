@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from drivestack.core.errors import ConfigError, StoreError
+from drivestack.core.names import display_text
 from drivestack.data.store import ScenarioFilter, Store
 from drivestack.data.store.store import check_name
 from drivestack.data.store.tables import SCHEMAS
@@ -127,10 +128,12 @@ def split_set(
     column = _split_column(by)
     weights = np.asarray(ratios, dtype=np.float64)
     if len(weights) < 2 or np.any(weights <= 0) or abs(weights.sum() - 1.0) > 1e-6:
-        raise ConfigError(f"ratios must be two or more positive numbers summing to 1, got {list(ratios)}")
+        got = ", ".join(f"{ratio:g}" for ratio in ratios) or "none"
+        raise ConfigError(f"ratios must be two or more positive numbers summing to 1, got {got}")
     names = [f"{name}-{label}" for label in (labels if labels is not None else range(len(weights)))]
     if len(names) != len(weights) or len(set(names)) != len(names):
-        raise ConfigError(f"need {len(weights)} distinct part labels, got {list(labels or [])}")
+        got = display_text(", ".join(labels or [])) or "none"
+        raise ConfigError(f"need {len(weights)} distinct part labels, got {got}")
     for part_name in names:
         check_name("set", part_name)
     members = set_members(store, name)

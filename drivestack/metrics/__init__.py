@@ -8,7 +8,7 @@ documented in each module's docstring.
 from drivestack.metrics.config import MetricsConfig
 from drivestack.metrics.context import MetricContext
 from drivestack.metrics.registry import METRICS, Metric, compute_metric
-from drivestack.metrics.score import ScenarioMetrics, closed_loop_score, evaluate
+from drivestack.metrics.score import ScenarioMetrics, closed_loop_score, evaluate, evaluate_context
 from drivestack.metrics.steps import StepValues
 
 __all__ = [
@@ -21,4 +21,5 @@ __all__ = [
     "closed_loop_score",
     "compute_metric",
     "evaluate",
+    "evaluate_context",
 ]

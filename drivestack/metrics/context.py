@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 from drivestack.core.errors import InputError
 from drivestack.core.geometry import box_corners
 from drivestack.core.scenario import (
+    AgentType,
     PlanningProblem,
     RecordedEgo,
     Scenario,
@@ -39,7 +40,7 @@ class Objects:
     then set-based occupancies (the scenario's, at the run's steps: the box enclosing each step's
     region, speed 0, absent where none is given). `speed` [m/s] is the velocity magnitude (nuPlan
     moves agents at it along their heading); `length`, `width` (N, T) [m]; `corners` (N, T, 4, 2)
-    [m] are NaN where `valid` is False.
+    [m] are NaN where `valid` is False; `ids` (N,) and `types` (N,) name them.
     """
 
     x: FloatArray
@@ -52,6 +53,7 @@ class Objects:
     category: IntArray
     corners: FloatArray
     ids: IntArray
+    types: tuple[AgentType, ...]
 
     @property
     def count(self) -> int:
@@ -193,11 +195,11 @@ class MetricContext:
         width = np.concatenate([agents.width[:, None] * agent_size, boxes[:, 4:5] * ones, occupied[..., 4]])
         corners = box_corners(x, y, yaw, length, width)
         corners[~valid] = np.nan
-        types = [
+        types = (
             *agents.agent_type,
             *(obstacle.agent_type for obstacle in statics),
             *(occupancy.agent_type for occupancy in occupancies),
-        ]
+        )
         ids = [*agents.ids.tolist(), *(o.id for o in statics), *(o.id for o in occupancies)]
         return Objects(
             x=x,
@@ -210,6 +212,7 @@ class MetricContext:
             category=np.array([collisions.category_of(kind) for kind in types], dtype=np.int64),
             corners=corners,
             ids=np.array(ids, dtype=np.int64),
+            types=types,
         )
 
     @cached_property

@@ -39,6 +39,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -324,15 +325,17 @@ def simulate(
     planner: Planner,
     agents: str = "log",
     config: SimConfig = DEFAULT_CONFIG,
+    progress: Callable[[int, int], None] | None = None,
 ) -> RunRecord:
-    """Run `planner` closed-loop on planning problem `problem_id` with agents "log" or "idm".
+    """Run `planner` closed-loop on planning problem `problem_id` with agents "log" or "idm";
+    `progress(steps done, steps at most)` after each step.
 
     Raises ConfigError for an unknown problem id or agent mode; never raises for planner failures.
     """
     try:
         problem = scenario.planning_problem(problem_id)
     except KeyError:
-        known = [p.id for p in scenario.planning_problems]
+        known = ", ".join(str(p.id) for p in scenario.planning_problems) or "none"
         raise ConfigError(
             f"{scenario.scenario_id}: no planning problem {problem_id}; it has {known}"
         ) from None
@@ -376,6 +379,8 @@ def simulate(
         decisions.append(str(getattr(planner, "decision", "")))
         state = world.step(state, call.trajectory)
         recorder.write(state)
+        if progress is not None:
+            progress(state.step - first, last - first)
         if not reached_at_start and _goal_reached(problem, state, index):
             termination = "goal_reached"
             break

@@ -205,13 +205,23 @@ def render_frame(scenario: Scenario, record: RunRecord, i: int, style: FrameStyl
     return FrameRenderer(scenario, record, style).draw(i)
 
 
-def frame_columns(record: RunRecord, fps: float) -> list[int]:
-    """Record columns shown at `fps` frames per second in real time (every k-th step, k = 1 / (fps x
-    dt) rounded, at least 1), always ending with the last."""
+def frame_stride(record: RunRecord, fps: float) -> int:
+    """Steps per frame for about `fps` frames per second: 1 / (fps x dt) rounded, at least 1."""
     if not fps > 0:
         raise ConfigError(f"fps must be > 0, got {fps}")
-    stride = max(1, round(1.0 / (fps * record.dt)))
-    columns = list(range(0, record.num_steps, stride))
+    return max(1, round(1.0 / (fps * record.dt)))
+
+
+def frame_seconds(record: RunRecord, fps: float) -> float:
+    """How long each frame shows [s] so the run plays in real time: dt x the frame stride (GIF and
+    MP4 alike; the frame rate actually used is its inverse, close to `fps`)."""
+    return record.dt * frame_stride(record, fps)
+
+
+def frame_columns(record: RunRecord, fps: float) -> list[int]:
+    """Record columns shown at about `fps` frames per second in real time (every `frame_stride`-th
+    step), always ending with the last."""
+    columns = list(range(0, record.num_steps, frame_stride(record, fps)))
     return columns if columns[-1] == record.num_steps - 1 else [*columns, record.num_steps - 1]
 
 
@@ -253,16 +263,18 @@ def write_gif(
     fps: float = 5.0,
     style: FrameStyle = FrameStyle(),
 ) -> Animation:
-    """Write the run as a looping GIF at `fps` frames per second in real time (atomic)."""
+    """Write the run as a looping GIF at about `fps` frames per second in real time (each frame shows
+    `frame_seconds`; GIF delays are whole centiseconds) (atomic)."""
     target = Path(path)
     temporary = _temporary(target)
     images = list(frames(scenario, record, fps, style))
+    seconds = frame_seconds(record, fps)
     try:
-        imageio.imwrite(temporary, images, extension=".gif", duration=round(1000.0 / fps), loop=0)
+        imageio.imwrite(temporary, images, extension=".gif", duration=1000.0 * seconds, loop=0)
         os.replace(temporary, target)
     finally:
         temporary.unlink(missing_ok=True)
-    return Animation(target, len(images), images[0].shape[:2], fps)
+    return Animation(target, len(images), images[0].shape[:2], 1.0 / seconds)
 
 
 def write_mp4(
@@ -272,14 +284,16 @@ def write_mp4(
     fps: float = 10.0,
     style: FrameStyle = FrameStyle(),
 ) -> Animation:
-    """Write the run as an H.264 MP4 (yuv420p, plays in browsers) at `fps` in real time (atomic)."""
+    """Write the run as an H.264 MP4 (yuv420p, plays in browsers) at about `fps` in real time (each
+    frame shows `frame_seconds`, as in the GIF) (atomic)."""
     target = Path(path)
     temporary = _temporary(target)
     count = 0
+    rate = 1.0 / frame_seconds(record, fps)
     try:
         height, width = style.pixels
         writer = imageio_ffmpeg.write_frames(
-            str(temporary), (width, height), fps=fps, codec="libx264", pix_fmt_out="yuv420p", quality=7
+            str(temporary), (width, height), fps=rate, codec="libx264", pix_fmt_out="yuv420p", quality=7
         )
         writer.send(None)  # start ffmpeg
         try:
@@ -291,4 +305,4 @@ def write_mp4(
         os.replace(temporary, target)
     finally:
         temporary.unlink(missing_ok=True)
-    return Animation(target, count, style.pixels, fps)
+    return Animation(target, count, style.pixels, rate)

@@ -30,6 +30,7 @@ from matplotlib.patheffects import withStroke
 from numpy.typing import NDArray
 
 from drivestack.core.errors import ConfigError
+from drivestack.core.files import as_new_file
 from drivestack.core.map import LaneGraph
 from drivestack.core.scenario import (
     AgentType,
@@ -731,6 +732,7 @@ def save_png(figure: Figure, path: str | Path) -> Path:
     handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".png")
     os.close(handle)
     try:
+        as_new_file(temporary)  # mkstemp makes it private
         figure.savefig(temporary, format="png", dpi=figure.dpi)
         os.replace(temporary, target)
     finally:

@@ -14,19 +14,29 @@ transform at every step. Topics (log time and message timestamp = step x dt, in 
 | /decision | foxglove.SceneUpdate | per step: the planner's decision as text above the ego |
 | /decision_log | foxglove.Log | per step: the decision's full text (Foxglove's Log panel) |
 | /tf | foxglove.FrameTransforms | per step: map -> ego |
+| /human | foxglove.SceneUpdate | 1 (when a solution file gave one): the recorded human's path |
+| /collisions | foxglove.SceneUpdate | per first contact, at its step: the box hit, in red, and its sentence |
+| /metrics | drivestack.Metrics (JSON) | per step: numbers and 0/1 flags (`SIGNALS`) for Plot panels |
 
+The file's metadata record "drivestack.run" holds the scenario, problem, planner, agents mode and
+count, steps, dt, score, collisions and the failure events in words (`events.describe_events`).
+`LAYOUT` is a Foxglove layout (3D view following the ego, plots of speed, acceleration, jerk, TTC
+and the flags, the decision log) shipped with the package; `foxglove_layout()` builds it.
 Entities that change every step carry a lifetime of one step, so an agent that leaves the scene
 disappears. The file is written to a temporary name beside the target and renamed when complete.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import foxglove
+import foxglove.layouts as fl
 import numpy as np
 from foxglove.channels import FrameTransformsChannel, LogChannel, SceneUpdateChannel
 from matplotlib.colors import to_rgba
@@ -37,14 +47,56 @@ except ImportError:  # pragma: no cover - older foxglove-sdk
     from foxglove import schemas as fox  # type: ignore[no-redef]
 
 from drivestack.core.errors import InputError
-from drivestack.core.scenario import AgentType, PlanningProblem, Scenario
+from drivestack.core.scenario import AgentType, PlanningProblem, RecordedEgo, Scenario
+from drivestack.metrics import MetricContext, ScenarioMetrics, compute_metric, evaluate_context
+from drivestack.metrics.events import collision_event, describe_events
 from drivestack.sim.record import RunRecord
 from drivestack.viz.bev import AGENT_COLORS, EGO_COLOR, GOAL_COLOR, LIGHT_COLORS, agent_group
 
 HEIGHTS = {"car": 1.5, "truck / bus": 3.2, "two-wheeler": 1.5, "pedestrian": 1.75, "other": 1.5}
 """Cube height [m] by agent group."""
 MAP_FRAME, EGO_FRAME = "map", "ego"
-TOPICS = ("/map", "/lights", "/agents", "/ego", "/plan", "/decision", "/decision_log", "/tf")
+SCENE_TOPICS = ("/map", "/lights", "/agents", "/ego", "/plan", "/decision", "/human", "/collisions")
+TOPICS = (*SCENE_TOPICS, "/decision_log", "/tf", "/metrics")
+COLLISION_COLOR = "#f03e3e"
+HUMAN_COLOR = "#495057"
+SIGNALS = {
+    "speed": ("m/s", "the ego's speed"),
+    "acceleration": ("m/s2", "the ego's longitudinal acceleration (as simulated)"),
+    "lon_accel": ("m/s2", "smoothed longitudinal acceleration (comfort metric)"),
+    "lat_accel": ("m/s2", "smoothed lateral acceleration"),
+    "jerk": ("m/s3", "jerk of the acceleration magnitude"),
+    "lon_jerk": ("m/s3", "longitudinal jerk"),
+    "yaw_rate": ("rad/s", "yaw rate"),
+    "ttc": ("s", "time to collision (null: none within 3 s)"),
+    "outside_drivable_area": ("m", "largest corner distance outside the drivable area"),
+    "lane_progress": ("m", "progress along the driven lane over the last second"),
+    "overspeed": ("m/s", "speed above the lane's limit"),
+    "displacement": ("m", "distance to the recorded human (null without one)"),
+    "contact": ("0/1", "the ego's box overlaps another box"),
+    "collisions": ("count", "objects touched for the first time"),
+    "at_fault_collisions": ("count", "at-fault first contacts"),
+    "in_lane": ("0/1", "corners within one lane or connected lanes"),
+    "off_drivable_area": ("0/1", "a corner at least 0.3 m outside the drivable area"),
+    "wrong_way": ("0/1", "the last second drove at least 2 m against the lane"),
+    "ttc_violation": ("0/1", "time to collision below 0.95 s"),
+    "goal": ("0/1", "a goal state is satisfied"),
+}
+"""The fields of each /metrics message besides `step` and `t` [s]: unit and meaning."""
+_METRICS_SCHEMA = {
+    "type": "object",
+    "title": "drivestack.Metrics",
+    "properties": {
+        "step": {"type": "integer", "description": "scenario step"},
+        "t": {"type": "number", "description": "scenario time [s]"},
+        **{
+            name: {"type": ["number", "null"], "description": f"{meaning} [{unit}]"}
+            for name, (unit, meaning) in SIGNALS.items()
+        },
+    },
+}
+LAYOUT = Path(__file__).parent / "assets" / "foxglove-layout.json"
+"""The Foxglove layout shipped with the package (Foxglove: Layouts, Import from file)."""
 
 
 @dataclass(frozen=True)
@@ -189,8 +241,96 @@ def short_decision(decision: str) -> str:
     return decision.split(":", 1)[0].strip()
 
 
+def _signals(ctx: MetricContext) -> dict[str, np.ndarray]:
+    """Per-step values (T,) of every `SIGNALS` field, NaN where a signal is undefined (no TTC, no human)."""
+    config, ego = ctx.config, ctx.record.ego
+    registered = {name for name in SIGNALS if name not in ("speed", "acceleration")} - {
+        "off_drivable_area",
+        "wrong_way",
+        "ttc_violation",
+    }
+    values = {}
+    for name in registered:
+        computed = compute_metric(name, ctx)
+        values[name] = np.where(computed.valid & np.isfinite(computed.values), computed.values, np.nan)
+    values["speed"], values["acceleration"] = ego.speed, ego.acceleration
+    ttc = compute_metric("ttc", ctx).values
+    values["off_drivable_area"] = values["outside_drivable_area"] >= config.max_outside_distance
+    values["wrong_way"] = -values["lane_progress"] >= config.direction_compliance
+    values["ttc_violation"] = ttc < config.ttc_min
+    return {name: np.asarray(values[name], dtype=np.float64) for name in SIGNALS}
+
+
+def _metrics_message(signals: dict[str, np.ndarray], i: int, step: int, dt: float) -> dict[str, Any]:
+    """The /metrics message of record column `i`: step, time [s] and each signal (NaN as null)."""
+    message: dict[str, Any] = {"step": step, "t": step * dt}
+    for name, values in signals.items():
+        value = float(values[i])
+        message[name] = value if np.isfinite(value) else None
+    return message
+
+
+def _human_update(human: RecordedEgo, dt: float, step: int) -> fox.SceneUpdate:
+    """The recorded human's whole path as one persistent dashed-grey line."""
+    path = human.trajectory
+    line = _line(np.column_stack([path.x, path.y]), _color(HUMAN_COLOR, 0.8), 0.2, z=0.08)
+    entity = fox.SceneEntity(timestamp=_time(step, dt), frame_id=MAP_FRAME, id="human", lines=[line])
+    return fox.SceneUpdate(entities=[entity])
+
+
+def _collision_update(ctx: MetricContext, index: int) -> tuple[int, fox.SceneUpdate]:
+    """(scenario step, marker) of first contact `index`: the object's box in red at the contact and
+    the event's sentence above it, kept to the end of the run (no lifetime)."""
+    found, objects = ctx.collisions, ctx.objects
+    row, column = int(found.objects[index]), int(found.steps[index])
+    event = collision_event(ctx, index)
+    step = int(event["collision_step"])
+    x, y, yaw = float(objects.x[row, column]), float(objects.y[row, column]), float(objects.yaw[row, column])
+    cube = fox.CubePrimitive(
+        pose=_pose(x, y, 1.0, yaw),
+        size=fox.Vector3(x=float(objects.length[row]) + 0.3, y=float(objects.width[row]) + 0.3, z=2.0),
+        color=_color(COLLISION_COLOR, 0.6),
+    )
+    text = fox.TextPrimitive(
+        pose=_pose(x, y, 3.5, 0.0),
+        billboard=True,
+        font_size=14.0,
+        scale_invariant=True,
+        color=_color(COLLISION_COLOR),
+        text=describe_events({**event, "dt": ctx.dt})[0],
+    )
+    entity = fox.SceneEntity(
+        timestamp=_time(step, ctx.dt),
+        frame_id=MAP_FRAME,
+        id=f"collision/{event['collision_agent_id']}",
+        cubes=[cube],
+        texts=[text],
+    )
+    return step, fox.SceneUpdate(entities=[entity])
+
+
+def run_metadata(record: RunRecord, metrics: ScenarioMetrics) -> dict[str, str]:
+    """The "drivestack.run" metadata record: what was run and how it scored, as strings."""
+    row = {**metrics.as_row(), "dt": record.dt}
+    return {
+        "scenario": record.scenario_id,
+        "planning_problem": str(record.planning_problem_id),
+        "planner": record.planner,
+        "agents": record.agents_mode,
+        "num_agents": str(record.agents.num_agents),
+        "steps": str(record.num_steps),
+        "dt": f"{record.dt:g}",
+        "score": f"{metrics.score:.6g}",
+        "collisions": str(metrics.collisions),
+        "at_fault_collisions": str(metrics.at_fault_collisions),
+        "goal_reached": str(metrics.goal_reached).lower(),
+        "events": "; ".join(describe_events(row)) or "none",
+    }
+
+
 def export_run(scenario: Scenario, record: RunRecord, path: str | Path) -> McapExport:
-    """Write `record` (a run on `scenario`) as an MCAP file at `path` (see the module docstring).
+    """Write `record` (a run on `scenario`, scored here against its recorded human when there is one)
+    as an MCAP file at `path` (see the module docstring).
 
     Raises InputError when the file cannot be written."""
     target = Path(path)
@@ -200,23 +340,40 @@ def export_run(scenario: Scenario, record: RunRecord, path: str | Path) -> McapE
         raise InputError(target, None, f"cannot be written ({error.strerror or error})") from error
     temporary = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     problem = scenario.planning_problem(record.planning_problem_id)
+    human = scenario.recorded_ego(problem.id)
+    ctx = MetricContext(scenario, problem, record, human)
+    metrics = evaluate_context(ctx)
+    signals = _signals(ctx)
     dt = record.dt
     lifetime = fox.Duration(sec=0, nsec=_nanoseconds(1, dt))
     counts = dict.fromkeys(TOPICS, 0)
     context = foxglove.Context()
     try:
-        with foxglove.open_mcap(temporary, allow_overwrite=True, context=context):
-            channels = {topic: SceneUpdateChannel(topic, context=context) for topic in TOPICS[:6]}
-            log = LogChannel("/decision_log", context=context)
-            tf = FrameTransformsChannel("/tf", context=context)
+        with foxglove.open_mcap(temporary, allow_overwrite=True, context=context) as writer:
+            channels: dict[str, Any] = {
+                topic: SceneUpdateChannel(topic, context=context) for topic in SCENE_TOPICS
+            }
+            channels["/decision_log"] = LogChannel("/decision_log", context=context)
+            channels["/tf"] = FrameTransformsChannel("/tf", context=context)
+            schema = foxglove.Schema(
+                name="drivestack.Metrics", encoding="jsonschema", data=json.dumps(_METRICS_SCHEMA).encode()
+            )
+            channels["/metrics"] = foxglove.Channel(
+                "/metrics", schema=schema, message_encoding="json", context=context
+            )
 
             def send(topic: str, message: object, step: int) -> None:
-                channel = {"/decision_log": log, "/tf": tf}.get(topic) or channels[topic]
-                channel.log(message, log_time=_nanoseconds(step, dt))  # type: ignore[attr-defined]
+                channels[topic].log(message, log_time=_nanoseconds(step, dt))
                 counts[topic] += 1
 
             first = int(record.steps[0])
             send("/map", _map_update(scenario, problem, dt, first), first)
+            if human is not None:
+                send("/human", _human_update(human, dt, first), first)
+            contacts = sorted(
+                (_collision_update(ctx, index) for index in range(len(ctx.collisions.objects))),
+                key=lambda contact: contact[0],
+            )
             ego = record.ego
             for i, step in enumerate(record.steps.tolist()):
                 stamp = _time(step, dt)
@@ -271,12 +428,55 @@ def export_run(scenario: Scenario, record: RunRecord, path: str | Path) -> McapE
                     ),
                     step,
                 )
+                send("/metrics", _metrics_message(signals, i, step, dt), step)
+                for contact_step, update in contacts:
+                    if contact_step == step:
+                        send("/collisions", update, step)
+            writer.write_metadata("drivestack.run", run_metadata(record, metrics))
         os.replace(temporary, target)
     except OSError as error:
         raise InputError(target, None, f"cannot be written ({error.strerror or error})") from error
     finally:
         temporary.unlink(missing_ok=True)
     return McapExport(target, counts)
+
+
+def foxglove_layout() -> str:
+    """The Foxglove layout (JSON) for these files: the 3D view following the ego with the scene
+    topics, beside plots of speed and acceleration, jerk, TTC and the metric flags, and the decision log."""
+
+    def plot(title: str, *fields: str) -> fl.PlotPanel:
+        series = [fl.PlotSeries(value=f"/metrics.{name}", label=name, enabled=True) for name in fields]
+        return fl.PlotPanel(title=title, config=fl.PlotConfig(paths=series, show_legend=True, is_synced=True))
+
+    shown = {topic: fl.BaseRendererSceneUpdateTopicSettings(visible=True) for topic in SCENE_TOPICS}
+    scene = fl.ThreeDeePanel(
+        title="scene",
+        config=fl.ThreeDeeConfig(follow_tf=EGO_FRAME, topics=shown),  # type: ignore[arg-type]
+    )
+    plots = fl.SplitContainer(
+        direction="column",
+        items=[
+            fl.SplitItem(content=plot("speed [m/s], acceleration [m/s2]", "speed", "acceleration")),
+            fl.SplitItem(content=plot("jerk [m/s3]", "jerk", "lon_jerk")),
+            fl.SplitItem(content=plot("time to collision [s]", "ttc")),
+            fl.SplitItem(
+                content=plot(
+                    "flags", "contact", "off_drivable_area", "wrong_way", "ttc_violation", "in_lane", "goal"
+                )
+            ),
+            fl.SplitItem(
+                content=fl.LogPanel(title="decisions", config=fl.LogConfig(topic_to_render="/decision_log"))
+            ),
+        ],
+    )
+    layout = fl.Layout(
+        content=fl.SplitContainer(
+            direction="row",
+            items=[fl.SplitItem(proportion=3, content=scene), fl.SplitItem(proportion=2, content=plots)],
+        )
+    )
+    return json.dumps(json.loads(layout.to_json()), indent=1, sort_keys=True) + "\n"
 
 
 def _plan_update(record: RunRecord, i: int, lifetime: fox.Duration) -> fox.SceneUpdate:

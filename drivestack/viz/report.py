@@ -42,6 +42,7 @@ from matplotlib.ticker import MaxNLocator
 from drivestack.bench.replay import Replay, read_manifest, replay_row, result_rows, sim_config
 from drivestack.bench.results import aggregate
 from drivestack.core.errors import DrivestackError, InputError
+from drivestack.core.files import as_new_file
 from drivestack.viz.animate import FrameStyle, frames
 from drivestack.viz.mcap import short_decision
 
@@ -575,7 +576,7 @@ def write_report(
         try:
             with os.fdopen(handle, "w", encoding="utf-8") as sink:
                 sink.write(text)
-            os.chmod(temporary, 0o644)
+            as_new_file(temporary)
             os.replace(temporary, target)
         finally:
             Path(temporary).unlink(missing_ok=True)

@@ -197,7 +197,10 @@ def test_process_executor_survives_a_dying_worker() -> None:
 
 
 def test_bench_config_rejects_unknown_names() -> None:
-    with pytest.raises(ConfigError, match="planners"):
-        BenchConfig(("pdm",))
-    with pytest.raises(ConfigError, match="agents"):
+    with pytest.raises(
+        ConfigError, match=r"^unknown planner pdm; expected names among log-replay, "
+    ) as error:
+        BenchConfig(("idm", "pdm"))
+    assert "[" not in str(error.value)  # names, not a Python list
+    with pytest.raises(ConfigError, match=r"^unknown agents mode crowd; expected modes among log, idm$"):
         BenchConfig(("idm",), ("crowd",))

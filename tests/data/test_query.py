@@ -118,3 +118,37 @@ def test_missing_store_is_not_created_by_readers(tmp_path: Path) -> None:
     result = run("scenarios", "--store", str(tmp_path / "nowhere"))
     assert result.returncode == 1 and "no drivestack store" in result.stderr
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_scenario_keys_never_wrap_and_scenarios_prints_csv_and_json(store: Store) -> None:
+    root = str(store.root)
+    narrow = subprocess.run(
+        [DRIVESTACK, "scenarios", "--store", root],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "60"},
+    )
+    assert narrow.returncode == 0, narrow.stderr
+    for key in ("DEU_Rich-1_1_T-1@2020a", "DEU_Rich-2_1_T-1@2020a"):
+        assert key in narrow.stdout  # whole, on one line, though the terminal is narrow
+    as_csv = run("scenarios", "--store", root, "--format", "csv", "--tag", "highway")
+    assert as_csv.stdout.splitlines()[0].startswith("scenario_key,dataset,")
+    assert [line.split(",")[0] for line in as_csv.stdout.splitlines()[1:]] == ["DEU_Rich-2_1_T-1@2020a"]
+    as_json = json.loads(run("scenarios", "--store", root, "--format", "json").stdout)
+    assert [row["scenario_key"] for row in as_json] == ["DEU_Rich-1_1_T-1@2020a", "DEU_Rich-2_1_T-1@2020a"]
+    wrong = run("scenarios", "--store", root, "--format", "yaml")
+    assert (
+        wrong.returncode == 2
+        and wrong.stderr.strip() == "error: --format must be one of table, csv, json, got yaml"
+    )
+
+
+def test_an_unknown_tag_names_the_known_ones(store: Store) -> None:
+    result = run("scenarios", "--store", str(store.root), "--tag", "highwya")
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: unknown tag highwya; known tags: ")
+    assert all(name in lines[0] for name in ("highway", "intersection", "urban", "cut_in"))
+    assert (
+        run("scenarios", "--store", str(store.root), "--tag", "cut_in").returncode == 0
+    )  # known, none mined

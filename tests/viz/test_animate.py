@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import imageio.v2 as imageio_v2
 import imageio.v3 as imageio
+import imageio_ffmpeg
 import numpy as np
 import pytest
 from matplotlib.colors import to_rgb
@@ -14,7 +16,14 @@ from typer.testing import CliRunner
 from drivestack.bench.replay import Replay, replay
 from drivestack.cli import app
 from drivestack.core.errors import ConfigError
-from drivestack.viz.animate import FrameStyle, frame_columns, save_frame, write_gif, write_mp4
+from drivestack.viz.animate import (
+    FrameStyle,
+    frame_columns,
+    frame_seconds,
+    save_frame,
+    write_gif,
+    write_mp4,
+)
 from drivestack.viz.bev import EGO_COLOR
 
 SMALL = FrameStyle(width=4.8, height=3.2, dpi=100)  # 320 x 480 px: quick to render
@@ -76,3 +85,16 @@ def test_simulate_writes_gif_mp4_and_mcap(generated_data: Path, tmp_path: Path) 
     assert result.exit_code == 0, result.output
     for path in outputs.values():
         assert path.stat().st_size > 10_000 and f"wrote {path}" in result.output.replace("\n", "")
+
+
+def test_gif_and_mp4_play_at_the_same_real_time_speed(replayed: Replay, tmp_path: Path) -> None:
+    # at dt 0.08 s, about 2 frames per second means every 6th step: each frame lasts 0.48 s in both
+    record = dataclasses.replace(replayed.record, dt=0.08)
+    assert frame_seconds(record, 2.0) == pytest.approx(0.48)
+    gif = write_gif(replayed.scenario, record, tmp_path / "run.gif", fps=2.0, style=SMALL)
+    mp4 = write_mp4(replayed.scenario, record, tmp_path / "run.mp4", fps=2.0, style=SMALL)
+    assert imageio.immeta(gif.path, index=0)["duration"] == 480
+    reader = imageio_ffmpeg.read_frames(str(mp4.path))
+    assert next(reader)["fps"] == pytest.approx(1 / 0.48, abs=0.01)  # ffmpeg reports 2 decimals
+    reader.close()
+    assert gif.fps == mp4.fps == pytest.approx(1 / 0.48) and gif.frames == mp4.frames

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import struct
 from collections import defaultdict
 from pathlib import Path
@@ -13,9 +14,22 @@ from typer.testing import CliRunner
 
 from drivestack.bench.replay import Replay, replay
 from drivestack.cli import app
-from drivestack.viz.mcap import TOPICS, export_run, short_decision
+from drivestack.viz.mcap import (
+    LAYOUT,
+    SCENE_TOPICS,
+    SIGNALS,
+    TOPICS,
+    export_run,
+    foxglove_layout,
+    short_decision,
+)
 
-SCHEMAS = {"/tf": "foxglove.FrameTransforms", "/decision_log": "foxglove.Log"}
+SCHEMAS = {
+    "/tf": ("foxglove.FrameTransforms", "protobuf"),
+    "/decision_log": ("foxglove.Log", "protobuf"),
+    "/metrics": ("drivestack.Metrics", "json"),
+}
+ONCE = ("/map", "/human")
 
 
 @pytest.fixture(scope="module")
@@ -43,12 +57,18 @@ def test_channels_schemas_counts_and_times(replayed: Replay, tmp_path: Path) -> 
     record = replayed.record
     export = export_run(replayed.scenario, record, tmp_path / "run.mcap")
     channels, messages = read(export.path)
-    assert channels == {topic: (SCHEMAS.get(topic, "foxglove.SceneUpdate"), "protobuf") for topic in TOPICS}
+    assert channels == {topic: SCHEMAS.get(topic, ("foxglove.SceneUpdate", "protobuf")) for topic in TOPICS}
     expected_times = [round(step * record.dt * 1e9) for step in record.steps.tolist()]
-    assert [t for t, _ in messages["/map"]] == expected_times[:1]
-    for topic in TOPICS[1:]:
+    assert replayed.scenario.recorded_ego(record.planning_problem_id) is not None
+    for topic in ONCE:
+        assert [t for t, _ in messages[topic]] == expected_times[:1], topic
+    assert len(messages["/collisions"]) == replayed.metrics.collisions
+    for topic in set(TOPICS) - {*ONCE, "/collisions"}:
         assert [t for t, _ in messages[topic]] == expected_times, topic
     assert export.messages == {topic: len(messages[topic]) for topic in TOPICS}
+    first = json.loads(messages["/metrics"][0][1])
+    assert set(first) == {"step", "t", *SIGNALS}
+    assert first["speed"] == pytest.approx(record.ego.speed[0])
 
 
 def test_messages_carry_the_run(replayed: Replay, tmp_path: Path) -> None:
@@ -78,7 +98,72 @@ def test_cli_export(bench_run: Path, tmp_path: Path) -> None:
         app, ["export-mcap", str(bench_run), "ZAM_Merge-6_1_T-1", str(out), "--planner", "idm"]
     )
     assert result.exit_code == 0, result.output
+    assert f"Foxglove layout (Layouts, Import from file): {LAYOUT}\n" in result.output
     channels, messages = read(out)
-    assert set(channels) == set(TOPICS) and len(messages["/agents"]) > 10
+    assert (
+        set(TOPICS) - {"/collisions"} <= set(channels) <= set(TOPICS)
+    )  # a channel without messages is left out
+    assert len(messages["/agents"]) > 10
     missing = CliRunner().invoke(app, ["export-mcap", str(bench_run), "ZAM_Nowhere-1_1_T-1", str(out)])
     assert missing.exit_code == 1 and "no finished run" in str(missing.exception)
+
+
+def _metadata(path: Path) -> dict[str, dict[str, str]]:
+    with path.open("rb") as handle:
+        return {record.name: record.metadata for record in make_reader(handle).iter_metadata()}
+
+
+def test_a_collision_gets_a_marker_plot_signals_and_metadata(tmp_path: Path) -> None:
+    from metrics.metric_scenes import context, cruise
+    from scenes import Agent
+
+    from drivestack.core.scenario import AgentType
+
+    zeros = np.zeros(60)  # a 2 m bicycle standing at x = 40 m; the ego at 10 m/s touches it at step 27
+    cyclist = Agent(
+        10270, zeros + 40.0, zeros, kind=AgentType.BICYCLE, length=2.0, width=0.8, yaw=zeros, speed=zeros
+    )
+    ctx = context(cruise(x0=10.0, speed=10.0), cyclist)
+    export = export_run(ctx.scenario, ctx.record, tmp_path / "hit.mcap")
+    _, messages = read(export.path)
+    ((time, marker),) = messages["/collisions"]
+    assert time == round(2.7e9)
+    assert b"collision with cyclist 10270 at t = 2.7 s (stopped agent, at fault" in marker
+    assert "/human" not in messages  # no solution file: no recorded human
+    plotted = [json.loads(data) for _, data in messages["/metrics"]]
+    assert [row["step"] for row in plotted] == list(range(60))
+    assert all(row["speed"] == 10.0 and row["displacement"] is None for row in plotted)
+    # the ego drives through it: its rear leaves the bicycle after step 33
+    assert [row["contact"] for row in plotted] == [0.0] * 27 + [1.0] * 7 + [0.0] * 26
+    assert plotted[27]["ttc"] == 0.0 and plotted[27]["at_fault_collisions"] == 1.0
+    assert plotted[27]["ttc_violation"] == 1.0 and plotted[0]["ttc"] == pytest.approx(2.7)
+    assert plotted[-1]["ttc"] is None  # nothing ahead any more: no TTC, null (not inf)
+    run = _metadata(export.path)["drivestack.run"]
+    assert (run["scenario"], run["planner"], run["agents"], run["num_agents"]) == (
+        "TEST_Scene-1_1_T-1",
+        "test",
+        "log",
+        "1",
+    )
+    assert (run["score"], run["collisions"], run["at_fault_collisions"]) == ("0", "1", "1")
+    assert run["events"].startswith("collision with cyclist 10270 at t = 2.7 s")
+
+
+def test_the_shipped_layout_is_current_and_names_exported_topics() -> None:
+    assert LAYOUT.read_text() == foxglove_layout()
+    text = LAYOUT.read_text()
+    layout = json.loads(text)
+    plotted = {path.split(".", 1)[1] for path in _values(layout, "value") if path.startswith("/metrics.")}
+    assert plotted and plotted <= set(SIGNALS)
+    assert {"speed", "acceleration", "jerk", "ttc", "contact"} <= plotted
+    assert set(_values(layout, "topicToRender")) == {"/decision_log"}
+    assert '"topics"' in text and all(f'"{topic}"' in text for topic in SCENE_TOPICS)
+
+
+def _values(node: object, key: str) -> list[str]:
+    """Every value stored under `key` anywhere in a JSON tree."""
+    if isinstance(node, dict):
+        return [v for k, v in node.items() if k == key] + [x for v in node.values() for x in _values(v, key)]
+    if isinstance(node, list):
+        return [x for item in node for x in _values(item, key)]
+    return []

@@ -26,6 +26,7 @@ import numpy as np
 from lxml import etree
 
 from drivestack.core.errors import InputError
+from drivestack.core.files import as_new_file
 from drivestack.core.map import Lane, LaneGraph
 from drivestack.core.scenario import (
     GoalState,
@@ -347,7 +348,7 @@ def write_xml(root: _Element, path: str | Path) -> Path:
         try:
             with os.fdopen(handle, "wb") as sink:
                 sink.write(data)
-            os.chmod(temporary, 0o644)  # mkstemp makes it private; a data file is readable
+            as_new_file(temporary)  # mkstemp makes it private
             os.replace(temporary, target)
         finally:
             Path(temporary).unlink(missing_ok=True)
