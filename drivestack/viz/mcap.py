@@ -288,7 +288,9 @@ def _collision_update(ctx: MetricContext, index: int) -> tuple[int, fox.SceneUpd
     x, y, yaw = float(objects.x[row, column]), float(objects.y[row, column]), float(objects.yaw[row, column])
     cube = fox.CubePrimitive(
         pose=_pose(x, y, 1.0, yaw),
-        size=fox.Vector3(x=float(objects.length[row]) + 0.3, y=float(objects.width[row]) + 0.3, z=2.0),
+        size=fox.Vector3(
+            x=float(objects.length[row, column]) + 0.3, y=float(objects.width[row, column]) + 0.3, z=2.0
+        ),
         color=_color(COLLISION_COLOR, 0.6),
     )
     text = fox.TextPrimitive(

@@ -182,6 +182,9 @@ class _Watchdog:
         with self._lock:
             self._running = False
         self._timer.cancel()
+        # joined, so no thread outlives the query holding the connection (a daemon thread alive at exit
+        # keeps DuckDB objects referenced, and their bindings then report them as leaked on stderr)
+        self._timer.join()
 
 
 def _refusal(statement: duckdb.Statement) -> str | None:
