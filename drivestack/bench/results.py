@@ -30,10 +30,12 @@ import pyarrow.parquet as pq
 from drivestack.core.errors import InputError
 from drivestack.core.names import is_utf8
 from drivestack.metrics import ScenarioMetrics
+from drivestack.metrics.events import FailureEvents
 
 MANIFEST = "manifest.json"
 RESULTS = "results.parquet"
 _TYPES = {"float": pa.float64(), "bool": pa.bool_(), "int": pa.int64(), "str": pa.string()}
+_TYPES.update({f"{name} | None": kind for name, kind in _TYPES.items()})
 _RUN_COLUMNS = [
     pa.field("scenario_id", pa.string()),
     pa.field("scenario_key", pa.string()),
@@ -53,10 +55,21 @@ _RUN_COLUMNS = [
     pa.field("sim_s", pa.float64()),
     pa.field("metrics_s", pa.float64()),
 ]
+_EVENT_COLUMNS = [pa.field(f.name, _TYPES[str(f.type)]) for f in dataclasses.fields(FailureEvents)]
 RESULT_SCHEMA = pa.schema(
-    _RUN_COLUMNS + [pa.field(f.name, _TYPES[str(f.type)]) for f in dataclasses.fields(ScenarioMetrics)]
+    _RUN_COLUMNS
+    + [
+        pa.field(f.name, _TYPES[str(f.type)])
+        for f in dataclasses.fields(ScenarioMetrics)
+        if f.name != "events"
+    ]
+    + _EVENT_COLUMNS
 )
-"""Run columns, then every `ScenarioMetrics` field (`steps` among them). `scenario_key` is the store's
+"""Run columns, then every `ScenarioMetrics` field (`steps` among them), then the failure events'
+(`FailureEvents`: collision_step, collision_time, collision_agent_id, collision_agent_type,
+collision_kind, collision_at_fault, collision_fault, drivable_violation_step,
+direction_violation_step, min_ttc_step; null when there is no such event, and in files written
+before they existed). `scenario_key` is the store's
 unique "<id>@<format version>" (null when the file could not be read). `status` is "ok", "error"
 (the run or its scoring raised; `error` holds the reason) or "skipped" (not applicable, e.g.
 log-replay without a recorded human); metric columns are null unless "ok". A missing value is null,
@@ -87,6 +100,9 @@ def read_results(path: Path) -> pa.Table:
         table = pq.read_table(path)
     except (OSError, pa.ArrowException) as error:
         raise InputError(path, None, f"unreadable results file ({error})") from None
+    for column in _EVENT_COLUMNS:  # files written before the failure events: null events
+        if column.name not in table.column_names:
+            table = table.append_column(column, pa.nulls(table.num_rows, column.type))
     missing = [name for name in RESULT_SCHEMA.names if name not in table.column_names]
     if missing:
         raise InputError(path, None, f"not a drivestack results file (missing columns {missing})")

@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 
 from drivestack.core.errors import InputError
 from drivestack.core.geometry import box_corners
-from drivestack.core.scenario import PlanningProblem, RecordedEgo, Scenario, StaticObstacle
+from drivestack.core.scenario import AgentType, PlanningProblem, RecordedEgo, Scenario, StaticObstacle
 from drivestack.metrics import collisions, lanes, progress
 from drivestack.metrics.config import DEFAULT_CONFIG, MetricsConfig
 from drivestack.sim.record import EGO_WHEELBASE, RunRecord
@@ -31,7 +31,7 @@ class Objects:
 
     Dynamic agents first (the record's agent rows), then static obstacles (constant pose, speed 0).
     `speed` [m/s] is the velocity magnitude (nuPlan moves agents at it along their heading);
-    `corners` (N, T, 4, 2) [m] are NaN where `valid` is False.
+    `corners` (N, T, 4, 2) [m] are NaN where `valid` is False; `ids` (N,) and `types` (N,) name them.
     """
 
     x: FloatArray
@@ -44,6 +44,7 @@ class Objects:
     category: IntArray
     corners: FloatArray
     ids: IntArray
+    types: tuple[AgentType, ...]
 
     @property
     def count(self) -> int:
@@ -182,7 +183,7 @@ class MetricContext:
         width = np.concatenate([agents.width, boxes[:, 4]])
         corners = box_corners(x, y, yaw, length[:, None], width[:, None])
         corners[~valid] = np.nan
-        types = [*agents.agent_type, *(obstacle.agent_type for obstacle in statics)]
+        types = (*agents.agent_type, *(obstacle.agent_type for obstacle in statics))
         return Objects(
             x=x,
             y=y,
@@ -194,6 +195,7 @@ class MetricContext:
             category=np.array([collisions.category_of(kind) for kind in types], dtype=np.int64),
             corners=corners,
             ids=np.concatenate([agents.ids, [obstacle.id for obstacle in statics]]).astype(np.int64),
+            types=types,
         )
 
     @cached_property

@@ -9,7 +9,7 @@ human (ADE/FDE) are reported beside the score, not in it.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -17,6 +17,7 @@ from drivestack.core.scenario import PlanningProblem, RecordedEgo, Scenario
 from drivestack.metrics import collisions, comfort, direction, drivable, progress, speed, ttc
 from drivestack.metrics.config import DEFAULT_CONFIG, MetricsConfig
 from drivestack.metrics.context import MetricContext
+from drivestack.metrics.events import FailureEvents, failure_events
 from drivestack.metrics.registry import compute_metric
 from drivestack.sim.record import RunRecord
 
@@ -29,7 +30,8 @@ class ScenarioMetrics:
 
     `goal_step` is the first scenario step at which a goal state holds (-1: never); `ade`/`fde` are
     the mean/final distance to the recorded human over the steps both cover (NaN without one);
-    `expert_progress` is the reference progress (NaN when there is none, see `progress`).
+    `expert_progress` is the reference progress (NaN when there is none, see `progress`); `events`
+    names what went wrong and when (see `events.FailureEvents`).
     """
 
     score: float
@@ -57,10 +59,12 @@ class ScenarioMetrics:
     ego_progress_m: float
     expert_progress_m: float
     max_overspeed: float
+    events: FailureEvents = field(default_factory=FailureEvents)
 
-    def as_row(self) -> dict[str, float | bool]:
-        """The metrics as one flat result row (field name -> value)."""
-        return asdict(self)
+    def as_row(self) -> dict[str, float | bool | int | str | None]:
+        """The metrics and their failure events as one flat result row (field name -> value)."""
+        row = asdict(self)
+        return {**row, **row.pop("events")}
 
 
 def closed_loop_score(
@@ -94,7 +98,8 @@ def evaluate(
     ctx = MetricContext(scenario, problem, record, recorded_ego, config)
     found = ctx.collisions
     nc = collisions.no_at_fault_score(found, config)
-    outside = float(compute_metric("outside_drivable_area", ctx).values.max())
+    outside_steps = compute_metric("outside_drivable_area", ctx).values
+    outside = float(outside_steps.max())
     lane_progress = compute_metric("lane_progress", ctx).values
     ratio = progress.progress_ratio(ctx.progress, config.progress_floor)
     ttc_values = compute_metric("ttc", ctx).values
@@ -136,4 +141,5 @@ def evaluate(
         ego_progress_m=float(ctx.progress.ego[-1]),
         expert_progress_m=ctx.progress.reference,
         max_overspeed=float(overspeed.max()),
+        events=failure_events(ctx, outside_steps, lane_progress, ttc_values),
     )
