@@ -25,6 +25,7 @@ import io
 import itertools
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ from drivestack.bench.results import aggregate
 from drivestack.core.errors import ConfigError, DrivestackError, InputError
 from drivestack.data.ingest import dataset_name
 from drivestack.data.store import Store
+from drivestack.metrics.events import describe_events
 from drivestack.viz.viewer import embed, run_view
 
 SUB_METRICS = (
@@ -312,9 +314,8 @@ def worst_section(rows: Sequence[dict[str, Any]], data: dict[str, Any], count: i
     each opening the viewer."""
     items = []
     for row in worst_rows(rows, count):
-        shown = data.get(row["view"])
-        events = "; ".join(event["text"] for event in shown["events"]) if shown else "not re-simulated"
-        button = _open_button(row["view"]) if shown else ""
+        events = "; ".join(describe_events(row))
+        button = _open_button(row["view"]) if row["view"] in data else ""
         items.append(
             f"<li>{button} <b>{_e(run_title(row))}</b>: score {row['score']:.3f}; "
             f'<span class="why">{_e(events or "no failure event")}</span></li>'
@@ -458,8 +459,10 @@ def _page(
     """The page: `sections` (heading, HTML), then the viewer, the run data `runs` (script elements)
     and the scripts; `runs_folder` names the folder beside the page the run data are loaded from."""
     body = "".join(
-        f'<h2 id="{_e(anchor)}">{_e(heading)}</h2>{content}'
-        for heading, content, anchor in ((h, c, h.split()[0].lower()) for h, c in sections)
+        f'<h2 id="section-{_e(anchor)}">{_e(heading)}</h2>{content}'
+        for heading, content, anchor in (
+            (h, c, re.sub(r"[^a-z0-9]+", "-", h.lower()).strip("-")) for h, c in sections
+        )
     )
     folder = f' data-runs="{_e(runs_folder)}"' if runs_folder else ""
     return (

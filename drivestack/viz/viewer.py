@@ -21,7 +21,8 @@ from numpy.typing import NDArray
 from drivestack.bench.replay import Replay
 from drivestack.core.scenario import LightColor
 from drivestack.metrics import MetricContext, compute_metric
-from drivestack.metrics.collisions import CollisionKind
+from drivestack.metrics.config import DEFAULT_CONFIG
+from drivestack.metrics.events import describe_events
 from drivestack.viz.bev import AGENT_COLORS, EGO_COLOR, GOAL_COLOR, LIGHT_COLORS, agent_group, ego_drive
 
 FloatArray = NDArray[np.float64]
@@ -188,7 +189,7 @@ def run_view(run: Replay) -> dict[str, Any]:
             if decision and (i == 0 or decision != record.decisions[i - 1])
         ],
         "failures": list(record.failures[:20]),
-        "events": failure_events(ctx),
+        "events": event_marks(run),
         "palette": {
             **{code: LIGHT_COLORS[color] for color, code in _LIGHT_CODES.items()},
             **AGENT_COLORS,
@@ -204,46 +205,22 @@ def embed(data: Any) -> str:
     return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
 
 
-def failure_events(ctx: MetricContext) -> list[dict[str, Any]]:
-    """The run's first failures, each as its step index, kind and a sentence: the first collision (with
-    whom, when, how), the first step off the drivable area and against the lane direction, and the
-    lowest time to collision when it is under its bound."""
-    config, dt, steps = ctx.config, ctx.dt, ctx.record.steps
-    events = []
-    found = ctx.collisions
-    if len(found.steps):
-        first = int(np.argmin(found.steps))
-        index, row = int(found.steps[first]), int(found.objects[first])
-        agents = ctx.record.agents
-        kind = (
-            agents.agent_type[row].name.lower().replace("_", " ") if row < agents.num_agents else "obstacle"
-        )
-        how = CollisionKind(int(found.kinds[first])).name.lower().replace("_", " ")
-        fault = ", at fault" if found.at_fault[first] else ""
-        events.append(
-            {
-                "index": index,
-                "kind": "collision",
-                "text": f"collision with {kind} {int(ctx.objects.ids[row])} at t = "
-                f"{steps[index] * dt:.1f} s ({how}{fault})",
-            }
-        )
-    checks = (
-        ("off road", compute_metric("outside_drivable_area", ctx).values > config.max_outside_distance),
-        ("wrong way", compute_metric("lane_progress", ctx).values < -config.direction_compliance),
-    )
-    for kind, flagged in checks:
-        if flagged.any():
-            index = int(np.argmax(flagged))
-            events.append({"index": index, "kind": kind, "text": f"{kind} at t = {steps[index] * dt:.1f} s"})
-    ttc = compute_metric("ttc", ctx).values
-    if len(ttc) and float(np.min(ttc)) <= config.ttc_min:
-        index = int(np.argmin(ttc))
-        events.append(
-            {
-                "index": index,
-                "kind": "ttc",
-                "text": f"lowest TTC {ttc[index]:.2f} s at t = {steps[index] * dt:.1f} s",
-            }
-        )
-    return events
+def event_marks(run: Replay) -> dict[str, Any]:
+    """The run's named failure events (`metrics.events`): their sentences (`describe_events`) and
+    where they are on the time line, as (step index, kind) marks."""
+    events, steps = run.metrics.events, run.record.steps
+    marks = [
+        (events.collision_step, "collision"),
+        (events.drivable_violation_step, "off the drivable area"),
+        (events.direction_violation_step, "against the lane direction"),
+    ]
+    if run.metrics.min_ttc < DEFAULT_CONFIG.ttc_min:
+        marks.append((events.min_ttc_step, "lowest time to collision"))
+    return {
+        "text": describe_events({**run.metrics.as_row(), "dt": run.record.dt}),
+        "marks": [
+            {"index": int(np.searchsorted(steps, step)), "kind": kind}
+            for step, kind in marks
+            if step is not None
+        ],
+    }

@@ -1,5 +1,5 @@
 // The run viewer: a bird's-eye canvas, time series and decision log of re-simulated runs, one or two
-// side by side on one time slider. Data come from <script type="application/json" id="run-K"> elements
+// side by side on one time slider. Data come from JSON script elements with id "run-" + key
 // (or, for large reports, from files beside the report that call window.drivestackRun(K, data)).
 // Every text from data goes through textContent, never innerHTML.
 (function () {
@@ -61,7 +61,7 @@
     this.root = element("div", "pane");
     this.root.setAttribute("data-run", key);
     this.root.appendChild(element("div", "pane-title", data.title));
-    this.sentence = element("p", "event", data.events.length ? data.events.map(function (e) { return e.text; }).join("; ") : "no failure event");
+    this.sentence = element("p", "event", data.events.text.length ? data.events.text.join("; ") : "no failure event");
     this.root.appendChild(this.sentence);
     var body = element("div", "pane-body");
     this.canvas = element("canvas", "bev");
@@ -122,10 +122,10 @@
         }
       });
     });
-    data.events.forEach(function (event) {
-      var mark = svgElement("line", { x1: xOf(event.index), x2: xOf(event.index), y1: 0, y2: height, "class": "event-mark", "data-step": data.steps[event.index] });
+    data.events.marks.forEach(function (event) {
+      var mark = svgElement("line", { x1: xOf(event.index), x2: xOf(event.index), y1: 0, y2: height, "class": "event-mark", "data-step": data.steps[event.index], "data-kind": event.kind });
       var tip = svgElement("title", {});
-      tip.textContent = event.text;
+      tip.textContent = event.kind + " at step " + data.steps[event.index];
       mark.appendChild(tip);
       svg.appendChild(mark);
     });
