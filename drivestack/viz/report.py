@@ -791,9 +791,14 @@ def write_report(
     RUN_DIR/report.html), atomically; returns its path. When the viewer's data pass
     `config.inline_bytes`, each run's goes to its own script in the folder "<out>.runs" beside it."""
     target = Path(out) if out is not None else Path(run_dir) / "report.html"
-    report = build_report(run_dir, config, compare, progress)
+    return save_report(build_report(run_dir, config, compare, progress), target, config.inline_bytes)
+
+
+def save_report(report: Report, target: Path, inline_bytes: int = ReportConfig.inline_bytes) -> Path:
+    """Write a built report to `target`: its runs' data inlined when they take at most `inline_bytes`,
+    else one script per run in the folder "<target>.runs" beside it (loaded when a run is opened)."""
     runs = {key: embed(value) for key, value in report.runs.items()}
-    if sum(len(text) for text in runs.values()) <= config.inline_bytes:
+    if sum(len(text) for text in runs.values()) <= inline_bytes:
         _write_text(target, _page(report.title, report.meta, report.sections, _inline(runs)))
         return target
     folder = target.with_name(f"{target.name}.runs")

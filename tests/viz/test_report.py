@@ -27,9 +27,12 @@ from drivestack.cli import app
 from drivestack.core.errors import ConfigError
 from drivestack.viz.report import (
     TABLE_COLUMNS,
+    Report,
     ReportConfig,
     baseline_of,
+    build_report,
     config_diff,
+    save_report,
     versus_sections,
     worst_rows,
     write_report,
@@ -60,8 +63,19 @@ def single_planner_run(data: Path, out: Path, planner: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def report(bench_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_report(bench_run, tmp_path_factory.mktemp("report") / "report.html", QUICK)
+def built(bench_run: Path) -> Report:
+    return build_report(bench_run, QUICK)
+
+
+@pytest.fixture(scope="module")
+def report(built: Report, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_report(built, tmp_path_factory.mktemp("report") / "report.html")
+
+
+@pytest.fixture(scope="module")
+def lazy_report(built: Report, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same report with its runs' data in a folder beside it (as large reports are written)."""
+    return save_report(built, tmp_path_factory.mktemp("lazy") / "report.html", inline_bytes=0)
 
 
 @pytest.fixture(scope="module")
@@ -393,4 +407,20 @@ def test_viewer_shows_two_planners_side_by_side(browser: Any, report: Path, benc
     assert steps == [str(run_data(report, str(k))["steps"][7]) for k in (first, partner)]
     log = page.locator("#viewer .pane").nth(1).locator("ol.log li.current")
     assert log.count() == 1 and int(log.get_attribute("data-step")) <= int(steps[1])
+    assert problems == []
+
+
+def test_large_reports_load_runs_from_beside_the_page(browser: Any, lazy_report: Path, report: Path) -> None:
+    text = lazy_report.read_text()
+    scripts = sorted((lazy_report.parent / "report.html.runs").iterdir())
+    assert 'type="application/json"' not in text and 'data-runs="report.html.runs"' in text
+    assert len(scripts) == report.read_text().count('<script type="application/json" id="run-') > 0
+    page, problems = open_page(browser, lazy_report)
+    row = page.locator("#runs tbody tr.opens").first
+    key = row.get_attribute("data-open")
+    row.click()
+    page.wait_for_function("() => document.querySelector('#viewer canvas.bev') !== null")
+    page.locator("#viewer .viewer-slider").fill("5")
+    assert page.get_attribute("#viewer .pane", "data-run") == key
+    assert page.get_attribute("#viewer canvas.bev", "data-step") == str(run_data(report, key)["steps"][5])
     assert problems == []
