@@ -188,6 +188,13 @@ def test_comparison_in_chromium(browser: Any, comparison: Path) -> None:
     )
     assert deltas == pytest.approx([float(b) - float(a) for a, b in scores], abs=2e-3)
     assert page.locator("figure.plot svg").count() == 2
+    rows.first.click()  # a pair opens run A and run B side by side, on one slider
+    page.wait_for_function("() => document.querySelectorAll('#viewer .pane').length === 2")
+    runs = page.eval_on_selector_all("#viewer .pane", "panes => panes.map(p => p.dataset.run)")
+    assert runs == rows.first.get_attribute("data-open").split(" ") and [r[0] for r in runs] == ["a", "b"]
+    page.locator("#viewer .viewer-slider").fill("4")
+    steps = page.eval_on_selector_all("#viewer .pane", "panes => panes.map(p => p.dataset.step)")
+    assert len(set(steps)) == 1  # same scenario and problem: the same step in both
     assert problems == []
 
 
