@@ -431,3 +431,21 @@ def test_large_reports_load_runs_from_beside_the_page(browser: Any, lazy_report:
     assert page.get_attribute("#viewer .pane", "data-run") == key
     assert page.get_attribute("#viewer canvas.bev", "data-step") == str(run_data(report, key)["steps"][5])
     assert problems == []
+
+
+def test_viewer_shows_hostile_text_as_text(browser: Any, built: Report, tmp_path: Path) -> None:
+    hostile = '</script><img src=x onerror="document.title=1">'
+    key, data = next(iter(built.runs.items()))
+    planted = {
+        **data,
+        "title": hostile,
+        "decisions": [[0, hostile]],
+        "events": {"text": [hostile], "marks": []},
+    }
+    path = save_report(Report(built.title, built.meta, built.sections, {key: planted}), tmp_path / "r.html")
+    page, problems = open_page(browser, path)
+    page.locator(f'#runs tbody tr[data-open="{key}"]').click()
+    assert page.inner_text("#viewer .pane-title") == hostile and page.inner_text("#viewer .event") == hostile
+    assert hostile in page.inner_text("#viewer ol.log")
+    assert page.locator("#viewer img").count() == 0 and page.title() != "1"
+    assert problems == []
