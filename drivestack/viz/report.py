@@ -271,22 +271,21 @@ def viewer_runs(
     first: Sequence[int],
     config: ReportConfig,
     progress: Callable[[str], None],
-) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+) -> dict[str, dict[str, Any]]:
     """Re-simulate the runs of `rows` for the viewer (indices `first` first, then the others in order,
-    at most `config.viewer` "ok" ones) under `keys` (one per row); returns their data by key and,
-    for runs that could not be re-simulated, the reason by key."""
+    at most `config.viewer` "ok" ones) under `keys` (one per row); returns their data by key (for a
+    run that could not be re-simulated, its title and the reason as `unavailable`)."""
     sim = sim_config(read_manifest(run_dir))
     order = list(dict.fromkeys([*first, *range(len(rows))]))
     chosen = [i for i in order if rows[i]["status"] == "ok"][: config.viewer]
     data: dict[str, dict[str, Any]] = {}
-    missing: dict[str, str] = {}
     for i in chosen:
         progress(run_title(rows[i]))
         try:
             data[keys[i]] = run_data(replay_row(rows[i], sim, config.store, run_dir=run_dir))
         except DrivestackError as error:
-            missing[keys[i]] = str(error)
-    return data, missing
+            data[keys[i]] = {"title": run_title(rows[i]), "unavailable": f"not re-simulated: {error}"}
+    return data
 
 
 def link_partners(data: dict[str, dict[str, Any]], rows: dict[str, dict[str, Any]]) -> None:
@@ -653,7 +652,7 @@ def _viewed(
     viewer data of its re-simulated runs (the rows `first` picks first)."""
     rows = result_rows(folder)
     keys = [f"{prefix}{i}" for i in range(len(rows))]
-    data, _ = viewer_runs(folder, rows, keys, first(rows), config, progress)
+    data = viewer_runs(folder, rows, keys, first(rows), config, progress)
     labelled = label_rows(rows, data, keys, config.store)
     return [{**row, "view": key} for row, key in zip(labelled, keys, strict=True)], data
 

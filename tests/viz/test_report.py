@@ -449,3 +449,26 @@ def test_viewer_shows_hostile_text_as_text(browser: Any, built: Report, tmp_path
     assert hostile in page.inner_text("#viewer ol.log")
     assert page.locator("#viewer img").count() == 0 and page.title() != "1"
     assert problems == []
+
+
+def test_a_run_that_replays_differently_says_why_in_the_viewer(
+    browser: Any, bench_run: Path, tmp_path: Path
+) -> None:
+    import pyarrow as pa
+
+    run = shutil.copytree(bench_run, tmp_path / "run")
+    table = pq.read_table(run / "results.parquet")
+    rows = table.to_pylist()
+    worst = rows.index(worst_rows(rows, 1)[0])
+    for row in rows:  # as if the planners had changed since the benchmark (the order stays)
+        row["score"] = (
+            row["score"] + 1e-3 if row["score"] is not None and row["score"] < 0.99 else row["score"]
+        )
+    pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), run / "results.parquet")
+    built = build_report(run, ReportConfig(worst=1, viewer=1))
+    assert list(built.runs) == [str(worst)] and "the re-run scores" in built.runs[str(worst)]["unavailable"]
+    page, problems = open_page(browser, save_report(built, tmp_path / "r.html"))
+    page.locator(f'#runs tbody tr[data-open="{worst}"]').click()
+    note = page.inner_text("#viewer .viewer-panes .note")
+    assert note.startswith(f"{rows[worst]['scenario_id']} / problem") and "not re-simulated" in note
+    assert page.locator("#viewer canvas").count() == 0 and problems == []

@@ -257,20 +257,23 @@
   function open(keys) {
     stop();
     var loaded = [];
+    var notes = [];
     var pending = keys.length;
     keys.forEach(function (key, k) {
       load(key, function (data) {
-        loaded[k] = data ? new Pane(key, data) : null;
+        loaded[k] = data && !data.unavailable ? new Pane(key, data) : null;
+        if (data && data.unavailable) { notes.push(data.title + ": " + data.unavailable); }
         pending -= 1;
-        if (pending === 0) { start(keys, loaded); }
+        if (pending === 0) { start(keys, loaded, notes); }
       });
     });
   }
-  function start(keys, loaded) {
+  function start(keys, loaded, notes) {
     panes = loaded.filter(function (pane) { return pane !== null; });
     while (panesBox.firstChild) { panesBox.removeChild(panesBox.firstChild); }
     panes.forEach(function (pane) { panesBox.appendChild(pane.root); });
-    if (!panes.length) { panesBox.appendChild(element("p", "note", "this run was not re-simulated for the report")); }
+    notes.forEach(function (note) { panesBox.appendChild(element("p", "note", note)); });
+    if (!panes.length && !notes.length) { panesBox.appendChild(element("p", "note", "this run was not re-simulated for the report")); }
     viewer.querySelector(".viewer-title").textContent = panes.length ? panes[0].data.title : "";
     while (other.options.length > 1) { other.remove(1); }
     if (panes.length) {
