@@ -414,6 +414,17 @@ def test_viewer_shows_two_planners_side_by_side(browser: Any, report: Path, benc
     assert steps == [str(run_data(report, str(k))["steps"][7]) for k in (first, partner)]
     log = page.locator("#viewer .pane").nth(1).locator("ol.log li.current")
     assert log.count() == 1 and int(log.get_attribute("data-step")) <= int(steps[1])
+    late = len(run_data(report, str(partner))["steps"]) - 1
+    page.locator("#viewer .viewer-slider").fill(str(late))
+    in_view = page.evaluate(
+        """() => {
+            const log = document.querySelectorAll('#viewer ol.log')[1];
+            const item = log.querySelector('li.current');
+            return [+item.dataset.step, item.offsetTop >= log.scrollTop
+                && item.offsetTop + item.offsetHeight <= log.scrollTop + log.clientHeight];
+        }"""
+    )
+    assert in_view[1]  # the log scrolled to the current decision
     assert problems == []
 
 

@@ -148,7 +148,7 @@
     });
     if (current) {
       current.classList.add("current");
-      this.log.scrollTop = current.offsetTop - this.log.offsetTop - this.log.clientHeight / 3;
+      this.log.scrollTop = current.offsetTop - this.log.clientHeight / 3; // the log is the items' offsetParent
     }
   };
   Pane.prototype.draw = function (i) {
@@ -272,6 +272,7 @@
     panes = loaded.filter(function (pane) { return pane !== null; });
     while (panesBox.firstChild) { panesBox.removeChild(panesBox.firstChild); }
     panes.forEach(function (pane) { panesBox.appendChild(pane.root); });
+    panesBox.classList.toggle("two", panes.length > 1);
     notes.forEach(function (note) { panesBox.appendChild(element("p", "note", note)); });
     if (!panes.length && !notes.length) { panesBox.appendChild(element("p", "note", "this run was not re-simulated for the report")); }
     viewer.querySelector(".viewer-title").textContent = panes.length ? panes[0].data.title : "";
