@@ -666,7 +666,12 @@ def build_report(
     """The report of `run_dir` (or of `run_dir` against `compare`), with its runs re-simulated."""
     folder = _resolve(run_dir)
     manifest = read_manifest(folder)
-    started = manifest.get("runs", [{}])[-1].get("started", "?")
+    runs = manifest.get("runs")
+    started = (
+        runs[-1].get("started", "?")
+        if isinstance(runs, list) and runs and isinstance(runs[-1], dict)
+        else "?"
+    )
     if compare is not None:
         other = _resolve(compare)
         manifest_b = read_manifest(other)
