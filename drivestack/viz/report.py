@@ -1,21 +1,23 @@
-"""The benchmark report: one self-contained HTML file (no network: styles, script, plots and
-animations inline) that tells how planners did on a benchmark run, and where to look.
+"""The benchmark report: one self-contained HTML file (no network: styles, scripts, plots and the
+runs' data inline) that tells how planners did on a benchmark run, and lets one watch any run.
 
 Single run (`write_report(run_dir, out)`):
 - the aggregate table per planner x agents (`bench.results.aggregate`);
 - the score and sub-metric distributions and the planners' runtimes as plots (matplotlib, inline SVG);
-- a sortable, filterable table of every run (a small hand-written script: click a header to sort,
-  type to filter, pick a planner / agents / status);
-- the worst runs (the lowest scores, and every at-fault collision, up to `ReportConfig.worst`): each
-  re-simulated from the manifest (`bench.replay`) and shown as an animated GIF (data URI) with the
-  planner's decisions step by step (each change of decision, all of them folded);
-- planner against planner, scenario by scenario, when the run holds two or more planners;
+- a sortable, filterable table of every run (click a header to sort, type to filter, pick a planner
+  / agents / dataset / tag / status); a row opens the run in the viewer (`viz.viewer`), re-simulated
+  from the manifest (`bench.replay`; up to `ReportConfig.viewer` runs, the worst first);
+- the worst runs: the `ReportConfig.worst` lowest scores below 1, with their failure events;
+- every planner against the baseline (`ReportConfig.baseline`, default the benchmark's first),
+  scenario by scenario (a pair opens both runs side by side);
 - the run's manifest.
-Comparison (`write_report(run_a, out, compare=run_b)`): both runs' aggregates, and every run both
-hold (same scenario, planning problem and agents; and planner, unless each run holds one planner)
-with its score in each and the difference, as a sortable table, a scatter plot and a histogram.
+Comparison (`write_report(run_a, out, compare=run_b)`): both runs' aggregates, every run both hold
+(same scenario, planning problem and agents; and planner, unless each run holds one planner) with
+its score in each and the difference (sortable table, scatter plot, histogram; a pair opens A and B
+side by side), the configuration settings that differ, and both runs tables.
 
-The file is written atomically (temporary file, rename).
+The file is written atomically (temporary file, rename); above `ReportConfig.inline_bytes` of run
+data, each run's goes to a script in "<report>.runs/" beside it.
 """
 
 from __future__ import annotations
