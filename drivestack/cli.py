@@ -771,13 +771,20 @@ def report(
     run_dir: Annotated[Path, typer.Argument(help="Output folder of `drivestack bench` (run A).")],
     other: Annotated[Path | None, typer.Argument(help="A second run (B) to compare against.")] = None,
     out: Annotated[Path | None, typer.Option(help="HTML file [default: RUN_DIR/report.html].")] = None,
-    worst: Annotated[int, typer.Option(min=0, help="Worst runs shown with an animation.")] = 8,
+    worst: Annotated[int, typer.Option(min=0, help="Lowest-scoring runs (below 1) listed as the worst.")] = 8,
+    baseline: Annotated[
+        str | None, typer.Option(help="Planner every other is compared with [default: the first].")
+    ] = None,
+    viewer: Annotated[
+        int, typer.Option(min=0, help="Runs re-simulated for the run viewer (the worst first).")
+    ] = 200,
     store: StoreOption = None,
 ) -> None:
-    """Write a self-contained HTML report of a benchmark run (or of run A against run B)."""
+    """Write a self-contained HTML report of a benchmark run (or of run A against run B); click a run to
+    play it back."""
     from drivestack.viz.report import ReportConfig, write_report
 
-    config = ReportConfig(worst=worst, store=str(store) if store else None)
+    config = ReportConfig(worst=worst, viewer=viewer, baseline=baseline, store=str(store) if store else None)
     with err_console.status("writing the report") as status:
         target = write_report(
             run_dir, out, config, other, lambda title: status.update(Text(f"re-simulating {title}"))

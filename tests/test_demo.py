@@ -36,7 +36,7 @@ def test_demo_from_nothing_and_again(tmp_path: Path) -> None:
     rows = pq.read_table(result.bench / "results.parquet").to_pylist()
     assert len(rows) == 2 and all(row["status"] == "ok" for row in rows)
     text = result.report.read_text()
-    assert text.startswith("<!DOCTYPE html>") and "data:image/gif;base64," in text
+    assert text.startswith("<!DOCTYPE html>") and '<script type="application/json" id="run-' in text
     assert any("none given, generating" in m for m in messages)
     again = run_demo(config, messages.append)  # incremental: nothing new to ingest or run
     assert "0 added, 2 already stored" in " ".join(messages) and again.report == result.report

@@ -1,34 +1,36 @@
-"""The benchmark report: one self-contained HTML file (no network: styles, script, plots and
-animations inline) that tells how planners did on a benchmark run, and where to look.
+"""The benchmark report: one self-contained HTML file (no network: styles, scripts, plots and the
+runs' data inline) that tells how planners did on a benchmark run, and lets one watch any run.
 
 Single run (`write_report(run_dir, out)`):
 - the aggregate table per planner x agents (`bench.results.aggregate`);
 - the score and sub-metric distributions and the planners' runtimes as plots (matplotlib, inline SVG);
-- a sortable, filterable table of every run (a small hand-written script: click a header to sort,
-  type to filter, pick a planner / agents / status);
-- the worst runs (the lowest scores, and every at-fault collision, up to `ReportConfig.worst`): each
-  re-simulated from the manifest (`bench.replay`) and shown as an animated GIF (data URI) with the
-  planner's decisions step by step (each change of decision, all of them folded);
-- planner against planner, scenario by scenario, when the run holds two or more planners;
+- a sortable, filterable table of every run (click a header to sort, type to filter, pick a planner
+  / agents / dataset / tag / status); a row opens the run in the viewer (`viz.viewer`), re-simulated
+  from the manifest (`bench.replay`; up to `ReportConfig.viewer` runs, the worst first);
+- the worst runs: the `ReportConfig.worst` lowest scores below 1, with their failure events;
+- every planner against the baseline (`ReportConfig.baseline`, default the benchmark's first),
+  scenario by scenario (a pair opens both runs side by side);
 - the run's manifest.
-Comparison (`write_report(run_a, out, compare=run_b)`): both runs' aggregates, and every run both
-hold (same scenario, planning problem and agents; and planner, unless each run holds one planner)
-with its score in each and the difference, as a sortable table, a scatter plot and a histogram.
+Comparison (`write_report(run_a, out, compare=run_b)`): both runs' aggregates, every run both hold
+(same scenario, planning problem and agents; and planner, unless each run holds one planner) with
+its score in each and the difference (sortable table, scatter plot, histogram; a pair opens A and B
+side by side), the configuration settings that differ, and both runs tables.
 
-The file is written atomically (temporary file, rename).
+The file is written atomically (temporary file, rename); above `ReportConfig.inline_bytes` of run
+data, each run's goes to a script in "<report>.runs/" beside it.
 """
 
 from __future__ import annotations
 
-import base64
 import html
 import io
 import itertools
 import json
 import os
+import re
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -41,10 +43,12 @@ from matplotlib.ticker import MaxNLocator
 
 from drivestack.bench.replay import Replay, read_manifest, replay_row, result_rows, sim_config
 from drivestack.bench.results import aggregate
-from drivestack.core.errors import DrivestackError, InputError
+from drivestack.core.errors import ConfigError, DrivestackError, InputError
 from drivestack.core.files import as_new_file
-from drivestack.viz.animate import FrameStyle, frames
-from drivestack.viz.mcap import short_decision
+from drivestack.data.ingest import dataset_name
+from drivestack.data.store import Store
+from drivestack.metrics.events import describe_events
+from drivestack.viz.viewer import embed, run_view
 
 SUB_METRICS = (
     "no_at_fault_collision",
@@ -61,6 +65,8 @@ TABLE_COLUMNS = (
     ("planning_problem_id", "problem"),
     ("planner", "planner"),
     ("agents", "agents"),
+    ("dataset", "dataset"),
+    ("tags", "tags"),
     ("status", "status"),
     ("score", "score"),
     ("at_fault_collision", "at-fault"),
@@ -77,15 +83,17 @@ PALETTE = ("#1971c2", "#e8590c", "#2f9e44", "#9c36b5", "#0c8599", "#a61e4d", "#5
 
 @dataclass(frozen=True)
 class ReportConfig:
-    """How much the report shows: at most `worst` worst runs with animations (the `lowest` lowest
-    scores, then at-fault collisions), their GIFs at `fps` in frames of `frame` size, and the store
-    stored scenarios come from (None: the default store)."""
+    """What the report shows: the `worst` lowest-scoring runs (score below 1) listed first, at most
+    `viewer` runs re-simulated for the run viewer (the worst first, then in table order), planners
+    compared against `baseline` (None: the first planner of the benchmark), the store stored
+    scenarios come from (None: the default store), and above how many bytes of viewer data the runs
+    go to a folder beside the report (loaded when opened) instead of into the page."""
 
     worst: int = 8
-    lowest: int = 4
-    fps: float = 3.0
-    frame: FrameStyle = field(default_factory=lambda: FrameStyle(width=5.6, height=3.8, dpi=80))
+    viewer: int = 200
+    baseline: str | None = None
     store: str | None = None
+    inline_bytes: int = 24_000_000
 
 
 # --- small HTML helpers -----------------------------------------------------------------------------
@@ -112,12 +120,19 @@ def _table(
     columns: Sequence[tuple[str, str]],
     table_id: str = "",
     sortable: bool = False,
+    opens: Sequence[str | None] = (),
 ) -> str:
-    """An HTML table of `rows` over `columns` (key, header)."""
+    """An HTML table of `rows` over `columns` (key, header); a row with an entry in `opens` (the keys
+    of the runs it shows in the viewer) opens them when clicked."""
     attributes = f' id="{table_id}"' if table_id else ""
     attributes += ' class="sortable"' if sortable else ""
     head = "".join(f'<th data-key="{_e(key)}">{_e(title)}</th>' for key, title in columns)
-    body = "".join("<tr>" + "".join(_cell(row.get(key)) for key, _ in columns) + "</tr>" for row in rows)
+    body = "".join(
+        (f'<tr class="opens" data-open="{_e(keys)}">' if keys else "<tr>")
+        + "".join(_cell(row.get(key)) for key, _ in columns)
+        + "</tr>"
+        for row, keys in itertools.zip_longest(rows, opens[: len(rows)])
+    )
     return f"<table{attributes}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -228,101 +243,100 @@ def runtime_plot(rows: Sequence[dict[str, Any]]) -> str:
     return _svg(figure, "planner runtime")
 
 
-# --- worst runs ----------------------------------------------------------------------------------------
+# --- worst runs and the run viewer -------------------------------------------------------------------
 
 
-def worst_rows(rows: Sequence[dict[str, Any]], config: ReportConfig) -> list[tuple[str, dict[str, Any]]]:
-    """(why, row) of the runs to look at: the `config.lowest` lowest scores (taken from each planner
-    in turn, so every planner shows its worst), then every at-fault collision, at most
-    `config.worst` in all."""
-    done = [row for row in rows if row["status"] == "ok"]
-    by_planner: dict[str, list[dict[str, Any]]] = {}
-    for row in sorted(done, key=lambda r: (r["score"], r["scenario_id"], r["agents"])):
-        by_planner.setdefault(row["planner"], []).append(row)
-    turns = [row for group in itertools.zip_longest(*by_planner.values()) for row in group if row is not None]
-    chosen: list[tuple[str, dict[str, Any]]] = [
-        ("among the lowest scores", row) for row in turns[: config.lowest]
+def worst_rows(rows: Sequence[dict[str, Any]], count: int) -> list[dict[str, Any]]:
+    """The `count` finished runs with the lowest scores, lowest first (at-fault collisions first among
+    equal scores); runs scoring 1 are never among them."""
+    failed = [
+        row for row in rows if row["status"] == "ok" and row["score"] is not None and row["score"] < 1.0
     ]
-    for row in sorted(done, key=lambda r: (r["scenario_id"], r["planner"], r["agents"])):
-        if row["at_fault_collision"] and all(row is not other for _, other in chosen):
-            chosen.append(("at-fault collision", row))
-    return chosen[: config.worst]
+    failed.sort(key=lambda r: (r["score"], not r["at_fault_collision"], r["scenario_id"], r["planner"]))
+    return failed[:count]
 
 
-def _gif(images: Iterable[np.ndarray], fps: float) -> str:
-    """A GIF data URI of the frames."""
-    import imageio.v3 as imageio
-
-    data = imageio.imwrite("<bytes>", list(images), extension=".gif", duration=round(1000.0 / fps), loop=0)
-    return "data:image/gif;base64," + base64.b64encode(data).decode("ascii")
+def run_title(row: dict[str, Any]) -> str:
+    """A run's name: scenario / problem / planner / agents."""
+    problem = row["planning_problem_id"]
+    return f"{row['scenario_id']} / problem {problem} / {row['planner']} / {row['agents']} agents"
 
 
-def decision_changes(steps: Sequence[int], dt: float, decisions: Sequence[str]) -> list[dict[str, Any]]:
-    """Each step at which the decision's headline changes: step, time [s] and the decision."""
-    changes = []
-    previous = None
-    for step, decision in zip(steps, decisions, strict=False):
-        headline = short_decision(decision)
-        if headline != previous and decision:
-            changes.append({"step": step, "t": round(step * dt, 2), "decision": decision})
-            previous = headline
-    return changes
+def run_data(run: Replay) -> dict[str, Any]:
+    """What the viewer shows of a re-simulated run: its drawing data (`viewer.run_view`) and title."""
+    return {**run_view(run), "title": run_title(run.row), "tags": sorted(run.scenario.tags)}
 
 
-def _worst_run(title: str, why: str, run: Replay, config: ReportConfig) -> str:
-    """One worst run: its animation, its decision changes, failures and every step's decision."""
-    record, metrics = run.record, run.metrics
-    gif = _gif(frames(run.scenario, record, config.fps, config.frame), config.fps)
-    changes = decision_changes(record.steps.tolist(), record.dt, record.decisions)
-    every = [
-        {"step": step, "t": round(step * record.dt, 2), "speed": float(speed), "decision": decision or "–"}
-        for step, speed, decision in zip(
-            record.steps.tolist(), record.ego.speed, record.decisions, strict=False
-        )
-    ]
-    failures = "".join(f"<li>{_e(failure)}</li>" for failure in record.failures[:10])
-    goal = "reached" if metrics.goal_reached else "missed"
-    summary = (
-        f"{why}; ended by {record.termination}; score {metrics.score:.3f}, "
-        f"{metrics.collisions} collision(s), goal {goal}"
-    )
-    decisions = (
-        _table(changes, [("step", "step"), ("t", "t [s]"), ("decision", "decision")])
-        if changes
-        else f'<p class="note">{_e(record.planner)} states no decisions.</p>'
-    )
-    steps = _table(every, [("step", "step"), ("t", "t [s]"), ("speed", "v [m/s]"), ("decision", "decision")])
-    return (
-        f'<section class="worst"><h3>{_e(title)}</h3><p class="why">{_e(summary)}</p><div class="pair">'
-        f'<img class="animation" alt="{_e(title)}" src="{gif}"><div class="decisions">'
-        f"<h4>decisions (each change)</h4>{decisions}"
-        + (f"<h4>planner failures</h4><ul>{failures}</ul>" if failures else "")
-        + f"<details><summary>every step ({len(every)})</summary>{steps}</details></div></div></section>"
-    )
-
-
-def worst_section(
-    run_dir: Path, rows: Sequence[dict[str, Any]], config: ReportConfig, progress: Callable[[str], None]
-) -> str:
-    """The worst runs, each re-simulated (a run that cannot be is listed with the reason)."""
+def viewer_runs(
+    run_dir: Path,
+    rows: Sequence[dict[str, Any]],
+    keys: Sequence[str],
+    first: Sequence[int],
+    config: ReportConfig,
+    progress: Callable[[str], None],
+) -> dict[str, dict[str, Any]]:
+    """Re-simulate the runs of `rows` for the viewer (indices `first` first, then the others in order,
+    at most `config.viewer` "ok" ones) under `keys` (one per row); returns their data by key (for a
+    run that could not be re-simulated, its title and the reason as `unavailable`)."""
     sim = sim_config(read_manifest(run_dir))
-    parts = []
-    for why, row in worst_rows(rows, config):
-        title = (
-            f"{row['scenario_id']} / problem {row['planning_problem_id']} / {row['planner']} / "
-            f"{row['agents']} agents"
-        )
-        progress(title)
+    order = list(dict.fromkeys([*first, *range(len(rows))]))
+    chosen = [i for i in order if rows[i]["status"] == "ok"][: config.viewer]
+    data: dict[str, dict[str, Any]] = {}
+    for i in chosen:
+        progress(run_title(rows[i]))
         try:
-            run = replay_row(row, sim, config.store, run_dir=run_dir)
+            data[keys[i]] = run_data(replay_row(rows[i], sim, config.store, run_dir=run_dir))
         except DrivestackError as error:
-            parts.append(
-                f'<section class="worst"><h3>{_e(title)}</h3><p class="why">{_e(why)}</p>'
-                f'<p class="note">not re-simulated: {_e(error)}</p></section>'
-            )
-            continue
-        parts.append(_worst_run(title, why, run, config))
-    return "".join(parts) or "<p>No run to show.</p>"
+            data[keys[i]] = {"title": run_title(rows[i]), "unavailable": f"not re-simulated: {error}"}
+    return data
+
+
+def link_partners(data: dict[str, dict[str, Any]], rows: dict[str, dict[str, Any]]) -> None:
+    """Give every run's data the runs it can be shown beside: the others of the same scenario and
+    planning problem, as (key, label) pairs."""
+    groups: dict[tuple[Any, ...], list[str]] = {}
+    for key in data:
+        row = rows[key]
+        groups.setdefault((row["scenario_key"], row["planning_problem_id"]), []).append(key)
+    for members in groups.values():
+        for key in members:
+            data[key]["partners"] = [
+                [other, f"{rows[other]['planner']} / {rows[other]['agents']}"]
+                for other in members
+                if other != key
+            ]
+
+
+def _open_button(keys: str, label: str = "open") -> str:
+    return f'<button type="button" class="open-run" data-open="{_e(keys)}">{_e(label)}</button>'
+
+
+def worst_section(rows: Sequence[dict[str, Any]], data: dict[str, Any], count: int) -> str:
+    """The `count` lowest-scoring runs (rows with their viewer key `view`) with their first failures,
+    each opening the viewer."""
+    items = []
+    for row in worst_rows(rows, count):
+        events = "; ".join(describe_events(row))
+        button = _open_button(row["view"]) if row["view"] in data else ""
+        items.append(
+            f"<li>{button} <b>{_e(run_title(row))}</b>: score {row['score']:.3f}; "
+            f'<span class="why">{_e(events or "no failure event")}</span></li>'
+        )
+    return f'<ol class="worst">{"".join(items)}</ol>' if items else "<p>No run scored below 1.</p>"
+
+
+def viewer_section() -> str:
+    """The (hidden until a run is opened) viewer: controls, and the panes the script fills."""
+    return (
+        '<section id="viewer" hidden><div class="viewer-bar"><b class="viewer-title"></b>'
+        '<label>beside it: <select class="viewer-other"><option value="">none</option></select></label>'
+        '<button type="button" data-act="close">close</button></div>'
+        '<div class="viewer-controls"><button type="button" data-act="play">▶ play</button>'
+        '<button type="button" data-act="prev">◀ step</button>'
+        '<button type="button" data-act="next">step ▶</button>'
+        '<input type="range" class="viewer-slider" min="0" max="0" value="0" aria-label="time">'
+        '<span class="viewer-clock"></span></div><div class="viewer-panes"></div></section>'
+    )
 
 
 # --- comparison ------------------------------------------------------------------------------------------
@@ -358,13 +372,18 @@ def paired(
                 "at_fault_b": other["at_fault_collision"],
                 "goal_a": row["goal_reached"],
                 "goal_b": other["goal_reached"],
+                "view_a": row.get("view"),
+                "view_b": other.get("view"),
             }
         )
     return pairs
 
 
-def comparison_section(pairs: Sequence[dict[str, Any]], label_a: str, label_b: str, table_id: str) -> str:
-    """Where B is better than A (and worse), scenario by scenario."""
+def comparison_section(
+    pairs: Sequence[dict[str, Any]], label_a: str, label_b: str, table_id: str, data: dict[str, Any]
+) -> str:
+    """Where B is better than A (and worse), scenario by scenario; a pair whose runs are in `data`
+    (the viewer's) opens them side by side."""
     if not pairs:
         return "<p>No run is held by both sides.</p>"
     delta = np.array([p["delta"] for p in pairs], dtype=float)
@@ -405,7 +424,13 @@ def comparison_section(pairs: Sequence[dict[str, Any]], label_a: str, label_b: s
         f"{delta.mean():+.3f}.</p>"
         + _svg(figure, f"{label_a} vs {label_b}")
         + _filter_bar(table_id)
-        + _table(ordered, columns, table_id, sortable=True)
+        + _table(
+            ordered,
+            columns,
+            table_id,
+            sortable=True,
+            opens=[" ".join(k for k in (p["view_a"], p["view_b"]) if k in data) for p in ordered],
+        )
     )
 
 
@@ -416,9 +441,12 @@ ASSETS = resources.files("drivestack.viz") / "assets"
 
 
 def _filter_bar(table_id: str, selects: Sequence[tuple[str, str]] = ()) -> str:
-    """Filter controls for table `table_id`: a text box and a select per (column key, label)."""
+    """Filter controls for table `table_id`: a text box and a select per (column key, label); the
+    `tags` column's cells are lists (", "-separated), filtered by each of their items."""
     choices = "".join(
-        f'<label>{_e(label)} <select data-key="{_e(key)}"><option value="">all</option></select></label>'
+        f'<label>{_e(label)} <select data-key="{_e(key)}"'
+        + (' data-split=", "' if key == "tags" else "")
+        + '><option value="">all</option></select></label>'
         for key, label in selects
     )
     return (
@@ -427,17 +455,25 @@ def _filter_bar(table_id: str, selects: Sequence[tuple[str, str]] = ()) -> str:
     )
 
 
-def _page(title: str, meta: str, sections: Sequence[tuple[str, str]]) -> str:
+def _page(
+    title: str, meta: str, sections: Sequence[tuple[str, str]], runs: str = "", runs_folder: str = ""
+) -> str:
+    """The page: `sections` (heading, HTML), then the viewer, the run data `runs` (script elements)
+    and the scripts; `runs_folder` names the folder beside the page the run data are loaded from."""
     body = "".join(
-        f'<h2 id="{_e(anchor)}">{_e(heading)}</h2>{content}'
-        for heading, content, anchor in ((h, c, h.split()[0].lower()) for h, c in sections)
+        f'<h2 id="section-{_e(anchor)}">{_e(heading)}</h2>{content}'
+        for heading, content, anchor in (
+            (h, c, re.sub(r"[^a-z0-9]+", "-", h.lower()).strip("-")) for h, c in sections
+        )
     )
+    folder = f' data-runs="{_e(runs_folder)}"' if runs_folder else ""
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{_e(title)}</title><style>{(ASSETS / 'report.css').read_text()}</style></head><body>"
-        f'<h1>{_e(title)}</h1><p class="meta">{meta}</p>{body}'
-        f"<script>{(ASSETS / 'report.js').read_text()}</script></body></html>"
+        f"<title>{_e(title)}</title><style>{(ASSETS / 'report.css').read_text()}</style></head><body{folder}>"
+        f'<h1>{_e(title)}</h1><p class="meta">{meta}</p>{viewer_section()}{body}{runs}'
+        f"<script>{(ASSETS / 'report.js').read_text()}</script>"
+        f"<script>{(ASSETS / 'viewer.js').read_text()}</script></body></html>"
     )
 
 
@@ -480,33 +516,189 @@ def _manifest(manifest: dict[str, Any]) -> str:
     return f"<pre>{_e(json.dumps(manifest, indent=2))}</pre>"
 
 
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested JSON value as {dotted path: leaf value} (lists are leaves)."""
+    if isinstance(value, dict):
+        flat: dict[str, Any] = {}
+        for key, item in value.items():
+            flat.update(flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+        return flat
+    return {prefix: value}
+
+
+def config_diff(manifest_a: dict[str, Any], manifest_b: dict[str, Any]) -> list[dict[str, str]]:
+    """Every setting of the two benchmarks' configurations that differs: path, A's value, B's value
+    ("–" where one side lacks it)."""
+    a, b = flatten(manifest_a.get("config", {})), flatten(manifest_b.get("config", {}))
+
+    def text(side: dict[str, Any], key: str) -> str:
+        return json.dumps(side[key]) if key in side else "–"
+
+    return [
+        {"setting": key, "a": text(a, key), "b": text(b, key)}
+        for key in sorted(a.keys() | b.keys())
+        if a.get(key, _ABSENT) != b.get(key, _ABSENT)
+    ]
+
+
+_ABSENT = object()
+
+
 def _resolve(run_dir: str | Path) -> Path:
     folder = Path(run_dir)
     read_manifest(folder)  # ConfigError when it is not a benchmark folder
     return folder
 
 
-def report_html(
+def dataset_of(row: dict[str, Any], index: dict[str, dict[str, Any]]) -> str:
+    """The dataset of a row's scenario: the store's for stored ones, else named after its file's folder."""
+    source = str(row["source"])
+    if source.startswith("store:"):
+        return str(index.get(source.removeprefix("store:"), {}).get("dataset") or "–")
+    return dataset_name(Path(source))
+
+
+def label_rows(
+    rows: Sequence[dict[str, Any]], data: dict[str, dict[str, Any]], keys: Sequence[str], store: str | None
+) -> list[dict[str, Any]]:
+    """The rows with their dataset and tags (the store's for stored scenarios, else those of the
+    re-simulated scenario; "" when neither is known)."""
+    index: dict[str, dict[str, Any]] = {}
+    if any(str(row["source"]).startswith("store:") for row in rows):
+        try:
+            index = Store.open(store).index()
+        except DrivestackError:
+            index = {}
+    labelled = []
+    for row, key in zip(rows, keys, strict=True):
+        stored = index.get(str(row["source"]).removeprefix("store:"), {})
+        tags = stored.get("tags") or data.get(key, {}).get("tags") or []
+        labelled.append({**row, "dataset": dataset_of(row, index), "tags": ", ".join(sorted(map(str, tags)))})
+    return labelled
+
+
+def baseline_of(rows: Sequence[dict[str, Any]], manifest: dict[str, Any], baseline: str | None) -> str | None:
+    """The planner the others are compared with: `baseline`, else the benchmark's first planner;
+    ConfigError when `baseline` did not run."""
+    planners = [
+        p for p in manifest.get("config", {}).get("planners", []) if any(r["planner"] == p for r in rows)
+    ]
+    planners += sorted({str(r["planner"]) for r in rows} - set(planners))
+    if baseline is not None and baseline not in planners:
+        raise ConfigError(
+            f"--baseline {baseline!r} did not run in this benchmark; planners: {', '.join(planners)}"
+        )
+    return baseline if baseline is not None else (planners[0] if planners else None)
+
+
+def versus_sections(
+    rows: Sequence[dict[str, Any]], baseline: str, data: dict[str, Any]
+) -> list[tuple[str, str]]:
+    """One section per planner other than `baseline`: it (B) against the baseline (A), run by run;
+    each pair opens both runs side by side."""
+    base = [r for r in rows if r["planner"] == baseline]
+    sections = []
+    for k, planner in enumerate(sorted({str(r["planner"]) for r in rows} - {baseline})):
+        mine = [r for r in rows if r["planner"] == planner]
+        pairs = paired(base, mine, with_planner=False)
+        sections.append(
+            (
+                f"Planners {baseline} (A) vs {planner} (B)",
+                comparison_section(pairs, baseline, planner, f"versus-{k}", data),
+            )
+        )
+    return sections
+
+
+def _runs_table(rows: Sequence[dict[str, Any]], data: dict[str, Any], table_id: str) -> str:
+    """Every run, sortable and filterable (by planner, agents, dataset, tag, status); a row opens its run."""
+    selects = (
+        ("planner", "planner"),
+        ("agents", "agents"),
+        ("dataset", "dataset"),
+        ("tags", "tag"),
+        ("status", "status"),
+    )
+    return (
+        _filter_bar(table_id, selects)
+        + '<div class="scroll">'
+        + _table(
+            rows,
+            TABLE_COLUMNS,
+            table_id,
+            sortable=True,
+            opens=[r["view"] if r["view"] in data else None for r in rows],
+        )
+        + "</div>"
+    )
+
+
+@dataclass(frozen=True)
+class Report:
+    """A report before it is written: title, meta line (HTML), sections (heading, HTML) and the
+    viewer's data of every re-simulated run by key."""
+
+    title: str
+    meta: str
+    sections: list[tuple[str, str]]
+    runs: dict[str, dict[str, Any]]
+
+
+def _viewed(
+    folder: Path,
+    prefix: str,
+    config: ReportConfig,
+    progress: Callable[[str], None],
+    first: Callable[[list[dict[str, Any]]], list[int]],
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """A benchmark's rows (labelled, each with its viewer key `view` = prefix + row number) and the
+    viewer data of its re-simulated runs (the rows `first` picks first)."""
+    rows = result_rows(folder)
+    keys = [f"{prefix}{i}" for i in range(len(rows))]
+    data = viewer_runs(folder, rows, keys, first(rows), config, progress)
+    labelled = label_rows(rows, data, keys, config.store)
+    return [{**row, "view": key} for row, key in zip(labelled, keys, strict=True)], data
+
+
+def build_report(
     run_dir: str | Path,
     config: ReportConfig = ReportConfig(),
     compare: str | Path | None = None,
     progress: Callable[[str], None] = lambda _: None,
-) -> str:
-    """The report page of `run_dir` (or of `run_dir` against `compare`) as HTML text."""
+) -> Report:
+    """The report of `run_dir` (or of `run_dir` against `compare`), with its runs re-simulated."""
     folder = _resolve(run_dir)
     manifest = read_manifest(folder)
-    rows = result_rows(folder)
-    started = manifest.get("runs", [{}])[-1].get("started", "?")
+    runs = manifest.get("runs")
+    started = (
+        runs[-1].get("started", "?")
+        if isinstance(runs, list) and runs and isinstance(runs[-1], dict)
+        else "?"
+    )
     if compare is not None:
         other = _resolve(compare)
-        rows_b = result_rows(other)
-        planners_a, planners_b = {r["planner"] for r in rows}, {r["planner"] for r in rows_b}
-        with_planner = not (len(planners_a) == 1 and len(planners_b) == 1)
-        label_a, label_b = "A", "B"
+        manifest_b = read_manifest(other)
+        plain_a, plain_b = result_rows(folder), result_rows(other)
+        with_planner = not (
+            len({r["planner"] for r in plain_a}) == 1 and len({r["planner"] for r in plain_b}) == 1
+        )
+        both = paired(
+            [{**r, "view": str(i)} for i, r in enumerate(plain_a)],
+            [{**r, "view": str(i)} for i, r in enumerate(plain_b)],
+            with_planner,
+        )
+        rows, data = _viewed(folder, "a", config, progress, lambda _: [int(p["view_a"]) for p in both])
+        rows_b, data_b = _viewed(other, "b", config, progress, lambda _: [int(p["view_b"]) for p in both])
+        data.update(data_b)
         pairs = paired(rows, rows_b, with_planner)
+        link_partners(
+            data,
+            {r["view"]: {**r, "planner": f"{r['view'][0].upper()} {r['planner']}"} for r in rows + rows_b},
+        )
+        diff = config_diff(manifest, manifest_b)
         meta = f"A = {_e(folder)} ({len(rows)} rows), B = {_e(other)} ({len(rows_b)} rows)"
         sections = [
-            ("Comparison, scenario by scenario", comparison_section(pairs, label_a, label_b, "pairs")),
+            ("Comparison, scenario by scenario", comparison_section(pairs, "A", "B", "pairs", data)),
             ("Aggregate A", _table(_aggregate_rows(rows), _AGGREGATE_COLUMNS)),
             ("Aggregate B", _table(_aggregate_rows(rows_b), _AGGREGATE_COLUMNS)),
             (
@@ -519,11 +711,25 @@ def report_html(
                 + "</div>",
             ),
             (
-                "Manifests",
-                f"<h3>A</h3>{_manifest(manifest)}<h3>B</h3>{_manifest(read_manifest(other))}",
+                "Configuration differences",
+                _table(diff, [("setting", "setting"), ("a", "A"), ("b", "B")], "config-diff")
+                if diff
+                else "<p>The two benchmarks ran with the same configuration.</p>",
             ),
+            ("Runs of A", _runs_table(rows, data, "runs")),
+            ("Runs of B", _runs_table(rows_b, data, "runs-b")),
         ]
-        return _page("drivestack benchmark comparison", meta, sections)
+        return Report("drivestack benchmark comparison", meta, sections, data)
+    rows, data = _viewed(
+        folder,
+        "",
+        config,
+        progress,
+        lambda plain: [
+            i for i, r in enumerate(plain) if any(r is w for w in worst_rows(plain, config.worst))
+        ],
+    )
+    link_partners(data, {r["view"]: r for r in rows})
     config_record = manifest.get("config", {})
     planners_run = ", ".join(config_record.get("planners", []))
     agents_run = ", ".join(config_record.get("agents", []))
@@ -535,41 +741,38 @@ def report_html(
         ("Aggregate per planner × agents", _table(_aggregate_rows(rows), _AGGREGATE_COLUMNS, "aggregate")),
         ("Distributions", '<div class="plots">' + score_plot(rows) + metrics_plot(rows) + "</div>"),
         ("Runtime of the planners", '<div class="plots">' + runtime_plot(rows) + "</div>"),
-        (
-            "Scenarios (every run)",
-            _filter_bar("runs", (("planner", "planner"), ("agents", "agents"), ("status", "status")))
-            + '<div class="scroll">'
-            + _table(rows, TABLE_COLUMNS, "runs", sortable=True)
-            + "</div>",
-        ),
-        ("Worst runs", worst_section(folder, rows, config, progress)),
+        ("Scenarios (every run; click one to view it)", _runs_table(rows, data, "runs")),
+        ("Worst runs", worst_section(rows, data, config.worst)),
     ]
-    planners = sorted({r["planner"] for r in rows})
-    if len(planners) >= 2:
-        first, second = planners[0], planners[1]
-        pairs = paired(
-            [r for r in rows if r["planner"] == first],
-            [r for r in rows if r["planner"] == second],
-            with_planner=False,
-        )
-        sections.append(
-            (f"Planners {first} (A) vs {second} (B)", comparison_section(pairs, first, second, "versus"))
-        )
+    baseline = baseline_of(rows, manifest, config.baseline)
+    if baseline is not None:
+        sections += versus_sections(rows, baseline, data)
     sections.append(("Manifest", _manifest(manifest)))
-    return _page("drivestack benchmark report", meta, sections)
+    return Report("drivestack benchmark report", meta, sections, data)
 
 
-def write_report(
+def _inline(runs: dict[str, str]) -> str:
+    """The runs' data as JSON script elements the viewer reads."""
+    return "".join(
+        f'<script type="application/json" id="run-{_e(key)}">{text}</script>' for key, text in runs.items()
+    )
+
+
+def report_html(
     run_dir: str | Path,
-    out: str | Path | None = None,
     config: ReportConfig = ReportConfig(),
     compare: str | Path | None = None,
     progress: Callable[[str], None] = lambda _: None,
-) -> Path:
-    """Write the report of `run_dir` (against `compare` when given) to `out` (default
-    RUN_DIR/report.html), atomically; returns its path."""
-    target = Path(out) if out is not None else Path(run_dir) / "report.html"
-    text = report_html(run_dir, config, compare, progress)
+) -> str:
+    """The report page of `run_dir` (or of `run_dir` against `compare`) as one HTML text, the runs inlined."""
+    report = build_report(run_dir, config, compare, progress)
+    return _page(
+        report.title, report.meta, report.sections, _inline({k: embed(v) for k, v in report.runs.items()})
+    )
+
+
+def _write_text(target: Path, text: str) -> None:
+    """Write `text` to `target` atomically (temporary file, rename), with the mode of a new file."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
@@ -582,4 +785,31 @@ def write_report(
             Path(temporary).unlink(missing_ok=True)
     except OSError as error:
         raise InputError(target, None, f"cannot be written ({error.strerror or error})") from error
+
+
+def write_report(
+    run_dir: str | Path,
+    out: str | Path | None = None,
+    config: ReportConfig = ReportConfig(),
+    compare: str | Path | None = None,
+    progress: Callable[[str], None] = lambda _: None,
+) -> Path:
+    """Write the report of `run_dir` (against `compare` when given) to `out` (default
+    RUN_DIR/report.html), atomically; returns its path. When the viewer's data pass
+    `config.inline_bytes`, each run's goes to its own script in the folder "<out>.runs" beside it."""
+    target = Path(out) if out is not None else Path(run_dir) / "report.html"
+    return save_report(build_report(run_dir, config, compare, progress), target, config.inline_bytes)
+
+
+def save_report(report: Report, target: Path, inline_bytes: int = ReportConfig.inline_bytes) -> Path:
+    """Write a built report to `target`: its runs' data inlined when they take at most `inline_bytes`,
+    else one script per run in the folder "<target>.runs" beside it (loaded when a run is opened)."""
+    runs = {key: embed(value) for key, value in report.runs.items()}
+    if sum(len(text) for text in runs.values()) <= inline_bytes:
+        _write_text(target, _page(report.title, report.meta, report.sections, _inline(runs)))
+        return target
+    folder = target.with_name(f"{target.name}.runs")
+    for key, text in runs.items():
+        _write_text(folder / f"{key}.js", f"window.drivestackRun({json.dumps(key)},{text});\n")
+    _write_text(target, _page(report.title, report.meta, report.sections, runs_folder=folder.name))
     return target

@@ -31,6 +31,10 @@
       });
     });
   });
+  function names(select, cell) { // a cell's values: its text, or its list split by the select's data-split
+    var split = select.getAttribute("data-split");
+    return split ? cell.textContent.split(split) : [cell.textContent];
+  }
   document.querySelectorAll(".filters").forEach(function (bar) {
     var table = document.getElementById(bar.getAttribute("data-table"));
     var text = bar.querySelector("input");
@@ -40,7 +44,9 @@
     selects.forEach(function (select) {
       var column = keys.indexOf(select.getAttribute("data-key"));
       var seen = {};
-      Array.prototype.forEach.call(table.tBodies[0].rows, function (row) { seen[row.cells[column].textContent] = true; });
+      Array.prototype.forEach.call(table.tBodies[0].rows, function (row) {
+        names(select, row.cells[column]).forEach(function (name) { if (name) { seen[name] = true; } });
+      });
       Object.keys(seen).sort().forEach(function (name) {
         var option = document.createElement("option");
         option.value = name; option.textContent = name; select.appendChild(option);
@@ -53,7 +59,7 @@
         var visible = !query || row.textContent.toLowerCase().indexOf(query) >= 0;
         selects.forEach(function (select) {
           var column = keys.indexOf(select.getAttribute("data-key"));
-          if (select.value && row.cells[column].textContent !== select.value) { visible = false; }
+          if (select.value && names(select, row.cells[column]).indexOf(select.value) < 0) { visible = false; }
         });
         row.style.display = visible ? "" : "none";
         if (visible) { shown += 1; }
