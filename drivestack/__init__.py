@@ -33,4 +33,21 @@ def _use_numba_cache_dir() -> None:
         os.environ["NUMBA_CACHE_DIR"] = str(folder)
 
 
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+"""The variables BLAS libraries read their thread count from when they load."""
+
+
+def _use_one_blas_thread() -> None:
+    """Run numpy's BLAS on one thread, unless the user set a thread count. drivestack's products are
+    small (a planner's (B, N) x (N, N) filters every step) and a benchmark already runs one process
+    per core: extra BLAS threads only spin against each other (a planning step took 4x the wall and
+    3.5x the CPU time with OpenBLAS's default threads on two loaded cores). Takes effect only when
+    drivestack is imported before numpy, as the CLI and its worker processes do."""
+    if any(name in os.environ for name in BLAS_THREAD_VARIABLES):
+        return
+    for name in BLAS_THREAD_VARIABLES:
+        os.environ[name] = "1"
+
+
 _use_numba_cache_dir()
+_use_one_blas_thread()
