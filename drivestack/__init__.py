@@ -7,15 +7,20 @@ from pathlib import Path
 __version__ = "0.1.0"
 
 
-def numba_cache_dir(package: Path, cache_home: Path) -> Path:
-    """The folder numba keeps drivestack's compiled kernels in: one per state of the package's
-    sources, because numba checks a cached kernel against its own file only and would keep using
-    it after a compiled function it calls (in another file) changed."""
+def sources_digest(package: Path) -> str:
+    """A hex digest of every Python source file of `package` (names and contents)."""
     digest = hashlib.blake2b(digest_size=8)
     for path in sorted(package.rglob("*.py")):
         digest.update(path.relative_to(package).as_posix().encode())
         digest.update(path.read_bytes())
-    return cache_home / "drivestack" / "numba" / digest.hexdigest()
+    return digest.hexdigest()
+
+
+def numba_cache_dir(package: Path, cache_home: Path) -> Path:
+    """The folder numba keeps drivestack's compiled kernels in: one per state of the package's
+    sources, because numba checks a cached kernel against its own file only and would keep using
+    it after a compiled function it calls (in another file) changed."""
+    return cache_home / "drivestack" / "numba" / sources_digest(package)
 
 
 def _use_numba_cache_dir() -> None:

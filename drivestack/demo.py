@@ -12,19 +12,26 @@
    over the set, in `workers` processes (OUT/bench: manifest.json, results.parquet);
 6. write the report (OUT/report.html), worst runs animated.
 Each step skips what an earlier demo in the same OUT already did (the store, mining and the
-benchmark are incremental), so a re-run is quick.
+benchmark are incremental; the report is kept when its inputs, see `report_key`, are unchanged),
+so a re-run is quick.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import drivestack
+from drivestack import sources_digest
 from drivestack.bench import BenchConfig, ResultStore, bench_config_record, find_sources, run_bench
 from drivestack.bench.backends import make_executor
+from drivestack.bench.replay import read_manifest
+from drivestack.bench.results import RESULTS
 from drivestack.core.errors import ConfigError
 from drivestack.data.generate import generate
 from drivestack.data.ingest import ingest
@@ -36,6 +43,8 @@ from drivestack.viz.report import ReportConfig, write_report
 SAMPLE = (("highway", 3), ("merge", 3), ("intersection", 4))
 """The generated sample: scenarios per kind."""
 SET_NAME = "demo"
+REPORT_KEY = ".report-key"
+"""The file under OUT holding `report_key` of the report last written there."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +92,33 @@ def sample_data(folder: Path, seed: int, sample: tuple[tuple[str, int], ...] = S
     return folder
 
 
+def report_key(bench_dir: Path, config: ReportConfig) -> str:
+    """A digest of what the report is made of: the benchmark's results and configuration, the
+    report's settings and drivestack's sources (the report re-simulates runs with them). The
+    manifest's list of invocations is left out: a demo that ran nothing new keeps the report."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update((bench_dir / RESULTS).read_bytes())
+    digest.update(json.dumps(read_manifest(bench_dir).get("config"), sort_keys=True).encode())
+    digest.update(repr(config).encode())
+    digest.update(sources_digest(Path(drivestack.__file__).resolve().parent).encode())
+    return digest.hexdigest()
+
+
+def _read_text(path: Path) -> str | None:
+    """The text of `path`, None when it cannot be read."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Write `text` to `path` atomically (a temporary file, then a rename)."""
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
 def run_demo(config: DemoConfig, say: Callable[[str], None] = lambda _: None) -> DemoResult:
     """Run the demo's steps (see the module docstring); `say` hears what each step is doing."""
     out = config.out
@@ -126,12 +162,13 @@ def run_demo(config: DemoConfig, say: Callable[[str], None] = lambda _: None) ->
     summary = run_bench(sources, bench, results, make_executor(None, config.workers))
     say(f"  {summary.rows_added} runs added, {summary.errors} error rows, {summary.wall_s:.0f} s")
     lap("bench")
-    say("writing the report (re-simulating the worst runs)")
-    path = write_report(
-        bench_dir,
-        out / "report.html",
-        ReportConfig(worst=config.worst, store=str(store.root)),
-        progress=lambda title: say(f"  {title}"),
-    )
+    report_config = ReportConfig(worst=config.worst, store=str(store.root))
+    path, key = out / "report.html", report_key(bench_dir, report_config)
+    if path.is_file() and _read_text(out / REPORT_KEY) == key:
+        say(f"report: {path} is up to date (same results, settings and code)")
+    else:
+        say("writing the report (re-simulating the worst runs)")
+        write_report(bench_dir, path, report_config, progress=lambda title: say(f"  {title}"))
+        _write_text(out / REPORT_KEY, key)
     lap("report")
     return DemoResult(data, store.root, bench_dir, path, len(store.index()), len(members), tags, seconds)
