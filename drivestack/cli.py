@@ -685,8 +685,10 @@ def demo(
     if workers is not None:
         config = dataclasses.replace(config, workers=workers)
     result = run_demo(config, lambda message: err_console.print(message, highlight=False))
-    steps = ", ".join(f"{name} {secs:.0f} s" for name, secs in result.seconds.items())
-    err_console.print(f"done in {sum(result.seconds.values()):.0f} s ({steps})", highlight=False)
+    steps = ", ".join(
+        f"{name} {secs:.0f} s (CPU {result.cpu_seconds[name]:.0f} s)" for name, secs in result.seconds.items()
+    )
+    err_console.print(f"done in {sum(result.seconds.values()):.0f} s: {steps}", highlight=False)
     console.print(f"report: {result.report.resolve()}", highlight=False)
 
 

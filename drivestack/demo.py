@@ -4,7 +4,7 @@
 1. data: the CommonRoad files under `data` (recorded traffic, e.g. ../shared/data/commonroad/ngsim;
    a folder that does not exist is a ConfigError); without `data`, a sample the generator makes
    (`data.generate`: highways, merges and signalised intersections with a recorded human-like ego)
-   under OUT/data;
+   under OUT/data, one scenario per task in `workers` processes;
 2. ingest them into a scenario store (OUT/store);
 3. mine the store (every detector: tags such as hard braking, cut-ins, dense traffic);
 4. draw a seeded sample of at most `limit` scenarios as the set "demo";
@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import resource
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,10 +31,11 @@ import drivestack
 from drivestack import sources_digest
 from drivestack.bench import BenchConfig, ResultStore, bench_config_record, find_sources, run_bench
 from drivestack.bench.backends import make_executor
+from drivestack.bench.executors import Executor, SequentialExecutor
 from drivestack.bench.replay import read_manifest
 from drivestack.bench.results import RESULTS
 from drivestack.core.errors import ConfigError
-from drivestack.data.generate import generate
+from drivestack.data.generate import GeneratedFiles, generate_one, scenario_id
 from drivestack.data.ingest import ingest
 from drivestack.data.mining.runner import mine_store, tag_counts
 from drivestack.data.sets import create_set
@@ -72,7 +74,8 @@ class DemoConfig:
 @dataclass(frozen=True)
 class DemoResult:
     """What the demo made: the data folder used, the store, the benchmark folder, the report, the
-    number of scenarios stored and benchmarked, the tag counts, and the seconds per step."""
+    number of scenarios stored and benchmarked, the tag counts, and the wall and CPU seconds per
+    step (CPU: this process and the worker processes it ended)."""
 
     data: Path
     store: Path
@@ -82,13 +85,34 @@ class DemoResult:
     benchmarked: int
     tags: list[tuple[str, int, int]]
     seconds: dict[str, float]
+    cpu_seconds: dict[str, float]
 
 
-def sample_data(folder: Path, seed: int, sample: tuple[tuple[str, int], ...] = SAMPLE) -> Path:
-    """The generated `sample` (scenarios per kind) under `folder` (kept when already there)."""
-    for kind, count in sample:
-        if len(list((folder / "scenarios").glob(f"ZAM_{kind.capitalize()}-*"))) < count:
-            generate(folder, kind, count, seed)
+def _cpu_seconds() -> float:
+    """User and system CPU time [s] of this process and of its ended child processes (workers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _generate_job(job: tuple[Path, str, int, int]) -> GeneratedFiles:
+    """Write one generated scenario: (folder, kind, seed, index) (a worker function)."""
+    return generate_one(*job)
+
+
+def sample_data(
+    folder: Path, seed: int, sample: tuple[tuple[str, int], ...] = SAMPLE, executor: Executor | None = None
+) -> Path:
+    """The generated `sample` (scenarios per kind) under `folder`, the ones missing there written by
+    `executor` (default: in this process); the first generation error is raised."""
+    jobs = [
+        (folder, kind, seed, index)
+        for kind, count in sample
+        for index in range(count)
+        if not (folder / "scenarios" / f"{scenario_id(kind, seed, index)}.xml").is_file()
+    ]
+    for _, result in (executor or SequentialExecutor()).map(_generate_job, jobs):
+        if isinstance(result, BaseException):
+            raise result
     return folder
 
 
@@ -123,12 +147,13 @@ def run_demo(config: DemoConfig, say: Callable[[str], None] = lambda _: None) ->
     """Run the demo's steps (see the module docstring); `say` hears what each step is doing."""
     out = config.out
     seconds: dict[str, float] = {}
-    started = time.perf_counter()
+    cpu_seconds: dict[str, float] = {}
+    started, cpu_started = time.perf_counter(), _cpu_seconds()
 
     def lap(name: str) -> None:
-        nonlocal started
-        seconds[name] = time.perf_counter() - started
-        started = time.perf_counter()
+        nonlocal started, cpu_started
+        seconds[name], cpu_seconds[name] = time.perf_counter() - started, _cpu_seconds() - cpu_started
+        started, cpu_started = time.perf_counter(), _cpu_seconds()
 
     if config.data is not None:
         if not config.data.exists():
@@ -138,7 +163,7 @@ def run_demo(config: DemoConfig, say: Callable[[str], None] = lambda _: None) ->
     else:
         data = out / "data"
         say(f"data: none given, generating a sample under {data}")
-        sample_data(data, config.seed, config.sample)
+        sample_data(data, config.seed, config.sample, make_executor(None, config.workers))
     lap("data")
     store = Store.open(out / "store", create=True)
     say(f"ingesting into {store.root}")
@@ -171,4 +196,6 @@ def run_demo(config: DemoConfig, say: Callable[[str], None] = lambda _: None) ->
         write_report(bench_dir, path, report_config, progress=lambda title: say(f"  {title}"))
         _write_text(out / REPORT_KEY, key)
     lap("report")
-    return DemoResult(data, store.root, bench_dir, path, len(store.index()), len(members), tags, seconds)
+    return DemoResult(
+        data, store.root, bench_dir, path, len(store.index()), len(members), tags, seconds, cpu_seconds
+    )
