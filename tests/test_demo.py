@@ -8,12 +8,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from typer.testing import CliRunner
 
-from drivestack.bench.executors import ProcessExecutor
 from drivestack.cli import app
 from drivestack.core.errors import ConfigError
 from drivestack.data.sets import set_members
 from drivestack.data.store import Store
-from drivestack.demo import SET_NAME, DemoConfig, run_demo, sample_data
+from drivestack.demo import SET_NAME, DemoConfig, run_demo
 
 TINY = DemoConfig(
     data=None,
@@ -80,15 +79,3 @@ def test_cli_demo_on_a_given_folder(generated_data: Path, tmp_path: Path) -> Non
     assert {(row["planner"], row["agents"]) for row in rows} == {
         (planner, agents) for planner in ("drivestack", "idm") for agents in ("log", "idm")
     }
-
-
-def test_sample_generated_in_worker_processes_is_the_sequential_one(tmp_path: Path) -> None:
-    sample = (("highway", 1), ("merge", 2))
-    sample_data(tmp_path / "sequential", 3, sample)
-    sample_data(tmp_path / "workers", 3, sample, ProcessExecutor(2))
-    names = sorted(path.name for path in (tmp_path / "sequential" / "scenarios").iterdir())
-    assert len(names) == 3
-    assert names == sorted(path.name for path in (tmp_path / "workers" / "scenarios").iterdir())
-    for folder in ("scenarios", "solutions"):
-        for path in (tmp_path / "sequential" / folder).iterdir():
-            assert path.read_bytes() == (tmp_path / "workers" / folder / path.name).read_bytes()

@@ -508,23 +508,16 @@ def generate(
     or `.xml.gz` when `compress`), each file atomically. Returns the files in index order."""
     if count < 0:
         raise ConfigError(f"count must be >= 0, got {count}")
-    return [generate_one(out_dir, kind, seed, index, config, compress) for index in range(count)]
-
-
-def generate_one(
-    out_dir: str | Path,
-    kind: str,
-    seed: int,
-    index: int,
-    config: GenerateConfig = GenerateConfig(),
-    compress: bool = False,
-) -> GeneratedFiles:
-    """Write scenario `index` of `kind` for `seed` under `out_dir` (see `generate`)."""
     root = Path(out_dir)
     suffix = ".xml.gz" if compress else ".xml"
-    scenario = generate_scenario(kind, seed, index, config)
-    name = scenario.scenario_id
-    return GeneratedFiles(
-        scenario=write_scenario(scenario, root / "scenarios" / f"{name}{suffix}"),
-        solution=write_solution(scenario, root / "solutions" / f"{name}.solution{suffix}"),
-    )
+    written = []
+    for index in range(count):
+        scenario = generate_scenario(kind, seed, index, config)
+        name = scenario.scenario_id
+        written.append(
+            GeneratedFiles(
+                scenario=write_scenario(scenario, root / "scenarios" / f"{name}{suffix}"),
+                solution=write_solution(scenario, root / "solutions" / f"{name}.solution{suffix}"),
+            )
+        )
+    return written
