@@ -4,7 +4,7 @@
 1. data: the CommonRoad files under `data` (recorded traffic, e.g. ../shared/data/commonroad/ngsim;
    a folder that does not exist is a ConfigError); without `data`, a sample the generator makes
    (`data.generate`: highways, merges and signalised intersections with a recorded human-like ego)
-   under OUT/data, one scenario per task in `workers` processes;
+   under OUT/data;
 2. ingest them into a scenario store (OUT/store);
 3. mine the store (every detector: tags such as hard braking, cut-ins, dense traffic);
 4. draw a seeded sample of at most `limit` scenarios as the set "demo";
@@ -31,11 +31,10 @@ import drivestack
 from drivestack import sources_digest
 from drivestack.bench import BenchConfig, ResultStore, bench_config_record, find_sources, run_bench
 from drivestack.bench.backends import make_executor
-from drivestack.bench.executors import Executor, SequentialExecutor
 from drivestack.bench.replay import read_manifest
 from drivestack.bench.results import RESULTS
 from drivestack.core.errors import ConfigError
-from drivestack.data.generate import GeneratedFiles, generate_one, scenario_id
+from drivestack.data.generate import generate
 from drivestack.data.ingest import ingest
 from drivestack.data.mining.runner import mine_store, tag_counts
 from drivestack.data.sets import create_set
@@ -94,25 +93,11 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def _generate_job(job: tuple[Path, str, int, int]) -> GeneratedFiles:
-    """Write one generated scenario: (folder, kind, seed, index) (a worker function)."""
-    return generate_one(*job)
-
-
-def sample_data(
-    folder: Path, seed: int, sample: tuple[tuple[str, int], ...] = SAMPLE, executor: Executor | None = None
-) -> Path:
-    """The generated `sample` (scenarios per kind) under `folder`, the ones missing there written by
-    `executor` (default: in this process); the first generation error is raised."""
-    jobs = [
-        (folder, kind, seed, index)
-        for kind, count in sample
-        for index in range(count)
-        if not (folder / "scenarios" / f"{scenario_id(kind, seed, index)}.xml").is_file()
-    ]
-    for _, result in (executor or SequentialExecutor()).map(_generate_job, jobs):
-        if isinstance(result, BaseException):
-            raise result
+def sample_data(folder: Path, seed: int, sample: tuple[tuple[str, int], ...] = SAMPLE) -> Path:
+    """The generated `sample` (scenarios per kind) under `folder` (kept when already there)."""
+    for kind, count in sample:
+        if len(list((folder / "scenarios").glob(f"ZAM_{kind.capitalize()}-*"))) < count:
+            generate(folder, kind, count, seed)
     return folder
 
 
@@ -163,7 +148,7 @@ def run_demo(config: DemoConfig, say: Callable[[str], None] = lambda _: None) ->
     else:
         data = out / "data"
         say(f"data: none given, generating a sample under {data}")
-        sample_data(data, config.seed, config.sample, make_executor(None, config.workers))
+        sample_data(data, config.seed, config.sample)
     lap("data")
     store = Store.open(out / "store", create=True)
     say(f"ingesting into {store.root}")
