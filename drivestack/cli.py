@@ -802,7 +802,7 @@ def demo(
     ),
     limit: Annotated[int, typer.Option(min=1, help="Scenarios benchmarked (a seeded sample).")] = 24,
     workers: Annotated[
-        int | None, typer.Option(min=1, help="Worker processes [default: CPUs, <= 4].")
+        int | None, typer.Option(min=1, help="Worker processes [default: 1, the demo is small].")
     ] = None,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the generated sample and the sample drawn.")] = 0,
     worst: Annotated[int, typer.Option(min=0, help="Worst runs animated in the report.")] = 6,
@@ -816,8 +816,10 @@ def demo(
     if workers is not None:
         config = dataclasses.replace(config, workers=workers)
     result = run_demo(config, lambda message: err_console.print(message, highlight=False))
-    steps = ", ".join(f"{name} {secs:.0f} s" for name, secs in result.seconds.items())
-    err_console.print(f"done in {sum(result.seconds.values()):.0f} s ({steps})", highlight=False)
+    steps = ", ".join(
+        f"{name} {secs:.0f} s (CPU {result.cpu_seconds[name]:.0f} s)" for name, secs in result.seconds.items()
+    )
+    err_console.print(f"done in {sum(result.seconds.values()):.0f} s: {steps}", highlight=False)
     console.print(f"report: {result.report.resolve()}", highlight=False)
 
 

@@ -12,19 +12,27 @@
    over the set, in `workers` processes (OUT/bench: manifest.json, results.parquet);
 6. write the report (OUT/report.html), worst runs animated.
 Each step skips what an earlier demo in the same OUT already did (the store, mining and the
-benchmark are incremental), so a re-run is quick.
+benchmark are incremental; the report is kept when its inputs, see `report_key`, are unchanged),
+so a re-run is quick.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import resource
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+import drivestack
+from drivestack import sources_digest
 from drivestack.bench import BenchConfig, ResultStore, bench_config_record, find_sources, run_bench
 from drivestack.bench.backends import make_executor
+from drivestack.bench.replay import read_manifest
+from drivestack.bench.results import RESULTS
 from drivestack.core.errors import ConfigError
 from drivestack.data.generate import generate
 from drivestack.data.ingest import ingest
@@ -36,6 +44,8 @@ from drivestack.viz.report import ReportConfig, write_report
 SAMPLE = (("highway", 3), ("merge", 3), ("intersection", 4))
 """The generated sample: scenarios per kind."""
 SET_NAME = "demo"
+REPORT_KEY = ".report-key"
+"""The file under OUT holding `report_key` of the report last written there."""
 
 
 @dataclass(frozen=True)
@@ -43,14 +53,15 @@ class DemoConfig:
     """Where the data is (`data`: None means a generated sample), where everything goes (`out`),
     the benchmark (planners, agents, at most `limit` scenarios, `workers` processes), the
     generator's and the sample's `seed`, how many worst runs the report shows, and the generated
-    sample's scenarios per kind."""
+    sample's scenarios per kind. One worker by default: for the demo's few scenarios a process
+    pool's start-up and each worker's own kernel compilation cost more than the work it shares."""
 
     data: Path | None = None
     out: Path = Path("drivestack-demo")
     planners: tuple[str, ...] = ("drivestack", "idm")
     agents: tuple[str, ...] = ("log", "idm")
     limit: int = 24
-    workers: int = field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
+    workers: int = 1
     seed: int = 0
     worst: int = 6
     sample: tuple[tuple[str, int], ...] = SAMPLE
@@ -63,7 +74,8 @@ class DemoConfig:
 @dataclass(frozen=True)
 class DemoResult:
     """What the demo made: the data folder used, the store, the benchmark folder, the report, the
-    number of scenarios stored and benchmarked, the tag counts, and the seconds per step."""
+    number of scenarios stored and benchmarked, the tag counts, and the wall and CPU seconds per
+    step (CPU: this process and the worker processes it ended)."""
 
     data: Path
     store: Path
@@ -73,6 +85,13 @@ class DemoResult:
     benchmarked: int
     tags: list[tuple[str, int, int]]
     seconds: dict[str, float]
+    cpu_seconds: dict[str, float]
+
+
+def _cpu_seconds() -> float:
+    """User and system CPU time [s] of this process and of its ended child processes (workers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def sample_data(folder: Path, seed: int, sample: tuple[tuple[str, int], ...] = SAMPLE) -> Path:
@@ -83,16 +102,44 @@ def sample_data(folder: Path, seed: int, sample: tuple[tuple[str, int], ...] = S
     return folder
 
 
+def report_key(bench_dir: Path, config: ReportConfig) -> str:
+    """A digest of what the report is made of: the benchmark's results and configuration, the
+    report's settings and drivestack's sources (the report re-simulates runs with them). The
+    manifest's list of invocations is left out: a demo that ran nothing new keeps the report."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update((bench_dir / RESULTS).read_bytes())
+    digest.update(json.dumps(read_manifest(bench_dir).get("config"), sort_keys=True).encode())
+    digest.update(repr(config).encode())
+    digest.update(sources_digest(Path(drivestack.__file__).resolve().parent).encode())
+    return digest.hexdigest()
+
+
+def _read_text(path: Path) -> str | None:
+    """The text of `path`, None when it cannot be read."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Write `text` to `path` atomically (a temporary file, then a rename)."""
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
 def run_demo(config: DemoConfig, say: Callable[[str], None] = lambda _: None) -> DemoResult:
     """Run the demo's steps (see the module docstring); `say` hears what each step is doing."""
     out = config.out
     seconds: dict[str, float] = {}
-    started = time.perf_counter()
+    cpu_seconds: dict[str, float] = {}
+    started, cpu_started = time.perf_counter(), _cpu_seconds()
 
     def lap(name: str) -> None:
-        nonlocal started
-        seconds[name] = time.perf_counter() - started
-        started = time.perf_counter()
+        nonlocal started, cpu_started
+        seconds[name], cpu_seconds[name] = time.perf_counter() - started, _cpu_seconds() - cpu_started
+        started, cpu_started = time.perf_counter(), _cpu_seconds()
 
     if config.data is not None:
         if not config.data.exists():
@@ -126,12 +173,15 @@ def run_demo(config: DemoConfig, say: Callable[[str], None] = lambda _: None) ->
     summary = run_bench(sources, bench, results, make_executor(None, config.workers))
     say(f"  {summary.rows_added} runs added, {summary.errors} error rows, {summary.wall_s:.0f} s")
     lap("bench")
-    say("writing the report (re-simulating the worst runs)")
-    path = write_report(
-        bench_dir,
-        out / "report.html",
-        ReportConfig(worst=config.worst, store=str(store.root)),
-        progress=lambda title: say(f"  {title}"),
-    )
+    report_config = ReportConfig(worst=config.worst, store=str(store.root))
+    path, key = out / "report.html", report_key(bench_dir, report_config)
+    if path.is_file() and _read_text(out / REPORT_KEY) == key:
+        say(f"report: {path} is up to date (same results, settings and code)")
+    else:
+        say("writing the report (re-simulating the worst runs)")
+        write_report(bench_dir, path, report_config, progress=lambda title: say(f"  {title}"))
+        _write_text(out / REPORT_KEY, key)
     lap("report")
-    return DemoResult(data, store.root, bench_dir, path, len(store.index()), len(members), tags, seconds)
+    return DemoResult(
+        data, store.root, bench_dir, path, len(store.index()), len(members), tags, seconds, cpu_seconds
+    )

@@ -41,6 +41,11 @@ def test_demo_from_nothing_and_again(tmp_path: Path) -> None:
     again = run_demo(config, messages.append)  # incremental: nothing new to ingest or run
     assert "0 added, 2 already stored" in " ".join(messages) and again.report == result.report
     assert pq.read_table(again.bench / "results.parquet").num_rows == 2
+    assert "is up to date" in messages[-1] and again.report.read_text() == text  # not re-simulated
+    messages.clear()
+    run_demo(dataclasses.replace(config, worst=0), messages.append)  # other settings: written again
+    assert any("writing the report" in m for m in messages)
+    assert "data:image/gif" not in result.report.read_text()
 
 
 def test_a_missing_data_folder_is_a_clear_error(tmp_path: Path) -> None:
