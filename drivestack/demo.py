@@ -10,7 +10,7 @@
 4. draw a seeded sample of at most `limit` scenarios as the set "demo";
 5. benchmark `planners` (drivestack against idm) with `agents` (replayed log and reactive IDM)
    over the set, in `workers` processes (OUT/bench: manifest.json, results.parquet);
-6. write the report (OUT/report.html), worst runs animated.
+6. write the report (OUT/report.html): every run opens in its run viewer (runs re-simulated).
 Each step skips what an earlier demo in the same OUT already did (the store, mining and the
 benchmark are incremental; the report is kept when its inputs, see `report_key`, are unchanged),
 so a re-run is quick.
@@ -178,7 +178,7 @@ def run_demo(config: DemoConfig, say: Callable[[str], None] = lambda _: None) ->
     if path.is_file() and _read_text(out / REPORT_KEY) == key:
         say(f"report: {path} is up to date (same results, settings and code)")
     else:
-        say("writing the report (re-simulating the worst runs)")
+        say("writing the report (re-simulating the runs for its viewer)")
         write_report(bench_dir, path, report_config, progress=lambda title: say(f"  {title}"))
         _write_text(out / REPORT_KEY, key)
     lap("report")

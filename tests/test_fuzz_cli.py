@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gzip
 import random
-import re
 from pathlib import Path
 
 import fuzz_corpus
@@ -64,8 +63,7 @@ def test_far_time_steps_are_bounded(tmp_path: Path) -> None:
     one = Case("far-one", "far_time_step", "far-one.xml", alone, len(alone))
     line, outcome = check([*COMMANDS["simulate"], "--max-steps", "300"], one, tmp_path)
     assert line == ""
-    assert "steps (step_cap)" in outcome.stdout, outcome.stdout
-    assert re.search(r"steps\s*│\s*301 ", outcome.stdout), outcome.stdout
+    assert ", 301 steps (step_cap)," in outcome.stdout, outcome.stdout
 
 
 def test_finite_extremes_are_refused_by_validate_and_simulate(tmp_path: Path) -> None:
