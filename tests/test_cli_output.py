@@ -3,27 +3,14 @@ run next, and a message instead of silence when there is nothing to do (issue 23
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 import time
 from pathlib import Path
 
+from cli_process import run
+
 from drivestack.bench import find_scenario
-
-DRIVESTACK = str(Path(sys.executable).parent / "drivestack")
-
-
-def run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the real `drivestack` command in a wide, non-terminal environment."""
-    return subprocess.run(
-        [DRIVESTACK, *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**os.environ, "COLUMNS": "250"},
-    )
 
 
 def one_error_line(result: subprocess.CompletedProcess[str], code: int, text: str) -> None:

@@ -6,31 +6,19 @@ from __future__ import annotations
 import gzip
 import os
 import subprocess
-import sys
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
 import duckdb
+from cli_process import run
 
 from drivestack.core.names import MAX_FILE_NAME, display_text, safe_file_name
 from drivestack.data.ingest import ingest
 from drivestack.data.store import Store
 
-DRIVESTACK = str(Path(sys.executable).parent / "drivestack")
 HIGHD = "highd/scenarios/DEU_LocationALower26-1_260_T-75.cr.xml.gz"
 HIGHD_OTHER = "highd/scenarios/DEU_LocationALower26-1_261053_T-1128.cr.xml.gz"
 HIGHD_ID = "DEU_LocationALower26-1_260_T-75"
-
-
-def run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the real `drivestack` command (wide terminal so tables do not wrap)."""
-    return subprocess.run(
-        [DRIVESTACK, *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**os.environ, "COLUMNS": "250"},
-    )
 
 
 def highd_text(commonroad_root: Path, replace: tuple[str, str] | None = None) -> str:

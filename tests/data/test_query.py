@@ -6,26 +6,17 @@ import dataclasses
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from cli_process import DRIVESTACK, run
 from store_cases import rich_scenario
 
 from drivestack.data.ingest import ingest_scenarios
 from drivestack.data.query import scenario_summary, to_csv
 from drivestack.data.store import ScenarioFilter, Store
 from drivestack.data.store.layout import SCHEMA_VERSION
-
-DRIVESTACK = str(Path(sys.executable).parent / "drivestack")
-
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run the real `drivestack` command (wide terminal so tables do not wrap)."""
-    return subprocess.run(
-        [DRIVESTACK, *args], capture_output=True, text=True, env={**os.environ, "COLUMNS": "250"}
-    )
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
