@@ -805,7 +805,7 @@ def demo(
         int | None, typer.Option(min=1, help="Worker processes [default: 1, the demo is small].")
     ] = None,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the generated sample and the sample drawn.")] = 0,
-    worst: Annotated[int, typer.Option(min=0, help="Worst runs animated in the report.")] = 6,
+    worst: Annotated[int, typer.Option(min=0, help="Lowest-scoring runs listed first in the report.")] = 6,
 ) -> None:
     """Ingest, mine, benchmark drivestack against idm (log and idm agents) and write the HTML report."""
     import dataclasses
