@@ -106,8 +106,8 @@ def log_tracks(
         speed=speed,
         vx=vx,
         vy=vy,
-        acceleration=_rate(speed, valid, dt, angular=False),
-        yaw_rate=_rate(yaw, valid, dt, angular=True),
+        acceleration=step_rate(speed, valid, dt, angular=False),
+        yaw_rate=step_rate(yaw, valid, dt, angular=True),
         valid=valid,
         length=median_length,
         width=median_width,
@@ -115,7 +115,7 @@ def log_tracks(
     )
 
 
-def _rate(values: FloatArray, valid: NDArray[np.bool_], dt: float, angular: bool) -> FloatArray:
+def step_rate(values: FloatArray, valid: NDArray[np.bool_], dt: float, angular: bool) -> FloatArray:
     """Per-step rate of change (agents, steps) [1/s]: the mean of the backward and forward
     differences to valid neighbouring steps (0 for a lone step, NaN where invalid)."""
     step = np.diff(values, axis=1)

@@ -65,8 +65,8 @@ from drivestack.core.errors import InputError, InputWarning
 from drivestack.core.limits import DEFAULT_READER_LIMITS
 from drivestack.core.map import FloatArray, Lane, LaneGraph, Neighbour
 from drivestack.core.scenario import AgentType, BoolArray, IntArray, Scenario, Tracks
-from drivestack.data.formats._log import MAX_COORDINATE, _rate, drop_agent, log_tracks, problem_from_track
-from drivestack.data.formats.commonroad import _centerline
+from drivestack.data.formats._log import MAX_COORDINATE, drop_agent, log_tracks, problem_from_track, step_rate
+from drivestack.data.formats.commonroad import centerline_between
 
 FORMAT = "av2"
 DT = 0.1
@@ -439,7 +439,7 @@ def _tracks(
     vx, vy = (
         velocity
         if velocity is not None
-        else (_rate(x, valid, DT, angular=False), _rate(y, valid, DT, angular=False))
+        else (step_rate(x, valid, DT, angular=False), step_rate(y, valid, DT, angular=False))
     )
     length, width = (np.repeat(sizes[:, k : k + 1], valid.shape[1], axis=1) for k in (0, 1))
     return log_tracks(ids, tuple(kinds), x, y, yaw, vx, vy, length, width, valid, DT)
@@ -798,7 +798,7 @@ def _lane(
         id=lane_id,
         left=left,
         right=right,
-        center=_centerline(left, right),
+        center=centerline_between(left, right),
         predecessors=references("predecessors"),
         successors=references("successors"),
         left_neighbour=neighbour("left_neighbor_id"),
@@ -847,7 +847,7 @@ def _crosswalk(path: Path, crossing_id: int, where: str, crossing: dict[str, Any
         id=crossing_id,
         left=left,
         right=right,
-        center=_centerline(left, right),
+        center=centerline_between(left, right),
         lane_types=("crosswalk",),
         users_bidirectional=("pedestrian",),
     )

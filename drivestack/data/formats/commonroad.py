@@ -550,7 +550,7 @@ def _lanes(
             id=lanelet_id,
             left=left,
             right=right,
-            center=_centerline(left, right),
+            center=centerline_between(left, right),
             predecessors=_refs(doc, node, "predecessor", where, known, "lanelet"),
             successors=_refs(doc, node, "successor", where, known, "lanelet"),
             left_neighbour=_neighbour(doc, node, "adjacentLeft", where, known),
@@ -643,7 +643,7 @@ def _resample(line: FloatArray, fractions: FloatArray) -> FloatArray:
     return np.stack([np.interp(fractions, own, line[:, 0]), np.interp(fractions, own, line[:, 1])], axis=1)
 
 
-def _centerline(left: FloatArray, right: FloatArray) -> FloatArray:
+def centerline_between(left: FloatArray, right: FloatArray) -> FloatArray:
     """Midpoints of the bounds (P, 2) [m]; bounds of unequal length are resampled by arc length first."""
     if len(left) != len(right):
         fractions = np.linspace(0.0, 1.0, max(len(left), len(right)))
