@@ -31,6 +31,7 @@ from drivestack.core.errors import InputError
 from drivestack.core.names import is_utf8
 from drivestack.metrics import ScenarioMetrics
 from drivestack.metrics.events import FailureEvents
+from drivestack.metrics.realism import RealismMetrics
 
 MANIFEST = "manifest.json"
 RESULTS = "results.parquet"
@@ -56,6 +57,9 @@ _RUN_COLUMNS = [
     pa.field("metrics_s", pa.float64()),
 ]
 _EVENT_COLUMNS = [pa.field(f.name, _TYPES[str(f.type)]) for f in dataclasses.fields(FailureEvents)]
+_REALISM_COLUMNS = [pa.field(f.name, _TYPES[str(f.type)]) for f in dataclasses.fields(RealismMetrics)]
+_LATER_COLUMNS = _EVENT_COLUMNS + _REALISM_COLUMNS
+"""Columns added after the first results files: older files read with them null."""
 RESULT_SCHEMA = pa.schema(
     _RUN_COLUMNS
     + [
@@ -63,13 +67,17 @@ RESULT_SCHEMA = pa.schema(
         for f in dataclasses.fields(ScenarioMetrics)
         if f.name != "events"
     ]
-    + _EVENT_COLUMNS
+    + _LATER_COLUMNS
 )
 """Run columns, then every `ScenarioMetrics` field (`steps` among them), then the failure events'
 (`FailureEvents`: collision_step, collision_time, collision_agent_id, collision_agent_type,
 collision_kind, collision_at_fault, collision_fault, drivable_violation_step,
 direction_violation_step, min_ttc_step; null when there is no such event, and in files written
-before they existed). `scenario_key` is the store's
+before they existed), then the agents' realism (`metrics.realism.RealismMetrics`: realism_agents,
+realism_moving, realism_vehicle_steps, realism_ade_m, realism_fde_m, realism_collisions,
+realism_collision_rate, realism_offroad_rate(_log), realism_red_lights(_log), realism_speed_w1_mps,
+realism_accel_w1_mps2, realism_jerk_w1_mps3, realism_headway_w1_s; null in files written before
+them: a resumed benchmark keeps its old rows without realism). `scenario_key` is the store's
 unique "<id>@<format version>" (null when the file could not be read). `status` is "ok", "error"
 (the run or its scoring raised; `error` holds the reason) or "skipped" (not applicable, e.g.
 log-replay without a recorded human); metric columns are null unless "ok". A missing value is null,
@@ -100,7 +108,7 @@ def read_results(path: Path) -> pa.Table:
         table = pq.read_table(path)
     except (OSError, pa.ArrowException) as error:
         raise InputError(path, None, f"unreadable results file ({error})") from None
-    for column in _EVENT_COLUMNS:  # files written before the failure events: null events
+    for column in _LATER_COLUMNS:  # files written before these columns existed: null
         if column.name not in table.column_names:
             table = table.append_column(column, pa.nulls(table.num_rows, column.type))
     missing = [name for name in RESULT_SCHEMA.names if name not in table.column_names]

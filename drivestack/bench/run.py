@@ -27,6 +27,7 @@ from drivestack.core.names import display_text
 from drivestack.core.planner import is_oracle
 from drivestack.core.scenario import PlanningProblem, Scenario
 from drivestack.metrics import ScenarioMetrics, evaluate
+from drivestack.metrics.realism import realism_metrics
 from drivestack.plan import PLANNERS, make_planner
 from drivestack.sim.agents import AGENT_MODES
 from drivestack.sim.record import RunRecord
@@ -98,8 +99,8 @@ def run_one(
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """The result values of one run (row columns but the identity ones): simulate (`progress` as
-    `simulate`'s), then score (status "ok"), or why it was skipped. Exceptions of the run or the
-    scoring propagate."""
+    `simulate`'s), then score it and measure its agents' realism (status "ok"), or why it was
+    skipped. Exceptions of the run or the scoring propagate."""
     planner = make_planner(planner_name)
     human = scenario.recorded_ego(problem.id)
     if is_oracle(planner) and human is None:
@@ -108,6 +109,7 @@ def run_one(
     record: RunRecord = simulate(scenario, problem.id, planner, agents, sim, progress)
     simulated = time.perf_counter()
     metrics: ScenarioMetrics = evaluate(scenario, problem, record, human)
+    realism = realism_metrics(scenario, record)
     planned = record.plan_ms[np.isfinite(record.plan_ms)]
     return {
         "status": "ok",
@@ -121,6 +123,7 @@ def run_one(
         "sim_s": simulated - started,
         "metrics_s": time.perf_counter() - simulated,
         **metrics.as_row(),
+        **dataclasses.asdict(realism),
     }
 
 

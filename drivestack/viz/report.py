@@ -22,6 +22,7 @@ data, each run's goes to a script in "<report>.runs/" beside it.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import io
 import itertools
@@ -41,6 +42,7 @@ import pyarrow as pa
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from drivestack.bench.modes import REFERENCE_PLANNER, mode_order, planners_by_mode, realism_by_mode
 from drivestack.bench.replay import Replay, read_manifest, replay_row, result_rows, sim_config
 from drivestack.bench.results import aggregate
 from drivestack.core.errors import ConfigError, DrivestackError, InputError
@@ -48,6 +50,7 @@ from drivestack.core.files import as_new_file
 from drivestack.data.ingest import dataset_name
 from drivestack.data.store import Store
 from drivestack.metrics.events import describe_events
+from drivestack.metrics.realism import RealismMetrics
 from drivestack.viz.viewer import embed, run_view
 
 SUB_METRICS = (
@@ -512,6 +515,120 @@ _AGGREGATE_COLUMNS = (
 )
 
 
+# --- agent modes --------------------------------------------------------------------------------------
+
+REALISM_COLUMNS = (
+    ("agents", "agents"),
+    ("measured_on", "runs of"),
+    ("runs", "runs"),
+    ("ade_m", "ADE [m]"),
+    ("fde_m", "FDE [m]"),
+    ("new_collisions", "new agent-agent collisions"),
+    ("collision_rate", "agents in one"),
+    ("offroad_pct", "off-road % (sim)"),
+    ("offroad_pct_log", "off-road % (log)"),
+    ("red_lights", "red lights (sim)"),
+    ("red_lights_log", "red lights (log)"),
+    ("speed_w1_mps", "speed W1 [m/s]"),
+    ("accel_w1_mps2", "accel W1 [m/s²]"),
+    ("jerk_w1_mps3", "jerk W1 [m/s³]"),
+    ("headway_w1_s", "headway W1 [s]"),
+)
+_MODE_INPUT: tuple[str, ...] = (
+    *("source", "planning_problem_id", "planner", "agents", "status", "score", "at_fault_collision"),
+    *("any_collision", "ego_progress", *(f.name for f in dataclasses.fields(RealismMetrics))),
+)
+"""The result columns the agent-mode tables read."""
+
+
+def _percent(rows: list[dict[str, Any]], keys: dict[str, str]) -> list[dict[str, Any]]:
+    """`rows` with each `keys` value (a percentage) = 100 x its key's value (a fraction; None stays None)."""
+    return [
+        {**row, **{pct: None if row[share] is None else 100.0 * row[share] for share, pct in keys.items()}}
+        for row in rows
+    ]
+
+
+def realism_plot(rows: Sequence[dict[str, Any]]) -> str:
+    """Per agent mode, the runs' agent ADE [m] and speed W1 distance [m/s] as box plots (the
+    log-replay runs of a mode when it has any, else every planner's, as `bench.modes`)."""
+    measured = [r for r in rows if r["status"] == "ok" and r.get("realism_agents") is not None]
+    modes = mode_order({str(r["agents"]) for r in measured})
+    runs = {mode: [r for r in measured if r["agents"] == mode] for mode in modes}
+    for mode, found in runs.items():
+        replayed = [r for r in found if r["planner"] == REFERENCE_PLANNER]
+        runs[mode] = replayed or found
+    figure = Figure(figsize=(8.0, 3.0))
+    panels = (("realism_ade_m", "agent ADE [m]"), ("realism_speed_w1_mps", "speed W1 [m/s]"))
+    for ax, (key, label) in zip(figure.subplots(1, 2), panels, strict=True):
+        values = [[float(r[key]) for r in runs[mode] if r[key] is not None] or [np.nan] for mode in modes]
+        ax.boxplot(values, tick_labels=modes)
+        ax.set_ylabel(f"{label} per run")
+        ax.grid(axis="y", alpha=0.3)
+    return _svg(figure, "agents' realism per mode")
+
+
+def agent_modes_sections(rows: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
+    """The agents' realism per agent mode (from the log-replay runs when there are any; a plot too
+    when the benchmark ran several modes), and then each planner's score, collisions and progress
+    per mode side by side (`bench.modes`)."""
+    if not any(row.get("realism_agents") is not None for row in rows):
+        return []
+    table = pa.Table.from_pylist([{k: row.get(k) for k in (*_MODE_INPUT, "dataset")} for row in rows])
+    by_mode = {row["agents"]: row for row in realism_by_mode(table).to_pylist()}
+    realism = _percent(
+        [by_mode[mode] for mode in mode_order(set(by_mode))],
+        {"offroad_rate": "offroad_pct", "offroad_rate_log": "offroad_pct_log"},
+    )
+    modes = mode_order({str(r["agents"]) for r in rows if r["status"] == "ok"})
+    plot = f'<div class="plots">{realism_plot(rows)}</div>' if len(modes) > 1 else ""
+    sections = [
+        (
+            "Agents' realism per agent mode",
+            '<p class="summary">Simulated agents against their recording, over the log-replay runs '
+            "(the ego as recorded) where there are any, else every planner's runs; "
+            "<code>log</code> is the reference (no displacement, no new collision, distances 0; "
+            "off-road steps and red-light crossings are the recording's own). W1: Wasserstein-1 "
+            "distance of the simulated to the recorded distribution.</p>"
+            + _table(realism, REALISM_COLUMNS, "realism")
+            + plot,
+        )
+    ]
+    if len(modes) < 2:
+        return sections
+    by_planner: dict[str, dict[str, Any]] = {}
+    for group in planners_by_mode(table).to_pylist():
+        mode = group["agents"]
+        line = by_planner.setdefault(group["planner"], {"planner": group["planner"]})
+        line.update({f"{name} {mode}": group[name] for name in _SIDE_BY_SIDE})
+    columns = [("planner", "planner")] + [
+        (f"{name} {mode}", f"{title} {mode}")
+        for name, title in _SIDE_BY_SIDE.items()
+        for mode in modes
+        if not (name == "score_vs_log" and mode == "log")
+    ]
+    sections.append(
+        (
+            "Planners across agent modes",
+            '<p class="summary">Each planner per agent mode; "vs log" is the mean score difference '
+            "to the same planner's <code>log</code> run of the same scenario and problem.</p>"
+            + '<div class="scroll">'
+            + _table(list(by_planner.values()), columns, "modes")
+            + "</div>",
+        )
+    )
+    return sections
+
+
+_SIDE_BY_SIDE = {
+    "mean_score": "score",
+    "score_vs_log": "vs log",
+    "at_fault_rate": "at-fault",
+    "collision_rate": "collisions",
+    "ego_progress": "progress",
+}
+
+
 def _manifest(manifest: dict[str, Any]) -> str:
     return f"<pre>{_e(json.dumps(manifest, indent=2))}</pre>"
 
@@ -739,6 +856,7 @@ def build_report(
     )
     sections = [
         ("Aggregate per planner × agents", _table(_aggregate_rows(rows), _AGGREGATE_COLUMNS, "aggregate")),
+        *agent_modes_sections(rows),
         ("Distributions", '<div class="plots">' + score_plot(rows) + metrics_plot(rows) + "</div>"),
         ("Runtime of the planners", '<div class="plots">' + runtime_plot(rows) + "</div>"),
         ("Scenarios (every run; click one to view it)", _runs_table(rows, data, "runs")),
