@@ -3,6 +3,7 @@ runs' data inline) that tells how planners did on a benchmark run, and lets one 
 
 Single run (`write_report(run_dir, out)`):
 - the aggregate table per planner x agents (`bench.results.aggregate`);
+- the agents' realism per agent mode, and every planner per agent mode side by side (`bench.modes`);
 - the score and sub-metric distributions and the planners' runtimes as plots (matplotlib, inline SVG);
 - a sortable, filterable table of every run (click a header to sort, type to filter, pick a planner
   / agents / dataset / tag / status); a row opens the run in the viewer (`viz.viewer`), re-simulated
