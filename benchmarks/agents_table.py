@@ -4,8 +4,8 @@ test and the agents' realism; then every other planner's score per dataset and a
 Run: `.venv/bin/python benchmarks/agents_table.py OUT [--store STORE]` on the folder of
 `drivestack bench ... --planner log-replay,... --agents log,idm,reactive --out OUT`. Prints Markdown.
 
-First table (realism from the log-replay runs, or every planner's where a dataset has no recorded
-human: "realism of" says which, see `bench.modes`): runs; the replayed human's
+First table (realism from each scenario's log-replay run, or every planner's runs where it has no
+recorded human: "realism of" says which, see `bench.modes`): runs; the replayed human's
 at-fault collision rate [% of runs], its mean score and the mean difference to its `log` score on
 the same runs [points = score x 100]; agents' ADE and FDE [m]; agent-agent collisions the recording
 does not have (pairs) and the share of agents in one [%]; off-road share of moving-vehicle

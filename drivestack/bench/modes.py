@@ -2,10 +2,10 @@
 planner's score, collisions and progress per mode against its own `log` runs.
 
 Both tables group by a choice of `KEYS` columns ("dataset" must be added to the rows by the caller:
-it comes from the store's index or the file's folder). A group's realism is read from its
-log-replay runs when it has any (the ego then drives as recorded, so every difference comes from
-the agents, as issue 20 defines it), else from every planner's runs (datasets without a recorded
-human, e.g. MONA and inD); the column `measured_on` says which.
+it comes from the store's index or the file's folder). The realism of a scenario's planning
+problem under an agent mode is read from its log-replay run when there is one (the ego then drives
+as recorded, so every difference comes from the agents, as issue 20 defines it), else from every
+planner's runs (problems without a recorded human: MONA, inD, NGSIM); `measured_on` says which.
 Rows of older benchmarks without realism columns (null) are left out of the realism table.
 """
 
@@ -24,16 +24,21 @@ KEYS = ("dataset", "planner", "agents")
 REFERENCE_PLANNER = "log-replay"
 """The planner whose runs measure the agents' realism when present (the ego as recorded)."""
 
+_CHOSEN_SQL = """
+WITH measured AS (SELECT * FROM results WHERE status = 'ok' AND realism_agents IS NOT NULL)
+SELECT * FROM measured AS run
+WHERE planner = '{reference}' OR NOT EXISTS (
+    SELECT 1 FROM measured AS other
+    WHERE other.planner = '{reference}' AND other.source = run.source
+          AND other.planning_problem_id = run.planning_problem_id AND other.agents = run.agents
+)
+"""
+
 _REALISM_SQL = """
-WITH measured AS (SELECT * FROM results WHERE status = 'ok' AND realism_agents IS NOT NULL),
-     chosen AS (
-         SELECT * FROM measured AS run
-         WHERE planner = 'log-replay' OR NOT EXISTS (
-             SELECT 1 FROM measured AS other WHERE other.planner = 'log-replay' AND {same_group}
-         )
-     )
 SELECT {keys},
-       CASE WHEN bool_and(planner = 'log-replay') THEN 'log-replay' ELSE 'every planner' END AS measured_on,
+       CASE WHEN bool_and(planner = '{reference}') THEN '{reference}'
+            WHEN bool_or(planner = '{reference}') THEN '{reference}, else every planner'
+            ELSE 'every planner' END AS measured_on,
        count(*) AS runs,
        sum(realism_agents)::BIGINT AS agent_count,
        avg(realism_ade_m) AS ade_m,
@@ -50,7 +55,7 @@ SELECT {keys},
        avg(realism_accel_w1_mps2) AS accel_w1_mps2,
        avg(realism_jerk_w1_mps3) AS jerk_w1_mps3,
        avg(realism_headway_w1_s) AS headway_w1_s
-FROM chosen
+FROM results
 GROUP BY {keys}
 ORDER BY {keys}
 """
@@ -87,18 +92,25 @@ def _keys(keys: Sequence[str]) -> str:
     return ", ".join(f'"{key}"' for key in keys)
 
 
-def realism_by_mode(table: pa.Table, keys: Sequence[str] = ("agents",)) -> pa.Table:
-    """The agents' realism per group of `keys` over its "ok" log-replay runs, or every planner's
-    when the group has none (`measured_on` says which): runs, agents present (`agent_count`), mean
-    ADE / FDE [m] of the runs, new agent-agent collisions (pairs) and the share of agents in one,
-    off-road share of moving-vehicle agent-steps (simulated and recorded, pooled), red-light
-    crossings (simulated and recorded, summed), and the runs' mean Wasserstein-1 distances of
-    speed [m/s], acceleration [m/s2], jerk [m/s3] and time headway [s]."""
-    group = _keys(keys)
-    same = " AND ".join(f'other."{key}" IS NOT DISTINCT FROM run."{key}"' for key in keys)
+def realism_runs(table: pa.Table) -> pa.Table:
+    """The "ok" runs with realism the realism tables read: of a scenario's planning problem and agent
+    mode, its log-replay run when there is one, else every planner's."""
     connection = duckdb.connect()
     connection.register("results", table)
-    return connection.sql(_REALISM_SQL.format(keys=group, same_group=same)).to_arrow_table()
+    return connection.sql(_CHOSEN_SQL.format(reference=REFERENCE_PLANNER)).to_arrow_table()
+
+
+def realism_by_mode(table: pa.Table, keys: Sequence[str] = ("agents",)) -> pa.Table:
+    """The agents' realism per group of `keys` over `realism_runs` (`measured_on` says whose runs
+    were read): runs, agents present (`agent_count`), mean ADE / FDE [m] of the runs, new
+    agent-agent collisions (pairs) and the share of agents in one, off-road share of moving-vehicle
+    agent-steps (simulated and recorded, pooled), red-light crossings (simulated and recorded,
+    summed), and the runs' mean Wasserstein-1 distances of speed [m/s], acceleration [m/s2], jerk
+    [m/s3] and time headway [s]."""
+    connection = duckdb.connect()
+    connection.register("results", realism_runs(table))
+    sql = _REALISM_SQL.format(keys=_keys(keys), reference=REFERENCE_PLANNER)
+    return connection.sql(sql).to_arrow_table()
 
 
 def planners_by_mode(table: pa.Table, keys: Sequence[str] = ("planner", "agents")) -> pa.Table:

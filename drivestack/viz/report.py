@@ -43,7 +43,7 @@ import pyarrow as pa
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from drivestack.bench.modes import REFERENCE_PLANNER, mode_order, planners_by_mode, realism_by_mode
+from drivestack.bench.modes import mode_order, planners_by_mode, realism_by_mode, realism_runs
 from drivestack.bench.replay import Replay, read_manifest, replay_row, result_rows, sim_config
 from drivestack.bench.results import aggregate
 from drivestack.core.errors import ConfigError, DrivestackError, InputError
@@ -550,20 +550,17 @@ def _percent(rows: list[dict[str, Any]], keys: dict[str, str]) -> list[dict[str,
     ]
 
 
-def realism_plot(rows: Sequence[dict[str, Any]]) -> str:
-    """Per agent mode, the runs' agent ADE [m] and speed W1 distance [m/s] as box plots (the
-    log-replay runs of a mode when it has any, else every planner's, as `bench.modes`)."""
-    measured = [r for r in rows if r["status"] == "ok" and r.get("realism_agents") is not None]
-    modes = mode_order({str(r["agents"]) for r in measured})
-    runs = {mode: [r for r in measured if r["agents"] == mode] for mode in modes}
-    for mode, found in runs.items():
-        replayed = [r for r in found if r["planner"] == REFERENCE_PLANNER]
-        runs[mode] = replayed or found
+def realism_plot(runs: Sequence[dict[str, Any]]) -> str:
+    """Per agent mode, the agent ADE [m] and speed W1 distance [m/s] of `runs` (`bench.modes.
+    realism_runs`) as box plots."""
+    modes = mode_order({str(r["agents"]) for r in runs})
     figure = Figure(figsize=(8.0, 3.0))
     panels = (("realism_ade_m", "agent ADE [m]"), ("realism_speed_w1_mps", "speed W1 [m/s]"))
     for ax, (key, label) in zip(figure.subplots(1, 2), panels, strict=True):
-        values = [[float(r[key]) for r in runs[mode] if r[key] is not None] or [np.nan] for mode in modes]
-        ax.boxplot(values, tick_labels=modes)
+        values = [
+            [float(r[key]) for r in runs if r["agents"] == mode and r[key] is not None] for mode in modes
+        ]
+        ax.boxplot([found or [np.nan] for found in values], tick_labels=modes)
         ax.set_ylabel(f"{label} per run")
         ax.grid(axis="y", alpha=0.3)
     return _svg(figure, "agents' realism per mode")
@@ -582,12 +579,15 @@ def agent_modes_sections(rows: Sequence[dict[str, Any]]) -> list[tuple[str, str]
         {"offroad_rate": "offroad_pct", "offroad_rate_log": "offroad_pct_log"},
     )
     modes = mode_order({str(r["agents"]) for r in rows if r["status"] == "ok"})
-    plot = f'<div class="plots">{realism_plot(rows)}</div>' if len(modes) > 1 else ""
+    plot = (
+        f'<div class="plots">{realism_plot(realism_runs(table).to_pylist())}</div>' if len(modes) > 1 else ""
+    )
     sections = [
         (
             "Agents' realism per agent mode",
-            '<p class="summary">Simulated agents against their recording, over the log-replay runs '
-            "(the ego as recorded) where there are any, else every planner's runs; "
+            '<p class="summary">Simulated agents against their recording, over the log-replay run of '
+            "each scenario and agent mode (the ego as recorded) where there is one, else every "
+            "planner's runs; "
             "<code>log</code> is the reference (no displacement, no new collision, distances 0; "
             "off-road steps and red-light crossings are the recording's own). W1: Wasserstein-1 "
             "distance of the simulated to the recorded distribution.</p>"
