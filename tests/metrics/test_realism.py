@@ -215,3 +215,13 @@ def test_a_record_of_other_agents_is_refused() -> None:
     with pytest.raises(InputError, match="not the scenario's"):
         realism_metrics(other, record)
     assert realism_metrics(scenario, record).realism_agents == 2
+
+
+def test_no_agents_measure_nothing() -> None:
+    """A run without other agents: counts are 0, what cannot be measured is NaN (stored as null)."""
+    ego = scenes.Ego(scenes.moving(scenes.EGO_ID, 0.0, 0.0, 5.0), goal=(190.0, 0.0))
+    scenario = scenes.scenario(scenes.straight_road(num_lanes=1), [], ego)
+    metrics = realism_metrics(scenario, _replay(scenario, "idm"))
+    assert (metrics.realism_agents, metrics.realism_collisions, metrics.realism_red_lights) == (0, 0, 0)
+    assert np.isnan(metrics.realism_ade_m) and np.isnan(metrics.realism_offroad_rate)
+    assert np.isnan(metrics.realism_speed_w1_mps) and np.isnan(metrics.realism_collision_rate)
