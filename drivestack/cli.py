@@ -51,14 +51,15 @@ def _bar(label: str) -> Progress:
 _SUFFIXES = {"gif": (".gif",), "mp4": (".mp4",), "mcap": (".mcap",), "png": (".png",)}
 
 
-def _check_output(option: str, path: Path) -> None:
-    """ConfigError before any work when `path` cannot be the file `--option` writes: wrong suffix, a
-    folder, or under a file or a folder this user cannot write."""
+def _check_output(option: str, path: Path, suffix: str | None = None) -> None:
+    """ConfigError before any work when `path` cannot be the file `--option` writes: wrong suffix (the
+    option's, or `suffix`), a folder, or under a file or a folder this user cannot write."""
     import os
 
     shown = display_text(path)
-    if path.suffix.lower() not in _SUFFIXES.get(option, (path.suffix.lower(),)):
-        raise ConfigError(f"--{option} {shown}: expected a file name ending in {_SUFFIXES[option][0]}")
+    expected = (suffix,) if suffix is not None else _SUFFIXES.get(option, (path.suffix.lower(),))
+    if path.suffix.lower() not in expected:
+        raise ConfigError(f"--{option} {shown}: expected a file name ending in {expected[0]}")
     if path.is_dir():
         raise ConfigError(f"--{option} {shown}: is a folder, expected a file name")
     folder = path.absolute().parent
@@ -391,6 +392,44 @@ def split(
     total = sum(len(keys) for keys in parts.values())
     for part, keys in parts.items():
         console.print(f"{part}: {len(keys)} scenarios ({len(keys) / max(total, 1):.1%})")
+
+
+@app.command("train-vocabulary")
+def train_vocabulary(
+    set_name: Annotated[
+        str, typer.Argument(metavar="SET", help="Stored set to learn from (e.g. a split's part).")
+    ],
+    out: Annotated[Path, typer.Option(help="Vocabulary file to write (.npz).")],
+    store: StoreOption = None,
+    size: Annotated[int, typer.Option(min=1, max=10_000, help="Motions kept (at most).")] = 256,
+    seed: Annotated[int, typer.Option(min=0, help="k-means seed (same seed, same vocabulary).")] = 0,
+    horizon: Annotated[float, typer.Option(min=0.5, max=30.0, help="Duration of each motion [s].")] = 8.0,
+    egos_only: Annotated[
+        bool,
+        typer.Option("--egos-only", help="Learn from the recorded human egos only, not the recorded cars."),
+    ] = False,
+) -> None:
+    """Mine a vocabulary of ego motions from a set's recorded drivers (clustered by start speed and
+    shape) for the planner drivestack-vocab (`--vocabulary FILE` on simulate and bench)."""
+    from drivestack.core.motions import save_vocabulary
+    from drivestack.data.store import Store
+    from drivestack.data.vocabulary import VocabularyConfig, train_vocabulary
+
+    _check_output("out", out, ".npz")
+    config = VocabularyConfig(size=size, seed=seed, horizon=horizon, egos_only=egos_only)
+    opened = Store.open(store)
+    with _bar("learning motions") as progress:
+        task = progress.add_task("train", total=None)
+        vocabulary = train_vocabulary(opened, set_name, config, _advance(progress, task))
+    save_vocabulary(vocabulary, out)
+    facts = vocabulary.provenance
+    console.print(
+        f"wrote {display_text(out)}: {vocabulary.size} motions of {vocabulary.horizon:g} s from "
+        f"{facts['windows_clustered']} windows ({facts['windows_from_egos']} of recorded egos) of "
+        f"{facts['scenarios_read']} scenarios of set {display_text(set_name)}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @app.command("split-check")

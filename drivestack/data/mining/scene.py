@@ -348,6 +348,18 @@ def motion_time_step(scenario: Scenario, tolerance: float = 0.05, min_speed: flo
     return scenario.dt * ratio if abs(ratio - 1.0) > tolerance else scenario.dt
 
 
+RETIME_TOLERANCE = 0.1
+"""Largest distance of the measured step ratio to an integer k (relative to k) for a re-time."""
+
+
+def retime_factor(scenario: Scenario) -> int:
+    """k >= 2 when the scenario's motion shows a step k times its declared `dt` (frames dropped by
+    the converter: highD k = 2, SinD k = 5), else 1; the step its runs use is k x dt."""
+    ratio = motion_time_step(scenario) / scenario.dt
+    factor = round(ratio)
+    return factor if factor >= 2 and abs(ratio - factor) <= RETIME_TOLERANCE * factor else 1
+
+
 def relative_to_ego(scene: Scene, ego: EgoPath) -> tuple[FloatArray, FloatArray]:
     """Agents' centres in the ego's frame at each step: longitudinal (ahead +) and lateral (left +)
     offsets (agents, steps) [m]; NaN where the agent or the ego is invalid."""
