@@ -11,7 +11,7 @@ import scenes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivestack.core.dynamics import Obstacles, VehicleParams
+from drivestack.core.dynamics import Obstacles, Tracker, VehicleParams
 from drivestack.core.scenario import EgoState, Goal, GoalState, Interval, Shape, ShapeKind
 from drivestack.maps.index import MapIndex
 from drivestack.maps.raster import MapRaster
@@ -166,7 +166,9 @@ def _scene(agents: AgentStates, speed: float = 20.0) -> Scene:
     boxes = Obstacles(agents.x, agents.y, agents.yaw, agents.speed, agents.length, agents.width,
                       np.ones(agents.count, bool))  # fmt: skip
     goal = Goal((GoalState(time=Interval(0, 100)),))
-    return Scene(0, 0.1, ego, VehicleParams(), agents, forecast, boxes, {}, 20.0, goal)
+    times = np.arange(41) * 0.1
+    tracker = Tracker(0.1, VehicleParams())
+    return Scene(0, 0.1, ego, VehicleParams(), agents, forecast, boxes, {}, 20.0, goal, times, tracker)
 
 
 def _car(x: float, y: float, speed: float) -> AgentStates:
