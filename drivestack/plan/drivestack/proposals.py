@@ -24,13 +24,14 @@ rest, so stops are smooth. Arrays are
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
-from drivestack.core.dynamics import BicycleState, _advance, _idm, rollout
+from drivestack.core.dynamics import BicycleState, IdmParams, _advance, _idm, rollout
 from drivestack.core.geometry import TWO_PI, angle_diff
 from drivestack.core.scenario import Goal
 from drivestack.maps.routing import Corridor
@@ -101,9 +102,8 @@ def _profiles_kernel(
     dt: float,
     steps: int,
 ) -> tuple[FloatArray, NDArray[np.int8]]:
-    """Profiles (3, B, steps + 1) and first-step binding (B,); `idm` as `IdmParams.array`; `limits`
-    = (front overhang [m], comfort jerk, brake deceleration, brake jerk, max acceleration, speed
-    gain [1/s], slowing deceleration)."""
+    """Profiles (3, B, steps + 1) and first-step binding (B,); `idm` as `IdmParams.array`, `limits`
+    as `ProfileLimits.array`."""
     front, jerk, brake, brake_jerk, max_accel, gain, slow, firm, firm_jerk = limits
     count = s0.shape[0]
     out = np.empty((3, count, steps + 1))
@@ -178,58 +178,104 @@ def _profiles_kernel(
     return out, binding
 
 
+@dataclass(frozen=True)
+class ProfileLimits:
+    """The bounds every profile keeps: the ego's `front` overhang [m] from its centre, the
+    `comfort_jerk` [m/s3], the emergency brake's `brake_deceleration` [m/s2] and `brake_jerk`
+    [m/s3], the `max_acceleration` [m/s2], the `speed_gain` [1/s] of the controller that holds the
+    target speed, the SLOW profiles' `slow_deceleration` [m/s2], the FIRM ones'
+    `firm_deceleration` [m/s2] and `firm_jerk` [m/s3]."""
+
+    front: float
+    comfort_jerk: float
+    brake_deceleration: float
+    brake_jerk: float
+    max_acceleration: float
+    speed_gain: float
+    slow_deceleration: float
+    firm_deceleration: float
+    firm_jerk: float
+
+    @staticmethod
+    def of(config: ProposalConfig, length: float) -> ProfileLimits:
+        """The limits `config` sets for an ego `length` [m] long."""
+        return ProfileLimits(
+            front=0.5 * length,
+            comfort_jerk=config.comfort_jerk,
+            brake_deceleration=config.emergency_deceleration,
+            brake_jerk=config.emergency_jerk,
+            max_acceleration=config.idm.accel_max,
+            speed_gain=config.speed_gain,
+            slow_deceleration=config.slow_deceleration,
+            firm_deceleration=config.firm_deceleration,
+            firm_jerk=config.firm_jerk,
+        )
+
+    @property
+    def array(self) -> FloatArray:
+        """The limits in field order, the form the compiled kernel takes."""
+        return np.array([getattr(self, name.name) for name in dataclasses.fields(self)], dtype=np.float64)
+
+
+@dataclass(frozen=True, eq=False)
+class ProfileRows:
+    """What each of B profiles asks, (B,) each: start arc length `s0` [m] on corridor `corridor`,
+    profile `kind` (IDM, STOP, BRAKE, SLOW, FIRM), target `fraction` of the desired speed, IDM time
+    `headway` [s], its L leaders' bumper gaps `lead_gap` [m] (inf: none), speeds `lead_speed`
+    [m/s] and accelerations `lead_accel` [m/s2] (B, L) or (B,) (braking is kept until a leader
+    stops; the profile follows the most demanding of them) and the front bumper's stop `wall` [m]
+    (inf: none)."""
+
+    s0: FloatArray
+    corridor: IntArray
+    kind: IntArray
+    fraction: FloatArray
+    headway: FloatArray
+    lead_gap: FloatArray
+    lead_speed: FloatArray
+    lead_accel: FloatArray
+    wall: FloatArray
+
+
 def speed_profiles(
-    s0: FloatArray,
+    rows: ProfileRows,
     v0: float,
     a0: float,
-    corridor: IntArray,
     envelope: FloatArray,
     spacing: float,
-    kind: IntArray,
-    fraction: FloatArray,
-    headway: FloatArray,
-    lead_gap: FloatArray,
-    lead_speed: FloatArray,
-    lead_accel: FloatArray,
-    wall: FloatArray,
-    idm: FloatArray,
-    limits: FloatArray,
+    idm: IdmParams,
+    limits: ProfileLimits,
     dt: float,
     steps: int,
 ) -> Profiles:
-    """Profiles of B proposals (see the module docstring): start arc lengths `s0` (B,) [m] on
-    corridors `corridor` (B,) whose desired speed per station is `envelope` (C, K) [m/s], `spacing`
-    [m] apart; per proposal its `kind` (IDM, STOP, BRAKE), target `fraction` of the envelope, IDM
-    time `headway` [s], its L leaders' gaps [m], speeds [m/s] and accelerations [m/s2] (B, L) or (B,)
-    (braking is kept until a leader stops; inf gap: none; the profile follows the most demanding
-    of them), `wall` [m] (front bumper
-    stop; inf: none); `idm` = `IdmParams.array`; `limits` = (front overhang [m], comfort jerk
-    [m/s3], brake deceleration [m/s2], brake jerk [m/s3], max acceleration [m/s2], speed gain [1/s]
-    of the controller that holds the target speed, deceleration [m/s2] of the SLOW profiles,
-    deceleration [m/s2] and jerk [m/s3] of the FIRM ones).
+    """Profiles of B proposals (see the module docstring) for an ego at speed `v0` [m/s] and
+    acceleration `a0` [m/s2] now, over `steps` steps of `dt` [s]: `rows` on corridors whose desired
+    speed per station is `envelope` (C, K) [m/s], `spacing` [m] apart, following `idm`.
 
     Paths beside each other on one corridor share their profiles: rows whose inputs are all equal
     are computed once."""
-    count = len(s0)
-    leaders = [_per_proposal(values, count) for values in (lead_gap, lead_speed, lead_accel)]
-    inputs = np.column_stack([s0, corridor, kind, fraction, headway, wall, *leaders])
+    count = len(rows.s0)
+    leaders = [_per_proposal(values, count) for values in (rows.lead_gap, rows.lead_speed, rows.lead_accel)]
+    inputs = np.column_stack(
+        [rows.s0, rows.corridor, rows.kind, rows.fraction, rows.headway, rows.wall, *leaders]
+    )
     _, first, shared = np.unique(inputs, axis=0, return_index=True, return_inverse=True)
     out, binding = _profiles_kernel(
-        np.asarray(s0, dtype=np.float64)[first],
+        np.asarray(rows.s0, dtype=np.float64)[first],
         float(v0),
         float(a0),
-        np.asarray(corridor, dtype=np.int64)[first],
+        np.asarray(rows.corridor, dtype=np.int64)[first],
         np.ascontiguousarray(envelope, dtype=np.float64),
         float(spacing),
-        np.asarray(kind, dtype=np.int64)[first],
-        np.asarray(fraction, dtype=np.float64)[first],
-        np.asarray(headway, dtype=np.float64)[first],
+        np.asarray(rows.kind, dtype=np.int64)[first],
+        np.asarray(rows.fraction, dtype=np.float64)[first],
+        np.asarray(rows.headway, dtype=np.float64)[first],
         leaders[0][first],
         leaders[1][first],
         leaders[2][first],
-        np.asarray(wall, dtype=np.float64)[first],
-        np.ascontiguousarray(idm, dtype=np.float64),
-        np.ascontiguousarray(limits, dtype=np.float64),
+        np.asarray(rows.wall, dtype=np.float64)[first],
+        np.ascontiguousarray(idm.array, dtype=np.float64),
+        limits.array,
         float(dt),
         int(steps),
     )
@@ -343,36 +389,31 @@ class RuleBasedSource:
         d0 = np.array([option.d0 for option in options])[rows.option]
         slope = np.array([option.slope for option in options])[rows.option]
         braking_threshold = self.config.forecast.braking_threshold
+        lead_accel = [_lead_braking(scene, option, braking_threshold) for option in options]
+        asked = ProfileRows(
+            s0=s0,
+            corridor=rows.option,
+            kind=rows.kind,
+            fraction=rows.fraction,
+            headway=rows.headway,
+            lead_gap=_stack([option.lead_gaps for option in options])[rows.option],
+            lead_speed=_stack([option.lead_speeds for option in options])[rows.option],
+            lead_accel=_stack(lead_accel)[rows.option],
+            wall=rows.wall,
+        )
+        envelopes = _stack([option.envelope for option in options])
+        limits = ProfileLimits.of(config, scene.vehicle.length)
+        steps = len(scene.times) - 1
         profiles = speed_profiles(
-            s0,
+            asked,
             ego.speed,
             ego.acceleration,
-            rows.option,
-            _stack([option.envelope for option in options]),
+            envelopes,
             corridors[0].spacing,
-            rows.kind,
-            rows.fraction,
-            rows.headway,
-            _stack([option.lead_gaps for option in options])[rows.option],
-            _stack([option.lead_speeds for option in options])[rows.option],
-            _stack([_lead_braking(scene, option, braking_threshold) for option in options])[rows.option],
-            rows.wall,
-            config.idm.array,
-            np.array(
-                [
-                    0.5 * scene.vehicle.length,
-                    config.comfort_jerk,
-                    config.emergency_deceleration,
-                    config.emergency_jerk,
-                    config.idm.accel_max,
-                    config.speed_gain,
-                    config.slow_deceleration,
-                    config.firm_deceleration,
-                    config.firm_jerk,
-                ]
-            ),
+            config.idm,
+            limits,
             scene.dt,
-            len(scene.times) - 1,
+            steps,
         )
         refs = references(corridors, rows.option, s0, d0, slope, rows.target, rows.transition, profiles)
         start = BicycleState.of(

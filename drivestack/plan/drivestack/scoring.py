@@ -28,11 +28,13 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
+from drivestack.core.dynamics import BicycleState, VehicleParams
 from drivestack.core.filters import savgol_operator, window_samples
 from drivestack.core.goal import GoalCheck
 from drivestack.maps.raster import DRIVABLE, MapRaster, raster_cell
 from drivestack.plan.drivestack.config import ScoringConfig
 from drivestack.plan.drivestack.stages import BRAKE, STOP, Memory, Proposals
+from drivestack.predict import Forecast
 
 if TYPE_CHECKING:
     from drivestack.plan.drivestack.decide import LaneOption, Scene
@@ -288,36 +290,31 @@ class Checks:
         return Checks(upto(self.collision), culprit, upto(self.blameless), upto(self.ttc), self.offroad)
 
 
+@dataclass(frozen=True, eq=False)
+class StepMarks:
+    """Per proposal and step (B, T): `wide` where every agent not behind is relevant to the time
+    to collision (crossing an intersection or changing lanes), `changing` where the ego changes
+    lanes (sideways contacts are its fault there), `checked` where the drivable area is checked
+    (a run ends at its goal: later steps never happen)."""
+
+    wide: BoolArray
+    changing: BoolArray
+    checked: BoolArray
+
+
 def check_proposals(
-    x: FloatArray,
-    y: FloatArray,
-    yaw: FloatArray,
-    speed: FloatArray,
-    wide: BoolArray,
-    changing: BoolArray,
-    checked: BoolArray,
-    ego_size: tuple[float, float, float],
-    agents_x: FloatArray,
-    agents_y: FloatArray,
-    agents_yaw: FloatArray,
-    agents_speed: FloatArray,
-    agents_length: FloatArray,
-    agents_width: FloatArray,
-    agents_growth: FloatArray,
-    grid: NDArray[np.uint8],
-    origin: FloatArray,
-    resolution: float,
+    states: BicycleState,
+    vehicle: VehicleParams,
+    marks: StepMarks,
+    forecast: Forecast,
+    raster: MapRaster,
     dt: float,
     config: ScoringConfig,
 ) -> Checks:
-    """Collision, time-to-collision and drivable-area checks of rolled-out proposals (B, T) against
-    forecast agents (A, T), whose boxes grow with time for contacts at `agents_growth` (4, A)
-    (lengthwise and sideways rates [m/s], then caps [m]). `wide` (B, T) marks steps where every
-    agent not behind is relevant to the time to collision, `changing` (B, T) where the ego changes
-    lanes (sideways contacts are its fault there); only steps marked `checked` (B, T) are checked
-    against the drivable area (a run ends at its goal: later steps never happen); `ego_size` =
-    (length, width, wheelbase) [m]."""
-    length, width, wheelbase = ego_size
+    """Collision, time-to-collision and drivable-area checks of rolled-out proposals `states`
+    (B, T) of a `vehicle` against the `forecast` agents (A, T) on the `raster`'s drivable area.
+    Agents' boxes are grown by `config`'s margins (static rows, `source` -1, are where they are)
+    and, for contacts, grow with time (`vehicle_growth`, `vulnerable_growth`)."""
     stride = max(1, round(config.check_interval / dt))
     ttc_steps = round(config.ttc_check / dt) + 1
     params = np.array(
@@ -329,29 +326,37 @@ def check_proposals(
             config.ttc_min,
         ]
     )
+    margin = 2.0 * np.where(forecast.vulnerable, config.vulnerable_margin, config.vehicle_margin)
+    margin[forecast.source < 0] = 0.0  # static obstacles are where they are
+    growth = np.where(
+        forecast.vulnerable[None, :],
+        np.array(config.vulnerable_growth)[:, None],
+        np.array(config.vehicle_growth)[:, None],
+    )
+    sizes = np.vstack([0.5 * (forecast.length + margin), 0.5 * (forecast.width + margin), growth])
 
     def floats(values: FloatArray) -> FloatArray:
         return np.ascontiguousarray(values, dtype=np.float64)
 
     out = _check_kernel(
-        floats(x),
-        floats(y),
-        floats(yaw),
-        floats(speed),
-        np.ascontiguousarray(wide, dtype=np.bool_),
-        np.ascontiguousarray(changing, dtype=np.bool_),
-        np.ascontiguousarray(checked, dtype=np.bool_),
-        np.array([0.5 * length, 0.5 * width, 0.5 * wheelbase, config.drivable_shrink]),
-        floats(agents_x),
-        floats(agents_y),
-        floats(agents_yaw),
-        floats(agents_speed),
-        np.ascontiguousarray(
-            np.vstack([0.5 * agents_length, 0.5 * agents_width, agents_growth]), dtype=np.float64
+        floats(states.x),
+        floats(states.y),
+        floats(states.yaw),
+        floats(states.speed),
+        np.ascontiguousarray(marks.wide, dtype=np.bool_),
+        np.ascontiguousarray(marks.changing, dtype=np.bool_),
+        np.ascontiguousarray(marks.checked, dtype=np.bool_),
+        np.array(
+            [0.5 * vehicle.length, 0.5 * vehicle.width, 0.5 * vehicle.wheelbase, config.drivable_shrink]
         ),
-        grid,
-        np.ascontiguousarray(origin, dtype=np.float64),
-        float(resolution),
+        floats(forecast.x),
+        floats(forecast.y),
+        floats(forecast.yaw),
+        floats(forecast.speed),
+        floats(sizes),
+        raster.grid,
+        floats(raster.origin),
+        float(raster.resolution),
         params,
         stride,
         ttc_steps,
@@ -589,8 +594,6 @@ class DrivestackScorer:
         """Checks and scores of the rolled-out `proposals`; `memory` says which lane and offset the
         previous step chose (consistency with it earns a bonus)."""
         config = self.config
-        margin = 2.0 * np.where(scene.forecast.vulnerable, config.vulnerable_margin, config.vehicle_margin)
-        margin[scene.forecast.source < 0] = 0.0  # static obstacles are where they are
         vehicle, forecast, raster, states = scene.vehicle, scene.forecast, self.raster, proposals.states
         along = proposals.s
         steps = along.shape[1]
@@ -632,32 +635,8 @@ class DrivestackScorer:
         arrival = np.where(arrives, reached.argmax(axis=1), steps - 1)
         # the drivable area and the limit are judged while the run lasts; collisions over the horizon
         until = np.arange(steps)[None, :] <= np.minimum(arrival, run_end)[:, None]
-        checks = check_proposals(
-            states.x,
-            states.y,
-            states.yaw,
-            states.speed,
-            wide,
-            changing,
-            until,
-            (vehicle.length, vehicle.width, vehicle.wheelbase),
-            forecast.x,
-            forecast.y,
-            forecast.yaw,
-            forecast.speed,
-            forecast.length + margin,
-            forecast.width + margin,
-            np.where(
-                forecast.vulnerable[None, :],
-                np.array(config.vulnerable_growth)[:, None],
-                np.array(config.vehicle_growth)[:, None],
-            ),
-            raster.grid,
-            raster.origin,
-            raster.resolution,
-            scene.dt,
-            config,
-        )
+        marks = StepMarks(wide, changing, until)
+        checks = check_proposals(states, vehicle, marks, forecast, raster, scene.dt, config)
         checks = checks.until(arrival, steps)
         # the limit the plan respects: the map's, or the envelope where the goal asks for more, an
         # excuse only the arrival it buys makes (none where the run ends inside the horizon without)
