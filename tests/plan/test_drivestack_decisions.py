@@ -13,6 +13,7 @@ import scenes
 
 from drivestack.core.geometry import box_corners, box_distance
 from drivestack.core.map import Lane, LaneGraph, StopLine
+from drivestack.core.planner import PlannerInit
 from drivestack.core.scenario import (
     AgentType,
     EgoState,
@@ -29,8 +30,7 @@ from drivestack.core.scenario import (
 from drivestack.metrics import evaluate
 from drivestack.plan import make_planner
 from drivestack.plan.drivestack import DrivestackPlanner
-from drivestack.plan.drivestack.decide import Scene
-from drivestack.plan.drivestack.scoring import Checks, Scores
+from drivestack.plan.drivestack.scoring import Scores
 from drivestack.sim.record import RunRecord
 from drivestack.sim.runner import simulate
 
@@ -252,10 +252,18 @@ def test_counts_on_no_arrival_after_the_recording_ends() -> None:
     arrivals: list[bool] = []
 
     class Watched(DrivestackPlanner):
-        def _score(self, scene: Scene, *args: Any) -> tuple[Scores, Checks]:
-            scores, checks = super()._score(scene, *args)
-            arrivals.append(bool(scores.goal.any()))
-            return scores, checks
+        def initialize(self, init: PlannerInit) -> None:
+            super().initialize(init)
+            assert self._run is not None
+            scorer = self._run.scorer
+
+            class Watching:
+                def score(self, *args: Any) -> Scores:
+                    scores = scorer.score(*args)
+                    arrivals.append(bool(scores.goal.any()))
+                    return scores
+
+            self._run = dataclasses.replace(self._run, scorer=Watching())
 
     record = simulate(scenario, scenes.EGO_ID, Watched())
     assert record.termination == "recording_end"

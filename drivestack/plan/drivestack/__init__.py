@@ -7,7 +7,9 @@ from drivestack.plan.drivestack.config import (
     ProposalConfig,
     ScoringConfig,
 )
-from drivestack.plan.drivestack.planner import Decision, DrivestackPlanner
+from drivestack.plan.drivestack.explain import Decision
+from drivestack.plan.drivestack.planner import DrivestackPlanner
+from drivestack.plan.drivestack.stages import Proposals, ProposalSource, Scorer
 
 __all__ = [
     "Decision",
@@ -15,5 +17,8 @@ __all__ = [
     "DrivestackConfig",
     "DrivestackPlanner",
     "ProposalConfig",
+    "ProposalSource",
+    "Proposals",
+    "Scorer",
     "ScoringConfig",
 ]
