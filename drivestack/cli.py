@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from drivestack.data.query import OutputFormat
+    from drivestack.plan import PlannerOptions
     from drivestack.sim.world import SimConfig
 
 app = typer.Typer(
@@ -595,6 +596,19 @@ def _sim_config(max_steps: int) -> SimConfig:
     return SimConfig(limits=RunLimits(max_steps=max_steps))
 
 
+VocabularyOption = Annotated[
+    Path | None,
+    typer.Option(help="Motion vocabulary (.npz, from train-vocabulary) for the planner drivestack-vocab."),
+]
+
+
+def _planner_options(vocabulary: Path | None) -> PlannerOptions:
+    """The planner options the CLI's flags give."""
+    from drivestack.plan import PlannerOptions
+
+    return PlannerOptions(vocabulary=str(vocabulary) if vocabulary is not None else None)
+
+
 @app.command()
 def simulate(
     scenario: Annotated[
@@ -602,7 +616,7 @@ def simulate(
         typer.Argument(help="Scenario unit (file#member for one of several), or a stored scenario id / key."),
     ],
     planner: Annotated[
-        str, typer.Option(help="Planner: drivestack, idm, constant-velocity or log-replay.")
+        str, typer.Option(help="Planner: drivestack, drivestack-vocab, idm, constant-velocity or log-replay.")
     ] = "drivestack",
     agents: Annotated[str, typer.Option(help="Other agents: log (replayed) or idm (reactive).")] = "log",
     problem: Annotated[int | None, typer.Option(help="Planning problem id [default: each].")] = None,
@@ -615,6 +629,7 @@ def simulate(
         int, typer.Option(help="The frame --png shows: a step of the run (negative: from the end).")
     ] = 0,
     max_steps: MaxStepsOption = DEFAULT_RUN_LIMITS.max_steps,
+    vocabulary: VocabularyOption = None,
 ) -> None:
     """Run a planner closed-loop on a scenario's planning problem(s) and print one line per problem:
     score, goal, collisions and what went wrong (with several problems, the files get the problem id
@@ -623,7 +638,7 @@ def simulate(
     from drivestack.bench.replay import replay_row
     from drivestack.viz.outputs import numbered, write_outputs
 
-    config = BenchConfig((planner,), (agents,), _sim_config(max_steps))
+    config = BenchConfig((planner,), (agents,), _sim_config(max_steps), _planner_options(vocabulary))
     outputs = {
         name: path for name, path in (("gif", gif), ("mp4", mp4), ("mcap", mcap), ("png", png)) if path
     }
@@ -648,6 +663,7 @@ def simulate(
                 agents,
                 config.sim,
                 _advance(progress, task),
+                config.planner_options,
             )
         console.print(f"{title}: {_run_line(values)}", highlight=False, soft_wrap=True)
         if values["status"] != "ok":
@@ -661,7 +677,7 @@ def simulate(
                 "planner": planner,
                 "agents": agents,
             }
-            run = replay_row(row, config.sim, scenario=loaded)
+            run = replay_row(row, config.sim, scenario=loaded, options=config.planner_options)
             files = {name: numbered(path, chosen.id, len(problems) > 1) for name, path in outputs.items()}
             with err_console.status("writing " + ", ".join(display_text(path) for path in files.values())):
                 written = write_outputs(loaded, run.record, frame=frame, **files)
@@ -700,7 +716,8 @@ def bench(
     planner: Annotated[
         str,
         typer.Option(
-            help="Planner name(s), comma-separated: drivestack, idm, constant-velocity, log-replay."
+            help="Planner name(s), comma-separated: drivestack, drivestack-vocab, idm, constant-velocity, "
+            "log-replay."
         ),
     ],
     out: Annotated[Path, typer.Option(help="Output folder: manifest.json and results.parquet.")],
@@ -714,6 +731,7 @@ def bench(
         bool, typer.Option("--allow-errors", help="Exit 0 even when runs errored (pipelines).")
     ] = False,
     max_steps: MaxStepsOption = DEFAULT_RUN_LIMITS.max_steps,
+    vocabulary: VocabularyOption = None,
 ) -> None:
     """Run every scenario x problem x planner x agents combination not yet in OUT; print the aggregate
     (exit 1 when OUT holds error rows, unless --allow-errors)."""
@@ -731,7 +749,9 @@ def bench(
     )
     from drivestack.bench.backends import make_executor
 
-    config = BenchConfig(_names(planner), _names(agents), _sim_config(max_steps))
+    config = BenchConfig(
+        _names(planner), _names(agents), _sim_config(max_steps), _planner_options(vocabulary)
+    )
     sources = find_sources(target, str(store) if store else None, limit)
     if not sources:
         err_console.print(f"nothing to run: --limit {limit} selects no scenario", highlight=False)

@@ -27,7 +27,7 @@ from drivestack.core.names import display_text
 from drivestack.core.planner import is_oracle
 from drivestack.core.scenario import PlanningProblem, Scenario
 from drivestack.metrics import ScenarioMetrics, evaluate
-from drivestack.plan import PLANNERS, make_planner
+from drivestack.plan import PLANNERS, PlannerOptions, make_planner
 from drivestack.sim.agents import AGENT_MODES
 from drivestack.sim.record import RunRecord
 from drivestack.sim.runner import simulate
@@ -36,11 +36,13 @@ from drivestack.sim.world import SimConfig
 
 @dataclass(frozen=True)
 class BenchConfig:
-    """What to run: `planners` and `agents` modes (every pair), on the simulator `sim` settings."""
+    """What to run: `planners` and `agents` modes (every pair), on the simulator `sim` settings;
+    planners are built with `planner_options` (e.g. the vocabulary file of drivestack-vocab)."""
 
     planners: tuple[str, ...]
     agents: tuple[str, ...] = ("log",)
     sim: SimConfig = field(default_factory=SimConfig)
+    planner_options: PlannerOptions = field(default_factory=PlannerOptions)
 
     def __post_init__(self) -> None:
         unknown = [name for name in self.planners if name not in PLANNERS]
@@ -51,6 +53,7 @@ class BenchConfig:
         if wrong or not self.agents:
             named = display_text(", ".join(wrong)) or "none given"
             raise ConfigError(f"unknown agents mode {named}; expected modes among {', '.join(AGENT_MODES)}")
+        self.planner_options.check(self.planners)
 
     @property
     def combinations(self) -> list[tuple[str, str]]:
@@ -60,11 +63,12 @@ class BenchConfig:
 
 @dataclass(frozen=True)
 class Task:
-    """One scenario and the (planner, agents) combinations to run on it."""
+    """One scenario and the (planner, agents) combinations to run on it, and how planners are built."""
 
     source: Source
     combinations: tuple[tuple[str, str], ...]
     sim: SimConfig
+    planner_options: PlannerOptions = field(default_factory=PlannerOptions)
 
 
 def _reason(error: BaseException) -> str:
@@ -96,11 +100,12 @@ def run_one(
     agents: str,
     sim: SimConfig,
     progress: Callable[[int, int], None] | None = None,
+    planner_options: PlannerOptions | None = None,
 ) -> dict[str, Any]:
     """The result values of one run (row columns but the identity ones): simulate (`progress` as
     `simulate`'s), then score (status "ok"), or why it was skipped. Exceptions of the run or the
     scoring propagate."""
-    planner = make_planner(planner_name)
+    planner = make_planner(planner_name, planner_options)
     human = scenario.recorded_ego(problem.id)
     if is_oracle(planner) and human is None:
         return {"status": "skipped", "error": "no recorded human ego for this problem (no solution file)"}
@@ -139,7 +144,7 @@ def run_task(task: Task) -> list[dict[str, Any]]:
     for problem in scenario.planning_problems:
         for planner, agents in task.combinations:
             try:
-                values = run_one(scenario, problem, planner, agents, task.sim)
+                values = run_one(scenario, problem, planner, agents, task.sim, None, task.planner_options)
             except Exception as error:  # one failing run must not lose the others
                 values = {"status": "error", "error": _reason(error), "dt": scenario.dt}
             rows.append(_row(source, scenario, problem.id, planner, agents, **values))
@@ -188,7 +193,7 @@ def run_bench(
     for source in sources:
         missing = tuple(c for c in config.combinations if (source.name, *c) not in finished)
         if missing:
-            tasks.append(Task(source, missing, config.sim))
+            tasks.append(Task(source, missing, config.sim, config.planner_options))
     added = 0
     for count, (task, result) in enumerate(executor.map(run_task, tasks), start=1):
         if isinstance(result, BaseException):  # the worker itself failed (e.g. died)
@@ -224,4 +229,5 @@ def bench_config_record(config: BenchConfig, target: str, limit: int | None, wor
         "limit": limit,
         "workers": workers,
         "sim": dataclasses.asdict(config.sim),
+        "planner_options": dataclasses.asdict(config.planner_options),
     }

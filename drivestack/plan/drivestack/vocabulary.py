@@ -1,0 +1,89 @@
+"""A proposal source learned from recorded drivers: the motions of a `MotionVocabulary`, at the ego.
+
+Every step, `VocabularySource.propose` picks the motions whose start speed is nearest the ego's
+(within `speed_tolerance`, at most `max_proposals`), resamples them onto the planner's step grid,
+places them at the ego's pose (each motion is relative to its start pose) and hands them to the
+simulator's tracker like any other reference (`stages.rolled_out`), in the ego's lane option. The
+planner's one scorer then scores them beside the rule-based proposals: a learned motion is chosen
+only where it scores best under the same gates (no at-fault collision, on the drivable area) and
+terms. Beyond the vocabulary's horizon a motion holds its last speed and heading.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from drivestack.core.geometry import wrap_angle
+from drivestack.core.motions import MotionVocabulary
+from drivestack.plan.drivestack.decide import LaneOption, Scene
+from drivestack.plan.drivestack.stages import Proposals, rolled_out
+
+FloatArray = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class VocabularySourceConfig:
+    """Which motions are proposed: those starting within `speed_tolerance` [m/s] (or
+    `relative_tolerance` of the ego's speed, whichever is larger) of the ego's speed, the
+    `max_proposals` nearest in start speed."""
+
+    speed_tolerance: float = 1.0
+    relative_tolerance: float = 0.1
+    max_proposals: int = 32
+
+
+class VocabularySource:
+    """Proposes the vocabulary's motions at the ego (see the module docstring)."""
+
+    def __init__(self, vocabulary: MotionVocabulary, config: VocabularySourceConfig | None = None) -> None:
+        self.vocabulary = vocabulary
+        self.config = config or VocabularySourceConfig()
+
+    def chosen(self, speed: float) -> NDArray[np.int64]:
+        """Rows of the motions proposed for an ego at `speed` [m/s], nearest start speed first."""
+        config = self.config
+        gap = np.abs(self.vocabulary.start_speed - speed)
+        tolerance = max(config.speed_tolerance, config.relative_tolerance * speed)
+        near = np.flatnonzero(gap <= tolerance)
+        return near[np.argsort(gap[near], kind="stable")][: config.max_proposals]
+
+    def propose(self, scene: Scene, options: list[LaneOption]) -> Proposals:
+        """The chosen motions at the ego's pose, rolled out in the ego's lane option (option 0)."""
+        ego = scene.ego
+        rows = self.chosen(float(ego.speed))
+        x, y, yaw, speed = self.local(rows, scene.times)
+        cos, sin = np.cos(ego.yaw), np.sin(ego.yaw)
+        return rolled_out(
+            scene,
+            options,
+            np.zeros(len(rows), dtype=np.int64),
+            ego.x + cos * x - sin * y,
+            ego.y + sin * x + cos * y,
+            np.asarray(wrap_angle(ego.yaw + yaw), dtype=np.float64),
+            speed,
+        )
+
+    def local(self, rows: NDArray[np.int64], times: FloatArray) -> tuple[FloatArray, ...]:
+        """x, y [m], yaw [rad], speed [m/s] (M, T) of the motions `rows` at `times` (T,) [s] from their
+        start, in their start frame: linear between the vocabulary's samples, then holding the last
+        speed and heading."""
+        vocabulary = self.vocabulary
+        last = len(vocabulary.times) - 1
+        position = np.asarray(times, dtype=np.float64) / vocabulary.dt
+        low = np.minimum(np.floor(position).astype(np.int64), last - 1)
+        frac = np.minimum(position - low, 1.0)
+        beyond = np.maximum(times - vocabulary.horizon, 0.0)  # [s] past the vocabulary's horizon
+
+        def sample(values: FloatArray) -> FloatArray:
+            picked = values[rows]
+            return picked[:, low] * (1.0 - frac) + picked[:, low + 1] * frac
+
+        x, y, yaw, speed = (
+            sample(values) for values in (vocabulary.x, vocabulary.y, vocabulary.yaw, vocabulary.speed)
+        )
+        run = vocabulary.speed[rows, -1:] * beyond[None, :]
+        heading = vocabulary.yaw[rows, -1:]
+        return x + run * np.cos(heading), y + run * np.sin(heading), yaw, speed
