@@ -74,6 +74,23 @@ def test_motions_are_chosen_by_start_speed_and_resampled_onto_the_planner_grid()
     assert (y == 0.0).all() and (yaw == 0.0).all() and (speed == 9.5).all()
 
 
+def test_a_motion_shifted_to_the_ego_speed_keeps_its_path_and_accelerations() -> None:
+    radius, speed = 50.0, 10.0  # a left curve at 10 m/s
+    angle = speed * TIMES / radius
+    curve = (radius * np.sin(angle), radius * (1.0 - np.cos(angle)), angle, np.full(len(TIMES), speed))
+    source = VocabularySource(hand_made(curve, motion(9.5, 1.0)))
+    x, y, yaw, driven = source.local(np.array([0, 1]), TIMES, 11.0)
+    np.testing.assert_allclose(driven[0], 11.0)  # starts at the ego's speed, keeps the motion's (none)
+    on = 11.0 * TIMES < speed * TIMES[-1]  # the curve is 80 m long: then straight on
+    np.testing.assert_allclose(np.hypot(x[0, on], y[0, on] - radius), radius, atol=0.01)  # on the curve
+    np.testing.assert_allclose(yaw[0, on], 11.0 * TIMES[on] / radius, atol=0.01)  # 11 m/s along it
+    np.testing.assert_allclose(yaw[0, ~on], speed * TIMES[-1] / radius)
+    np.testing.assert_allclose(driven[1], np.maximum(motion(9.5, 1.0)[3] + 1.5, 0.0))  # accelerations kept
+    assert driven[1, 0] == 11.0 and (y[1] == 0.0).all() and np.all(np.diff(x[1]) > 0.0)
+    slower = source.local(np.array([1]), TIMES, 0.0)[3]  # 9.5 m/s slower: standing until it picks up
+    assert slower[0, 0] == 0.0 and (slower >= 0.0).all() and slower[0, -1] == pytest.approx(7.5)
+
+
 class Watched(DrivestackPlanner):
     """drivestack with a vocabulary source, keeping every step's proposals and scores."""
 

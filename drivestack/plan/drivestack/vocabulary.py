@@ -28,11 +28,13 @@ FloatArray = NDArray[np.float64]
 class VocabularySourceConfig:
     """Which motions are proposed: those starting within `speed_tolerance` [m/s] (or
     `relative_tolerance` of the ego's speed, whichever is larger) of the ego's speed, the
-    `max_proposals` nearest in start speed."""
+    `max_proposals` nearest in start speed; with `match_speed`, each shifted to start at the ego's
+    speed (see `VocabularySource.local`)."""
 
     speed_tolerance: float = 1.0
     relative_tolerance: float = 0.1
     max_proposals: int = 32
+    match_speed: bool = True
 
 
 class VocabularySource:
@@ -51,10 +53,10 @@ class VocabularySource:
         return near[np.argsort(gap[near], kind="stable")][: config.max_proposals]
 
     def propose(self, scene: Scene, options: list[LaneOption]) -> Proposals:
-        """The chosen motions at the ego's pose, rolled out in the ego's lane option (option 0)."""
+        """The chosen motions at the ego's pose and speed, rolled out in the ego's lane option (0)."""
         ego = scene.ego
         rows = self.chosen(float(ego.speed))
-        x, y, yaw, speed = self.local(rows, scene.times)
+        x, y, yaw, speed = self.local(rows, scene.times, float(ego.speed))
         cos, sin = np.cos(ego.yaw), np.sin(ego.yaw)
         return rolled_out(
             scene,
@@ -66,24 +68,45 @@ class VocabularySource:
             speed,
         )
 
-    def local(self, rows: NDArray[np.int64], times: FloatArray) -> tuple[FloatArray, ...]:
+    def local(
+        self, rows: NDArray[np.int64], times: FloatArray, start_speed: float | None = None
+    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
         """x, y [m], yaw [rad], speed [m/s] (M, T) of the motions `rows` at `times` (T,) [s] from their
-        start, in their start frame: linear between the vocabulary's samples, then holding the last
-        speed and heading."""
+        start, in their start frame. With `start_speed` [m/s] (and `config.match_speed`) each motion's
+        speed is shifted to start there (its accelerations kept, never below 0) and it is driven at
+        that speed along its own path; beyond the vocabulary's horizon (and its path's end) it holds
+        its last speed and heading."""
         vocabulary = self.vocabulary
+        shift = np.zeros(len(rows))
+        if start_speed is not None and self.config.match_speed:
+            shift = start_speed - vocabulary.start_speed[rows]
+        speed = np.maximum(vocabulary.speed[rows] + shift[:, None], 0.0)  # (M, K) on the vocabulary's grid
+        step = vocabulary.dt
+        travel = np.concatenate(
+            [np.zeros((len(rows), 1)), np.cumsum(0.5 * (speed[:, 1:] + speed[:, :-1]) * step, axis=1)], axis=1
+        )
+        x, y, yaw = vocabulary.x[rows], vocabulary.y[rows], vocabulary.yaw[rows]
+        along = np.concatenate(
+            [np.zeros((len(rows), 1)), np.cumsum(np.hypot(np.diff(x, axis=1), np.diff(y, axis=1)), axis=1)],
+            axis=1,
+        )
         last = len(vocabulary.times) - 1
-        position = np.asarray(times, dtype=np.float64) / vocabulary.dt
+        position = np.asarray(times, dtype=np.float64) / step
         low = np.minimum(np.floor(position).astype(np.int64), last - 1)
         frac = np.minimum(position - low, 1.0)
         beyond = np.maximum(times - vocabulary.horizon, 0.0)  # [s] past the vocabulary's horizon
-
-        def sample(values: FloatArray) -> FloatArray:
-            picked = values[rows]
-            return picked[:, low] * (1.0 - frac) + picked[:, low + 1] * frac
-
-        x, y, yaw, speed = (
-            sample(values) for values in (vocabulary.x, vocabulary.y, vocabulary.yaw, vocabulary.speed)
+        speed_at = speed[:, low] * (1.0 - frac) + speed[:, low + 1] * frac
+        travel_at = (
+            travel[:, low] * (1.0 - frac) + travel[:, low + 1] * frac + speed[:, -1:] * beyond[None, :]
         )
-        run = vocabulary.speed[rows, -1:] * beyond[None, :]
-        heading = vocabulary.yaw[rows, -1:]
-        return x + run * np.cos(heading), y + run * np.sin(heading), yaw, speed
+        out_x, out_y, out_yaw = (np.empty((len(rows), len(times))) for _ in range(3))
+        for row in range(len(rows)):  # at most `max_proposals` motions
+            on_path = np.minimum(travel_at[row], along[row, -1])
+            out_x[row] = np.interp(on_path, along[row], x[row])
+            out_y[row] = np.interp(on_path, along[row], y[row])
+            out_yaw[row] = np.interp(on_path, along[row], yaw[row])
+        past_end = travel_at - along[:, -1:]  # [m] beyond the path's end: straight on
+        heading = yaw[:, -1:]
+        out_x += past_end.clip(0.0) * np.cos(heading)
+        out_y += past_end.clip(0.0) * np.sin(heading)
+        return out_x, out_y, out_yaw, speed_at
