@@ -500,9 +500,9 @@ def show(
     tag chosen by --tag/--agent, else the tags active at the step drawn."""
     from rich.table import Table
 
+    from drivestack.core.facts import motion_time_step
     from drivestack.core.names import safe_file_name
     from drivestack.data.mining.runner import scenario_tags
-    from drivestack.data.mining.scene import motion_time_step
     from drivestack.data.store import Store
     from drivestack.viz.bev import choose_focus, render_scene, save_png
     from drivestack.viz.summary import scenario_summary

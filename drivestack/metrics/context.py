@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 
 from drivestack.core.errors import InputError
 from drivestack.core.geometry import box_corners
+from drivestack.core.record import EGO_WHEELBASE, RunRecord
 from drivestack.core.scenario import (
     AgentType,
     PlanningProblem,
@@ -25,7 +26,6 @@ from drivestack.core.scenario import (
 )
 from drivestack.metrics import collisions, lanes, progress
 from drivestack.metrics.config import DEFAULT_CONFIG, MetricsConfig
-from drivestack.sim.record import EGO_WHEELBASE, RunRecord
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]

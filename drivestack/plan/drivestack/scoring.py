@@ -628,7 +628,8 @@ class DrivestackScorer:
         changing = (shifting & (sides != 0)[:, None]) | straddling
         wide = crossing | changing
         # a run ends where a goal state holds: what a proposal would do after reaching it never happens
-        reached = self.goal.mask(scene.step, states.x, states.y, states.yaw, states.speed)
+        horizon = scene.step + np.arange(steps)
+        reached = self.goal.mask(horizon, states.x, states.y, states.yaw, states.speed)
         reached[:, 0] = False
         reached[:, run_end + 1 :] = False  # an arrival after the run ends never happens
         arrives = reached.any(axis=1)
