@@ -690,7 +690,7 @@ def bench(
         find_sources,
         run_bench,
     )
-    from drivestack.bench.backends import make_executor
+    from drivestack.parallel.backends import make_executor
 
     config = BenchConfig(_names(planner), _names(agents), _sim_config(max_steps))
     sources = find_sources(target, str(store) if store else None, limit)

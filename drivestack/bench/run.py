@@ -19,7 +19,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from drivestack.bench.executors import Executor
 from drivestack.bench.results import ResultStore, aggregate
 from drivestack.bench.sources import Source
 from drivestack.core.errors import ConfigError
@@ -28,6 +27,7 @@ from drivestack.core.planner import is_oracle
 from drivestack.core.record import RunRecord
 from drivestack.core.scenario import PlanningProblem, Scenario
 from drivestack.metrics import ScenarioMetrics, evaluate
+from drivestack.parallel.executors import Executor
 from drivestack.plan import PLANNERS, make_planner
 from drivestack.sim.agents import AGENT_MODES
 from drivestack.sim.runner import simulate

@@ -58,7 +58,7 @@ from drivestack.plan.drivestack.explain import explain
 from drivestack.plan.drivestack.proposals import RuleBasedSource
 from drivestack.plan.drivestack.scoring import DrivestackScorer, PastMotion, choose
 from drivestack.plan.drivestack.stages import Memory, Proposals, ProposalSource, Scorer
-from drivestack.predict import AgentStates, Forecast, LanePaths, constant_velocity, lane_following
+from drivestack.predict import AgentStates, Forecast, LanePaths
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -122,8 +122,6 @@ class DrivestackPlanner:
     ) -> None:
         """`extra_sources` propose next to the rule-based source; the same scorer scores them all."""
         self.config = config or DrivestackConfig()
-        if self.config.forecast_model not in ("lane", "cv"):
-            raise ConfigError(f"forecast_model {self.config.forecast_model!r}: expected 'lane' or 'cv'")
         self.sources: tuple[ProposalSource, ...] = (RuleBasedSource(self.config), *extra_sources)
         self.decision: Decision | None = None
         self._memory = Memory()
@@ -190,10 +188,7 @@ class DrivestackPlanner:
         agents = AgentStates.from_tracks(observation.agents, dt=observation.dt)
         near = np.hypot(agents.x - ego.x, agents.y - ego.y) <= config.decisions.perception_range
         agents = agents.take(near)
-        if config.forecast_model == "lane":
-            forecast = lane_following(agents, run.context.paths, times, config.forecast)
-        else:
-            forecast = constant_velocity(agents, times)
+        forecast = config.forecast_model.forecast(agents, run.context.paths, times, config.forecast)
         statics = self._static_obstacles(observation.static_obstacles)
         forecast = _with_statics(forecast, statics)
         forecast, statics = _with_occupancies(forecast, statics, observation, len(times))

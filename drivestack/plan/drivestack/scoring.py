@@ -431,26 +431,27 @@ def comfortable(
     replanning every step makes of them; a proposal that starts out of bounds is judged from its
     second step), and so must the states' lateral acceleration and yaw rate."""
     count, steps = acceleration.shape
+    bounds = config.comfort
     now = len(past.acceleration)
     lon = np.concatenate([np.broadcast_to(past.acceleration, (count, now)), acceleration], axis=1)
     heading = np.unwrap(np.concatenate([np.broadcast_to(past.yaw, (count, now)), yaw], axis=1), axis=1)
-    smooth = (config.accel_window, 2, 0)
+    smooth = (bounds.accel_window, 2, 0)
     judged: tuple[tuple[FloatArray, Stages, tuple[float, float]], ...] = (
-        (lon, (smooth,), (config.min_lon_accel, config.max_lon_accel)),
-        (lon, (smooth, (config.jerk_window, 2, 1)), (-config.max_lon_jerk, config.max_lon_jerk)),
-        (heading, ((config.yaw_window, 2, 1),), (-config.max_yaw_rate, config.max_yaw_rate)),
-        (heading, ((config.yaw_window, 3, 2),), (-config.max_yaw_accel, config.max_yaw_accel)),
+        (lon, (smooth,), (bounds.min_lon_accel, bounds.max_lon_accel)),
+        (lon, (smooth, (bounds.jerk_window, 2, 1)), (-bounds.max_abs_lon_jerk, bounds.max_abs_lon_jerk)),
+        (heading, ((bounds.yaw_window, 2, 1),), (-bounds.max_abs_yaw_rate, bounds.max_abs_yaw_rate)),
+        (heading, ((bounds.yaw_window, 3, 2),), (-bounds.max_abs_yaw_accel, bounds.max_abs_yaw_accel)),
     )
     ok = np.ones(count, dtype=bool)
     for signal, stages, bound in judged:  # four signals, each one batched product
         ok &= _metric_within(signal, stages, bound, now, past.from_start, end, dt)
     until = np.arange(1, steps)[None, :] <= end[:, None]
     later = acceleration[:, 1:]
-    ok &= ~(until & ((later <= config.min_lon_accel) | (later >= config.max_lon_accel))).any(axis=1)
-    ok &= ~(until[:, 1:] & (np.abs(np.diff(later, axis=1)) >= config.max_lon_jerk * dt)).any(axis=1)
+    ok &= ~(until & ((later <= bounds.min_lon_accel) | (later >= bounds.max_lon_accel))).any(axis=1)
+    ok &= ~(until[:, 1:] & (np.abs(np.diff(later, axis=1)) >= bounds.max_abs_lon_jerk * dt)).any(axis=1)
     rate = np.abs(yaw_rate[:, 1:])
-    ok &= (speed[:, 1:] * rate).max(axis=1) < config.max_lat_accel
-    return np.asarray(ok & (rate.max(axis=1) < config.max_yaw_rate), dtype=bool)
+    ok &= (speed[:, 1:] * rate).max(axis=1) < bounds.max_abs_lat_accel
+    return np.asarray(ok & (rate.max(axis=1) < bounds.max_abs_yaw_rate), dtype=bool)
 
 
 @dataclass(frozen=True, eq=False)
