@@ -540,9 +540,9 @@ def show(
     tag chosen by --tag/--agent, else the tags active at the step drawn."""
     from rich.table import Table
 
+    from drivestack.core.facts import motion_time_step
     from drivestack.core.names import safe_file_name
     from drivestack.data.mining.runner import scenario_tags
-    from drivestack.data.mining.scene import motion_time_step
     from drivestack.data.store import Store
     from drivestack.viz.bev import choose_focus, render_scene, save_png
     from drivestack.viz.summary import scenario_summary
@@ -747,7 +747,7 @@ def bench(
         find_sources,
         run_bench,
     )
-    from drivestack.bench.backends import make_executor
+    from drivestack.parallel.backends import make_executor
 
     config = BenchConfig(
         _names(planner), _names(agents), _sim_config(max_steps), _planner_options(vocabulary)

@@ -22,12 +22,12 @@ from typing import Any
 from drivestack.bench.results import MANIFEST, RESULTS, read_results, read_run_manifest
 from drivestack.bench.sources import Source, find_scenario
 from drivestack.core.errors import ConfigError, DrivestackError
+from drivestack.core.record import RunRecord
 from drivestack.core.scenario import PlanningProblem, Scenario
 from drivestack.data.formats.registry import split_label, unit_label
 from drivestack.data.store import Store
 from drivestack.metrics import ScenarioMetrics, evaluate
 from drivestack.plan import PlannerOptions, make_planner
-from drivestack.sim.record import RunRecord
 from drivestack.sim.runner import simulate
 from drivestack.sim.world import SimConfig
 

@@ -19,17 +19,17 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from drivestack.bench.executors import Executor
 from drivestack.bench.results import ResultStore, aggregate
 from drivestack.bench.sources import Source
 from drivestack.core.errors import ConfigError
 from drivestack.core.names import display_text
 from drivestack.core.planner import is_oracle
+from drivestack.core.record import RunRecord
 from drivestack.core.scenario import PlanningProblem, Scenario
 from drivestack.metrics import ScenarioMetrics, evaluate
+from drivestack.parallel.executors import Executor
 from drivestack.plan import PLANNERS, PlannerOptions, make_planner
 from drivestack.sim.agents import AGENT_MODES
-from drivestack.sim.record import RunRecord
 from drivestack.sim.runner import simulate
 from drivestack.sim.world import SimConfig
 

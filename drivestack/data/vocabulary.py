@@ -2,7 +2,7 @@
 
 1. Read the scenarios of one set in key order: their recorded human egos (solution trajectories)
    and, unless `egos_only`, their recorded cars, on the step their motion shows (highD and SinD
-   declare 0.1 s but move 2 and 5 times further per step; `data.mining.scene.retime_factor`, as
+   declare 0.1 s but move 2 and 5 times further per step; `core.facts.retime_factor`, as
    the benchmark runs them). Reading stops once `max_windows` windows are found.
 2. Cut every track into windows of `horizon` [s] without a gap, one starting every `stride` [s];
    resample them to the vocabulary's step `dt` (linear, yaw unwrapped) and express each in the
@@ -29,9 +29,9 @@ from numpy.typing import NDArray
 from scipy.cluster.vq import kmeans2
 
 from drivestack.core.errors import ConfigError
+from drivestack.core.facts import retime_factor
 from drivestack.core.motions import MotionVocabulary
 from drivestack.core.scenario import AgentType, Scenario
-from drivestack.data.mining.scene import retime_factor
 from drivestack.data.sets import set_members
 from drivestack.data.store import Store
 

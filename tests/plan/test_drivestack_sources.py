@@ -1,5 +1,5 @@
 """Extra proposal sources plug into the drivestack planner: their proposals are rolled out, scored
-by the same scorer as the rule-based ones, and may be chosen."""
+by the same scorer as the rule-based ones, and may be chosen; forecast models are named by an enum."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ import dataclasses
 from typing import Any
 
 import numpy as np
+import pytest
 import scenes
 
+from drivestack.core.errors import ConfigError
 from drivestack.core.planner import PlannerInit
 from drivestack.core.scenario import (
     EgoState,
@@ -20,10 +22,11 @@ from drivestack.core.scenario import (
     Shape,
     ShapeKind,
 )
-from drivestack.plan.drivestack import DrivestackPlanner
+from drivestack.plan.drivestack import DrivestackConfig, DrivestackPlanner
 from drivestack.plan.drivestack.decide import LaneOption, Scene
 from drivestack.plan.drivestack.scoring import Scores
 from drivestack.plan.drivestack.stages import OTHER, Proposals, rolled_out
+from drivestack.predict import ForecastModel
 from drivestack.sim.runner import simulate
 
 
@@ -94,3 +97,10 @@ def test_a_source_driving_into_a_stopped_car_is_gated() -> None:
     assert not scores.safe[-1] and scores.total[-1] == -np.inf  # 15 m/s into a car 35 m ahead
     assert scores.checks.collision[-1] < proposals.s.shape[1]
     assert scores.safe.any() and not record.termination.startswith("collision")
+
+
+def test_forecast_models_are_named_by_an_enum() -> None:
+    assert DrivestackConfig(forecast_model="cv").forecast_model is ForecastModel.CV
+    assert DrivestackConfig().forecast_model is ForecastModel.LANE
+    with pytest.raises(ConfigError, match="forecast_model 'kalman'"):
+        DrivestackConfig(forecast_model="kalman")

@@ -254,11 +254,11 @@ def test_a_lower_limit_beyond_the_goal_never_slows_the_ego_below_the_goal_veloci
 def _metric_lon_comfortable(acceleration: np.ndarray, dt: float) -> bool:
     """The comfort metric's longitudinal verdict on a whole run's accelerations."""
     config = MetricsConfig()
-    smoothed = savgol(acceleration, config.accel_window, dt, 2).values
-    jerk = savgol(smoothed, config.jerk_window, dt, 2, 1).values
+    smoothed = savgol(acceleration, config.comfort.accel_window, dt, 2).values
+    jerk = savgol(smoothed, config.comfort.jerk_window, dt, 2, 1).values
     return bool(
-        np.all((smoothed > config.min_lon_accel) & (smoothed < config.max_lon_accel))
-        and np.all(np.abs(jerk) < config.max_abs_lon_jerk)
+        np.all((smoothed > config.comfort.min_lon_accel) & (smoothed < config.comfort.max_lon_accel))
+        and np.all(np.abs(jerk) < config.comfort.max_abs_lon_jerk)
     )
 
 
@@ -297,8 +297,8 @@ def test_comfort_check_agrees_with_the_metric_on_runs_it_sees_whole(
     config = ScoringConfig()
     run = acceleration[: end + 1]
     raw = bool(
-        np.all((run[1:] > config.min_lon_accel) & (run[1:] < config.max_lon_accel))
-        and np.all(np.abs(np.diff(run[1:])) < config.max_lon_jerk * dt)
+        np.all((run[1:] > config.comfort.min_lon_accel) & (run[1:] < config.comfort.max_lon_accel))
+        and np.all(np.abs(np.diff(run[1:])) < config.comfort.max_abs_lon_jerk * dt)
     )
     assert _planner_lon_comfortable(acceleration, end, dt) == (_metric_lon_comfortable(run, dt) and raw)
 
@@ -317,10 +317,13 @@ def test_comfort_check_judges_the_heading_as_the_metric_does_at_the_runs_end() -
         return bool(comfortable(zeros, zeros, yaw[None, :], zeros, past, np.array([end]), dt, config)[0])
 
     end = 9
-    yaw_accel = savgol(yaw[: end + 1], metric.yaw_window, dt, 3, 2).values
-    assert np.abs(yaw_accel).max() >= metric.max_abs_yaw_accel
-    assert np.abs(savgol(yaw[: end + 1], metric.yaw_window, dt, 2, 1).values).max() < metric.max_abs_yaw_rate
+    yaw_accel = savgol(yaw[: end + 1], metric.comfort.yaw_window, dt, 3, 2).values
+    assert np.abs(yaw_accel).max() >= metric.comfort.max_abs_yaw_accel
+    assert (
+        np.abs(savgol(yaw[: end + 1], metric.comfort.yaw_window, dt, 2, 1).values).max()
+        < metric.comfort.max_abs_yaw_rate
+    )
     assert not verdict(end)
-    calm = savgol(yaw[:6], metric.yaw_window, dt, 3, 2).values
-    assert np.abs(calm).max() < metric.max_abs_yaw_accel
+    calm = savgol(yaw[:6], metric.comfort.yaw_window, dt, 3, 2).values
+    assert np.abs(calm).max() < metric.comfort.max_abs_yaw_accel
     assert verdict(5)

@@ -81,10 +81,10 @@ def test_a_motion_shifted_to_the_ego_speed_keeps_its_path_and_accelerations() ->
     source = VocabularySource(hand_made(curve, motion(9.5, 1.0)))
     x, y, yaw, driven = source.local(np.array([0, 1]), TIMES, 11.0)
     np.testing.assert_allclose(driven[0], 11.0)  # starts at the ego's speed, keeps the motion's (none)
-    on = 11.0 * TIMES < speed * TIMES[-1]  # the curve is 80 m long: then straight on
-    np.testing.assert_allclose(np.hypot(x[0, on], y[0, on] - radius), radius, atol=0.01)  # on the curve
-    np.testing.assert_allclose(yaw[0, on], 11.0 * TIMES[on] / radius, atol=0.01)  # 11 m/s along it
-    np.testing.assert_allclose(yaw[0, ~on], speed * TIMES[-1] / radius)
+    along = speed * TIMES[-1] / 11.0 > TIMES  # the curve is 80 m long: then straight on
+    np.testing.assert_allclose(np.hypot(x[0, along], y[0, along] - radius), radius, atol=0.01)  # on the curve
+    np.testing.assert_allclose(yaw[0, along], 11.0 * TIMES[along] / radius, atol=0.01)  # 11 m/s along it
+    np.testing.assert_allclose(yaw[0, ~along], speed * TIMES[-1] / radius)
     np.testing.assert_allclose(driven[1], np.maximum(motion(9.5, 1.0)[3] + 1.5, 0.0))  # accelerations kept
     assert driven[1, 0] == 11.0 and (y[1] == 0.0).all() and np.all(np.diff(x[1]) > 0.0)
     slower = source.local(np.array([1]), TIMES, 0.0)[3]  # 9.5 m/s slower: standing until it picks up

@@ -1,35 +1,15 @@
 """The planner's explanation of a step: what it decided and why, with the best score of every
-alternative it weighed (`Decision`), named from the chosen proposal's lane option, kind and what
+alternative it weighed (a `core.record.Decision`), named from the chosen proposal's lane option, kind and what
 limited it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
+from drivestack.core.record import Decision
 from drivestack.plan.drivestack.decide import LaneOption, Scene
 from drivestack.plan.drivestack.scoring import Scores
 from drivestack.plan.drivestack.stages import BRAKE, FIRM, LEADER, OTHER, SLOW, STOP, WALL, Memory, Proposals
-
-
-@dataclass(frozen=True)
-class Decision:
-    """What the planner decided at one step and why: `action` (follow_lane, follow_lead, stop,
-    yield, lane_change_left/right, abort_lane_change, emergency_brake), `reason`, the chosen
-    proposal's `score`, the best score of each alternative action (or why it was not open), and the
-    number of proposals evaluated."""
-
-    step: int
-    action: str
-    reason: str
-    score: float
-    alternatives: tuple[tuple[str, str], ...]
-    proposals: int
-
-    def __str__(self) -> str:
-        others = "; ".join(f"{name} {value}" for name, value in self.alternatives)
-        return f"{self.action}: {self.reason} (score {self.score:.3f}; {self.proposals} proposals) | {others}"
 
 
 def explain(

@@ -26,7 +26,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import shapely
 from numpy.typing import NDArray
 
 from drivestack.core.dynamics import Obstacles, Tracker
@@ -35,11 +34,13 @@ from drivestack.core.geometry import FrenetFrame, Polyline, angle_diff
 from drivestack.core.goal import GoalCheck
 from drivestack.core.map import LaneGraph
 from drivestack.core.planner import Observation, PlannerInit
+from drivestack.core.record import Decision
 from drivestack.core.rules import TrafficRules, traffic_rules
 from drivestack.core.scenario import StaticObstacle, Trajectory, occupancy_boxes
+from drivestack.maps.goal import goal_check
 from drivestack.maps.index import MapIndex
 from drivestack.maps.raster import DRIVABLE, MapRaster
-from drivestack.maps.routing import Corridor, Router, shape_polygon
+from drivestack.maps.routing import Corridor, Router
 from drivestack.plan.drivestack.config import DrivestackConfig
 from drivestack.plan.drivestack.decide import (
     LaneOption,
@@ -53,11 +54,11 @@ from drivestack.plan.drivestack.decide import (
     light_walls,
     making_room,
 )
-from drivestack.plan.drivestack.explain import Decision, explain
+from drivestack.plan.drivestack.explain import explain
 from drivestack.plan.drivestack.proposals import RuleBasedSource
 from drivestack.plan.drivestack.scoring import DrivestackScorer, PastMotion, choose
 from drivestack.plan.drivestack.stages import Memory, Proposals, ProposalSource, Scorer
-from drivestack.predict import AgentStates, Forecast, LanePaths, constant_velocity, lane_following
+from drivestack.predict import AgentStates, Forecast, LanePaths
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -121,10 +122,8 @@ class DrivestackPlanner:
     ) -> None:
         """`extra_sources` propose next to the rule-based source; the same scorer scores them all."""
         self.config = config or DrivestackConfig()
-        if self.config.forecast_model not in ("lane", "cv"):
-            raise ConfigError(f"forecast_model {self.config.forecast_model!r}: expected 'lane' or 'cv'")
         self.sources: tuple[ProposalSource, ...] = (RuleBasedSource(self.config), *extra_sources)
-        self.decision = ""
+        self.decision: Decision | None = None
         self._memory = Memory()
         self._run: _Run | None = None
         self._statics: tuple[tuple[StaticObstacle, ...], Obstacles] | None = None
@@ -139,16 +138,7 @@ class DrivestackPlanner:
         """Build the map context, the router toward the goal, the tracker and the scorer."""
         self._rules = traffic_rules(init.scenario_id)
         context = map_context(init.lane_graph)
-        positions = []
-        for state in init.goal.states:
-            parts = [shape_polygon(region) for region in state.regions]
-            rows = context.index.rows(np.asarray(state.lanelet_ids, dtype=np.int64))
-            parts += list(context.index.polygons[rows[rows >= 0]])
-            geometry = shapely.union_all(parts) if parts else None
-            if geometry is not None:
-                shapely.prepare(geometry)
-            positions.append(geometry)
-        goal = GoalCheck(init.goal, positions)
+        goal = goal_check(init.goal, context.index)
         self._run = _Run(
             init,
             context,
@@ -159,7 +149,7 @@ class DrivestackPlanner:
         )
         self._memory = Memory()
         self._statics = None
-        self.decision = ""
+        self.decision = None
 
     # --- step ------------------------------------------------------------------------------
 
@@ -198,10 +188,7 @@ class DrivestackPlanner:
         agents = AgentStates.from_tracks(observation.agents, dt=observation.dt)
         near = np.hypot(agents.x - ego.x, agents.y - ego.y) <= config.decisions.perception_range
         agents = agents.take(near)
-        if config.forecast_model == "lane":
-            forecast = lane_following(agents, run.context.paths, times, config.forecast)
-        else:
-            forecast = constant_velocity(agents, times)
+        forecast = config.forecast_model.forecast(agents, run.context.paths, times, config.forecast)
         statics = self._static_obstacles(observation.static_obstacles)
         forecast = _with_statics(forecast, statics)
         forecast, statics = _with_occupancies(forecast, statics, observation, len(times))
@@ -228,7 +215,7 @@ class DrivestackPlanner:
             goal=init.goal,
             times=times,
             tracker=run.tracker,
-            arrived=bool(run.goal.mask(observation.step, *now)[0, 0]),
+            arrived=bool(run.goal.mask(np.array([observation.step]), *now)[0, 0]),
             off_road=not bool(run.context.raster.bits(np.array([[ego.x, ego.y]]))[0] & DRIVABLE),
             last_step=init.last_step,
             past=_past_motion(observation, init.initial.step),
@@ -374,7 +361,7 @@ class DrivestackPlanner:
             wall.agent for other in options for wall in other.walls if wall.agent >= 0
         )
         memory.decisions.append(decision)
-        self.decision = str(decision)
+        self.decision = decision
 
 
 def _past_motion(observation: Observation, first_step: int) -> PastMotion:

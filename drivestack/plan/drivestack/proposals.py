@@ -31,7 +31,8 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
-from drivestack.core.dynamics import BicycleState, IdmParams, _advance, _idm, rollout
+from drivestack.core.dynamics import BicycleState, IdmParams, rollout
+from drivestack.core.dynamics.idm import advance, idm_law
 from drivestack.core.geometry import TWO_PI, angle_diff
 from drivestack.core.scenario import Goal
 from drivestack.maps.routing import Corridor
@@ -127,7 +128,7 @@ def _profiles_kernel(
                 station = min(max(int(s / spacing + 0.5), 0), last)
                 target = max(fraction[b] * envelope[corridor[b], station], 0.0)
                 cruise = target * _IDM_TARGET_MARGIN  # IDM's free term fades early: aim higher, ...
-                free = min(_idm(v, cruise, np.inf, 0.0, params), gain * (target - v))  # ... cap at target
+                free = min(idm_law(v, cruise, np.inf, 0.0, params), gain * (target - v))  # ... cap at target
                 free = max(free, -params[3])
                 command = free
                 # each leader keeps its speed, or keeps braking until it stops
@@ -141,7 +142,7 @@ def _profiles_kernel(
                         continue
                     if ahead_speed < 0.5:
                         clearance = min(clearance, gap - _STANDSTILL)
-                    following = _idm(v, cruise, gap, ahead_speed, params)
+                    following = idm_law(v, cruise, gap, ahead_speed, params)
                     following = _acc(
                         following, v, gap, ahead_speed, braking if ahead_speed > 0.0 else 0.0, params
                     )
@@ -160,7 +161,7 @@ def _profiles_kernel(
                         needed = v * v / (2.0 * max(aim, 0.1)) if aim > 0.0 else brake
                         stopping = -needed if needed > _STOP_TRIGGER else command
                     else:
-                        stopping = _idm(v, cruise, aim + params[0], 0.0, params)
+                        stopping = idm_law(v, cruise, aim + params[0], 0.0, params)
                         if room < 0.0 and v > 0.0:
                             stopping = -brake
                     if stopping < command:
@@ -173,7 +174,7 @@ def _profiles_kernel(
                 command = max(command, -np.sqrt(2.0 * limit * v))
             a = min(max(command, a - limit * dt), a + limit * dt)
             a = min(max(a, -brake), max_accel)
-            s, v, a = _advance(s, v, a, dt)
+            s, v, a = advance(s, v, a, dt)
             out[0, b, h + 1], out[1, b, h + 1], out[2, b, h + 1] = s, v, a
     return out, binding
 

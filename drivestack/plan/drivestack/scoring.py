@@ -31,6 +31,7 @@ from numpy.typing import NDArray
 from drivestack.core.dynamics import BicycleState, VehicleParams
 from drivestack.core.filters import savgol_operator, window_samples
 from drivestack.core.goal import GoalCheck
+from drivestack.core.overlap import overlap_interval
 from drivestack.maps.raster import DRIVABLE, MapRaster, raster_cell
 from drivestack.plan.drivestack.config import ScoringConfig
 from drivestack.plan.drivestack.stages import BRAKE, STOP, Memory, Proposals
@@ -47,59 +48,6 @@ _TTC_GRID = 0.1  # [s] nuPlan's time-to-collision sampling
 _GHOST_DEPTH = 0.5  # [m] boxes overlapping at the first step by this much are replayed ghosts
 _SAME_WAY = np.cos(np.deg2rad(35.0))  # agents heading within this of the ego drive alongside it
 _LANE_TOLERANCE = 0.1  # [m] a corner may stick out of its lane before the ego counts as between lanes
-
-
-@njit(cache=True)
-def _reach(
-    axis_x: float, axis_y: float, cos: float, sin: float, half_length: float, half_width: float
-) -> float:
-    """Half extent of a box (heading cos, sin; half sizes) projected on a unit axis."""
-    return half_length * abs(axis_x * cos + axis_y * sin) + half_width * abs(-axis_x * sin + axis_y * cos)
-
-
-@njit(cache=True)
-def _interval(
-    x: float,
-    y: float,
-    cos: float,
-    sin: float,
-    hl: float,
-    hw: float,
-    vx: float,
-    vy: float,
-    ox: float,
-    oy: float,
-    ocos: float,
-    osin: float,
-    ohl: float,
-    ohw: float,
-    ovx: float,
-    ovy: float,
-) -> tuple[float, float]:
-    """Times (start, stop) [s] at which two boxes moving at constant velocities overlap (start > stop:
-    never); the separating axes are both boxes' length and width directions."""
-    start, stop = -np.inf, np.inf
-    dx, dy, dvx, dvy = ox - x, oy - y, ovx - vx, ovy - vy
-    for axis in range(4):
-        if axis == 0:
-            ax, ay = cos, sin
-        elif axis == 1:
-            ax, ay = -sin, cos
-        elif axis == 2:
-            ax, ay = ocos, osin
-        else:
-            ax, ay = -osin, ocos
-        reach = _reach(ax, ay, cos, sin, hl, hw) + _reach(ax, ay, ocos, osin, ohl, ohw)
-        gap = dx * ax + dy * ay
-        rate = dvx * ax + dvy * ay
-        if abs(rate) < 1e-9:
-            if abs(gap) > reach:
-                return np.inf, -np.inf
-            continue
-        first, last = (-reach - gap) / rate, (reach - gap) / rate
-        start = max(start, min(first, last))
-        stop = min(stop, max(first, last))
-    return start, stop
 
 
 @njit(cache=True)
@@ -146,7 +94,7 @@ def _check_kernel(
         if np.isfinite(ax[j, 0]):
             ocos, osin = np.cos(ayaw[j, 0]), np.sin(ayaw[j, 0])
             deep = _GHOST_DEPTH  # a real overlap, not a margin touching the ego
-            start, stop = _interval(
+            start, stop = overlap_interval(
                 ex[0, 0], ey[0, 0], cos0, sin0, half_length - deep, half_width - deep, 0.0, 0.0,
                 ax[j, 0], ay[j, 0], ocos, osin, asize[0, j] - deep, asize[1, j] - deep, 0.0, 0.0,
             )  # fmt: skip
@@ -223,7 +171,7 @@ def _check_kernel(
                     near[4, n],
                     near[5, n],
                 )
-                start, stop = _interval(
+                start, stop = overlap_interval(
                     x, y, cos, sin, half_length, half_width, mvx, mvy, ox, oy, ocos, osin, ohl, ohw, ovx, ovy
                 )
                 overlapping = start <= stop and stop >= 0.0 and start <= span
@@ -239,7 +187,7 @@ def _check_kernel(
                     at_fault = ov <= stopped_agent
                     if not at_fault and bearing <= behind:  # front bumper, or sideways while changing lanes
                         front_x, front_y = x + half_length * cos, y + half_length * sin
-                        start, stop = _interval(
+                        start, stop = overlap_interval(
                             front_x, front_y, cos, sin, 0.0, half_width, mvx, mvy,
                             ox, oy, ocos, osin, ohl, ohw, ovx, ovy,
                         )  # fmt: skip
@@ -256,7 +204,7 @@ def _check_kernel(
                     continue
                 if not check_ttc or not (bearing < ahead or (wide[b, k] and bearing <= behind)):
                     continue
-                start, stop = _interval(  # time to collision: the boxes as they are (as the metric)
+                start, stop = overlap_interval(  # time to collision: the boxes as they are (as the metric)
                     x, y, cos, sin, half_length, half_width, vx, vy,
                     ox, oy, ocos, osin, asize[0, j], asize[1, j], ovx, ovy,
                 )  # fmt: skip
@@ -483,26 +431,27 @@ def comfortable(
     replanning every step makes of them; a proposal that starts out of bounds is judged from its
     second step), and so must the states' lateral acceleration and yaw rate."""
     count, steps = acceleration.shape
+    bounds = config.comfort
     now = len(past.acceleration)
     lon = np.concatenate([np.broadcast_to(past.acceleration, (count, now)), acceleration], axis=1)
     heading = np.unwrap(np.concatenate([np.broadcast_to(past.yaw, (count, now)), yaw], axis=1), axis=1)
-    smooth = (config.accel_window, 2, 0)
+    smooth = (bounds.accel_window, 2, 0)
     judged: tuple[tuple[FloatArray, Stages, tuple[float, float]], ...] = (
-        (lon, (smooth,), (config.min_lon_accel, config.max_lon_accel)),
-        (lon, (smooth, (config.jerk_window, 2, 1)), (-config.max_lon_jerk, config.max_lon_jerk)),
-        (heading, ((config.yaw_window, 2, 1),), (-config.max_yaw_rate, config.max_yaw_rate)),
-        (heading, ((config.yaw_window, 3, 2),), (-config.max_yaw_accel, config.max_yaw_accel)),
+        (lon, (smooth,), (bounds.min_lon_accel, bounds.max_lon_accel)),
+        (lon, (smooth, (bounds.jerk_window, 2, 1)), (-bounds.max_abs_lon_jerk, bounds.max_abs_lon_jerk)),
+        (heading, ((bounds.yaw_window, 2, 1),), (-bounds.max_abs_yaw_rate, bounds.max_abs_yaw_rate)),
+        (heading, ((bounds.yaw_window, 3, 2),), (-bounds.max_abs_yaw_accel, bounds.max_abs_yaw_accel)),
     )
     ok = np.ones(count, dtype=bool)
     for signal, stages, bound in judged:  # four signals, each one batched product
         ok &= _metric_within(signal, stages, bound, now, past.from_start, end, dt)
     until = np.arange(1, steps)[None, :] <= end[:, None]
     later = acceleration[:, 1:]
-    ok &= ~(until & ((later <= config.min_lon_accel) | (later >= config.max_lon_accel))).any(axis=1)
-    ok &= ~(until[:, 1:] & (np.abs(np.diff(later, axis=1)) >= config.max_lon_jerk * dt)).any(axis=1)
+    ok &= ~(until & ((later <= bounds.min_lon_accel) | (later >= bounds.max_lon_accel))).any(axis=1)
+    ok &= ~(until[:, 1:] & (np.abs(np.diff(later, axis=1)) >= bounds.max_abs_lon_jerk * dt)).any(axis=1)
     rate = np.abs(yaw_rate[:, 1:])
-    ok &= (speed[:, 1:] * rate).max(axis=1) < config.max_lat_accel
-    return np.asarray(ok & (rate.max(axis=1) < config.max_yaw_rate), dtype=bool)
+    ok &= (speed[:, 1:] * rate).max(axis=1) < bounds.max_abs_lat_accel
+    return np.asarray(ok & (rate.max(axis=1) < bounds.max_abs_yaw_rate), dtype=bool)
 
 
 @dataclass(frozen=True, eq=False)
@@ -628,7 +577,8 @@ class DrivestackScorer:
         changing = (shifting & (sides != 0)[:, None]) | straddling
         wide = crossing | changing
         # a run ends where a goal state holds: what a proposal would do after reaching it never happens
-        reached = self.goal.mask(scene.step, states.x, states.y, states.yaw, states.speed)
+        horizon = scene.step + np.arange(steps)
+        reached = self.goal.mask(horizon, states.x, states.y, states.yaw, states.speed)
         reached[:, 0] = False
         reached[:, run_end + 1 :] = False  # an arrival after the run ends never happens
         arrives = reached.any(axis=1)

@@ -19,9 +19,9 @@ from numpy.typing import NDArray
 from drivestack.core.dynamics import BicycleState, rollout
 
 if TYPE_CHECKING:
+    from drivestack.core.record import Decision
     from drivestack.maps.routing import Corridor
     from drivestack.plan.drivestack.decide import LaneOption, Scene
-    from drivestack.plan.drivestack.planner import Decision
     from drivestack.plan.drivestack.scoring import Scores
 
 FloatArray = NDArray[np.float64]
