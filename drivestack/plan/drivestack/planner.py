@@ -1,4 +1,4 @@
-"""The drivestack planner: route -> decide -> propose -> forecast -> roll out -> score -> choose.
+"""The drivestack planner: route -> forecast -> decide -> propose -> roll out -> score -> choose.
 
 Every step (`DrivestackPlanner.plan`):
 1. Route: the ego's lane corridor (rebuilt when the ego leaves it or nears its end) and the
@@ -6,16 +6,19 @@ Every step (`DrivestackPlanner.plan`):
 2. Forecast: the agents present now, along their lanes or at constant velocity (`predict`).
 3. Decide (`decide`): per lane option, whether it is open and why, its desired speed, leader and
    mandatory stops (lights, yields, lane ends, goal).
-4. Propose (`proposals`): paths (centerline, lateral offsets, lane changes into open lanes) x
-   speed profiles (IDM at several target speeds and headways, a comfortable stop, an emergency
-   brake), all in one batch.
-5. Roll out the batch with the simulator's own tracker and bicycle (`core.dynamics.rollout`), so
-   what is scored is what the simulator will execute.
-6. Score (`scoring`) like the metrics: at-fault collisions and drivable area gate; progress along
-   the route, time to collision, speed limit, comfort weigh; reaching a goal state counts extra.
-7. Choose the best; when every proposal collides, the one colliding latest (preferring brakes).
+4. Propose: every `ProposalSource` (`stages`) proposes; the rule-based one (`proposals`) gives
+   paths (centerline, lateral offsets, lane changes into open lanes) x speed profiles (IDM at
+   several target speeds and headways, a comfortable stop, an emergency brake), all in one
+   batch; extra sources (`extra_sources`) add theirs.
+5. Roll out each source's batch with the simulator's own tracker and bicycle
+   (`core.dynamics.rollout`), so what is scored is what the simulator will execute.
+6. Score (`scoring.DrivestackScorer`, every source's proposals alike) like the metrics: at-fault
+   collisions and drivable area gate; progress along the route, time to collision, speed limit,
+   comfort weigh; reaching a goal state counts extra.
+7. Choose the best (`scoring.choose`); when every proposal collides, the one colliding latest
+   (preferring brakes).
 The chosen rollout is the returned trajectory (feasible by construction, never NaN), and
-`decision` states what was decided and why, with the best score of each alternative.
+`decision` (`explain`) states what was decided and why, with the best score of each alternative.
 """
 
 from __future__ import annotations
@@ -255,7 +258,7 @@ class DrivestackPlanner:
         config = self.config.decisions
         current = self._corridor(scene, router, context)
         self._memory.corridor = current
-        options = [self._option(scene, current, 0, True, "current lane", 0.0, router)]
+        options = [self._noted(scene, self._option(scene, current, 0, True, "current lane", 0.0))]
         s0 = options[0].s0
         here = current.lane_at(s0)
         if here < 0 or router.index.is_intersection(here):
@@ -279,7 +282,7 @@ class DrivestackPlanner:
             if router.index.is_intersection(neighbour.lane_id):
                 continue
             corridor = router.corridor(neighbour.lane_id)
-            probe = self._option(scene, corridor, side, False, "", 0.0, router)
+            probe = self._option(scene, corridor, side, False, "", 0.0)
             gain = excess_now - float(corridor.excess[corridor.station(probe.s0)])
             continuing = self._memory.changing and corridor.holds(self._memory.target_lane)
             if gain > 0.5:
@@ -297,8 +300,18 @@ class DrivestackPlanner:
                 if gain > 0.5:
                     options[0] = _room_made(options[0], *making_room(scene, gaps, config))
                 continue
-            options.append(self._option(scene, corridor, side, True, reason, gain, router))
+            options.append(self._noted(scene, self._option(scene, corridor, side, True, reason, gain)))
         return options
+
+    def _noted(self, scene: Scene, option: LaneOption) -> LaneOption:
+        """`option`, with the red-light stop lines the ego has come to a full stop at noted in memory
+        (a full stop at the line lets a right turn on red go on, from the next option on)."""
+        front = option.s0 + 0.5 * scene.vehicle.length
+        memory = self._memory
+        for wall in option.walls:
+            if wall.line >= 0 and scene.ego.speed < _STOPPED and wall.s - front < _AT_LINE:
+                memory.stopped_at = memory.stopped_at | {wall.line}
+        return option
 
     def _option(
         self,
@@ -308,7 +321,6 @@ class DrivestackPlanner:
         allowed: bool,
         why: str,
         gain: float,
-        router: Router,
     ) -> LaneOption:
         """One lane option: the ego on the corridor, its envelope, leader and mandatory stops."""
         config = self.config.decisions
@@ -333,10 +345,6 @@ class DrivestackPlanner:
         gaps, lead_speeds, rows = leaders(scene, corridor, s0, config)
         memory = self._memory
         walls = light_walls(scene, corridor, s0, config, self._rules, memory.stopped_at)
-        front = s0 + 0.5 * scene.vehicle.length
-        for wall in walls:  # a full stop at the line lets a right turn on red go on
-            if wall.line >= 0 and scene.ego.speed < _STOPPED and wall.s - front < _AT_LINE:
-                memory.stopped_at = memory.stopped_at | {wall.line}
         walls += conflicts(scene, corridor, s0, float(speeds[corridor.station(s0)]), config, memory.yielding)
         walls += _route_walls(corridor, s0, scene)
         under_way = side != 0 and memory.changing and corridor.holds(memory.target_lane)

@@ -470,34 +470,48 @@ class Scores:
     checks: Checks
 
 
+@dataclass(frozen=True, eq=False)
+class Features:
+    """What the scorer weighs per proposal besides its checks, (B,) each: `progress` [m] along the
+    route, `overspeed` integral [m] over the limit, `comfort` (keeps the comfort metric in bounds),
+    `goal` credit (in (0, 1] where it reaches a goal state, which is then all the progress there
+    is; 0 elsewhere), `lane_changes`, `consistent` (with the previous choice), `offset` [m] off the
+    centerline, `straddle` (share of steps riding the line between two lanes without changing
+    lanes) and `effort` (mean absolute acceleration [m/s2])."""
+
+    progress: FloatArray
+    overspeed: FloatArray
+    comfort: BoolArray
+    goal: FloatArray
+    lane_changes: IntArray
+    consistent: BoolArray
+    offset: FloatArray
+    straddle: FloatArray
+    effort: FloatArray
+
+
 def score_proposals(
     checks: Checks,
+    features: Features,
     steps: int,
     gate: int,
-    progress: FloatArray,
-    overspeed: FloatArray,
-    comfort: BoolArray,
-    goal: FloatArray,
-    lane_changes: IntArray,
-    consistent: BoolArray,
-    offset: FloatArray,
-    straddle: FloatArray,
-    effort: FloatArray,
     offroad_now: bool,
     horizon: float,
     config: ScoringConfig,
 ) -> Scores:
     """Combine the checks of proposals over `steps` (T) steps (at-fault collisions before step
-    `gate` are unsafe, later ones cost) with progress [m] (B,), over-speed
-    integral [m] (B,), comfort flags (B,), goal credit (B,) (in (0, 1] where a proposal reaches a
-    goal state, which is then all the progress there is; 0 elsewhere), the number of lane changes
-    (B,), consistency with the previous choice (B,), distance off the centerline [m] (B,), share of
-    steps straddling two lanes without changing lanes (B,) and mean absolute acceleration [m/s2]
-    (B,) into `total` (-inf for unsafe proposals).
+    `gate` are unsafe, later ones cost) with their `features` into `total` (-inf for unsafe
+    proposals) over a `horizon` [s].
 
     The gates are no at-fault collision and staying on the drivable area, unless the ego is off it
     already (`offroad_now`: then fewer off-road steps are merely better). Progress is normalised by
     the best safe proposal's (at least `progress_floor` [m])."""
+    progress, overspeed, comfort, goal = (
+        features.progress,
+        features.overspeed,
+        features.comfort,
+        features.goal,
+    )
     on_road = checks.offroad == 0
     safe = (checks.collision >= gate) & (on_road | offroad_now)
     pool = safe if safe.any() else np.ones_like(safe)
@@ -516,13 +530,13 @@ def score_proposals(
     ) / weights
     extras = (
         config.goal_bonus * goal
-        - config.lane_change_cost * lane_changes
-        + config.consistency_bonus * consistent
+        - config.lane_change_cost * features.lane_changes
+        + config.consistency_bonus * features.consistent
         - config.blameless_collision_cost * (checks.blameless < steps)
         - config.late_collision_cost * (checks.collision < steps)
-        - config.offset_cost * offset
-        - config.straddle_cost * straddle
-        - config.effort_cost * effort
+        - config.offset_cost * features.offset
+        - config.straddle_cost * features.straddle
+        - config.effort_cost * features.effort
     )
     if offroad_now:
         extras = extras - 0.5 * checks.offroad / max(int(checks.offroad.max(initial=1)), 1)
@@ -613,22 +627,20 @@ class DrivestackScorer:
         gate = config.collision_gate_reaction + scene.ego.speed / config.collision_gate_deceleration
         gate = min(max(gate, config.collision_gate_min), (steps - 1) * scene.dt)
         target = proposals.target
+        features = Features(
+            progress=progress,
+            overspeed=overspeed,
+            comfort=comfort,
+            goal=goal,
+            lane_changes=(sides != 0).astype(np.int64),
+            consistent=consistent,
+            offset=np.where(sides == 0, np.abs(target) + np.abs(target - memory.offset), 0.0),
+            straddle=(straddling & (sides == 0)[:, None]).mean(axis=1),
+            effort=np.abs(states.acceleration).mean(axis=1),
+        )
+        horizon_s = (steps - 1) * scene.dt
         return score_proposals(
-            checks,
-            steps,
-            round(gate / scene.dt),
-            progress,
-            overspeed,
-            comfort,
-            goal,
-            (sides != 0).astype(np.int64),
-            consistent,
-            np.where(sides == 0, np.abs(target) + np.abs(target - memory.offset), 0.0),
-            (straddling & (sides == 0)[:, None]).mean(axis=1),
-            np.abs(states.acceleration).mean(axis=1),
-            scene.off_road,
-            (steps - 1) * scene.dt,
-            config,
+            checks, features, steps, round(gate / scene.dt), scene.off_road, horizon_s, config
         )
 
 
