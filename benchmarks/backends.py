@@ -21,8 +21,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from drivestack.bench import BenchConfig, ProcessExecutor, ResultStore, Source, run_bench
-from drivestack.bench.backends import RayExecutor
-from drivestack.bench.executors import Executor
+from drivestack.parallel.backends import RayExecutor
+from drivestack.parallel.executors import Executor
 
 DATASETS = ("highd", "sind", "exid", "ngsim", "mona")
 CONFIG = BenchConfig(("idm", "constant-velocity", "log-replay"), ("log",))

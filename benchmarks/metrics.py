@@ -21,12 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
+from drivestack.core.record import EgoStates, RunRecord
 from drivestack.core.scenario import Scenario
 from drivestack.data.formats.commonroad import read_scenario
 from drivestack.metrics import evaluate
 from drivestack.metrics.human import human_run
 from drivestack.metrics.lanes import clear_map_cache
-from drivestack.sim.record import EgoStates, RunRecord
 
 BUDGET_MS = 0.2
 SCENARIOS_PER_DATASET = 8

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from drivestack.data.query import OutputFormat
+    from drivestack.plan import PlannerOptions
     from drivestack.sim.world import SimConfig
 
 app = typer.Typer(
@@ -51,14 +52,15 @@ def _bar(label: str) -> Progress:
 _SUFFIXES = {"gif": (".gif",), "mp4": (".mp4",), "mcap": (".mcap",), "png": (".png",)}
 
 
-def _check_output(option: str, path: Path) -> None:
-    """ConfigError before any work when `path` cannot be the file `--option` writes: wrong suffix, a
-    folder, or under a file or a folder this user cannot write."""
+def _check_output(option: str, path: Path, suffix: str | None = None) -> None:
+    """ConfigError before any work when `path` cannot be the file `--option` writes: wrong suffix (the
+    option's, or `suffix`), a folder, or under a file or a folder this user cannot write."""
     import os
 
     shown = display_text(path)
-    if path.suffix.lower() not in _SUFFIXES.get(option, (path.suffix.lower(),)):
-        raise ConfigError(f"--{option} {shown}: expected a file name ending in {_SUFFIXES[option][0]}")
+    expected = (suffix,) if suffix is not None else _SUFFIXES.get(option, (path.suffix.lower(),))
+    if path.suffix.lower() not in expected:
+        raise ConfigError(f"--{option} {shown}: expected a file name ending in {expected[0]}")
     if path.is_dir():
         raise ConfigError(f"--{option} {shown}: is a folder, expected a file name")
     folder = path.absolute().parent
@@ -393,6 +395,44 @@ def split(
         console.print(f"{part}: {len(keys)} scenarios ({len(keys) / max(total, 1):.1%})")
 
 
+@app.command("train-vocabulary")
+def train_vocabulary(
+    set_name: Annotated[
+        str, typer.Argument(metavar="SET", help="Stored set to learn from (e.g. a split's part).")
+    ],
+    out: Annotated[Path, typer.Option(help="Vocabulary file to write (.npz).")],
+    store: StoreOption = None,
+    size: Annotated[int, typer.Option(min=1, max=10_000, help="Motions kept (at most).")] = 256,
+    seed: Annotated[int, typer.Option(min=0, help="k-means seed (same seed, same vocabulary).")] = 0,
+    horizon: Annotated[float, typer.Option(min=0.5, max=30.0, help="Duration of each motion [s].")] = 8.0,
+    egos_only: Annotated[
+        bool,
+        typer.Option("--egos-only", help="Learn from the recorded human egos only, not the recorded cars."),
+    ] = False,
+) -> None:
+    """Mine a vocabulary of ego motions from a set's recorded drivers (clustered by start speed and
+    shape) for the planner drivestack-vocab (`--vocabulary FILE` on simulate and bench)."""
+    from drivestack.core.motions import save_vocabulary
+    from drivestack.data.store import Store
+    from drivestack.data.vocabulary import VocabularyConfig, train_vocabulary
+
+    _check_output("out", out, ".npz")
+    config = VocabularyConfig(size=size, seed=seed, horizon=horizon, egos_only=egos_only)
+    opened = Store.open(store)
+    with _bar("learning motions") as progress:
+        task = progress.add_task("train", total=None)
+        vocabulary = train_vocabulary(opened, set_name, config, _advance(progress, task))
+    save_vocabulary(vocabulary, out)
+    facts = vocabulary.provenance
+    console.print(
+        f"wrote {display_text(out)}: {vocabulary.size} motions of {vocabulary.horizon:g} s from "
+        f"{facts['windows_clustered']} windows ({facts['windows_from_egos']} of recorded egos) of "
+        f"{facts['scenarios_read']} scenarios of set {display_text(set_name)}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
 @app.command("split-check")
 def split_check(
     names: Annotated[list[str], typer.Argument(help="Sets to check, or one split set (checks its parts).")],
@@ -500,9 +540,9 @@ def show(
     tag chosen by --tag/--agent, else the tags active at the step drawn."""
     from rich.table import Table
 
+    from drivestack.core.facts import motion_time_step
     from drivestack.core.names import safe_file_name
     from drivestack.data.mining.runner import scenario_tags
-    from drivestack.data.mining.scene import motion_time_step
     from drivestack.data.store import Store
     from drivestack.viz.bev import choose_focus, render_scene, save_png
     from drivestack.viz.summary import scenario_summary
@@ -556,6 +596,19 @@ def _sim_config(max_steps: int) -> SimConfig:
     return SimConfig(limits=RunLimits(max_steps=max_steps))
 
 
+VocabularyOption = Annotated[
+    Path | None,
+    typer.Option(help="Motion vocabulary (.npz, from train-vocabulary) for the planner drivestack-vocab."),
+]
+
+
+def _planner_options(vocabulary: Path | None) -> PlannerOptions:
+    """The planner options the CLI's flags give."""
+    from drivestack.plan import PlannerOptions
+
+    return PlannerOptions(vocabulary=str(vocabulary) if vocabulary is not None else None)
+
+
 @app.command()
 def simulate(
     scenario: Annotated[
@@ -563,7 +616,7 @@ def simulate(
         typer.Argument(help="Scenario unit (file#member for one of several), or a stored scenario id / key."),
     ],
     planner: Annotated[
-        str, typer.Option(help="Planner: drivestack, idm, constant-velocity or log-replay.")
+        str, typer.Option(help="Planner: drivestack, drivestack-vocab, idm, constant-velocity or log-replay.")
     ] = "drivestack",
     agents: Annotated[str, typer.Option(help="Other agents: log (replayed) or idm (reactive).")] = "log",
     problem: Annotated[int | None, typer.Option(help="Planning problem id [default: each].")] = None,
@@ -576,6 +629,7 @@ def simulate(
         int, typer.Option(help="The frame --png shows: a step of the run (negative: from the end).")
     ] = 0,
     max_steps: MaxStepsOption = DEFAULT_RUN_LIMITS.max_steps,
+    vocabulary: VocabularyOption = None,
 ) -> None:
     """Run a planner closed-loop on a scenario's planning problem(s) and print one line per problem:
     score, goal, collisions and what went wrong (with several problems, the files get the problem id
@@ -584,7 +638,7 @@ def simulate(
     from drivestack.bench.replay import replay_row
     from drivestack.viz.outputs import numbered, write_outputs
 
-    config = BenchConfig((planner,), (agents,), _sim_config(max_steps))
+    config = BenchConfig((planner,), (agents,), _sim_config(max_steps), _planner_options(vocabulary))
     outputs = {
         name: path for name, path in (("gif", gif), ("mp4", mp4), ("mcap", mcap), ("png", png)) if path
     }
@@ -609,6 +663,7 @@ def simulate(
                 agents,
                 config.sim,
                 _advance(progress, task),
+                config.planner_options,
             )
         console.print(f"{title}: {_run_line(values)}", highlight=False, soft_wrap=True)
         if values["status"] != "ok":
@@ -622,7 +677,7 @@ def simulate(
                 "planner": planner,
                 "agents": agents,
             }
-            run = replay_row(row, config.sim, scenario=loaded)
+            run = replay_row(row, config.sim, scenario=loaded, options=config.planner_options)
             files = {name: numbered(path, chosen.id, len(problems) > 1) for name, path in outputs.items()}
             with err_console.status("writing " + ", ".join(display_text(path) for path in files.values())):
                 written = write_outputs(loaded, run.record, frame=frame, **files)
@@ -661,7 +716,8 @@ def bench(
     planner: Annotated[
         str,
         typer.Option(
-            help="Planner name(s), comma-separated: drivestack, idm, constant-velocity, log-replay."
+            help="Planner name(s), comma-separated: drivestack, drivestack-vocab, idm, constant-velocity, "
+            "log-replay."
         ),
     ],
     out: Annotated[Path, typer.Option(help="Output folder: manifest.json and results.parquet.")],
@@ -675,6 +731,7 @@ def bench(
         bool, typer.Option("--allow-errors", help="Exit 0 even when runs errored (pipelines).")
     ] = False,
     max_steps: MaxStepsOption = DEFAULT_RUN_LIMITS.max_steps,
+    vocabulary: VocabularyOption = None,
 ) -> None:
     """Run every scenario x problem x planner x agents combination not yet in OUT; print the aggregate
     (exit 1 when OUT holds error rows, unless --allow-errors)."""
@@ -690,9 +747,11 @@ def bench(
         find_sources,
         run_bench,
     )
-    from drivestack.bench.backends import make_executor
+    from drivestack.parallel.backends import make_executor
 
-    config = BenchConfig(_names(planner), _names(agents), _sim_config(max_steps))
+    config = BenchConfig(
+        _names(planner), _names(agents), _sim_config(max_steps), _planner_options(vocabulary)
+    )
     sources = find_sources(target, str(store) if store else None, limit)
     if not sources:
         err_console.print(f"nothing to run: --limit {limit} selects no scenario", highlight=False)

@@ -30,7 +30,6 @@ from pathlib import Path
 import drivestack
 from drivestack import sources_digest
 from drivestack.bench import BenchConfig, ResultStore, bench_config_record, find_sources, run_bench
-from drivestack.bench.backends import make_executor
 from drivestack.bench.replay import read_manifest
 from drivestack.bench.results import RESULTS
 from drivestack.core.errors import ConfigError
@@ -39,6 +38,7 @@ from drivestack.data.ingest import ingest
 from drivestack.data.mining.runner import mine_store, tag_counts
 from drivestack.data.sets import create_set
 from drivestack.data.store import Store
+from drivestack.parallel.backends import make_executor
 from drivestack.viz.report import ReportConfig, write_report
 
 SAMPLE = (("highway", 3), ("merge", 3), ("intersection", 4))

@@ -34,7 +34,7 @@ def _fresh_interpreter_prints(script: str, cache_home: Path) -> str:
 
 def test_kernels_are_cached_in_the_folder_of_the_installed_sources(tmp_path: Path) -> None:
     # importing drivestack points numba at the folder
-    script = "from drivestack.core import dynamics; print(dynamics._idm.stats.cache_path)"
+    script = "from drivestack.core.dynamics import idm; print(idm.idm_law.stats.cache_path)"
     printed = _fresh_interpreter_prints(script, tmp_path)
     folder = numba_cache_dir(Path(drivestack.__file__).resolve().parent, tmp_path)
     assert Path(printed).is_relative_to(folder)

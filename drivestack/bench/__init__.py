@@ -4,9 +4,9 @@
 planning problem x planner x agents combination not yet in `out/results.parquet` and returns a
 summary with the aggregate table per planner x agents.
 
-The names below are imported when first used (PEP 562): `data.ingest` and `data.mining` run on
-`bench.backends`' executors, and importing this package must not load the simulator, metrics and
-planners in every ingest process (2 s of imports per process).
+The names below are imported when first used (PEP 562): importing this package must not load the
+simulator, metrics and planners where only part of it is needed (2 s of imports per process). The
+executors themselves live in `drivestack.parallel` (ingest and mining run on them too).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from drivestack.bench.executors import Executor, ProcessExecutor, SequentialExecutor, WorkerDied
     from drivestack.bench.results import RESULT_SCHEMA, ResultStore, aggregate
     from drivestack.bench.run import (
         BenchConfig,
@@ -27,9 +26,10 @@ if TYPE_CHECKING:
         run_task,
     )
     from drivestack.bench.sources import Source, find_scenario, find_sources
+    from drivestack.parallel.executors import Executor, ProcessExecutor, SequentialExecutor, WorkerDied
 
 _HOMES = {
-    "drivestack.bench.executors": ("Executor", "ProcessExecutor", "SequentialExecutor", "WorkerDied"),
+    "drivestack.parallel.executors": ("Executor", "ProcessExecutor", "SequentialExecutor", "WorkerDied"),
     "drivestack.bench.results": ("RESULT_SCHEMA", "ResultStore", "aggregate"),
     "drivestack.bench.run": (
         "BenchConfig",

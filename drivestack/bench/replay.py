@@ -22,12 +22,12 @@ from typing import Any
 from drivestack.bench.results import MANIFEST, RESULTS, read_results, read_run_manifest
 from drivestack.bench.sources import Source, find_scenario
 from drivestack.core.errors import ConfigError, DrivestackError
+from drivestack.core.record import RunRecord
 from drivestack.core.scenario import PlanningProblem, Scenario
 from drivestack.data.formats.registry import split_label, unit_label
 from drivestack.data.store import Store
 from drivestack.metrics import ScenarioMetrics, evaluate
-from drivestack.plan import make_planner
-from drivestack.sim.record import RunRecord
+from drivestack.plan import PlannerOptions, make_planner
 from drivestack.sim.runner import simulate
 from drivestack.sim.world import SimConfig
 
@@ -55,6 +55,13 @@ def read_manifest(run_dir: str | Path) -> dict[str, Any]:
 def sim_config(manifest: dict[str, Any]) -> SimConfig:
     """The simulator settings a benchmark ran with."""
     return typing.cast(SimConfig, _build(SimConfig, manifest.get("config", {}).get("sim", {})))
+
+
+def planner_options(manifest: dict[str, Any]) -> PlannerOptions:
+    """How a benchmark built its planners (e.g. the vocabulary file of drivestack-vocab)."""
+    return typing.cast(
+        PlannerOptions, _build(PlannerOptions, manifest.get("config", {}).get("planner_options", {}))
+    )
 
 
 def result_rows(run_dir: str | Path) -> list[dict[str, Any]]:
@@ -129,13 +136,15 @@ def replay_row(
     store: str | None = None,
     scenario: Scenario | None = None,
     run_dir: str | Path | None = None,
+    options: PlannerOptions | None = None,
 ) -> Replay:
-    """Re-run the run of `row` with the simulator settings `sim` (the scenario is loaded unless
-    given; see `source_of`); DrivestackError (not a usage error) when the re-run's score differs from
-    the row's."""
+    """Re-run the run of `row` with the simulator settings `sim` and planner `options` (the scenario
+    is loaded unless given; see `source_of`); DrivestackError (not a usage error) when the re-run's
+    score differs from the row's."""
     loaded = scenario if scenario is not None else source_of(row, store, run_dir).load()
     problem = loaded.planning_problem(int(row["planning_problem_id"]))
-    record = simulate(loaded, problem.id, make_planner(str(row["planner"])), str(row["agents"]), sim)
+    planner = make_planner(str(row["planner"]), options)
+    record = simulate(loaded, problem.id, planner, str(row["agents"]), sim)
     metrics = evaluate(loaded, problem, record, loaded.recorded_ego(problem.id))
     score = row.get("score")
     if score is not None and not math.isclose(metrics.score, score, abs_tol=SCORE_TOLERANCE):
@@ -156,4 +165,5 @@ def replay(
 ) -> Replay:
     """Re-run a benchmark's run of `scenario_id` (the first matching row; see `find_row`)."""
     row = find_row(result_rows(run_dir), scenario_id, planner, agents, problem)
-    return replay_row(row, sim_config(read_manifest(run_dir)), store, run_dir=run_dir)
+    manifest = read_manifest(run_dir)
+    return replay_row(row, sim_config(manifest), store, run_dir=run_dir, options=planner_options(manifest))

@@ -19,29 +19,31 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from drivestack.bench.executors import Executor
 from drivestack.bench.results import ResultStore, aggregate
 from drivestack.bench.sources import Source
 from drivestack.core.errors import ConfigError
 from drivestack.core.names import display_text
 from drivestack.core.planner import is_oracle
+from drivestack.core.record import RunRecord
 from drivestack.core.scenario import PlanningProblem, Scenario
 from drivestack.metrics import ScenarioMetrics, evaluate
 from drivestack.metrics.realism import realism_metrics
-from drivestack.plan import PLANNERS, make_planner
+from drivestack.parallel.executors import Executor
+from drivestack.plan import PLANNERS, PlannerOptions, make_planner
 from drivestack.sim.agents import AGENT_MODES
-from drivestack.sim.record import RunRecord
 from drivestack.sim.runner import simulate
 from drivestack.sim.world import SimConfig
 
 
 @dataclass(frozen=True)
 class BenchConfig:
-    """What to run: `planners` and `agents` modes (every pair), on the simulator `sim` settings."""
+    """What to run: `planners` and `agents` modes (every pair), on the simulator `sim` settings;
+    planners are built with `planner_options` (e.g. the vocabulary file of drivestack-vocab)."""
 
     planners: tuple[str, ...]
     agents: tuple[str, ...] = ("log",)
     sim: SimConfig = field(default_factory=SimConfig)
+    planner_options: PlannerOptions = field(default_factory=PlannerOptions)
 
     def __post_init__(self) -> None:
         unknown = [name for name in self.planners if name not in PLANNERS]
@@ -52,6 +54,7 @@ class BenchConfig:
         if wrong or not self.agents:
             named = display_text(", ".join(wrong)) or "none given"
             raise ConfigError(f"unknown agents mode {named}; expected modes among {', '.join(AGENT_MODES)}")
+        self.planner_options.check(self.planners)
 
     @property
     def combinations(self) -> list[tuple[str, str]]:
@@ -61,11 +64,12 @@ class BenchConfig:
 
 @dataclass(frozen=True)
 class Task:
-    """One scenario and the (planner, agents) combinations to run on it."""
+    """One scenario and the (planner, agents) combinations to run on it, and how planners are built."""
 
     source: Source
     combinations: tuple[tuple[str, str], ...]
     sim: SimConfig
+    planner_options: PlannerOptions = field(default_factory=PlannerOptions)
 
 
 def _reason(error: BaseException) -> str:
@@ -97,11 +101,12 @@ def run_one(
     agents: str,
     sim: SimConfig,
     progress: Callable[[int, int], None] | None = None,
+    planner_options: PlannerOptions | None = None,
 ) -> dict[str, Any]:
     """The result values of one run (row columns but the identity ones): simulate (`progress` as
     `simulate`'s), then score it and measure its agents' realism (status "ok"), or why it was
     skipped. Exceptions of the run or the scoring propagate."""
-    planner = make_planner(planner_name)
+    planner = make_planner(planner_name, planner_options)
     human = scenario.recorded_ego(problem.id)
     if is_oracle(planner) and human is None:
         return {"status": "skipped", "error": "no recorded human ego for this problem (no solution file)"}
@@ -142,7 +147,7 @@ def run_task(task: Task) -> list[dict[str, Any]]:
     for problem in scenario.planning_problems:
         for planner, agents in task.combinations:
             try:
-                values = run_one(scenario, problem, planner, agents, task.sim)
+                values = run_one(scenario, problem, planner, agents, task.sim, None, task.planner_options)
             except Exception as error:  # one failing run must not lose the others
                 values = {"status": "error", "error": _reason(error), "dt": scenario.dt}
             rows.append(_row(source, scenario, problem.id, planner, agents, **values))
@@ -191,7 +196,7 @@ def run_bench(
     for source in sources:
         missing = tuple(c for c in config.combinations if (source.name, *c) not in finished)
         if missing:
-            tasks.append(Task(source, missing, config.sim))
+            tasks.append(Task(source, missing, config.sim, config.planner_options))
     added = 0
     for count, (task, result) in enumerate(executor.map(run_task, tasks), start=1):
         if isinstance(result, BaseException):  # the worker itself failed (e.g. died)
@@ -227,4 +232,5 @@ def bench_config_record(config: BenchConfig, target: str, limit: int | None, wor
         "limit": limit,
         "workers": workers,
         "sim": dataclasses.asdict(config.sim),
+        "planner_options": dataclasses.asdict(config.planner_options),
     }

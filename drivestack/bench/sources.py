@@ -14,7 +14,7 @@ their velocities change by 2 x (acceleration x 0.1 s), i.e. its states are 0.2 s
 0.1 s and moves 5 x, i.e. 0.5 s (exiD, inD, MONA and NGSIM move at their declared step; checked
 on all 1,062 dev scenarios). At the declared step the ego would crawl at half (a fifth of) the
 traffic's pace and every speed-based metric would be off by that factor. `retimed` takes the step
-the motion implies (`data.mining.scene.motion_time_step`) and, when it is an integer multiple
+the motion implies (`core.facts.retime_factor`) and, when it is an integer multiple
 k >= 2 of the declared one (frames dropped by the converter), sets `dt` (and the recorded egos')
 to k x dt. Step indices and goal time intervals, counted in steps, stay as they are.
 """
@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from drivestack.core.errors import ConfigError, InputError
+from drivestack.core.facts import retime_factor
 from drivestack.core.names import display_text
 from drivestack.core.scenario import Scenario
 from drivestack.data.formats.registry import (
@@ -40,21 +41,17 @@ from drivestack.data.formats.registry import (
     unit_members,
     unknown_format_reason,
 )
-from drivestack.data.mining.scene import motion_time_step
 from drivestack.data.sources import SourceFiles, discover
 from drivestack.data.store import ScenarioFilter, Store, source_key
 
 _SUFFIX = re.compile(r"(\.cr)?\.xml(\.gz)?$", re.IGNORECASE)
-RETIME_TOLERANCE = 0.1
-"""Largest distance of the measured step ratio to an integer k (relative to k) for a re-time."""
 
 
 def retimed(scenario: Scenario) -> Scenario:
     """`scenario` on the time step its motion shows when that is k >= 2 times the declared one (see
     the module docstring); the same object otherwise."""
-    ratio = motion_time_step(scenario) / scenario.dt
-    factor = round(ratio)
-    if factor < 2 or abs(ratio - factor) > RETIME_TOLERANCE * factor:
+    factor = retime_factor(scenario)
+    if factor == 1:
         return scenario
     dt = scenario.dt * factor
     egos = tuple(

@@ -91,7 +91,8 @@ class Planner(Protocol):
     `plan` returns the ego's intended trajectory (centre poses, speeds) covering at least the
     current and the next simulation step; the simulator tracks it with `core.dynamics.Tracker`.
     A planner may set the class attribute `oracle = True` (see the module docstring), and may
-    expose `decision: str`, its latest stated decision, which the run record keeps per step.
+    expose `decision: Decision | None` (`core.record`), its latest stated decision, which the run
+    record keeps per step.
     """
 
     name: str

@@ -9,7 +9,7 @@ then rename) and returns; only then does the driver commit the batch (plus any n
 rejections) to the manifest in one atomic replace. A kill at any moment therefore leaves committed
 batches intact and uncommitted files invisible; the next ingest deletes those orphans and redoes the
 missing batches, giving exactly the uninterrupted result. Surveys and batches run on the executor of
-`backend` (`bench.backends.make_executor`: this process, local processes, or Ray at `address`); the
+`backend` (`parallel.backends.make_executor`: this process, local processes, or Ray at `address`); the
 workers need the files and the store at the same paths as the driver.
 
 Keys (`store.source_key`): "<benchmark id>@<format version>" for CommonRoad, read from the file's root
@@ -72,7 +72,7 @@ from drivestack.data.store.tables import (
 )
 
 if TYPE_CHECKING:
-    from drivestack.bench.executors import Executor
+    from drivestack.parallel.executors import Executor
 
 DEFAULT_BATCH_SIZE = 32
 """Scenarios per ingest batch: one Parquet file per table and batch, and the unit of commit."""
@@ -447,8 +447,8 @@ def ingest(
     `progress(done, total)` is called as scenarios are processed. Rejected files never stop the run:
     they are reported and kept in the `rejected` table with their reasons.
     """
-    from drivestack.bench.backends import make_executor  # bench's executors; imported when used
-    from drivestack.bench.executors import ProcessExecutor, SequentialExecutor
+    from drivestack.parallel.backends import make_executor  # imported when used
+    from drivestack.parallel.executors import ProcessExecutor, SequentialExecutor
 
     if workers < 1 or batch_size < 1:
         raise ConfigError(f"workers and batch size must be >= 1, got {workers} and {batch_size}")

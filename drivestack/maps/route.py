@@ -19,6 +19,7 @@ import shapely
 from drivestack.core.geometry import Polyline, angle_diff
 from drivestack.core.map import LaneGraph
 from drivestack.core.scenario import Goal
+from drivestack.maps.goal import goal_check
 from drivestack.maps.index import MapIndex
 
 
@@ -34,16 +35,7 @@ class RouteConfig:
 
 def _goal_geometry(goal: Goal | None, index: MapIndex) -> shapely.Geometry | None:
     """Union of the goal's regions and goal lanelets' polygons; None when the goal gives no position."""
-    if goal is None:
-        return None
-    parts = []
-    for state in goal.states:
-        parts += [shapely.Polygon(region.outline()) for region in state.regions if len(region.outline()) >= 3]
-        rows = index.rows(np.asarray(state.lanelet_ids, dtype=np.int64))
-        parts += list(index.polygons[rows[rows >= 0]])
-    if not parts:
-        return None
-    return shapely.union_all(shapely.make_valid(np.asarray(parts, dtype=object)))
+    return None if goal is None else goal_check(goal, index).position
 
 
 def _start_lane(index: MapIndex, x: float, y: float, yaw: float, config: RouteConfig) -> int:

@@ -32,15 +32,14 @@ from numpy.typing import NDArray
 from scipy.signal import savgol_filter
 
 from drivestack.core.geometry import FrenetFrame, Polyline, angle_diff
+from drivestack.core.goal import shape_geometry
 from drivestack.core.map import Lane, LaneGraph
-from drivestack.core.scenario import Goal, Shape, ShapeKind
+from drivestack.core.scenario import Goal
 from drivestack.maps.index import MapIndex
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 BoolArray = NDArray[np.bool_]
-
-_CIRCLE_SEGMENTS = 16  # per quarter circle, for circular goal regions
 
 
 @dataclass(frozen=True)
@@ -81,16 +80,6 @@ def smooth(line: Polyline, spacing: float, window: float) -> Polyline:
     return Polyline(savgol_filter(points, samples, 3, axis=0, mode="interp"))
 
 
-def shape_polygon(shape: Shape) -> shapely.Geometry:
-    """A world-frame goal region as a shapely geometry (circles as 64-gons; groups as unions)."""
-    if shape.kind is ShapeKind.CIRCLE:
-        return shapely.buffer(shapely.Point(shape.center), shape.radius, quad_segs=_CIRCLE_SEGMENTS)
-    if shape.kind is ShapeKind.GROUP:
-        return shapely.union_all([shape_polygon(part) for part in shape.parts])
-    ring = shape.outline()
-    return shapely.make_valid(shapely.Polygon(ring)) if len(ring) >= 3 else shapely.Polygon()
-
-
 @dataclass(frozen=True)
 class GoalSpan:
     """Where a lane's centerline lies in one goal state's position: arc lengths [s_in, s_out] [m]
@@ -128,7 +117,7 @@ def goal_spans(goal: Goal | None, index: MapIndex) -> GoalSpans:
             for row in rows[rows >= 0].tolist()
         ]
         for region in state.regions:
-            on, off = _region_spans(shape_polygon(region), index, number)
+            on, off = _region_spans(shape_geometry(region), index, number)
             routed += on
             beside += off
     return GoalSpans(tuple(routed), tuple(beside))

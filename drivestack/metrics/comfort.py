@@ -55,13 +55,13 @@ def _filled(values: FloatArray, fallback: FloatArray) -> FloatArray:
 def _heading(ctx: MetricContext, deriv: int) -> StepValues:
     """Derivative `deriv` (1 rate, 2 acceleration) of the ego's unwrapped heading [rad/s^deriv]."""
     config = ctx.config
-    return savgol(np.unwrap(ctx.record.ego.yaw), config.yaw_window, ctx.dt, 1 + deriv, deriv)
+    return savgol(np.unwrap(ctx.record.ego.yaw), config.comfort.yaw_window, ctx.dt, 1 + deriv, deriv)
 
 
 def _raw_lon_accel(ctx: MetricContext) -> FloatArray:
     """The ego's longitudinal acceleration (T,) [m/s2] before smoothing."""
     ego = ctx.record.ego
-    slope = savgol(ego.speed, ctx.config.accel_window, ctx.dt, 2, 1)
+    slope = savgol(ego.speed, ctx.config.comfort.accel_window, ctx.dt, 2, 1)
     return _filled(ego.acceleration, np.where(slope.valid, slope.values, 0.0))
 
 
@@ -74,12 +74,12 @@ def _raw_lat_accel(ctx: MetricContext) -> FloatArray:
 
 def lon_accel(ctx: MetricContext) -> StepValues:
     """Smoothed longitudinal acceleration [m/s2]."""
-    return savgol(_raw_lon_accel(ctx), ctx.config.accel_window, ctx.dt, 2)
+    return savgol(_raw_lon_accel(ctx), ctx.config.comfort.accel_window, ctx.dt, 2)
 
 
 def lat_accel(ctx: MetricContext) -> StepValues:
     """Smoothed lateral acceleration [m/s2]."""
-    return savgol(_raw_lat_accel(ctx), ctx.config.accel_window, ctx.dt, 2)
+    return savgol(_raw_lat_accel(ctx), ctx.config.comfort.accel_window, ctx.dt, 2)
 
 
 def yaw_rate(ctx: MetricContext) -> StepValues:
@@ -96,7 +96,7 @@ def _jerk_of(accel: StepValues, ctx: MetricContext) -> StepValues:
     """Jerk [m/s3]: derivative of a smoothed acceleration, invalid where the acceleration is."""
     if not accel.valid.any():
         return accel
-    return savgol(accel.values, ctx.config.jerk_window, ctx.dt, 2, 1)
+    return savgol(accel.values, ctx.config.comfort.jerk_window, ctx.dt, 2, 1)
 
 
 def lon_jerk(ctx: MetricContext) -> StepValues:
@@ -107,7 +107,7 @@ def lon_jerk(ctx: MetricContext) -> StepValues:
 def jerk(ctx: MetricContext) -> StepValues:
     """Jerk of the acceleration magnitude [m/s3]."""
     magnitude = np.hypot(_raw_lon_accel(ctx), _raw_lat_accel(ctx))
-    return _jerk_of(savgol(magnitude, ctx.config.accel_window, ctx.dt, 2), ctx)
+    return _jerk_of(savgol(magnitude, ctx.config.comfort.accel_window, ctx.dt, 2), ctx)
 
 
 def _within(signal: StepValues, low: float, high: float) -> bool:
@@ -119,11 +119,11 @@ def _within(signal: StepValues, low: float, high: float) -> bool:
 def comfortable(signals: dict[str, StepValues], config: MetricsConfig) -> float:
     """1.0 when all six comfort signals (keyed as the registry names them) stay within bounds, else 0.0."""
     checks = (
-        _within(signals["lon_accel"], config.min_lon_accel, config.max_lon_accel),
-        _within(signals["lat_accel"], -config.max_abs_lat_accel, config.max_abs_lat_accel),
-        _within(signals["yaw_rate"], -config.max_abs_yaw_rate, config.max_abs_yaw_rate),
-        _within(signals["yaw_accel"], -config.max_abs_yaw_accel, config.max_abs_yaw_accel),
-        _within(signals["lon_jerk"], -config.max_abs_lon_jerk, config.max_abs_lon_jerk),
-        _within(signals["jerk"], -config.max_abs_jerk, config.max_abs_jerk),
+        _within(signals["lon_accel"], config.comfort.min_lon_accel, config.comfort.max_lon_accel),
+        _within(signals["lat_accel"], -config.comfort.max_abs_lat_accel, config.comfort.max_abs_lat_accel),
+        _within(signals["yaw_rate"], -config.comfort.max_abs_yaw_rate, config.comfort.max_abs_yaw_rate),
+        _within(signals["yaw_accel"], -config.comfort.max_abs_yaw_accel, config.comfort.max_abs_yaw_accel),
+        _within(signals["lon_jerk"], -config.comfort.max_abs_lon_jerk, config.comfort.max_abs_lon_jerk),
+        _within(signals["jerk"], -config.comfort.max_abs_jerk, config.comfort.max_abs_jerk),
     )
     return 1.0 if all(checks) else 0.0

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+
+from drivestack.core.comfort import ComfortBounds
 
 
 @dataclass(frozen=True)
 class MetricsConfig:
     """Every threshold the metrics use, in SI units; defaults reproduce nuPlan's closed-loop score.
 
-    Smoothing windows are durations [s]: nuPlan states them in samples at 10 Hz (8, 15 and 5
-    samples); drivestack converts them to samples at each scenario's own `dt` (see `comfort`).
+    The comfort bounds are the `ComfortBounds` the planner's scorer shares.
     """
 
     # No at-fault collision (nuPlan no_ego_at_fault_collisions).
@@ -63,20 +64,9 @@ class MetricsConfig:
     max_overspeed: float = 2.23
     """Over-speed [m/s] that, held for the whole run, drives the speed-limit score to 0."""
 
-    # Comfort (bounds are strict, as nuPlan's within-bound checks).
-    min_lon_accel: float = -4.05
-    max_lon_accel: float = 2.40
-    max_abs_lat_accel: float = 4.89
-    max_abs_yaw_rate: float = 0.95
-    max_abs_yaw_accel: float = 1.93
-    max_abs_lon_jerk: float = 4.13
-    max_abs_jerk: float = 8.37
-    accel_window: float = 0.8
-    """Savitzky-Golay window [s] smoothing accelerations (nuPlan: 8 samples, order 2)."""
-    jerk_window: float = 1.5
-    """Savitzky-Golay window [s] differentiating accelerations into jerk (nuPlan: 15 samples, order 2)."""
-    yaw_window: float = 0.5
-    """Savitzky-Golay window [s] differentiating the heading (nuPlan: 5 samples; order 2 rate, 3 accel)."""
+    # Comfort.
+    comfort: ComfortBounds = field(default_factory=ComfortBounds)
+    """The comfort metric's bounds and smoothing windows."""
 
     # Weights of the averaged terms of the score.
     weight_progress: float = 5.0

@@ -13,19 +13,19 @@ from functools import cached_property
 import numpy as np
 from numpy.typing import NDArray
 
+from drivestack.core.dynamics import Obstacles
 from drivestack.core.errors import InputError
 from drivestack.core.geometry import box_corners
+from drivestack.core.record import EGO_WHEELBASE, RunRecord
 from drivestack.core.scenario import (
     AgentType,
     PlanningProblem,
     RecordedEgo,
     Scenario,
-    StaticObstacle,
     occupancy_boxes,
 )
 from drivestack.metrics import collisions, lanes, progress
 from drivestack.metrics.config import DEFAULT_CONFIG, MetricsConfig
-from drivestack.sim.record import EGO_WHEELBASE, RunRecord
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -59,17 +59,6 @@ class Objects:
     def count(self) -> int:
         """Number of objects N."""
         return int(self.x.shape[0])
-
-
-def _static_box(obstacle: StaticObstacle) -> tuple[float, float, float, float, float]:
-    """World-frame box (x, y, yaw, length, width) bounding a static obstacle's shape in its own frame."""
-    ring = obstacle.shape.outline()
-    low, high = ring.min(axis=0), ring.max(axis=0)
-    centre = 0.5 * (low + high)
-    cos, sin = np.cos(obstacle.yaw), np.sin(obstacle.yaw)
-    x = obstacle.x + cos * centre[0] - sin * centre[1]
-    y = obstacle.y + sin * centre[0] + cos * centre[1]
-    return float(x), float(y), obstacle.yaw, float(high[0] - low[0]), float(high[1] - low[1])
 
 
 class MetricContext:
@@ -176,23 +165,27 @@ class MetricContext:
         """The record's agents, the scenario's static obstacles and its occupancies, as boxes over the run."""
         agents, statics, steps = self.record.agents, self.scenario.static_obstacles, self.num_steps
         occupancies = self.scenario.occupancies
-        boxes = np.array([_static_box(obstacle) for obstacle in statics], dtype=np.float64).reshape(-1, 5)
+        static = Obstacles.from_static(statics)
         ones = np.ones((len(statics), steps))
         occupied, _ = occupancy_boxes(occupancies, int(self.record.steps[0]), steps)
         speed = np.hypot(agents.vx, agents.vy)
         speed = np.where(np.isfinite(speed), speed, np.abs(agents.speed))
         agent_size = np.ones((agents.num_agents, steps))
-        x = np.concatenate([agents.x, boxes[:, 0:1] * ones, occupied[..., 0]])
-        y = np.concatenate([agents.y, boxes[:, 1:2] * ones, occupied[..., 1]])
-        yaw = np.concatenate([agents.yaw, boxes[:, 2:3] * ones, occupied[..., 2]])
+        x = np.concatenate([agents.x, static.x[:, None] * ones, occupied[..., 0]])
+        y = np.concatenate([agents.y, static.y[:, None] * ones, occupied[..., 1]])
+        yaw = np.concatenate([agents.yaw, static.yaw[:, None] * ones, occupied[..., 2]])
         valid = (
             np.concatenate([agents.valid, ones.astype(bool), np.isfinite(occupied[..., 0])])
             & np.isfinite(x)
             & np.isfinite(y)
             & np.isfinite(yaw)
         )
-        length = np.concatenate([agents.length[:, None] * agent_size, boxes[:, 3:4] * ones, occupied[..., 3]])
-        width = np.concatenate([agents.width[:, None] * agent_size, boxes[:, 4:5] * ones, occupied[..., 4]])
+        length = np.concatenate(
+            [agents.length[:, None] * agent_size, static.length[:, None] * ones, occupied[..., 3]]
+        )
+        width = np.concatenate(
+            [agents.width[:, None] * agent_size, static.width[:, None] * ones, occupied[..., 4]]
+        )
         corners = box_corners(x, y, yaw, length, width)
         corners[~valid] = np.nan
         types = (

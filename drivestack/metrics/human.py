@@ -14,8 +14,8 @@ import dataclasses
 import numpy as np
 
 from drivestack.core.errors import InputError
+from drivestack.core.record import EgoStates, RunRecord
 from drivestack.core.scenario import RecordedEgo, Scenario, vehicle_dimensions
-from drivestack.sim.record import EgoStates, RunRecord
 
 
 def human_run(scenario: Scenario, recorded: RecordedEgo) -> RunRecord:

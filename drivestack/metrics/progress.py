@@ -31,7 +31,7 @@ import shapely
 from numpy.typing import NDArray
 
 from drivestack.core.scenario import RecordedEgo
-from drivestack.metrics.goal import position_geometry
+from drivestack.maps.goal import goal_check
 from drivestack.metrics.steps import StepValues
 
 if TYPE_CHECKING:
@@ -77,9 +77,7 @@ def _expert_progress(recorded: RecordedEgo, path: shapely.LineString, last_step:
 
 def _goal_regions(ctx: MetricContext) -> shapely.Geometry | None:
     """Union of every goal state's position (regions and lanelets); None when no state constrains position."""
-    parts = [position_geometry(state, ctx.map.index) for state in ctx.problem.goal.states]
-    found = [part for part in parts if part is not None]
-    return shapely.union_all(found) if found else None
+    return goal_check(ctx.problem.goal, ctx.map.index).position
 
 
 def route_progress(ctx: MetricContext) -> Progress:

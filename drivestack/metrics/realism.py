@@ -54,11 +54,11 @@ from scipy.stats import wasserstein_distance
 
 from drivestack.core.errors import InputError
 from drivestack.core.geometry import box_corners, boxes_overlap
+from drivestack.core.record import RunRecord
 from drivestack.core.scenario import AgentType, LightColor, Scenario, Tracks
 from drivestack.metrics.config import DEFAULT_CONFIG as METRICS_DEFAULTS
 from drivestack.metrics.drivable import outside_distance
 from drivestack.metrics.lanes import map_geometry
-from drivestack.sim.record import RunRecord
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]

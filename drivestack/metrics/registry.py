@@ -13,9 +13,9 @@ from types import MappingProxyType
 import numpy as np
 
 from drivestack.core.errors import ConfigError
+from drivestack.maps.goal import goal_check
 from drivestack.metrics import collisions, comfort, direction, drivable, progress, speed, ttc
 from drivestack.metrics.context import MetricContext
-from drivestack.metrics.goal import goal_mask
 from drivestack.metrics.steps import StepValues
 
 
@@ -32,7 +32,10 @@ class Metric:
 def _goal(ctx: MetricContext) -> StepValues:
     """1 at steps where one of the goal states is satisfied (CommonRoad semantics), else 0."""
     ego = ctx.record.ego
-    mask = goal_mask(ctx.problem.goal, ctx.record.steps, ctx.ego_xy, ego.yaw, ego.speed, ctx.map.index)
+    xy = ctx.ego_xy
+    mask = goal_check(ctx.problem.goal, ctx.map.index).mask(
+        ctx.record.steps, xy[:, 0], xy[:, 1], ego.yaw, ego.speed
+    )
     return StepValues.everywhere(mask.astype(np.float64))
 
 

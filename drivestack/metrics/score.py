@@ -13,13 +13,13 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from drivestack.core.record import RunRecord
 from drivestack.core.scenario import PlanningProblem, RecordedEgo, Scenario
 from drivestack.metrics import collisions, comfort, direction, drivable, progress, speed, ttc
 from drivestack.metrics.config import DEFAULT_CONFIG, MetricsConfig
 from drivestack.metrics.context import MetricContext
 from drivestack.metrics.events import FailureEvents, failure_events
 from drivestack.metrics.registry import compute_metric
-from drivestack.sim.record import RunRecord
 
 _COMFORT_SIGNALS = ("lon_accel", "lat_accel", "yaw_rate", "yaw_accel", "lon_jerk", "jerk")
 

@@ -9,8 +9,7 @@ while the ego is changing lanes, off the lanes or in an intersection, every obje
 (bearing <= 150 deg). The score is 1 when the TTC stays above 0.95 s at every step, else 0.
 
 Instead of stepping the boxes 29 times, the overlap of two boxes moving at constant velocities is
-solved exactly (separating axes: each axis gives the time interval in which the projections
-overlap, the boxes overlap in the intersection of the four intervals) and the first grid time in
+solved exactly (`core.overlap`, the test the planner's checks use too) and the first grid time in
 that interval is taken, which is what nuPlan's stepping finds. Deviation: a reversing ego moves
 backwards (nuPlan moves every ego forward at its speed's magnitude).
 """
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
+from drivestack.core.overlap import overlap_intervals
 from drivestack.metrics.collisions import bearing
 from drivestack.metrics.steps import StepValues
 
@@ -32,45 +32,6 @@ FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 
 _EPS = 1e-9
-
-
-def overlap_interval(
-    ego: tuple[FloatArray, ...], other: tuple[FloatArray, ...]
-) -> tuple[FloatArray, FloatArray]:
-    """Times [s] (K,) at which two moving boxes start and stop overlapping (start > stop: never).
-
-    Each box is (x, y, yaw, half_length, half_width, vx, vy) arrays (K,) [m, rad, m/s], moving at
-    constant velocity; times may be negative (overlap in the past). The separating axes are both
-    boxes' length and width axes; on each, a box's half extent is its own half size along its own
-    axes and |cos|, |sin| of the heading difference mixes the other box's half sizes.
-    """
-    x, y, yaw, half_length, half_width, vx, vy = ego
-    ox, oy, oyaw, ohalf_length, ohalf_width, ovx, ovy = other
-    cos, sin = np.cos(yaw), np.sin(yaw)
-    ocos, osin = np.cos(oyaw), np.sin(oyaw)
-    mixed_cos = np.abs(cos * ocos + sin * osin)
-    mixed_sin = np.abs(sin * ocos - cos * osin)
-    axes = (
-        (cos, sin, half_length + ohalf_length * mixed_cos + ohalf_width * mixed_sin),
-        (-sin, cos, half_width + ohalf_length * mixed_sin + ohalf_width * mixed_cos),
-        (ocos, osin, ohalf_length + half_length * mixed_cos + half_width * mixed_sin),
-        (-osin, ocos, ohalf_width + half_length * mixed_sin + half_width * mixed_cos),
-    )
-    dx, dy, dvx, dvy = ox - x, oy - y, ovx - vx, ovy - vy
-    start = np.full(len(x), -np.inf)
-    stop = np.full(len(x), np.inf)
-    for axis_x, axis_y, reach in axes:
-        gap = dx * axis_x + dy * axis_y
-        rate = dvx * axis_x + dvy * axis_y
-        still = np.abs(rate) < _EPS
-        touching = np.abs(gap) <= reach
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            first, last = (-reach - gap) / rate, (reach - gap) / rate
-        low = np.where(still, np.where(touching, -np.inf, np.inf), np.minimum(first, last))
-        high = np.where(still, np.where(touching, np.inf, -np.inf), np.maximum(first, last))
-        start = np.maximum(start, low)
-        stop = np.minimum(stop, high)
-    return start, stop
 
 
 def first_grid_time(start: FloatArray, stop: FloatArray, step: float, horizon: float) -> FloatArray:
@@ -106,7 +67,7 @@ def time_to_collision(ctx: MetricContext) -> StepValues:
     relevant &= gap <= radius + (np.abs(ego.speed)[None, :] + objects.speed) * config.ttc_horizon
     rows, cols = np.nonzero(relevant)
     speed = ego.speed[cols]
-    start, stop = overlap_interval(
+    start, stop = overlap_intervals(
         (
             ego.x[cols],
             ego.y[cols],

@@ -17,6 +17,7 @@ headings [rad], speeds [m/s], times [s] from now; arrays (A, T) for A agents and
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 import numpy as np
 from numba import njit
@@ -493,3 +494,19 @@ def lane_following(
         vulnerable=np.concatenate([agents.vulnerable[agent], agents.vulnerable[others]]),
         source=np.concatenate([agent, others]),
     )
+
+
+class ForecastModel(StrEnum):
+    """How a planner forecasts the agents: `LANE` along each vehicle's most likely lane (others at
+    constant velocity), `CV` everyone at constant velocity."""
+
+    LANE = "lane"
+    CV = "cv"
+
+    def forecast(
+        self, agents: AgentStates, paths: LanePaths, times: FloatArray, config: ForecastConfig
+    ) -> Forecast:
+        """The agents' forecast at `times` (T,) [s] from now under this model."""
+        if self is ForecastModel.LANE:
+            return lane_following(agents, paths, times, config)
+        return constant_velocity(agents, times)

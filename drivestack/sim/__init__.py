@@ -4,7 +4,7 @@
 planning problem and returns a `RunRecord` (`record.py`, the contract with metrics and viz).
 """
 
-from drivestack.sim.record import EgoStates, RunRecord
+from drivestack.core.record import EgoStates, RunRecord
 from drivestack.sim.runner import simulate
 from drivestack.sim.world import SimConfig
 

@@ -20,6 +20,7 @@ headway); all agents are updated at once from the same step (nuPlan updates them
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol
 
 import numpy as np
@@ -41,7 +42,15 @@ FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 BoolArray = NDArray[np.bool_]
 
-AGENT_MODES = ("log", "idm")
+
+class AgentMode(StrEnum):
+    """How the other agents move: `LOG` replays the recording, `IDM` drives recorded paths with IDM."""
+
+    LOG = "log"
+    IDM = "idm"
+
+
+AGENT_MODES = tuple(mode.value for mode in AgentMode)
 _STATE_FIELDS = ("x", "y", "yaw", "speed", "vx", "vy", "acceleration", "yaw_rate")
 _MIN_PATH_LENGTH = 1.0  # [m] a vehicle that moves less than this in the recording stays as recorded
 _LOOKAHEAD_DISTANCE = 20.0  # [m] path searched for a leader beyond the front bumper, plus ...

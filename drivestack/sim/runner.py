@@ -48,14 +48,14 @@ from numpy.typing import NDArray
 
 from drivestack.core.dynamics import FeasibilityBounds, VehicleParams, check_trajectory
 from drivestack.core.errors import ConfigError
+from drivestack.core.facts import twin_row
 from drivestack.core.map import LaneGraph
 from drivestack.core.planner import Observation, Planner, PlannerInit, is_oracle
+from drivestack.core.record import Decision, EgoStates, RunRecord
 from drivestack.core.scenario import EgoState, PlanningProblem, RecordedEgo, Scenario, Tracks, Trajectory
-from drivestack.data.mining.scene import twin_row
+from drivestack.maps.goal import goal_check
 from drivestack.maps.index import MapIndex
 from drivestack.maps.route import route_lanes, route_path
-from drivestack.metrics.goal import goal_mask
-from drivestack.sim.record import EgoStates, RunRecord
 from drivestack.sim.world import DEFAULT_CONFIG, SimConfig, WorldState, agent_policy, build_world
 
 FloatArray = NDArray[np.float64]
@@ -315,8 +315,8 @@ class _Recorder:
 def _goal_reached(problem: PlanningProblem, state: WorldState, index: MapIndex) -> bool:
     """Whether a goal state of `problem` holds for the ego in `state`."""
     ego = state.ego
-    xy = np.column_stack([ego.x, ego.y])
-    return bool(goal_mask(problem.goal, np.array([state.step]), xy, ego.yaw, ego.speed, index)[0])
+    check = goal_check(problem.goal, index)
+    return bool(check.mask(np.array([state.step]), ego.x, ego.y, ego.yaw, ego.speed)[0])
 
 
 def simulate(
@@ -362,7 +362,7 @@ def simulate(
     size = last - first + 1
     plan_ms = np.full(size, np.nan)
     planned: list[Trajectory | None] = []
-    decisions: list[str] = []
+    decisions: list[Decision | None] = []
     reached_at_start = _goal_reached(problem, state, index)
     # an oracle replays a recording, whose finite differences may be physically inconsistent
     bounds = FeasibilityBounds.structural() if oracle else config.feasibility
@@ -376,7 +376,7 @@ def simulate(
             failures.append(call.failure)
         plan_ms[recorder.count - 1] = call.ms
         planned.append(call.trajectory)
-        decisions.append(str(getattr(planner, "decision", "")))
+        decisions.append(getattr(planner, "decision", None))
         state = world.step(state, call.trajectory)
         recorder.write(state)
         if progress is not None:
@@ -385,7 +385,7 @@ def simulate(
             termination = "goal_reached"
             break
     planned.append(None)
-    decisions.append("")
+    decisions.append(None)
     count = recorder.count
     return RunRecord(
         scenario_id=scenario.scenario_id,

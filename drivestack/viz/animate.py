@@ -30,8 +30,8 @@ from matplotlib.patches import Patch, Polygon
 from numpy.typing import NDArray
 
 from drivestack.core.errors import ConfigError, InputError
+from drivestack.core.record import RunRecord
 from drivestack.core.scenario import Scenario
-from drivestack.sim.record import RunRecord
 from drivestack.viz.bev import (
     AGENT_COLORS,
     EGO_COLOR,
@@ -45,7 +45,6 @@ from drivestack.viz.bev import (
     draw_lights,
     draw_occupancies,
 )
-from drivestack.viz.mcap import short_decision
 
 Image = NDArray[np.uint8]
 _TITLE = 0.3  # height of the title strip above the map [in]
@@ -99,13 +98,12 @@ def _decision_text(record: RunRecord, i: int, width: int = 70) -> str:
         f"a = {record.ego.acceleration[i]:+4.1f} m/s²",
     ]
     last = i >= len(record.planned) - 1
-    decision = record.decisions[i] if i < len(record.decisions) else ""
+    decision = record.decisions[i] if i < len(record.decisions) else None
     if not last and record.planned[i] is None:
         lines.append(f"{record.planner}: plan failed, braking")
-    elif decision:
-        lines.append(f"{record.planner}: {short_decision(decision)}")
-        detail = decision.split(":", 1)[1].strip() if ":" in decision else ""
-        wrapped = textwrap.wrap(detail, width)
+    elif decision is not None:
+        lines.append(f"{record.planner}: {decision.action}")
+        wrapped = textwrap.wrap(decision.details, width)
         lines += wrapped[:2] if len(wrapped) <= 2 else [wrapped[0], wrapped[1][: width - 1] + "…"]
     else:
         lines.append(record.planner if not last else f"{record.planner}: {record.termination or 'end'}")

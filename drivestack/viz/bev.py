@@ -30,6 +30,7 @@ from matplotlib.patheffects import withStroke
 from numpy.typing import NDArray
 
 from drivestack.core.errors import ConfigError
+from drivestack.core.facts import HEADING_SPEED, held_heading, twin_row
 from drivestack.core.files import as_new_file
 from drivestack.core.map import LaneGraph
 from drivestack.core.scenario import (
@@ -41,7 +42,6 @@ from drivestack.core.scenario import (
     Tracks,
     vehicle_dimensions,
 )
-from drivestack.data.mining.scene import SceneConfig, held_heading, twin_row
 from drivestack.data.tags import Tag
 from drivestack.maps.index import intersection_lanes_of
 
@@ -65,7 +65,6 @@ LIGHT_COLORS = {
     LightColor.INACTIVE: "#adb5bd",
 }
 _HALO = [withStroke(linewidth=2.5, foreground="white")]  # keeps labels readable over lanes and boxes
-_HEADING_SPEED = SceneConfig().heading_speed  # [m/s] below it a recorded heading is held
 _KIND_GROUP = {
     AgentType.CAR: "car",
     AgentType.TAXI: "car",
@@ -131,14 +130,14 @@ def ego_drive(scenario: Scenario, problem: PlanningProblem) -> Drive | None:
         tracks = scenario.tracks
         steps = np.flatnonzero(tracks.valid[twin]).astype(np.int64)
         x, y, yaw, speed = (values[twin, steps] for values in (tracks.x, tracks.y, tracks.yaw, tracks.speed))
-    held = held_heading(yaw[None], speed[None], np.ones((1, len(steps)), dtype=bool), _HEADING_SPEED)[0]
+    held = held_heading(yaw[None], speed[None], np.ones((1, len(steps)), dtype=bool), HEADING_SPEED)[0]
     return Drive(steps, np.asarray(x), np.asarray(y), held, np.asarray(speed))
 
 
 def displayed(tracks: Tracks) -> Tracks:
     """`tracks` with each standing agent's heading held at its last moving one (`held_heading`)."""
     return dataclasses.replace(
-        tracks, yaw=held_heading(tracks.yaw, tracks.speed, tracks.valid, _HEADING_SPEED)
+        tracks, yaw=held_heading(tracks.yaw, tracks.speed, tracks.valid, HEADING_SPEED)
     )
 
 

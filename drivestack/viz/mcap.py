@@ -47,10 +47,10 @@ except ImportError:  # pragma: no cover - older foxglove-sdk
     from foxglove import schemas as fox  # type: ignore[no-redef]
 
 from drivestack.core.errors import InputError
+from drivestack.core.record import RunRecord
 from drivestack.core.scenario import AgentType, PlanningProblem, RecordedEgo, Scenario
 from drivestack.metrics import MetricContext, ScenarioMetrics, compute_metric, evaluate_context
 from drivestack.metrics.events import collision_event, describe_events
-from drivestack.sim.record import RunRecord
 from drivestack.viz.bev import AGENT_COLORS, EGO_COLOR, GOAL_COLOR, LIGHT_COLORS, agent_group
 
 HEIGHTS = {"car": 1.5, "truck / bus": 3.2, "two-wheeler": 1.5, "pedestrian": 1.75, "other": 1.5}
@@ -236,11 +236,6 @@ def _lights_update(scenario: Scenario, step: int, dt: float, lifetime: fox.Durat
     return fox.SceneUpdate(entities=entities)
 
 
-def short_decision(decision: str) -> str:
-    """The decision's headline: its text before the first ':' (planners put details after it)."""
-    return decision.split(":", 1)[0].strip()
-
-
 def _signals(ctx: MetricContext) -> dict[str, np.ndarray]:
     """Per-step values (T,) of every `SIGNALS` field, NaN where a signal is undefined (no TTC, no human)."""
     config, ego = ctx.config, ctx.record.ego
@@ -405,14 +400,14 @@ def export_run(scenario: Scenario, record: RunRecord, path: str | Path) -> McapE
                 )
                 send("/ego", fox.SceneUpdate(entities=[ego_entity]), step)
                 send("/plan", _plan_update(record, i, lifetime), step)
-                decision = record.decisions[i] if i < len(record.decisions) else ""
+                decision = record.decisions[i] if i < len(record.decisions) else None
                 text = fox.TextPrimitive(
                     pose=_pose(0.0, 0.0, 3.0, 0.0),
                     billboard=True,
                     font_size=16.0,
                     scale_invariant=True,
                     color=_color(EGO_COLOR),
-                    text=short_decision(decision) or "-",
+                    text=decision.action if decision is not None else "-",
                 )
                 label = fox.SceneEntity(
                     timestamp=stamp,
@@ -426,7 +421,10 @@ def export_run(scenario: Scenario, record: RunRecord, path: str | Path) -> McapE
                 send(
                     "/decision_log",
                     fox.Log(
-                        timestamp=stamp, level=fox.LogLevel.Info, message=decision or "-", name=record.planner
+                        timestamp=stamp,
+                        level=fox.LogLevel.Info,
+                        message=str(decision) if decision is not None else "-",
+                        name=record.planner,
                     ),
                     step,
                 )

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from drivestack.core.errors import ConfigError
+from drivestack.core.record import RunRecord
 from drivestack.core.scenario import Scenario
-from drivestack.sim.record import RunRecord
 from drivestack.viz.animate import save_frame, write_gif, write_mp4
 from drivestack.viz.mcap import export_run
 

@@ -44,7 +44,14 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from drivestack.bench.modes import mode_order, planners_by_mode, realism_by_mode, realism_runs
-from drivestack.bench.replay import Replay, read_manifest, replay_row, result_rows, sim_config
+from drivestack.bench.replay import (
+    Replay,
+    planner_options,
+    read_manifest,
+    replay_row,
+    result_rows,
+    sim_config,
+)
 from drivestack.bench.results import aggregate
 from drivestack.core.errors import ConfigError, DrivestackError, InputError
 from drivestack.core.files import as_new_file
@@ -282,14 +289,15 @@ def viewer_runs(
     """Re-simulate the runs of `rows` for the viewer (indices `first` first, then the others in order,
     at most `config.viewer` "ok" ones) under `keys` (one per row); returns their data by key (for a
     run that could not be re-simulated, its title and the reason as `unavailable`)."""
-    sim = sim_config(read_manifest(run_dir))
+    manifest = read_manifest(run_dir)
+    sim, options = sim_config(manifest), planner_options(manifest)
     order = list(dict.fromkeys([*first, *range(len(rows))]))
     chosen = [i for i in order if rows[i]["status"] == "ok"][: config.viewer]
     data: dict[str, dict[str, Any]] = {}
     for i in chosen:
         progress(run_title(rows[i]))
         try:
-            data[keys[i]] = run_data(replay_row(rows[i], sim, config.store, run_dir=run_dir))
+            data[keys[i]] = run_data(replay_row(rows[i], sim, config.store, run_dir=run_dir, options=options))
         except DrivestackError as error:
             data[keys[i]] = {"title": run_title(rows[i]), "unavailable": f"not re-simulated: {error}"}
     return data

@@ -160,6 +160,7 @@ def run_view(run: Replay) -> dict[str, Any]:
         pick = np.unique(np.linspace(0, len(plan) - 1, min(PLAN_POINTS, len(plan))).astype(int))
         plans.append(_flat(np.column_stack([plan.x[pick], plan.y[pick]]), 1))
     ttc = compute_metric("ttc", ctx).values
+    texts = [str(decision) if decision is not None else "" for decision in record.decisions]
     return {
         "dt": float(record.dt),
         "steps": record.steps.tolist(),
@@ -183,11 +184,7 @@ def run_view(run: Replay) -> dict[str, Any]:
             "TTC [s]": _round(np.minimum(np.where(np.isfinite(ttc), ttc, TTC_CAP), TTC_CAP)),
         },
         "flags": _flags(ctx),
-        "decisions": [
-            [i, decision]
-            for i, decision in enumerate(record.decisions)
-            if decision and (i == 0 or decision != record.decisions[i - 1])
-        ],
+        "decisions": [[i, text] for i, text in enumerate(texts) if text and (i == 0 or text != texts[i - 1])],
         "failures": list(record.failures[:20]),
         "events": event_marks(run),
         "palette": {

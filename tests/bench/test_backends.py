@@ -16,10 +16,10 @@ from drivestack.bench import (
     find_sources,
     run_bench,
 )
-from drivestack.bench.backends import RayExecutor, make_executor
 from drivestack.core.errors import ConfigError, InputError
 from drivestack.core.scenario import Scenario
 from drivestack.data.formats.commonroad import read_scenario
+from drivestack.parallel.backends import RayExecutor, make_executor
 
 CONFIG = BenchConfig(("idm", "constant-velocity", "log-replay"), ("log", "idm"))
 TIMING = ["plan_ms_p50", "plan_ms_p99", "plan_ms_max", "sim_s", "metrics_s"]

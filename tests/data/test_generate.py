@@ -17,8 +17,8 @@ from drivestack.core.scenario import AgentType, LightColor, Scenario, vehicle_di
 from drivestack.data.formats.commonroad import read_scenario
 from drivestack.data.formats.commonroad_writer import write_scenario, write_solution
 from drivestack.data.generate import KINDS, GeneratedFiles, generate, generate_scenario
+from drivestack.maps.goal import goal_check
 from drivestack.maps.index import MapIndex
-from drivestack.metrics.goal import goal_mask
 from drivestack.sim.world import SimConfig
 
 
@@ -146,14 +146,8 @@ def test_recorded_ego_reaches_its_goal_and_log_replay_scores_it(
     scenario = generated[kind][0]
     (problem,) = scenario.planning_problems
     path = scenario.recorded_egos[0].trajectory
-    reached = goal_mask(
-        problem.goal,
-        path.steps,
-        np.stack([path.x, path.y], axis=1),
-        path.yaw,
-        path.speed,
-        MapIndex(scenario.lane_graph),
-    )
+    check = goal_check(problem.goal, MapIndex(scenario.lane_graph))
+    reached = check.mask(path.steps, path.x, path.y, path.yaw, path.speed)
     assert reached.any() and not reached[0]
     assert (path.x[0], path.y[0], path.speed[0]) == (
         problem.initial.x,

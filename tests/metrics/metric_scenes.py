@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 from scenes import DT, LANE_WIDTH, Agent, lane_between, lane_id, straight_road, tracks
 
 from drivestack.core.map import LaneGraph, Neighbour
+from drivestack.core.record import EgoStates, RunRecord
 from drivestack.core.scenario import (
     EgoState,
     Goal,
@@ -27,7 +28,6 @@ from drivestack.core.scenario import (
     Trajectory,
 )
 from drivestack.metrics import MetricContext, ScenarioMetrics, evaluate
-from drivestack.sim.record import EgoStates, RunRecord
 
 FloatArray = NDArray[np.float64]
 ONCOMING = 900

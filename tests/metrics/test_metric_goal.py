@@ -7,8 +7,8 @@ import pytest
 from metric_scenes import cruise, ego, goal_state, motion, road, run
 from scenes import lane_id
 
+from drivestack.core.goal import angle_in_interval
 from drivestack.core.scenario import Interval
-from drivestack.metrics.goal import angle_in_interval
 
 # The default ego drives from x = 10 m at 10 m/s along +x: it covers x in [50, 60] m during steps 40..50.
 REGION = (50.0, -2.0, 60.0, 2.0)

@@ -9,10 +9,10 @@ from scenes import LANE_WIDTH, Agent, lane_between, moving, straight_road
 
 from drivestack.core.errors import InputError
 from drivestack.core.map import LaneGraph
+from drivestack.core.record import EgoStates
 from drivestack.core.scenario import AgentType, Shape, ShapeKind, StaticObstacle
 from drivestack.metrics import closed_loop_score
 from drivestack.metrics.collisions import CollisionKind
-from drivestack.sim.record import EgoStates
 
 STEPS = 60
 

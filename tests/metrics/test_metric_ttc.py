@@ -9,8 +9,9 @@ from metric_scenes import context, cruise
 from scenes import Agent, moving
 
 from drivestack.core.geometry import box_corners, boxes_overlap
+from drivestack.core.overlap import overlap_intervals
 from drivestack.metrics import METRICS, compute_metric
-from drivestack.metrics.ttc import first_grid_time, overlap_interval
+from drivestack.metrics.ttc import first_grid_time
 
 coordinate = st.floats(-30.0, 30.0)
 heading = st.floats(-np.pi, np.pi)
@@ -47,7 +48,7 @@ def test_exact_overlap_matches_stepping(
 ) -> None:
     ego = (0.0, 0.0, own_yaw, 2.25, 0.8, v * np.cos(own_yaw), v * np.sin(own_yaw))
     other = (x, y, yaw, length / 2, width / 2, ov * np.cos(oyaw), ov * np.sin(oyaw))
-    start, stop = overlap_interval(*(tuple(np.array([value]) for value in box) for box in (ego, other)))
+    start, stop = overlap_intervals(*(tuple(np.array([value]) for value in box) for box in (ego, other)))
     exact = first_grid_time(start, stop, 0.1, 3.0)[0]
     stepped = stepped_ttc(ego, other)
     assert exact == stepped

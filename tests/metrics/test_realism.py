@@ -14,6 +14,7 @@ import scenes
 from drivestack.bench.sources import retimed
 from drivestack.core.errors import InputError
 from drivestack.core.map import LaneGraph, StopLine
+from drivestack.core.record import RunRecord
 from drivestack.core.scenario import LightColor, Scenario, TrafficLight
 from drivestack.data.formats.commonroad import read_scenario
 from drivestack.metrics.realism import (
@@ -27,7 +28,6 @@ from drivestack.metrics.realism import (
     realism_metrics,
 )
 from drivestack.plan import make_planner
-from drivestack.sim.record import RunRecord
 from drivestack.sim.runner import simulate
 
 

@@ -11,9 +11,9 @@ import scenes
 from drivestack.core.errors import ConfigError
 from drivestack.core.geometry import box_corners, boxes_overlap
 from drivestack.core.map import LaneGraph
+from drivestack.core.record import RunRecord
 from drivestack.core.scenario import Scenario
 from drivestack.plan import make_planner
-from drivestack.sim.record import RunRecord
 from drivestack.sim.runner import simulate
 
 

@@ -13,6 +13,8 @@ import scenes
 
 from drivestack.core.geometry import box_corners, box_distance
 from drivestack.core.map import Lane, LaneGraph, StopLine
+from drivestack.core.planner import PlannerInit
+from drivestack.core.record import RunRecord
 from drivestack.core.scenario import (
     AgentType,
     EgoState,
@@ -29,9 +31,7 @@ from drivestack.core.scenario import (
 from drivestack.metrics import evaluate
 from drivestack.plan import make_planner
 from drivestack.plan.drivestack import DrivestackPlanner
-from drivestack.plan.drivestack.decide import Scene
-from drivestack.plan.drivestack.scoring import Checks, Scores
-from drivestack.sim.record import RunRecord
+from drivestack.plan.drivestack.scoring import Scores
 from drivestack.sim.runner import simulate
 
 
@@ -52,7 +52,7 @@ def _clearance(record: RunRecord) -> float:
 
 
 def _actions(record: RunRecord) -> set[str]:
-    return {decision.split(":", 1)[0] for decision in record.decisions if decision}
+    return {decision.action for decision in record.decisions if decision is not None}
 
 
 def _scene(
@@ -252,10 +252,18 @@ def test_counts_on_no_arrival_after_the_recording_ends() -> None:
     arrivals: list[bool] = []
 
     class Watched(DrivestackPlanner):
-        def _score(self, scene: Scene, *args: Any) -> tuple[Scores, Checks]:
-            scores, checks = super()._score(scene, *args)
-            arrivals.append(bool(scores.goal.any()))
-            return scores, checks
+        def initialize(self, init: PlannerInit) -> None:
+            super().initialize(init)
+            assert self._run is not None
+            scorer = self._run.scorer
+
+            class Watching:
+                def score(self, *args: Any) -> Scores:
+                    scores = scorer.score(*args)
+                    arrivals.append(bool(scores.goal.any()))
+                    return scores
+
+            self._run = dataclasses.replace(self._run, scorer=Watching())
 
     record = simulate(scenario, scenes.EGO_ID, Watched())
     assert record.termination == "recording_end"
@@ -289,8 +297,10 @@ def test_registered_and_records_its_decisions() -> None:
     scenario = _scene(graph, [], 10.0, 0.0, 10.0, (250.0, 0.0), 30)
     record = simulate(scenario, scenes.EGO_ID, make_planner("drivestack"))
     assert record.planner == "drivestack"
-    assert all(decision.startswith("follow_lane") for decision in record.decisions[:-1])
-    assert "proposals" in record.decisions[0]
+    assert all(
+        decision is not None and decision.action == "follow_lane" for decision in record.decisions[:-1]
+    )
+    assert record.decisions[0] is not None and record.decisions[0].proposals > 0
 
 
 def test_drives_into_a_goal_at_the_end_of_the_map_without_slowing() -> None:

@@ -11,7 +11,7 @@ import scenes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivestack.core.dynamics import Obstacles, VehicleParams
+from drivestack.core.dynamics import BicycleState, Obstacles, Tracker, VehicleParams
 from drivestack.core.scenario import EgoState, Goal, GoalState, Interval, Shape, ShapeKind
 from drivestack.maps.index import MapIndex
 from drivestack.maps.raster import MapRaster
@@ -20,8 +20,9 @@ from drivestack.metrics.comfort import savgol
 from drivestack.metrics.config import MetricsConfig
 from drivestack.plan.drivestack.config import DecisionConfig, ProposalConfig, ScoringConfig
 from drivestack.plan.drivestack.decide import Scene, envelope, gap_check
-from drivestack.plan.drivestack.proposals import BRAKE, FIRM, IDM, STOP, lateral_offsets, speed_profiles
-from drivestack.plan.drivestack.scoring import PastMotion, check_proposals, comfortable
+from drivestack.plan.drivestack.proposals import ProfileLimits, ProfileRows, lateral_offsets, speed_profiles
+from drivestack.plan.drivestack.scoring import PastMotion, StepMarks, check_proposals, comfortable
+from drivestack.plan.drivestack.stages import BRAKE, FIRM, IDM, STOP
 from drivestack.predict import AgentStates, constant_velocity
 
 
@@ -37,6 +38,13 @@ def test_lateral_paths_leave_along_the_heading_and_arrive_parallel() -> None:
     np.testing.assert_allclose(d[0, 3000:], 2.0)  # holds the target after the transition
 
 
+_LIMITS = ProfileLimits(
+    front=2.25, comfort_jerk=ProposalConfig().comfort_jerk, brake_deceleration=8.0, brake_jerk=12.0,
+    max_acceleration=1.5, speed_gain=0.6, slow_deceleration=2.5, firm_deceleration=3.8,
+    firm_jerk=ProposalConfig().firm_jerk,
+)  # fmt: skip
+
+
 def _profiles(
     kind: int,
     wall: float,
@@ -46,13 +54,12 @@ def _profiles(
 ) -> tuple[np.ndarray, ...]:
     """(s, v, a) of one profile; `lead` = the leader's bumper gap [m], speed [m/s], acceleration."""
     config = ProposalConfig()
-    limits = np.array([2.25, config.comfort_jerk, 8.0, 12.0, 1.5, 0.6, 2.5, 3.8, config.firm_jerk])
     gap, speed, accel = (np.array([value]) for value in lead)
-    out = speed_profiles(
-        np.array([0.0]), v0, a0, np.array([0]), np.full((1, 400), 15.0), 1.0, np.array([kind]),
-        np.array([1.0]), np.array([1.0]), gap, speed, accel, np.array([wall]), config.idm.array,
-        limits, 0.1, 120,
+    rows = ProfileRows(
+        s0=np.array([0.0]), corridor=np.array([0]), kind=np.array([kind]), fraction=np.array([1.0]),
+        headway=np.array([1.0]), lead_gap=gap, lead_speed=speed, lead_accel=accel, wall=np.array([wall]),
     )  # fmt: skip
+    out = speed_profiles(rows, v0, a0, np.full((1, 400), 15.0), 1.0, config.idm, _LIMITS, 0.1, 120)
     return out.s[0], out.v[0], out.a[0]
 
 
@@ -76,7 +83,6 @@ def test_a_batch_gives_every_row_the_profile_it_gets_alone() -> None:
     # repeated rows (paths beside each other share their profiles and are computed once) mixed with
     # rows that differ in one input each: kind, wall, leader, fraction
     config = ProposalConfig()
-    limits = np.array([2.25, config.comfort_jerk, 8.0, 12.0, 1.5, 0.6, 2.5, 3.8, config.firm_jerk])
     rows = [
         (IDM, np.inf, (np.inf, 0.0, 0.0), 1.0),
         (STOP, 60.0, (np.inf, 0.0, 0.0), 1.0),
@@ -90,11 +96,12 @@ def test_a_batch_gives_every_row_the_profile_it_gets_alone() -> None:
         kinds, walls, leads, fractions = zip(*(rows[k] for k in picked), strict=True)
         gap, speed, accel = (np.array(values) for values in zip(*leads, strict=True))
         count = len(picked)
-        out = speed_profiles(
-            np.zeros(count), 15.0, 0.0, np.zeros(count, dtype=np.int64), np.full((1, 400), 15.0), 1.0,
-            np.array(kinds), np.array(fractions), np.ones(count), gap, speed, accel, np.array(walls),
-            config.idm.array, limits, 0.1, 120,
+        asked = ProfileRows(
+            s0=np.zeros(count), corridor=np.zeros(count, dtype=np.int64), kind=np.array(kinds),
+            fraction=np.array(fractions), headway=np.ones(count), lead_gap=gap, lead_speed=speed,
+            lead_accel=accel, wall=np.array(walls),
         )  # fmt: skip
+        out = speed_profiles(asked, 15.0, 0.0, np.full((1, 400), 15.0), 1.0, config.idm, _LIMITS, 0.1, 120)
         return out.s, out.v, out.a, out.binding
 
     batch = profiles(order)
@@ -138,12 +145,11 @@ def _check_motion(
     forecast = constant_velocity(agents, times)
     graph = scenes.straight_road(num_lanes=3, length=400.0)
     raster = MapRaster(MapIndex(graph))
-    checks = check_proposals(
-        ex, np.zeros_like(ex), np.zeros_like(ex), ev, np.zeros(ex.shape, bool),
-        np.zeros(ex.shape, bool), np.ones(ex.shape, bool), (4.5, 1.8, 2.6), forecast.x, forecast.y,
-        forecast.yaw, forecast.speed, forecast.length, forecast.width, np.zeros((4, 1)), raster.grid,
-        raster.origin, raster.resolution, 0.1, ScoringConfig(),
-    )  # fmt: skip
+    states = BicycleState(ex, np.zeros_like(ex), np.zeros_like(ex), ev, *(np.zeros_like(ex),) * 3)
+    marks = StepMarks(np.zeros(ex.shape, bool), np.zeros(ex.shape, bool), np.ones(ex.shape, bool))
+    vehicle = VehicleParams(length=4.5, width=1.8, wheelbase=2.6)
+    exact = dataclasses.replace(ScoringConfig(), vehicle_margin=0.0, vehicle_growth=(0.0, 0.0, 0.0, 0.0))
+    checks = check_proposals(states, vehicle, marks, forecast, raster, 0.1, exact)
     return int(checks.collision[0])
 
 
@@ -166,7 +172,9 @@ def _scene(agents: AgentStates, speed: float = 20.0) -> Scene:
     boxes = Obstacles(agents.x, agents.y, agents.yaw, agents.speed, agents.length, agents.width,
                       np.ones(agents.count, bool))  # fmt: skip
     goal = Goal((GoalState(time=Interval(0, 100)),))
-    return Scene(0, 0.1, ego, VehicleParams(), agents, forecast, boxes, {}, 20.0, goal)
+    times = np.arange(41) * 0.1
+    tracker = Tracker(0.1, VehicleParams())
+    return Scene(0, 0.1, ego, VehicleParams(), agents, forecast, boxes, {}, 20.0, goal, times, tracker)
 
 
 def _car(x: float, y: float, speed: float) -> AgentStates:
@@ -246,11 +254,11 @@ def test_a_lower_limit_beyond_the_goal_never_slows_the_ego_below_the_goal_veloci
 def _metric_lon_comfortable(acceleration: np.ndarray, dt: float) -> bool:
     """The comfort metric's longitudinal verdict on a whole run's accelerations."""
     config = MetricsConfig()
-    smoothed = savgol(acceleration, config.accel_window, dt, 2).values
-    jerk = savgol(smoothed, config.jerk_window, dt, 2, 1).values
+    smoothed = savgol(acceleration, config.comfort.accel_window, dt, 2).values
+    jerk = savgol(smoothed, config.comfort.jerk_window, dt, 2, 1).values
     return bool(
-        np.all((smoothed > config.min_lon_accel) & (smoothed < config.max_lon_accel))
-        and np.all(np.abs(jerk) < config.max_abs_lon_jerk)
+        np.all((smoothed > config.comfort.min_lon_accel) & (smoothed < config.comfort.max_lon_accel))
+        and np.all(np.abs(jerk) < config.comfort.max_abs_lon_jerk)
     )
 
 
@@ -289,8 +297,8 @@ def test_comfort_check_agrees_with_the_metric_on_runs_it_sees_whole(
     config = ScoringConfig()
     run = acceleration[: end + 1]
     raw = bool(
-        np.all((run[1:] > config.min_lon_accel) & (run[1:] < config.max_lon_accel))
-        and np.all(np.abs(np.diff(run[1:])) < config.max_lon_jerk * dt)
+        np.all((run[1:] > config.comfort.min_lon_accel) & (run[1:] < config.comfort.max_lon_accel))
+        and np.all(np.abs(np.diff(run[1:])) < config.comfort.max_abs_lon_jerk * dt)
     )
     assert _planner_lon_comfortable(acceleration, end, dt) == (_metric_lon_comfortable(run, dt) and raw)
 
@@ -309,10 +317,13 @@ def test_comfort_check_judges_the_heading_as_the_metric_does_at_the_runs_end() -
         return bool(comfortable(zeros, zeros, yaw[None, :], zeros, past, np.array([end]), dt, config)[0])
 
     end = 9
-    yaw_accel = savgol(yaw[: end + 1], metric.yaw_window, dt, 3, 2).values
-    assert np.abs(yaw_accel).max() >= metric.max_abs_yaw_accel
-    assert np.abs(savgol(yaw[: end + 1], metric.yaw_window, dt, 2, 1).values).max() < metric.max_abs_yaw_rate
+    yaw_accel = savgol(yaw[: end + 1], metric.comfort.yaw_window, dt, 3, 2).values
+    assert np.abs(yaw_accel).max() >= metric.comfort.max_abs_yaw_accel
+    assert (
+        np.abs(savgol(yaw[: end + 1], metric.comfort.yaw_window, dt, 2, 1).values).max()
+        < metric.comfort.max_abs_yaw_rate
+    )
     assert not verdict(end)
-    calm = savgol(yaw[:6], metric.yaw_window, dt, 3, 2).values
-    assert np.abs(calm).max() < metric.max_abs_yaw_accel
+    calm = savgol(yaw[:6], metric.comfort.yaw_window, dt, 3, 2).values
+    assert np.abs(calm).max() < metric.comfort.max_abs_yaw_accel
     assert verdict(5)

@@ -9,9 +9,9 @@ import scenes
 from drivestack.core.dynamics import IdmParams, Obstacles
 from drivestack.core.geometry import box_corners, boxes_overlap
 from drivestack.core.planner import Observation, PlannerInit
+from drivestack.core.record import RunRecord
 from drivestack.core.scenario import AgentType, Scenario, Trajectory
 from drivestack.sim.agents import IdmAgents, LogAgents
-from drivestack.sim.record import RunRecord
 from drivestack.sim.runner import simulate
 
 

@@ -13,6 +13,7 @@ from drivestack.core.dynamics import VehicleParams
 from drivestack.core.errors import ConfigError
 from drivestack.core.limits import RunLimits
 from drivestack.core.planner import Observation, PlannerInit
+from drivestack.core.record import RunRecord
 from drivestack.core.scenario import (
     EgoState,
     Goal,
@@ -24,7 +25,6 @@ from drivestack.core.scenario import (
 )
 from drivestack.plan import make_planner
 from drivestack.plan.baselines import LogReplayPlanner
-from drivestack.sim.record import RunRecord
 from drivestack.sim.runner import ego_start, map_index, simulate
 from drivestack.sim.world import DEFAULT_CONFIG, SimConfig, agent_policy, build_world
 

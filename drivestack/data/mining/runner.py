@@ -6,7 +6,7 @@ and writes each batch's findings with `Store.replace_tags`, which also records t
 mined. So mining is incremental (a new detector or version mines everything, a re-run nothing) and
 idempotent (a batch is replaced, never appended); an interrupted run keeps its finished batches.
 A scenario on which a detector raises is reported and left unmined, so the next run retries it.
-Batches run on the executor of `backend` (`bench.backends.make_executor`: this process, local
+Batches run on the executor of `backend` (`parallel.backends.make_executor`: this process, local
 processes, or a Ray cluster at `address`); workers load scenarios from the store (one open store per
 worker process), the driver alone writes.
 """
@@ -95,7 +95,7 @@ def mine_store(
     keeps a full run fast; an interrupted run loses at most the unwritten ones).
     `on_progress(done, total)` follows the scenarios.
     """
-    from drivestack.bench.backends import make_executor  # bench's executors; imported when used
+    from drivestack.parallel.backends import make_executor  # imported when used
 
     if min(workers, batch_size, write_every) < 1:
         raise ConfigError(

@@ -1,13 +1,15 @@
 """drivestack's own planner: route, explicit decisions, batched proposals scored against forecast
 traffic, and a safe fallback (see `planner`). Registered as planner "drivestack"."""
 
+from drivestack.core.record import Decision
 from drivestack.plan.drivestack.config import (
     DecisionConfig,
     DrivestackConfig,
     ProposalConfig,
     ScoringConfig,
 )
-from drivestack.plan.drivestack.planner import Decision, DrivestackPlanner
+from drivestack.plan.drivestack.planner import DrivestackPlanner
+from drivestack.plan.drivestack.stages import Proposals, ProposalSource, Scorer
 
 __all__ = [
     "Decision",
@@ -15,5 +17,8 @@ __all__ = [
     "DrivestackConfig",
     "DrivestackPlanner",
     "ProposalConfig",
+    "ProposalSource",
+    "Proposals",
+    "Scorer",
     "ScoringConfig",
 ]

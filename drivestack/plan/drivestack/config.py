@@ -7,9 +7,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from drivestack.core.comfort import ComfortBounds
 from drivestack.core.dynamics import IdmParams
+from drivestack.core.errors import ConfigError
 from drivestack.maps.routing import RoutingConfig
-from drivestack.predict import ForecastConfig
+from drivestack.predict import ForecastConfig, ForecastModel
 
 
 @dataclass(frozen=True)
@@ -123,8 +125,8 @@ class ScoringConfig:
     box corner off the drivable area (`drivable_shrink` [m] inside the box edges). Weighted terms as
     nuPlan's score: progress (normalised by the best, at least `progress_floor` [m]), time to
     collision above `ttc_min` [s] (checked on the first `ttc_check` [s]), speed limit (over-speed
-    integral against `max_overspeed` [m/s]), comfort (the metric's bounds, and its smoothing
-    windows `accel_window`, `jerk_window` and `yaw_window` [s]). Extras: `goal_bonus` for
+    integral against `max_overspeed` [m/s]), comfort (`comfort`: the metric's own bounds and smoothing
+    windows). Extras: `goal_bonus` for
     reaching a goal state, `lane_change_cost` per lane change, `consistency_bonus` for keeping the
     previous step's lane target, `blameless_collision_cost` for contacts that are not the ego's
     fault (hit from behind or sideways); ties go to
@@ -167,25 +169,25 @@ class ScoringConfig:
     agent_stopped_speed: float = 0.005
     behind_angle: float = float(np.deg2rad(150.0))
     ahead_angle: float = float(np.deg2rad(20.0))
-    min_lon_accel: float = -4.05
-    max_lon_accel: float = 2.40
-    max_lat_accel: float = 4.89
-    max_yaw_rate: float = 0.95
-    max_lon_jerk: float = 4.13
-    max_yaw_accel: float = 1.93
-    accel_window: float = 0.8
-    jerk_window: float = 1.5
-    yaw_window: float = 0.5
+    comfort: ComfortBounds = field(default_factory=ComfortBounds)
 
 
 @dataclass(frozen=True)
 class DrivestackConfig:
-    """All parameters of the drivestack planner; `forecast_model` is "lane" (lane-following
-    vehicles, constant-velocity others) or "cv" (constant velocity for everyone)."""
+    """All parameters of the drivestack planner; `forecast_model` a `ForecastModel` (its name,
+    "lane" or "cv", is accepted too)."""
 
     proposals: ProposalConfig = field(default_factory=ProposalConfig)
     decisions: DecisionConfig = field(default_factory=DecisionConfig)
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
     routing: RoutingConfig = field(default_factory=RoutingConfig)
     forecast: ForecastConfig = field(default_factory=ForecastConfig)
-    forecast_model: str = "lane"
+    forecast_model: ForecastModel = ForecastModel.LANE
+
+    def __post_init__(self) -> None:
+        try:
+            model = ForecastModel(self.forecast_model)
+        except ValueError:
+            known = ", ".join(repr(model.value) for model in ForecastModel)
+            raise ConfigError(f"forecast_model {self.forecast_model!r}: expected one of {known}") from None
+        object.__setattr__(self, "forecast_model", model)

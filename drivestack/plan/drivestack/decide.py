@@ -24,7 +24,7 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
-from drivestack.core.dynamics import Obstacles, VehicleParams, find_leaders
+from drivestack.core.dynamics import Obstacles, Tracker, VehicleParams, find_leaders
 from drivestack.core.geometry import angle_diff
 from drivestack.core.rules import TrafficRules
 from drivestack.core.scenario import EgoState, Goal, Interval, LightColor
@@ -70,7 +70,8 @@ class LaneOption:
     `allowed` with `why`; `route_gain` [m] how much closer to the goal this lane is than the ego's;
     `envelope` (K,) desired speed per corridor station [m/s]; the leaders ahead (see `leaders`),
     nearest first: bumper gaps `lead_gaps` (L,) [m] (inf: none), speeds along the lane
-    `lead_speeds` [m/s] and rows `lead_rows` (-1: none or a static obstacle); mandatory `walls`.
+    `lead_speeds` [m/s] and rows `lead_rows` (-1: none or a static obstacle); mandatory `walls`;
+    `change_left` [m] the path length left of the lane change under way into it (inf: none).
     """
 
     side: int
@@ -86,6 +87,7 @@ class LaneOption:
     lead_speeds: FloatArray
     lead_rows: IntArray
     walls: tuple[Wall, ...]
+    change_left: float = np.inf
 
     @property
     def lead_gap(self) -> float:
@@ -115,10 +117,12 @@ class LaneOption:
 
 @dataclass(frozen=True, eq=False)
 class Scene:
-    """What the decision layer reads at one step: the ego and its vehicle, the agents now and
-    forecast over the horizon (same rows), obstacle boxes for leader search (agents, then static
-    obstacles), the lights' colours, the desired free speed [m/s], the goal and the ego's executed
-    motion before now."""
+    """What the stages read at one step: the ego and its vehicle, the agents now and forecast over
+    the horizon (same rows), obstacle boxes for leader search (agents, then static obstacles), the
+    lights' colours, the desired free speed [m/s], the goal, the horizon's `times` (T,) [s] from
+    now, the `tracker` proposals are rolled out with, whether the ego has `arrived` (a goal state
+    holds now) and is `off_road` (off the drivable area now), the run's `last_step` (None:
+    unknown) and the ego's executed motion before now."""
 
     step: int
     dt: float
@@ -130,6 +134,11 @@ class Scene:
     lights: dict[int, LightColor]
     free_speed: float
     goal: Goal
+    times: FloatArray
+    tracker: Tracker
+    arrived: bool = False
+    off_road: bool = False
+    last_step: int | None = None
     past: PastMotion = field(default_factory=PastMotion.none)
 
 

@@ -22,14 +22,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
+from drivestack.core.dynamics import BicycleState, VehicleParams
 from drivestack.core.filters import savgol_operator, window_samples
-from drivestack.maps.raster import DRIVABLE, raster_cell
+from drivestack.core.goal import GoalCheck
+from drivestack.core.overlap import overlap_interval
+from drivestack.maps.raster import DRIVABLE, MapRaster, raster_cell
 from drivestack.plan.drivestack.config import ScoringConfig
+from drivestack.plan.drivestack.stages import BRAKE, STOP, Memory, Proposals
+from drivestack.predict import Forecast
+
+if TYPE_CHECKING:
+    from drivestack.plan.drivestack.decide import LaneOption, Scene
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -38,59 +47,7 @@ BoolArray = NDArray[np.bool_]
 _TTC_GRID = 0.1  # [s] nuPlan's time-to-collision sampling
 _GHOST_DEPTH = 0.5  # [m] boxes overlapping at the first step by this much are replayed ghosts
 _SAME_WAY = np.cos(np.deg2rad(35.0))  # agents heading within this of the ego drive alongside it
-
-
-@njit(cache=True)
-def _reach(
-    axis_x: float, axis_y: float, cos: float, sin: float, half_length: float, half_width: float
-) -> float:
-    """Half extent of a box (heading cos, sin; half sizes) projected on a unit axis."""
-    return half_length * abs(axis_x * cos + axis_y * sin) + half_width * abs(-axis_x * sin + axis_y * cos)
-
-
-@njit(cache=True)
-def _interval(
-    x: float,
-    y: float,
-    cos: float,
-    sin: float,
-    hl: float,
-    hw: float,
-    vx: float,
-    vy: float,
-    ox: float,
-    oy: float,
-    ocos: float,
-    osin: float,
-    ohl: float,
-    ohw: float,
-    ovx: float,
-    ovy: float,
-) -> tuple[float, float]:
-    """Times (start, stop) [s] at which two boxes moving at constant velocities overlap (start > stop:
-    never); the separating axes are both boxes' length and width directions."""
-    start, stop = -np.inf, np.inf
-    dx, dy, dvx, dvy = ox - x, oy - y, ovx - vx, ovy - vy
-    for axis in range(4):
-        if axis == 0:
-            ax, ay = cos, sin
-        elif axis == 1:
-            ax, ay = -sin, cos
-        elif axis == 2:
-            ax, ay = ocos, osin
-        else:
-            ax, ay = -osin, ocos
-        reach = _reach(ax, ay, cos, sin, hl, hw) + _reach(ax, ay, ocos, osin, ohl, ohw)
-        gap = dx * ax + dy * ay
-        rate = dvx * ax + dvy * ay
-        if abs(rate) < 1e-9:
-            if abs(gap) > reach:
-                return np.inf, -np.inf
-            continue
-        first, last = (-reach - gap) / rate, (reach - gap) / rate
-        start = max(start, min(first, last))
-        stop = min(stop, max(first, last))
-    return start, stop
+_LANE_TOLERANCE = 0.1  # [m] a corner may stick out of its lane before the ego counts as between lanes
 
 
 @njit(cache=True)
@@ -137,7 +94,7 @@ def _check_kernel(
         if np.isfinite(ax[j, 0]):
             ocos, osin = np.cos(ayaw[j, 0]), np.sin(ayaw[j, 0])
             deep = _GHOST_DEPTH  # a real overlap, not a margin touching the ego
-            start, stop = _interval(
+            start, stop = overlap_interval(
                 ex[0, 0], ey[0, 0], cos0, sin0, half_length - deep, half_width - deep, 0.0, 0.0,
                 ax[j, 0], ay[j, 0], ocos, osin, asize[0, j] - deep, asize[1, j] - deep, 0.0, 0.0,
             )  # fmt: skip
@@ -214,7 +171,7 @@ def _check_kernel(
                     near[4, n],
                     near[5, n],
                 )
-                start, stop = _interval(
+                start, stop = overlap_interval(
                     x, y, cos, sin, half_length, half_width, mvx, mvy, ox, oy, ocos, osin, ohl, ohw, ovx, ovy
                 )
                 overlapping = start <= stop and stop >= 0.0 and start <= span
@@ -230,7 +187,7 @@ def _check_kernel(
                     at_fault = ov <= stopped_agent
                     if not at_fault and bearing <= behind:  # front bumper, or sideways while changing lanes
                         front_x, front_y = x + half_length * cos, y + half_length * sin
-                        start, stop = _interval(
+                        start, stop = overlap_interval(
                             front_x, front_y, cos, sin, 0.0, half_width, mvx, mvy,
                             ox, oy, ocos, osin, ohl, ohw, ovx, ovy,
                         )  # fmt: skip
@@ -247,7 +204,7 @@ def _check_kernel(
                     continue
                 if not check_ttc or not (bearing < ahead or (wide[b, k] and bearing <= behind)):
                     continue
-                start, stop = _interval(  # time to collision: the boxes as they are (as the metric)
+                start, stop = overlap_interval(  # time to collision: the boxes as they are (as the metric)
                     x, y, cos, sin, half_length, half_width, vx, vy,
                     ox, oy, ocos, osin, asize[0, j], asize[1, j], ovx, ovy,
                 )  # fmt: skip
@@ -281,36 +238,31 @@ class Checks:
         return Checks(upto(self.collision), culprit, upto(self.blameless), upto(self.ttc), self.offroad)
 
 
+@dataclass(frozen=True, eq=False)
+class StepMarks:
+    """Per proposal and step (B, T): `wide` where every agent not behind is relevant to the time
+    to collision (crossing an intersection or changing lanes), `changing` where the ego changes
+    lanes (sideways contacts are its fault there), `checked` where the drivable area is checked
+    (a run ends at its goal: later steps never happen)."""
+
+    wide: BoolArray
+    changing: BoolArray
+    checked: BoolArray
+
+
 def check_proposals(
-    x: FloatArray,
-    y: FloatArray,
-    yaw: FloatArray,
-    speed: FloatArray,
-    wide: BoolArray,
-    changing: BoolArray,
-    checked: BoolArray,
-    ego_size: tuple[float, float, float],
-    agents_x: FloatArray,
-    agents_y: FloatArray,
-    agents_yaw: FloatArray,
-    agents_speed: FloatArray,
-    agents_length: FloatArray,
-    agents_width: FloatArray,
-    agents_growth: FloatArray,
-    grid: NDArray[np.uint8],
-    origin: FloatArray,
-    resolution: float,
+    states: BicycleState,
+    vehicle: VehicleParams,
+    marks: StepMarks,
+    forecast: Forecast,
+    raster: MapRaster,
     dt: float,
     config: ScoringConfig,
 ) -> Checks:
-    """Collision, time-to-collision and drivable-area checks of rolled-out proposals (B, T) against
-    forecast agents (A, T), whose boxes grow with time for contacts at `agents_growth` (4, A)
-    (lengthwise and sideways rates [m/s], then caps [m]). `wide` (B, T) marks steps where every
-    agent not behind is relevant to the time to collision, `changing` (B, T) where the ego changes
-    lanes (sideways contacts are its fault there); only steps marked `checked` (B, T) are checked
-    against the drivable area (a run ends at its goal: later steps never happen); `ego_size` =
-    (length, width, wheelbase) [m]."""
-    length, width, wheelbase = ego_size
+    """Collision, time-to-collision and drivable-area checks of rolled-out proposals `states`
+    (B, T) of a `vehicle` against the `forecast` agents (A, T) on the `raster`'s drivable area.
+    Agents' boxes are grown by `config`'s margins (static rows, `source` -1, are where they are)
+    and, for contacts, grow with time (`vehicle_growth`, `vulnerable_growth`)."""
     stride = max(1, round(config.check_interval / dt))
     ttc_steps = round(config.ttc_check / dt) + 1
     params = np.array(
@@ -322,29 +274,37 @@ def check_proposals(
             config.ttc_min,
         ]
     )
+    margin = 2.0 * np.where(forecast.vulnerable, config.vulnerable_margin, config.vehicle_margin)
+    margin[forecast.source < 0] = 0.0  # static obstacles are where they are
+    growth = np.where(
+        forecast.vulnerable[None, :],
+        np.array(config.vulnerable_growth)[:, None],
+        np.array(config.vehicle_growth)[:, None],
+    )
+    sizes = np.vstack([0.5 * (forecast.length + margin), 0.5 * (forecast.width + margin), growth])
 
     def floats(values: FloatArray) -> FloatArray:
         return np.ascontiguousarray(values, dtype=np.float64)
 
     out = _check_kernel(
-        floats(x),
-        floats(y),
-        floats(yaw),
-        floats(speed),
-        np.ascontiguousarray(wide, dtype=np.bool_),
-        np.ascontiguousarray(changing, dtype=np.bool_),
-        np.ascontiguousarray(checked, dtype=np.bool_),
-        np.array([0.5 * length, 0.5 * width, 0.5 * wheelbase, config.drivable_shrink]),
-        floats(agents_x),
-        floats(agents_y),
-        floats(agents_yaw),
-        floats(agents_speed),
-        np.ascontiguousarray(
-            np.vstack([0.5 * agents_length, 0.5 * agents_width, agents_growth]), dtype=np.float64
+        floats(states.x),
+        floats(states.y),
+        floats(states.yaw),
+        floats(states.speed),
+        np.ascontiguousarray(marks.wide, dtype=np.bool_),
+        np.ascontiguousarray(marks.changing, dtype=np.bool_),
+        np.ascontiguousarray(marks.checked, dtype=np.bool_),
+        np.array(
+            [0.5 * vehicle.length, 0.5 * vehicle.width, 0.5 * vehicle.wheelbase, config.drivable_shrink]
         ),
-        grid,
-        np.ascontiguousarray(origin, dtype=np.float64),
-        float(resolution),
+        floats(forecast.x),
+        floats(forecast.y),
+        floats(forecast.yaw),
+        floats(forecast.speed),
+        floats(sizes),
+        raster.grid,
+        floats(raster.origin),
+        float(raster.resolution),
         params,
         stride,
         ttc_steps,
@@ -471,33 +431,34 @@ def comfortable(
     replanning every step makes of them; a proposal that starts out of bounds is judged from its
     second step), and so must the states' lateral acceleration and yaw rate."""
     count, steps = acceleration.shape
+    bounds = config.comfort
     now = len(past.acceleration)
     lon = np.concatenate([np.broadcast_to(past.acceleration, (count, now)), acceleration], axis=1)
     heading = np.unwrap(np.concatenate([np.broadcast_to(past.yaw, (count, now)), yaw], axis=1), axis=1)
-    smooth = (config.accel_window, 2, 0)
+    smooth = (bounds.accel_window, 2, 0)
     judged: tuple[tuple[FloatArray, Stages, tuple[float, float]], ...] = (
-        (lon, (smooth,), (config.min_lon_accel, config.max_lon_accel)),
-        (lon, (smooth, (config.jerk_window, 2, 1)), (-config.max_lon_jerk, config.max_lon_jerk)),
-        (heading, ((config.yaw_window, 2, 1),), (-config.max_yaw_rate, config.max_yaw_rate)),
-        (heading, ((config.yaw_window, 3, 2),), (-config.max_yaw_accel, config.max_yaw_accel)),
+        (lon, (smooth,), (bounds.min_lon_accel, bounds.max_lon_accel)),
+        (lon, (smooth, (bounds.jerk_window, 2, 1)), (-bounds.max_abs_lon_jerk, bounds.max_abs_lon_jerk)),
+        (heading, ((bounds.yaw_window, 2, 1),), (-bounds.max_abs_yaw_rate, bounds.max_abs_yaw_rate)),
+        (heading, ((bounds.yaw_window, 3, 2),), (-bounds.max_abs_yaw_accel, bounds.max_abs_yaw_accel)),
     )
     ok = np.ones(count, dtype=bool)
     for signal, stages, bound in judged:  # four signals, each one batched product
         ok &= _metric_within(signal, stages, bound, now, past.from_start, end, dt)
     until = np.arange(1, steps)[None, :] <= end[:, None]
     later = acceleration[:, 1:]
-    ok &= ~(until & ((later <= config.min_lon_accel) | (later >= config.max_lon_accel))).any(axis=1)
-    ok &= ~(until[:, 1:] & (np.abs(np.diff(later, axis=1)) >= config.max_lon_jerk * dt)).any(axis=1)
+    ok &= ~(until & ((later <= bounds.min_lon_accel) | (later >= bounds.max_lon_accel))).any(axis=1)
+    ok &= ~(until[:, 1:] & (np.abs(np.diff(later, axis=1)) >= bounds.max_abs_lon_jerk * dt)).any(axis=1)
     rate = np.abs(yaw_rate[:, 1:])
-    ok &= (speed[:, 1:] * rate).max(axis=1) < config.max_lat_accel
-    return np.asarray(ok & (rate.max(axis=1) < config.max_yaw_rate), dtype=bool)
+    ok &= (speed[:, 1:] * rate).max(axis=1) < bounds.max_abs_lat_accel
+    return np.asarray(ok & (rate.max(axis=1) < bounds.max_abs_yaw_rate), dtype=bool)
 
 
 @dataclass(frozen=True, eq=False)
 class Scores:
     """Scores of B proposals: `total` (what is maximised), `safe` (passes the gates), the nuPlan-like
     terms `progress` (normalised), `ttc`, `speed_limit`, `comfort` and `goal` (reaches a goal
-    state), each (B,)."""
+    state), each (B,), and the safety `checks` they rest on."""
 
     total: FloatArray
     safe: BoolArray
@@ -506,36 +467,51 @@ class Scores:
     speed_limit: FloatArray
     comfort: FloatArray
     goal: BoolArray
+    checks: Checks
+
+
+@dataclass(frozen=True, eq=False)
+class Features:
+    """What the scorer weighs per proposal besides its checks, (B,) each: `progress` [m] along the
+    route, `overspeed` integral [m] over the limit, `comfort` (keeps the comfort metric in bounds),
+    `goal` credit (in (0, 1] where it reaches a goal state, which is then all the progress there
+    is; 0 elsewhere), `lane_changes`, `consistent` (with the previous choice), `offset` [m] off the
+    centerline, `straddle` (share of steps riding the line between two lanes without changing
+    lanes) and `effort` (mean absolute acceleration [m/s2])."""
+
+    progress: FloatArray
+    overspeed: FloatArray
+    comfort: BoolArray
+    goal: FloatArray
+    lane_changes: IntArray
+    consistent: BoolArray
+    offset: FloatArray
+    straddle: FloatArray
+    effort: FloatArray
 
 
 def score_proposals(
     checks: Checks,
+    features: Features,
     steps: int,
     gate: int,
-    progress: FloatArray,
-    overspeed: FloatArray,
-    comfort: BoolArray,
-    goal: FloatArray,
-    lane_changes: IntArray,
-    consistent: BoolArray,
-    offset: FloatArray,
-    straddle: FloatArray,
-    effort: FloatArray,
     offroad_now: bool,
     horizon: float,
     config: ScoringConfig,
 ) -> Scores:
     """Combine the checks of proposals over `steps` (T) steps (at-fault collisions before step
-    `gate` are unsafe, later ones cost) with progress [m] (B,), over-speed
-    integral [m] (B,), comfort flags (B,), goal credit (B,) (in (0, 1] where a proposal reaches a
-    goal state, which is then all the progress there is; 0 elsewhere), the number of lane changes
-    (B,), consistency with the previous choice (B,), distance off the centerline [m] (B,), share of
-    steps straddling two lanes without changing lanes (B,) and mean absolute acceleration [m/s2]
-    (B,) into `total` (-inf for unsafe proposals).
+    `gate` are unsafe, later ones cost) with their `features` into `total` (-inf for unsafe
+    proposals) over a `horizon` [s].
 
     The gates are no at-fault collision and staying on the drivable area, unless the ego is off it
     already (`offroad_now`: then fewer off-road steps are merely better). Progress is normalised by
     the best safe proposal's (at least `progress_floor` [m])."""
+    progress, overspeed, comfort, goal = (
+        features.progress,
+        features.overspeed,
+        features.comfort,
+        features.goal,
+    )
     on_road = checks.offroad == 0
     safe = (checks.collision >= gate) & (on_road | offroad_now)
     pool = safe if safe.any() else np.ones_like(safe)
@@ -554,15 +530,134 @@ def score_proposals(
     ) / weights
     extras = (
         config.goal_bonus * goal
-        - config.lane_change_cost * lane_changes
-        + config.consistency_bonus * consistent
+        - config.lane_change_cost * features.lane_changes
+        + config.consistency_bonus * features.consistent
         - config.blameless_collision_cost * (checks.blameless < steps)
         - config.late_collision_cost * (checks.collision < steps)
-        - config.offset_cost * offset
-        - config.straddle_cost * straddle
-        - config.effort_cost * effort
+        - config.offset_cost * features.offset
+        - config.straddle_cost * features.straddle
+        - config.effort_cost * features.effort
     )
     if offroad_now:
         extras = extras - 0.5 * checks.offroad / max(int(checks.offroad.max(initial=1)), 1)
     total = np.where(safe, weighted + extras, -np.inf)
-    return Scores(total, safe, progress_term, ttc_term, speed_term, comfort_term, arrives)
+    return Scores(total, safe, progress_term, ttc_term, speed_term, comfort_term, arrives, checks)
+
+
+class DrivestackScorer:
+    """Scores proposals of any source the way the metrics score a run (see the module docstring),
+    on one map's drivable `raster` toward the run's `goal`."""
+
+    def __init__(self, config: ScoringConfig, raster: MapRaster, goal: GoalCheck) -> None:
+        self.config = config
+        self.raster = raster
+        self.goal = goal
+
+    def score(self, scene: Scene, options: list[LaneOption], proposals: Proposals, memory: Memory) -> Scores:
+        """Checks and scores of the rolled-out `proposals`; `memory` says which lane and offset the
+        previous step chose (consistency with it earns a bonus)."""
+        config = self.config
+        vehicle, forecast, raster, states = scene.vehicle, scene.forecast, self.raster, proposals.states
+        along = proposals.s
+        steps = along.shape[1]
+        last = scene.last_step
+        run_end = steps if last is None else max(last - scene.step, 1)  # column the run ends at
+        judged = min(run_end, steps - 1)  # the last column the run lives to see
+        corridors = [option.corridor for option in options]
+        station = np.empty(along.shape, dtype=np.int64)
+        excess_end = np.empty(proposals.count)
+        lane_limit = np.empty(along.shape)
+        wanted = np.empty(along.shape)
+        crossing = np.empty(along.shape, dtype=bool)
+        lane_left = np.empty(along.shape)
+        lane_right = np.empty(along.shape)
+        for number, corridor in enumerate(corridors):  # at most three corridors
+            rows = proposals.option == number
+            station[rows] = corridor.station(along[rows])
+            excess_end[rows] = corridor.excess[station[rows, judged]]
+            lane_limit[rows] = corridor.speed_limit[station[rows]]
+            wanted[rows] = options[number].envelope[station[rows]]
+            crossing[rows] = corridor.in_intersection[station[rows]]
+            lane_left[rows] = corridor.half_left[station[rows]]
+            lane_right[rows] = corridor.half_right[station[rows]]
+        first = options[0]
+        excess_now = float(first.corridor.excess[first.corridor.station(first.s0)])
+        progress = (along[:, judged] - along[:, 0]) - (excess_end - excess_now)
+        sides = np.array([option.side for option in options])[proposals.option]
+        shifting = np.abs(proposals.d - proposals.d[:, -1:]) > 0.3
+        # off its lane's middle by more than the lane allows, the ego is "changing lanes" for the metric
+        half = 0.5 * vehicle.width - _LANE_TOLERANCE
+        straddling = (proposals.d + half > lane_left) | (half - proposals.d > lane_right)
+        changing = (shifting & (sides != 0)[:, None]) | straddling
+        wide = crossing | changing
+        # a run ends where a goal state holds: what a proposal would do after reaching it never happens
+        horizon = scene.step + np.arange(steps)
+        reached = self.goal.mask(horizon, states.x, states.y, states.yaw, states.speed)
+        reached[:, 0] = False
+        reached[:, run_end + 1 :] = False  # an arrival after the run ends never happens
+        arrives = reached.any(axis=1)
+        arrival = np.where(arrives, reached.argmax(axis=1), steps - 1)
+        # the drivable area and the limit are judged while the run lasts; collisions over the horizon
+        until = np.arange(steps)[None, :] <= np.minimum(arrival, run_end)[:, None]
+        marks = StepMarks(wide, changing, until)
+        checks = check_proposals(states, vehicle, marks, forecast, raster, scene.dt, config)
+        checks = checks.until(arrival, steps)
+        # the limit the plan respects: the map's, or the envelope where the goal asks for more, an
+        # excuse only the arrival it buys makes (none where the run ends inside the horizon without)
+        excused = arrives | (run_end >= steps - 1)
+        limit = np.where(excused[:, None], np.maximum(lane_limit, wanted), lane_limit)  # NaN: no limit
+        with np.errstate(invalid="ignore"):
+            excess = np.where(np.isfinite(limit) & until, np.maximum(states.speed - limit, 0.0), 0.0)
+        overspeed = excess[:, 1:].sum(axis=1) * scene.dt
+        held = np.minimum(np.arange(steps)[None, :], arrival[:, None])  # states frozen at the goal
+        end = np.minimum(np.where(arrives, arrival, steps), run_end)
+        comfort = comfortable(
+            states.acceleration,
+            np.take_along_axis(states.speed, held, axis=1),
+            states.yaw,
+            np.take_along_axis(states.yaw_rate, held, axis=1),
+            scene.past,
+            end,
+            scene.dt,
+            config,
+        )
+        goal = np.where(arrives, 1.0 - 0.5 * arrival / (steps - 1), 0.0)  # sooner is better
+        corridor_holds = np.array([option.corridor.holds(memory.target_lane) for option in options])
+        consistent = corridor_holds[proposals.option]
+        gate = config.collision_gate_reaction + scene.ego.speed / config.collision_gate_deceleration
+        gate = min(max(gate, config.collision_gate_min), (steps - 1) * scene.dt)
+        target = proposals.target
+        features = Features(
+            progress=progress,
+            overspeed=overspeed,
+            comfort=comfort,
+            goal=goal,
+            lane_changes=(sides != 0).astype(np.int64),
+            consistent=consistent,
+            offset=np.where(sides == 0, np.abs(target) + np.abs(target - memory.offset), 0.0),
+            straddle=(straddling & (sides == 0)[:, None]).mean(axis=1),
+            effort=np.abs(states.acceleration).mean(axis=1),
+        )
+        horizon_s = (steps - 1) * scene.dt
+        return score_proposals(
+            checks, features, steps, round(gate / scene.dt), scene.off_road, horizon_s, config
+        )
+
+
+def choose(scores: Scores, proposals: Proposals, off_road: bool) -> int:
+    """The best safe proposal other than the emergency brake, else the best safe one. Without one:
+    when every proposal leaves the drivable area (and the ego is not `off_road` already), the
+    emergency brake (stop as soon as possible); otherwise, of the proposals on it, the one whose
+    first collision comes latest (then comfortable ones: there is time to replan, then braking ones)."""
+    kind, checks = proposals.kind, scores.checks
+    calm = scores.safe & (kind != BRAKE)
+    if calm.any():
+        return int(np.argmax(np.where(calm, scores.total, -np.inf)))
+    if scores.safe.any():
+        return int(np.argmax(scores.total))
+    on_road = checks.offroad == 0
+    if not on_road.any() and not off_road:
+        return int(np.flatnonzero(kind == BRAKE)[-1])
+    brake_first = (kind == BRAKE).astype(np.float64) + 0.5 * (kind == STOP)
+    order = np.lexsort((brake_first, scores.comfort, checks.collision, on_road | off_road))
+    return int(order[-1])

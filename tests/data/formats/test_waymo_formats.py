@@ -138,6 +138,6 @@ def test_log_replay_of_the_recorded_ego_scores_high(sample: tuple[ModuleType, Pa
     if metrics.score < 0.9:
         config = MetricsConfig()
         assert metrics.comfort == 0.0 and metrics.score == pytest.approx(14 / 16)
-        assert _speed_jumps(scenario) > max(config.max_lon_accel, -config.min_lon_accel), (
+        assert _speed_jumps(scenario) > max(config.comfort.max_lon_accel, -config.comfort.min_lon_accel), (
             "comfort fails although the recorded speeds are smooth"
         )

@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
-from drivestack.bench.executors import Executor, ProcessExecutor, SequentialExecutor, WorkerDied
 from drivestack.core.errors import ConfigError
+from drivestack.parallel.executors import Executor, ProcessExecutor, SequentialExecutor, WorkerDied
 
 T = TypeVar("T")
 R = TypeVar("R")
