@@ -19,6 +19,7 @@ and this tree's, and the store sizes once for each.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import subprocess
@@ -79,23 +80,29 @@ def rates(root: Path, repeats: int, formats: list[str]) -> dict[str, dict[str, f
 
 
 def sizes(root: Path, formats: list[str]) -> dict[str, dict[str, int]]:
-    """Per format: raw bytes of the readable units' files and bytes of a fresh store holding them."""
+    """Per format: raw bytes of the readable units' files (and decompressed, for gzip files) and bytes
+    of a fresh store holding them."""
     result = {}
     for name, sub in FOLDERS.items():
         if name not in formats or not (root / sub).is_dir():
             continue
         scenarios, _ = readable(root / sub)
         units = sorted({(unit, format_name, solutions) for unit, format_name, _, solutions in scenarios})
-        raw = sum(
-            path.stat().st_size
+        files = {
+            path
             for unit, format_name, solutions in units
-            for path in {*unit_files(unit, format_name), *solutions}
+            for path in (*unit_files(unit, format_name), *solutions)
+        }
+        raw = sum(path.stat().st_size for path in files)
+        unpacked = sum(
+            len(gzip.decompress(path.read_bytes())) if path.suffix == ".gz" else path.stat().st_size
+            for path in files
         )
         with tempfile.TemporaryDirectory() as folder:
             store = Store.open(Path(folder) / "store", create=True)
             report = ingest([unit for unit, _, _ in units], store, workers=1)
             stored = sum(path.stat().st_size for path in store.root.rglob("*") if path.is_file())
-        result[name] = {"scenarios": len(report.added), "raw": raw, "store": stored}
+        result[name] = {"scenarios": len(report.added), "raw": raw, "unpacked": unpacked, "store": stored}
     return result
 
 
@@ -161,7 +168,12 @@ def main() -> None:
             ratio = row["store"] / row["raw"]
             print(
                 f"  {label:9s} {name:12s} {row['scenarios']:.0f} scenarios: raw {row['raw'] / 1e6:6.2f} MB, "
-                f"store {row['store'] / 1e6:6.2f} MB ({ratio:.2f} x raw)"
+                f"store {row['store'] / 1e6:6.2f} MB ({ratio:.2f} x raw"
+                + (
+                    f", {row['store'] / row['unpacked']:.2f} x decompressed)"
+                    if row["unpacked"] != row["raw"]
+                    else ")"
+                )
             )
 
 
