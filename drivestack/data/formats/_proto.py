@@ -166,8 +166,6 @@ def fixed_fields(payloads: Sequence[bytes], message_class: Any) -> dict[str, np.
     if not payloads:
         return columns
     lengths = np.fromiter(map(len, payloads), dtype=np.int64, count=len(payloads))
-    starts = np.cumsum(lengths) - lengths
-    data = np.frombuffer(b"".join(payloads), dtype=np.uint8)
     slow: list[int] = []
     for length in np.unique(lengths).tolist():
         rows = np.flatnonzero(lengths == length)
@@ -175,7 +173,9 @@ def fixed_fields(payloads: Sequence[bytes], message_class: Any) -> dict[str, np.
         if layout is None:
             slow.extend(rows.tolist())
             continue
-        block = data[starts[rows, None] + np.arange(length)] if length else np.zeros((len(rows), 0), np.uint8)
+        # one copy of the group's bytes (no index arrays: memory stays about the payloads' size)
+        joined = b"".join([payloads[row] for row in rows.tolist()])
+        block = np.frombuffer(joined, dtype=np.uint8).reshape(len(rows), length)
         template = block[0]
         same = np.ones(len(rows), dtype=bool)
         for at, size, _, width in layout:
