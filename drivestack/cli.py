@@ -510,7 +510,7 @@ def show(
     from rich.table import Table
 
     from drivestack.core.names import safe_file_name
-    from drivestack.data.formats.registry import source_polylines
+    from drivestack.data.formats.registry import COMMONROAD, source_polylines
     from drivestack.data.mining.runner import scenario_tags
     from drivestack.data.mining.scene import motion_time_step
     from drivestack.data.store import Store
@@ -537,7 +537,7 @@ def show(
     console.print(table)
     focus, step = choose_focus(tags, step, tag, agent, problem)
     source = None
-    if source_map:
+    if source_map and opened.index()[key].get("source_format") != COMMONROAD:  # a lanelet map is its own
         try:
             source = source_polylines(scenario.source_file)
         except DrivestackError as error:

@@ -77,6 +77,16 @@ def test_commonroad_has_no_source_map_and_a_missing_file_is_named(tmp_path: Path
     assert source_polylines(str(COMMONROAD)) is None
     with pytest.raises(InputError, match="not found"):
         source_polylines(unit_label(tmp_path / "gone.tfrecord", "0"))
+    # show of a stored CommonRoad scenario whose file is gone: no source panel, and no note about it
+    copy = tmp_path / COMMONROAD.name
+    shutil.copy(COMMONROAD, copy)
+    store = Store.open(tmp_path / "store", create=True)
+    (added,) = ingest([copy], store).added
+    copy.unlink()
+    picture = tmp_path / "cr.png"
+    result = CliRunner().invoke(app, ["show", added, "--store", str(store.root), "--png", str(picture)])
+    assert result.exit_code == 0, result.output
+    assert picture.exists() and "source map" not in result.stdout
 
 
 def test_show_draws_the_source_map_beside_the_converted_scenario(tmp_path: Path) -> None:
