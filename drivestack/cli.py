@@ -533,15 +533,25 @@ def show(
         int | None,
         typer.Option(help="Planning problem whose ego frames the view [default: the tag's, else the first]."),
     ] = None,
+    source_map: Annotated[
+        bool,
+        typer.Option(
+            help="Beside the picture, draw the source file's own map (WOMD, ScenarioNet, AV2) over the "
+            "converted lanes."
+        ),
+    ] = True,
 ) -> None:
     """Print a scenario's summary and tags, and draw it from above (lanes, agents, ego, goal, tags).
 
     The view is framed on one ego and holds the agents of the tags in focus wherever they are: the
-    tag chosen by --tag/--agent, else the tags active at the step drawn."""
+    tag chosen by --tag/--agent, else the tags active at the step drawn. For a scenario converted
+    from another format, a second panel draws the source file's own map polylines over the
+    converted lanes (--no-source-map: not)."""
     from rich.table import Table
 
     from drivestack.core.facts import motion_time_step
     from drivestack.core.names import safe_file_name
+    from drivestack.data.formats.registry import COMMONROAD, source_polylines
     from drivestack.data.mining.runner import scenario_tags
     from drivestack.data.store import Store
     from drivestack.viz.bev import choose_focus, render_scene, save_png
@@ -566,9 +576,15 @@ def show(
         table.add_row(field, value)
     console.print(table)
     focus, step = choose_focus(tags, step, tag, agent, problem)
+    source = None
+    if source_map and opened.index()[key].get("source_format") != COMMONROAD:  # a lanelet map is its own
+        try:
+            source = source_polylines(scenario.source_file)
+        except DrivestackError as error:
+            console.print(f"note: source map not drawn: {error}", highlight=False)
     with _bar("drawing") as progress:
         task = progress.add_task("draw", total=2)
-        figure = render_scene(scenario, step, tags, dt=dt, focus=focus, problem_id=problem)
+        figure = render_scene(scenario, step, tags, dt=dt, focus=focus, problem_id=problem, source=source)
         progress.update(task, completed=1)
         written = save_png(figure, png or Path(f"{safe_file_name(scenario.scenario_id)}.png"))
         progress.update(task, completed=2)

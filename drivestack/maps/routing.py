@@ -34,12 +34,14 @@ from scipy.signal import savgol_filter
 from drivestack.core.geometry import FrenetFrame, Polyline, angle_diff
 from drivestack.core.goal import shape_geometry
 from drivestack.core.map import Lane, LaneGraph
-from drivestack.core.scenario import Goal
+from drivestack.core.scenario import Goal, Interval
 from drivestack.maps.index import MapIndex
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 BoolArray = NDArray[np.bool_]
+
+_AGAINST_GOAL = np.pi / 2.0  # [rad] a lane heading farther outside a goal orientation cannot end in it
 
 
 @dataclass(frozen=True)
@@ -118,9 +120,27 @@ def goal_spans(goal: Goal | None, index: MapIndex) -> GoalSpans:
         ]
         for region in state.regions:
             on, off = _region_spans(shape_geometry(region), index, number)
-            routed += on
+            routed += _along_goal(on, state.orientation, index) if state.orientation is not None else on
             beside += off
     return GoalSpans(tuple(routed), tuple(beside))
+
+
+def _along_goal(spans: list[GoalSpan], orientation: Interval, index: MapIndex) -> list[GoalSpan]:
+    """The spans on lanes that run within `_AGAINST_GOAL` of the goal's orientation interval where
+    they cross the region (a lane crossing it the other way, e.g. oncoming traffic, cannot end a
+    drive facing the goal's way); all of them when none does."""
+    if not spans:
+        return spans
+    lane_ids = np.array([span.lane_id for span in spans], dtype=np.int64)
+    rows = index.rows(lane_ids)
+    middle = 0.5 * np.array([span.s_in + span.s_out for span in spans])
+    points = shapely.get_coordinates(shapely.line_interpolate_point(index.centerlines[rows], middle))
+    _, _, heading = index.project(lane_ids, points)
+    width = orientation.end - orientation.start
+    outside = np.remainder(heading - orientation.start, 2.0 * np.pi) - width  # > 0: past the end
+    distance = np.where(outside <= 0.0, 0.0, np.minimum(outside, 2.0 * np.pi - width - outside))
+    kept = [span for span, near in zip(spans, distance <= _AGAINST_GOAL, strict=True) if near]
+    return kept or spans
 
 
 def _region_spans(

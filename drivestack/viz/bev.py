@@ -199,6 +199,34 @@ def draw_lanes(
     )
 
 
+SOURCE_COLORS: dict[str, str] = {
+    "lane": "#1c7ed6",
+    "road_line": "#f08c00",
+    "road_edge": "#212529",
+    "crosswalk": "#ae3ec9",
+}
+"""Colours of the source map's polyline kinds (`registry.source_polylines`); other kinds (speed
+bumps, driveways, drivable areas) are drawn in `SOURCE_OTHER_COLOR`."""
+SOURCE_OTHER_COLOR = "#2f9e44"
+
+
+def draw_source_map(
+    ax: Axes, polylines: Sequence[tuple[str, FloatArray]], bounds: Bounds | None = None
+) -> list[str]:
+    """The source's own map polylines (kind, (P, 2) [m]) as thin coloured lines; returns the kinds
+    drawn (for a legend)."""
+    shown = [(kind, points) for kind, points in polylines if len(points) >= 2 and _visible(points, bounds)]
+    ax.add_collection(
+        LineCollection(
+            [points for _, points in shown],
+            colors=[SOURCE_COLORS.get(kind, SOURCE_OTHER_COLOR) for kind, _ in shown],
+            linewidths=0.9,
+            zorder=3,
+        )
+    )
+    return sorted({kind for kind, _ in shown})
+
+
 def draw_agents(
     ax: Axes,
     tracks: Tracks,
@@ -602,6 +630,7 @@ def render_scene(
     dt: float | None = None,
     focus: Sequence[Tag] | None = None,
     problem_id: int | None = None,
+    source: Sequence[tuple[str, FloatArray]] | None = None,
 ) -> Figure:
     """A figure of `scenario` at `step` (default: `default_step` of the framed ego): lanes, lights,
     goal regions, the egos and their drives, agents with ids, and `tags` (agents they name are
@@ -610,7 +639,9 @@ def render_scene(
     focus agents, else the first) and holds the agents of
     the `focus` tags (default: the tags active at the step) wherever they are; those come first in
     the speed panel. `dt` [s] is the time step used for times and path dots (default the
-    scenario's; pass the one its motion implies where they differ)."""
+    scenario's; pass the one its motion implies where they differ). With `source` (the source map's
+    polylines, `registry.source_polylines`) a second panel of the same view beside it draws them
+    over the converted lanes, so the conversion can be checked by eye."""
     dt = dt or scenario.dt
     if problem_id is None and focus:
         problem_id = next((t.planning_problem_id for t in focus if t.planning_problem_id >= 0), None)
@@ -634,11 +665,16 @@ def render_scene(
     profiled = profiled_agents(scenario, mine, focus, step, style.profile_agents)
     driven = any(ego_drive(scenario, p) is not None for p in scenario.planning_problems)
     panel = style.profile_height if profiled or driven else 0.0
-    figure = Figure(figsize=(style.width, height + panel), dpi=style.dpi)
+    columns = 1 if source is None else 2
+    figure = Figure(figsize=(style.width * columns, height + panel), dpi=style.dpi)
     total = height + panel
-    ax = figure.add_axes((0.06, (panel + 0.6) / total, 0.92, (height - 1.3) / total))
+    ax = figure.add_axes((0.06 / columns, (panel + 0.6) / total, 0.92 / columns, (height - 1.3) / total))
+    if source is not None:
+        beside = figure.add_axes((0.5 + 0.03, (panel + 0.6) / total, 0.46, (height - 1.3) / total))
+        draw_source_comparison(beside, scenario, source, bounds)
+        ax.set_title("converted scenario", fontsize=9)
     if panel:
-        profile = figure.add_axes((0.06, 0.45 / total, 0.84, (panel - 0.75) / total))
+        profile = figure.add_axes((0.06 / columns, 0.45 / total, 0.84 / columns, (panel - 0.75) / total))
         draw_speed_profiles(profile, scenario, profiled, step, dt, mine, framed.id if framed else None)
     goal_lanes = [
         lane for p in scenario.planning_problems for state in p.goal.states for lane in state.lanelet_ids
@@ -687,6 +723,31 @@ def render_scene(
             zorder=10,
         )
     return figure
+
+
+def draw_source_comparison(
+    ax: Axes, scenario: Scenario, source: Sequence[tuple[str, FloatArray]], bounds: Bounds
+) -> None:
+    """A panel of the source map's polylines over the converted lane graph (grey), with the ego's
+    recorded path: where the two disagree, the conversion is wrong."""
+    draw_lanes(ax, scenario.lane_graph, bounds)
+    kinds = draw_source_map(ax, source, bounds)
+    for problem in scenario.planning_problems:
+        drive = ego_drive(scenario, problem)
+        if drive is not None:
+            ax.plot(drive.x, drive.y, color=EGO_COLOR, linewidth=1.0, zorder=4)
+    handles: list[Artist] = [Patch(color="#e9ecef", label="converted lanes")]
+    handles += [
+        Line2D([], [], color=SOURCE_COLORS.get(k, SOURCE_OTHER_COLOR), label=f"source {k}") for k in kinds
+    ]
+    handles.append(Line2D([], [], color=EGO_COLOR, label="recorded ego"))
+    ax.legend(handles=handles, loc="upper right", fontsize=7, framealpha=0.85)
+    ax.set_xlim(bounds[0], bounds[1])
+    ax.set_ylim(bounds[2], bounds[3])
+    ax.set_aspect("equal")
+    ax.tick_params(labelsize=7)
+    ax.set_xlabel("x [m]", fontsize=8)
+    ax.set_title(f"source map ({scenario.source or 'source'}) over the converted lanes", fontsize=9)
 
 
 def nearest_ego(scenario: Scenario, step: int, agent_ids: Iterable[int]) -> int | None:

@@ -188,3 +188,51 @@ def test_routes_on_recorded_maps_reach_the_lane_the_human_ends_in(commonroad_roo
                 assert shapely.distance(region, shapely.Point(end.x, end.y)) < 4.0, scenario.scenario_id
                 checked += 1
     assert checked >= 10
+
+
+def test_goal_spans_leave_out_lanes_running_against_the_goal_orientation() -> None:
+    """A goal region over a two-way road, facing east: the eastbound lane is routed to, the
+    westbound one (which cannot end a drive facing east) is not; without an orientation, both."""
+    east = scenes.lane_between(1, (0.0, 0.0), (200.0, 0.0))
+    west = scenes.lane_between(2, (200.0, scenes.LANE_WIDTH), (0.0, scenes.LANE_WIDTH))
+    index = MapIndex(LaneGraph("two-way", {1: east, 2: west}))
+    region = Shape(ShapeKind.RECTANGLE, length=10.0, width=8.0, center=(100.0, scenes.LANE_WIDTH / 2))
+    facing = GoalState(time=Interval(0, 100), regions=(region,), orientation=Interval(-0.5, 0.5))
+    assert [span.lane_id for span in goal_spans(Goal((facing,)), index).routed] == [1]
+    anyway = GoalState(time=Interval(0, 100), regions=(region,))
+    assert sorted(span.lane_id for span in goal_spans(Goal((anyway,)), index).routed) == [1, 2]
+    westward = GoalState(time=Interval(0, 100), regions=(region,), orientation=Interval(2.8, 3.5))
+    assert [span.lane_id for span in goal_spans(Goal((westward,)), index).routed] == [2]  # wraps past pi
+
+
+def test_womd_goal_at_a_fork_routes_only_to_lanes_along_its_orientation() -> None:
+    """WOMD sample whose human ends at a fork next to oncoming lanes: the goal's routed spans are the
+    two branches (and their continuations), never the oncoming lanes crossing the region."""
+    from recorded_data import DATA_ROOT
+
+    from drivestack.core.geometry import angle_diff
+    from drivestack.data.formats import womd
+
+    path = DATA_ROOT / "womd" / "womd_scenario_input.tfrecord"
+    if not path.exists():
+        pytest.skip(f"WOMD sample not found at {path}")
+    scenario = womd.read(path)
+    (state,) = scenario.planning_problems[0].goal.states
+    assert state.orientation is not None
+    index = MapIndex(scenario.lane_graph)
+    middle = 0.5 * (state.orientation.start + state.orientation.end)
+    region = shapely.Polygon(state.regions[0].outline())
+    crossing = [
+        int(i) for i, line in zip(index.lane_ids, index.centerlines, strict=True) if line.intersects(region)
+    ]
+    routed = {span.lane_id for span in goal_spans(scenario.planning_problems[0].goal, index).routed}
+    assert routed and routed < set(crossing)  # some crossing lanes are left out
+    for lane_id in crossing:
+        line = index.centerlines[index.rows(np.array([lane_id]))[0]]
+        inside = shapely.intersection(line, region)
+        point = shapely.get_coordinates(shapely.centroid(inside))
+        _, _, heading = index.project(np.array([lane_id]), point)
+        against = abs(float(angle_diff(heading[0], middle))) > np.pi / 2 + 0.5 * (
+            state.orientation.end - state.orientation.start
+        )
+        assert (lane_id in routed) != against, (lane_id, heading)

@@ -7,13 +7,18 @@ initial state is the track's state at the current step, and a `RecordedEgo` (the
 with the track from there to its last valid step. The reader then removes the track from the
 traffic (`drop_agent`), as CommonRoad's recorded humans are not among its obstacles.
 
-The goal is where the recorded car ended: a rectangle centred on its last position, oriented along
-the lane it is on there (its own heading off the lanes), `GoalConfig.length` long and as wide as
-that lane (`GoalConfig.off_lane_width` off the lanes); its orientation within
-`GoalConfig.heading_tolerance` of that direction; its time window from the current step to
-`GoalConfig.time_slack` after the car's last step, so a planner a little slower than the human
-still reaches it. A car that never leaves its goal region (it stood still) holds its goal already
-at the start: such runs go on to the end of the recording, and the metrics report it.
+The goal is where the recorded car ended: a rectangle oriented along the lane it is on there (its
+own heading off the lanes), as wide as that lane (`GoalConfig.off_lane_width` off the lanes),
+reaching `GoalConfig.length` / 2 ahead of its last position and back along that direction to
+where it was `GoalConfig.time_slack` before its end (at least `GoalConfig.length` / 2); its
+orientation within `GoalConfig.heading_tolerance` of that direction; its time window from the
+current step to `GoalConfig.time_slack` after the car's last step. A log's other agents end with
+the recording, which is where a run ends (`sim.runner.end_step`): so that a planner up to
+`time_slack` slower than the human still reaches the goal, the slack is in the region (the human
+enters it `time_slack` before its end, or 5 m before when it drove slower than 2.5 m/s), not only
+in the time window after the recording. A car that never leaves its goal region (it stood still)
+holds its goal already at the start: such runs go on to the end of the recording, and the metrics
+report it.
 """
 
 from __future__ import annotations
@@ -56,7 +61,8 @@ _PER_AGENT_FIELDS = ("x", "y", "yaw", "speed", "vx", "vy", "acceleration", "yaw_
 
 @dataclass(frozen=True)
 class GoalConfig:
-    """The goal cut from a log: region `length` [m] along the lane, at least `min_width` [m] wide
+    """The goal cut from a log: region at least `length` [m] along the lane (from where the car was
+    `time_slack` [s] before its end to `length` / 2 past it), at least `min_width` [m] wide
     (`off_lane_width` [m] where the car ends on no lane), orientation within `heading_tolerance`
     [rad] of the lane's direction, reachable until `time_slack` [s] after the car's last step."""
 
@@ -157,15 +163,8 @@ def problem_from_track(
     initial = dataclasses.replace(
         trajectory.state(0), acceleration=float(_finite(tracks.acceleration[row, current_step]))
     )
-    last = len(trajectory) - 1
-    goal = _goal_at(
-        lane_graph,
-        float(trajectory.x[last]),
-        float(trajectory.y[last]),
-        float(trajectory.yaw[last]),
-        Interval(current_step, int(trajectory.steps[last]) + round(config.time_slack / dt)),
-        config,
-    )
+    window = Interval(current_step, int(trajectory.steps[-1]) + round(config.time_slack / dt))
+    goal = _goal_at(lane_graph, trajectory, window, config)
     problem = PlanningProblem(id=problem_id, initial=initial, goal=Goal(states=(goal,)))
     recorded = RecordedEgo(
         planning_problem_id=problem_id,
@@ -219,17 +218,27 @@ def _recorded_trajectory(tracks: Tracks, row: int, current_step: int, dt: float)
     )
 
 
-def _goal_at(
-    lane_graph: LaneGraph, x: float, y: float, yaw: float, time: Interval, config: GoalConfig
-) -> GoalState:
-    """A goal region around (x, y) [m], along the lane there that best fits heading `yaw` [rad]."""
+def _goal_at(lane_graph: LaneGraph, trajectory: Trajectory, time: Interval, config: GoalConfig) -> GoalState:
+    """A goal region around the trajectory's last position, along the lane there that best fits its
+    last heading, reaching back along that direction to where the car was `config.time_slack`
+    before its end (at least `config.length` / 2 behind and ahead of the end)."""
+    x, y, yaw = float(trajectory.x[-1]), float(trajectory.y[-1]), float(trajectory.yaw[-1])
     heading, width = yaw, config.off_lane_width
     found = _lane_frame(lane_graph, x, y, yaw)
     if found is not None:
         heading, lane_width = found
         width = max(config.min_width, lane_width)
+    direction = np.array([np.cos(heading), np.sin(heading)])
+    tail = trajectory.steps >= trajectory.steps[-1] - round(config.time_slack / trajectory.dt)
+    along = (trajectory.x[tail] - x) * direction[0] + (trajectory.y[tail] - y) * direction[1]
+    front, back = 0.5 * config.length, min(float(along.min()), -0.5 * config.length)
+    center = np.array([x, y]) + 0.5 * (front + back) * direction
     region = Shape(
-        kind=ShapeKind.RECTANGLE, length=config.length, width=width, center=(x, y), orientation=heading
+        kind=ShapeKind.RECTANGLE,
+        length=front - back,
+        width=width,
+        center=(float(center[0]), float(center[1])),
+        orientation=heading,
     )
     tolerance = config.heading_tolerance
     return GoalState(

@@ -260,7 +260,9 @@ def _simplified(polylines: list[FloatArray], tolerance: float) -> list[FloatArra
     lines = shapely.linestrings(
         np.concatenate(polylines), indices=np.repeat(np.arange(len(polylines)), counts)
     )
-    coordinates, index = shapely.get_coordinates(shapely.simplify(lines, tolerance), return_index=True)
+    coordinates, index = shapely.get_coordinates(
+        shapely.simplify(lines, tolerance, preserve_topology=False), return_index=True
+    )
     return np.split(coordinates, np.flatnonzero(np.diff(index)) + 1)
 
 
@@ -491,8 +493,7 @@ class _Segments:
             empty = np.zeros((0, 2))
             return _Segments(empty, empty, np.zeros(0, dtype=np.int64), None)
         start, end = np.concatenate(starts), np.concatenate(ends)
-        low, high = np.minimum(start, end), np.maximum(start, end)
-        tree = shapely.STRtree(shapely.box(low[:, 0], low[:, 1], high[:, 0], high[:, 1]))
+        tree = shapely.STRtree(_pieces(start, end))
         return _Segments(start, end, np.concatenate(owners).astype(np.int64), tree)
 
     def crossings(
@@ -502,7 +503,9 @@ class _Segments:
         segment it crosses (inf: none); with `wanted` (N,), only segments of polyline `wanted[i]`
         count for ray i (-1: none)."""
         distance = np.full(len(origins), np.inf)
-        ray, segment, found = self.hits(origins, ends)
+        rays = np.arange(len(origins)) if wanted is None else np.flatnonzero(wanted >= 0)
+        ray, segment, found = self.hits(origins[rays], ends[rays])
+        ray = rays[ray]
         if wanted is not None:
             keep = self.owner[segment] == wanted[ray]
             ray, found = ray[keep], found[keep]
@@ -517,8 +520,7 @@ class _Segments:
         none = np.zeros(0, dtype=np.int64)
         if self.tree is None or len(origins) == 0:
             return none, none, np.zeros(0)
-        low, high = np.minimum(origins, ends), np.maximum(origins, ends)
-        ray, segment = self.tree.query(shapely.box(low[:, 0], low[:, 1], high[:, 0], high[:, 1]))
+        ray, segment = self.tree.query(_pieces(origins, ends))
         p, r = origins[ray], ends[ray] - origins[ray]
         q, s = self.start[segment], self.end[segment] - self.start[segment]
         denominator = r[:, 0] * s[:, 1] - r[:, 1] * s[:, 0]
@@ -528,6 +530,12 @@ class _Segments:
             u = (offset[:, 0] * r[:, 1] - offset[:, 1] * r[:, 0]) / denominator
         hit = (np.abs(denominator) > 1e-12) & (t >= 0.0) & (t <= 1.0) & (u >= 0.0) & (u <= 1.0)
         return ray[hit], segment[hit], t[hit] * np.linalg.norm(r[hit], axis=1)
+
+
+def _pieces(start: FloatArray, end: FloatArray) -> NDArray[np.object_]:
+    """Two-point linestrings from `start` to `end` (N, 2) [m], whose envelopes an STRtree indexes
+    (cheaper to build than the equal boxes)."""
+    return shapely.linestrings(np.stack([start, end], axis=1))
 
 
 def _arc_lengths(polylines: list[FloatArray]) -> list[FloatArray]:
@@ -553,21 +561,25 @@ def _stations(
 ) -> tuple[NDArray[np.int64], FloatArray, FloatArray, FloatArray]:
     """Stations every about `spacing` m along each polyline (ends inset by 0.1 m), for all at once:
     their polyline index (N,), arc length (N,) [m], points (N, 2) [m] and left unit normals (N, 2)."""
-    lines = shapely.linestrings(
-        np.concatenate(polylines), indices=np.repeat(np.arange(len(polylines)), [len(p) for p in polylines])
-    )
-    lengths = shapely.length(lines)
+    vertex_s = _arc_lengths(polylines)
+    lengths = np.array([s[-1] for s in vertex_s])
     counts = np.clip(np.ceil(lengths / spacing).astype(np.int64) + 1, 2, _MAX_STATIONS)
     owner = np.repeat(np.arange(len(polylines)), counts)
     inset = np.minimum(0.1, 0.25 * lengths)[owner]
     fraction = (np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)) / (counts[owner] - 1)
     stations = inset + fraction * (lengths[owner] - 2.0 * inset)
-    points = shapely.get_coordinates(shapely.line_interpolate_point(lines[owner], stations))
-    ahead = shapely.get_coordinates(shapely.line_interpolate_point(lines[owner], stations + 0.05))
-    behind = shapely.get_coordinates(shapely.line_interpolate_point(lines[owner], stations - 0.05))
-    direction = ahead - behind
+    # the polylines laid end to end along one axis, apart, so one np.interp serves them all
+    spread = 2.0 * float(lengths.max()) + 1.0
+    xp = np.concatenate([s + k * spread for k, s in enumerate(vertex_s)])
+    points = np.concatenate(polylines)
+
+    def at(s: FloatArray) -> FloatArray:
+        x = np.clip(s, 0.0, lengths[owner]) + owner * spread
+        return np.stack([np.interp(x, xp, points[:, 0]), np.interp(x, xp, points[:, 1])], axis=1)
+
+    direction = at(stations + 0.05) - at(stations - 0.05)
     direction /= np.maximum(np.linalg.norm(direction, axis=1, keepdims=True), 1e-12)
-    return owner, stations, points, np.stack([-direction[:, 1], direction[:, 0]], axis=1)
+    return owner, stations, at(stations), np.stack([-direction[:, 1], direction[:, 0]], axis=1)
 
 
 def _lights(

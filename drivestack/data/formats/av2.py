@@ -66,6 +66,7 @@ from drivestack.core.limits import DEFAULT_READER_LIMITS
 from drivestack.core.map import FloatArray, Lane, LaneGraph, Neighbour
 from drivestack.core.scenario import AgentType, BoolArray, IntArray, Scenario, Tracks
 from drivestack.data.formats._log import MAX_COORDINATE, drop_agent, log_tracks, problem_from_track, step_rate
+from drivestack.data.formats._waymo_map import AreaFeature, LineFeature, SourceMap
 from drivestack.data.formats.commonroad import centerline_between
 
 FORMAT = "av2"
@@ -704,6 +705,45 @@ def _resampled_steps(at: FloatArray, grid: FloatArray) -> IntArray:
 
 
 # ----------------------------------------------------------------------------------------------- map
+
+
+def source_map(path: Path, member: str | None = None) -> SourceMap:
+    """The unit's map as the source draws it, for pictures next to the converted lane graph: every
+    lane segment's two boundaries (road lines with their marking), pedestrian crossings (edge1 and
+    edge2 as one ring) and drivable areas (which the conversion drops). InputError for a map that
+    does not parse."""
+    map_json = _require_unit(Path(path)).map_json
+    data = _read_json(map_json)
+    if not isinstance(data, dict):
+        raise InputError(map_json, None, "is not a JSON object")
+    lines, areas = [], []
+
+    def entries(name: str) -> list[tuple[str, dict[str, Any]]]:
+        found = data.get(name) or {}
+        if not isinstance(found, dict):
+            raise InputError(map_json, name, "is not an object by id")
+        return [
+            (f"{name} / {str(key)[:40]!r}", value) for key, value in found.items() if isinstance(value, dict)
+        ]
+
+    for where, segment in entries("lane_segments"):
+        lane_id = _integer(map_json, segment.get("id"), f"{where} / id")
+        for side in ("left", "right"):
+            points = _polyline(
+                map_json, segment.get(f"{side}_lane_boundary"), f"{where} / {side}_lane_boundary"
+            )
+            lines.append(LineFeature(lane_id, points, _marking(segment.get(f"{side}_lane_mark_type")), False))
+    for where, crossing in entries("pedestrian_crossings"):
+        first = _polyline(map_json, crossing.get("edge1"), f"{where} / edge1")
+        second = _polyline(map_json, crossing.get("edge2"), f"{where} / edge2")
+        ring = np.concatenate([first, second[::-1]])
+        areas.append(AreaFeature(_integer(map_json, crossing.get("id"), f"{where} / id"), "crosswalk", ring))
+    for where, area in entries("drivable_areas"):
+        boundary = _polyline(map_json, area.get("area_boundary"), f"{where} / area_boundary")
+        areas.append(
+            AreaFeature(_integer(map_json, area.get("id"), f"{where} / id"), "drivable_area", boundary)
+        )
+    return SourceMap(lanes=(), lines=tuple(lines), areas=tuple(areas))
 
 
 def _read_map(path: Path, map_id: str, warnings: list[InputWarning]) -> LaneGraph:

@@ -20,7 +20,10 @@ format (an environment variable, so spawned and Ray workers see the same readers
 
 A folder reader may also define `unit_files(path) -> list[Path]`: the files `read` takes its
 scenarios from, which are all ingest hashes to decide whether a unit changed (default: every file
-in the folder, which for a sensor log with raw camera and lidar data means gigabytes).
+in the folder, which for a sensor log with raw camera and lidar data means gigabytes). A reader may
+define `source_map(path, member)` too: the source's own map before conversion (an object whose
+`polylines()` lists (kind, points)), which `drivestack show` draws beside the converted lane graph
+(`source_polylines`).
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol, cast
+
+import numpy as np
+from numpy.typing import NDArray
 
 from drivestack.core.errors import ConfigError, InputError
 from drivestack.core.scenario import Scenario
@@ -213,6 +219,24 @@ def read_unit(
         raise ConfigError(f"{path}: solution files belong to CommonRoad scenarios, not {format_name}")
     scenario = reader_for(format_name).read(path, member)
     return dataclasses.replace(scenario, source_file=unit_label(path, member))
+
+
+def source_polylines(label: str) -> list[tuple[str, NDArray[np.float64]]] | None:
+    """The source's own map of the scenario named `label` (a `unit_label`) as (kind, (P, 2) [m])
+    polylines, for a picture beside the converted lane graph: the `source_map(path, member)` of
+    readers that define one (WOMD, ScenarioNet, AV2); None for a format without one (CommonRoad's
+    lanelets are its lane graph). InputError when the unit is gone or unreadable."""
+    path, member = split_label(label)
+    if not path.exists():
+        raise InputError(path, None, "not found (the source file moved or was deleted)")
+    reader = identify(path)
+    if reader is None:
+        raise InputError(path, None, unknown_format_reason())
+    source_map = getattr(reader, "source_map", None)
+    if source_map is None:
+        return None
+    polylines: list[tuple[str, NDArray[np.float64]]] = source_map(path, member).polylines()
+    return polylines
 
 
 def unit_label(path: str | Path, member: str | None) -> str:

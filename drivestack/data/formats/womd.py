@@ -40,7 +40,7 @@ from drivestack.data.formats._log import (
     log_tracks,
     problem_from_track,
 )
-from drivestack.data.formats._proto import message_classes
+from drivestack.data.formats._proto import fixed_fields, message_classes
 from drivestack.data.formats._waymo_map import (
     LANE_STATE_BY_NUMBER,
     AreaFeature,
@@ -181,27 +181,41 @@ def read(path: Path, member: str | None = None) -> Scenario:
         return _example_scenario(payload, path, where)
     try:
         message = _classes()["Scenario"].FromString(payload)
+        bulk = _classes()["ScenarioPoints"].FromString(payload)
+        return _scenario(message, bulk, path, where)
     except DecodeError as error:
         raise InputError(path, where, f"not a WOMD Scenario protobuf ({error})") from None
-    return _scenario(message, path, where)
 
 
-def _points(points: Any) -> np.ndarray:
-    """(P, 2) [m] x, y of repeated MapPoints."""
-    return np.array([(point.x, point.y) for point in points], dtype=np.float64).reshape(-1, 2)
+def _polylines(bulk: Any, kinds: list[str | None]) -> list[np.ndarray]:
+    """(P, 2) [m] x, y of each map feature's polyline or polygon (none for a stop sign), all
+    decoded in one pass from the `ScenarioPoints` view `bulk` of the same record."""
+    point_lists = []
+    for feature, kind in zip(bulk.map_features, kinds, strict=True):
+        if kind in ("lane", "road_line", "road_edge"):
+            point_lists.append(getattr(feature, kind).polyline)
+        elif kind in ("crosswalk", "speed_bump", "driveway"):
+            point_lists.append(getattr(feature, kind).polygon)
+        else:
+            point_lists.append(())
+    counts = [len(points) for points in point_lists]
+    columns = fixed_fields([point for points in point_lists for point in points], _classes()["MapPoint"])
+    xy = np.stack([columns["x"], columns["y"]], axis=1)
+    return np.split(xy, np.cumsum(counts)[:-1]) if counts else []
 
 
-def _source_map(message: Any) -> SourceMap:
-    """The neutral map of a Scenario's map features."""
+def _source_map(message: Any, bulk: Any) -> SourceMap:
+    """The neutral map of a Scenario's map features (`bulk`: its `ScenarioPoints` view)."""
     lanes, lines, areas, signs = [], [], [], []
-    for feature in message.map_features:
-        kind = _feature_kind(feature)
+    kinds = [_feature_kind(feature) for feature in message.map_features]
+    polylines = _polylines(bulk, kinds)
+    for feature, kind, points in zip(message.map_features, kinds, polylines, strict=True):
         if kind == "lane":
             lane = feature.lane
             lanes.append(
                 LaneFeature(
                     id=int(feature.id),
-                    center=_points(lane.polyline),
+                    center=points,
                     kind=_LANE_KINDS.get(lane.type, "undefined"),
                     speed_limit=lane.speed_limit_mph * _MPH if lane.speed_limit_mph > 0 else None,
                     entry=tuple(int(i) for i in lane.entry_lanes),
@@ -221,11 +235,11 @@ def _source_map(message: Any) -> SourceMap:
             )
         elif kind == "road_line":
             marking = _LINE_MARKINGS[feature.road_line.type] if 0 <= feature.road_line.type < 9 else "unknown"
-            lines.append(LineFeature(int(feature.id), _points(feature.road_line.polyline), marking, False))
+            lines.append(LineFeature(int(feature.id), points, marking, False))
         elif kind == "road_edge":
             edge = feature.road_edge
             marking = _EDGE_MARKINGS[edge.type] if 0 <= edge.type < 3 else "road_edge"
-            lines.append(LineFeature(int(feature.id), _points(edge.polyline), marking, True))
+            lines.append(LineFeature(int(feature.id), points, marking, True))
         elif kind == "stop_sign":
             position = feature.stop_sign.position
             signs.append(
@@ -234,7 +248,7 @@ def _source_map(message: Any) -> SourceMap:
                 )
             )
         elif kind in ("crosswalk", "speed_bump", "driveway"):
-            areas.append(AreaFeature(int(feature.id), kind, _points(getattr(feature, kind).polygon)))
+            areas.append(AreaFeature(int(feature.id), kind, points))
     return SourceMap(tuple(lanes), tuple(lines), tuple(areas), tuple(signs))
 
 
@@ -261,23 +275,20 @@ def _signals(message: Any, num_steps: int) -> tuple[SignalFeature, ...]:
     return tuple(SignalFeature(lane, stops[lane], tuple(colors[lane])) for lane in sorted(colors))
 
 
-def _state_grid(message: Any, num_steps: int, path: Path, where: str) -> dict[str, np.ndarray]:
-    """The tracks' object states as (agents, steps) arrays; every track must have one state per step."""
+def _state_grid(bulk: Any, num_steps: int, path: Path, where: str) -> dict[str, np.ndarray]:
+    """The tracks' object states as (agents, steps) arrays, decoded in bulk from the `ScenarioPoints`
+    view of the record; every track must have one state per step."""
     names = ("center_x", "center_y", "heading", "velocity_x", "velocity_y", "length", "width", "valid")
-    rows = []
-    for index, track in enumerate(message.tracks):
-        if len(track.states) != num_steps:
+    states = [track.states for track in bulk.tracks]
+    for index, track_states in enumerate(states):
+        if len(track_states) != num_steps:
             raise InputError(
-                path, f"{where} / track {index}", f"{len(track.states)} states for {num_steps} timestamps"
+                path, f"{where} / track {index}", f"{len(track_states)} states for {num_steps} timestamps"
             )
-        rows.append(
-            [
-                (s.center_x, s.center_y, s.heading, s.velocity_x, s.velocity_y, s.length, s.width, s.valid)
-                for s in track.states
-            ]
-        )
-    table = np.array(rows, dtype=np.float64).reshape(len(rows), num_steps, len(names))
-    return {name: table[:, :, k] for k, name in enumerate(names)}
+    columns = fixed_fields(
+        [state for track_states in states for state in track_states], _classes()["ObjectState"]
+    )
+    return {name: columns[name].reshape(len(states), num_steps) for name in names}
 
 
 def _time_step(timestamps: np.ndarray, path: Path, where: str) -> float:
@@ -309,8 +320,8 @@ def _check_size(num_agents: int, num_steps: int, path: Path, where: str) -> None
         )
 
 
-def _scenario(message: Any, path: Path, where: str) -> Scenario:
-    """The core scenario of a decoded WOMD Scenario message."""
+def _scenario(message: Any, bulk: Any, path: Path, where: str) -> Scenario:
+    """The core scenario of a decoded WOMD Scenario message (`bulk`: its `ScenarioPoints` view)."""
     timestamps = np.array(message.timestamps_seconds, dtype=np.float64)
     num_steps, num_agents = len(timestamps), len(message.tracks)
     _check_size(num_agents, num_steps, path, where)
@@ -322,11 +333,11 @@ def _scenario(message: Any, path: Path, where: str) -> Scenario:
     if not 0 <= current < num_steps:
         raise InputError(path, where, f"current_time_index {current} is outside the {num_steps} steps")
     ids = np.array([track.id for track in message.tracks], dtype=np.int64)
-    grid = _state_grid(message, num_steps, path, where)
+    grid = _state_grid(bulk, num_steps, path, where)
     kinds = tuple(_AGENT_TYPES.get(track.object_type, AgentType.UNKNOWN) for track in message.tracks)
     return _assemble(
         _LogGrid(scenario_id, dt, ids, kinds, grid, sdc, current),
-        _source_map(message),
+        _source_map(message, bulk),
         _signals(message, num_steps),
         path,
         where,
@@ -395,7 +406,10 @@ def source_map(path: Path, member: str | None = None) -> SourceMap:
     try:
         if _is_example(payload):
             return _roadgraph(_Features(_classes()["Example"].FromString(payload), path, where))
-        return _source_map(_classes()["Scenario"].FromString(payload))
+        classes = _classes()
+        return _source_map(
+            classes["Scenario"].FromString(payload), classes["ScenarioPoints"].FromString(payload)
+        )
     except DecodeError as error:
         raise InputError(path, where, f"not a WOMD protobuf ({error})") from None
 

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
+from recorded_data import DATA_ROOT
 from scenes import DT, LANE_WIDTH, Agent, moving, straight_road, tracks
 
 from drivestack.core.errors import InputError
 from drivestack.core.scenario import AgentType, Scenario, ShapeKind
 from drivestack.data.formats._log import GoalConfig, drop_agent, log_tracks, problem_from_track
+from drivestack.data.formats.registry import identify
+from drivestack.maps.goal import goal_check
+from drivestack.maps.index import MapIndex
 from drivestack.metrics import evaluate
 from drivestack.plan import make_planner
 from drivestack.sim.runner import simulate
@@ -49,12 +54,26 @@ def test_problem_starts_at_current_step_and_ends_where_the_car_ended() -> None:
     (goal,) = problem.goal.states
     (region,) = goal.regions
     assert region.kind is ShapeKind.RECTANGLE
-    assert region.center == pytest.approx((trajectory.x[-1], 0.0))
+    # from where the car was `time_slack` (2 s, 24 m) before its end to half the length past it
+    slack = round(GoalConfig().time_slack / DT)
+    back, front = trajectory.x[-1 - slack], trajectory.x[-1] + 0.5 * GoalConfig().length
+    assert region.center == pytest.approx((0.5 * (back + front), 0.0))
+    assert region.length == pytest.approx(front - back)
     assert region.orientation == pytest.approx(0.0, abs=1e-9)
     assert region.width == pytest.approx(LANE_WIDTH)  # as wide as the lane it ends on
     assert goal.time.start == CURRENT
     assert goal.time.end == NUM_STEPS - 1 + round(GoalConfig().time_slack / DT)
     assert goal.orientation is not None and goal.orientation.contains(0.0)
+
+
+def test_a_slow_car_s_goal_is_length_long_around_its_end() -> None:
+    """A car slower than length / 2 per time_slack (here 1 m/s): the region is `length` long, centred
+    on its last position."""
+    slow = moving(7, 10.0, 0.0, 1.0, num_steps=NUM_STEPS)
+    problem, recorded = problem_from_track(tracks([slow], NUM_STEPS), 0, CURRENT, straight_road(), DT)
+    (region,) = problem.goal.states[0].regions
+    assert region.center == pytest.approx((recorded.trajectory.x[-1], 0.0))
+    assert region.length == pytest.approx(GoalConfig().length)
 
 
 def test_goal_off_the_lanes_follows_the_car_heading() -> None:
@@ -131,3 +150,44 @@ def test_log_tracks_derive_speed_rates_and_sizes() -> None:
     assert log.acceleration[0, 2] == pytest.approx((12.0 - 10.0 * np.cos(0.1)) / DT)  # no step into the gap
     assert log.yaw_rate[0, 0] == pytest.approx(0.1 / DT) and log.yaw_rate[0, 4] == pytest.approx(0.0)
     assert log.length[0] == pytest.approx(4.1) and log.shapes[0].length == pytest.approx(4.1)
+
+
+def _log_samples() -> list[Path]:
+    root = DATA_ROOT
+    found = [
+        p for p in sorted((root / "womd").glob("*.tfrecord")) if p.name != "motion_data_one_example.tfrecord"
+    ]
+    found += sorted((root / "scenarionet").glob("*/*.pkl"))
+    return found + sorted((root / "argoverse2").glob("*/*-*"))
+
+
+@pytest.mark.parametrize("path", _log_samples() or [None], ids=lambda p: p.name[:24] if p else "absent")
+def test_the_human_enters_its_goal_time_slack_before_the_recording_ends(path: Path | None) -> None:
+    """On every recorded log sample, the human's own drive satisfies its goal from about `time_slack`
+    (2 s; 1.8-2.0 s on the samples, 0.7-1.1 s before the region reached back) before its last step
+    on, or it drove less than `length` / 2 in those 2 s and enters the goal `length` / 2 before its
+    end: a planner somewhat slower than the human still reaches the goal before the recording (and
+    so the run) ends."""
+    if path is None:
+        pytest.skip(f"no log samples under {DATA_ROOT}")
+    reader = identify(path)
+    assert reader is not None
+    scenario = reader.read(path, reader.members(path)[0])
+    (problem,) = scenario.planning_problems
+    trajectory = scenario.recorded_egos[0].trajectory
+    xy = np.stack([trajectory.x, trajectory.y], axis=1)
+    check = goal_check(problem.goal, MapIndex(scenario.lane_graph))
+    held = check.mask(trajectory.steps, trajectory.x, trajectory.y, trajectory.yaw, trajectory.speed)
+    config = GoalConfig()
+    slack = round(config.time_slack / scenario.dt)
+    assert held[-1]
+    first = int(np.flatnonzero(~held)[-1]) + 1 if not held.all() else 0  # from here on it holds
+    if first == 0:
+        return  # stood still in its goal: held from the start
+    driven = float(np.hypot(*(xy[-1] - xy[max(len(xy) - 1 - slack, 0)])))
+    entered = float(np.hypot(*(xy[-1] - xy[first])))
+    if driven >= 0.5 * config.length:
+        # (in a turn the region, straight along the end's lane, holds a little less of those 2 s)
+        assert len(xy) - 1 - first >= 0.75 * slack, (first, len(xy))
+    else:
+        assert entered >= 0.5 * config.length - 0.5

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from google.protobuf.message import DecodeError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from recorded_data import DATA_ROOT
@@ -15,7 +16,7 @@ from recorded_data import DATA_ROOT
 from drivestack.core.errors import InputError
 from drivestack.core.scenario import LightColor, Scenario
 from drivestack.data.formats import womd
-from drivestack.data.formats._proto import file_descriptor
+from drivestack.data.formats._proto import file_descriptor, fixed_fields
 from drivestack.data.formats._waymo_map import LANE_STATE_BY_NUMBER, US_STOP_SIGN
 
 SCENARIO_FILE = DATA_ROOT / "womd" / "motion_data_one_scenario.tfrecord"
@@ -299,3 +300,45 @@ def test_fuzzed_payloads_raise_only_input_errors(tmp_path: Path, noise: bytes, p
             womd.read(path)
         except InputError as error:
             assert str(error).startswith(str(path))
+
+
+def test_bulk_decoding_equals_protobuf_on_every_state_and_point(sample: tuple[object, Scenario]) -> None:
+    """`fixed_fields` (numpy views of same-layout messages) gives exactly protobuf's own values for
+    every ObjectState (valid ones with all fields, invalid ones with two) and MapPoint of the sample."""
+    message, _ = sample
+    classes = womd._classes()
+    states = [state for track in message.tracks for state in track.states]  # type: ignore[attr-defined]
+    columns = fixed_fields([state.SerializeToString() for state in states], classes["ObjectState"])
+    assert len({len(state.SerializeToString()) for state in states}) >= 2  # both layouts present
+    for name in ("center_x", "center_y", "heading", "velocity_x", "velocity_y", "length", "width", "valid"):
+        expected = np.array([float(getattr(state, name)) for state in states])
+        np.testing.assert_array_equal(columns[name], expected, err_msg=name)
+    lanes = [f.lane for f in message.map_features if f.HasField("lane")]  # type: ignore[attr-defined]
+    points = [point for lane in lanes for point in lane.polyline]
+    xy = fixed_fields([point.SerializeToString() for point in points], classes["MapPoint"])
+    np.testing.assert_array_equal(xy["x"], [point.x for point in points])
+    np.testing.assert_array_equal(xy["y"], [point.y for point in points])
+
+
+def test_bulk_decoding_falls_back_to_protobuf_for_other_layouts() -> None:
+    """Messages whose layout the numpy view cannot take (a multi-byte varint, an unknown
+    length-delimited field, a field repeated, tags in another order, a damaged message) decode as
+    protobuf decodes them, or raise its DecodeError."""
+    state = womd._classes()["ObjectState"]
+    plain = state(center_x=1.5, center_y=-2.0, heading=0.25, valid=True).SerializeToString()
+    reordered = state(heading=0.25).SerializeToString() + state(center_x=1.5).SerializeToString()
+    unknown = plain + b"\x7a\x03abc"  # field 15, length-delimited
+    repeated = plain + state(center_x=7.0).SerializeToString()  # the last value wins
+    wide = state(center_x=3.0).SerializeToString() + b"\x58\x80\x01"  # valid as a 2-byte varint
+    payloads = [plain, plain, reordered, unknown, repeated, wide, b""]
+    columns = fixed_fields(payloads, state)
+    for row, payload in enumerate(payloads):
+        decoded = state.FromString(payload)
+        assert (columns["center_x"][row], columns["heading"][row], columns["valid"][row]) == (
+            decoded.center_x,
+            pytest.approx(decoded.heading),
+            float(decoded.valid),
+        )
+    assert columns["center_x"][4] == 7.0 and columns["center_x"][6] == 0.0
+    with pytest.raises(DecodeError):
+        fixed_fields([plain, plain[:-3]], state)
