@@ -41,7 +41,7 @@ FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 BoolArray = NDArray[np.bool_]
 
-AGENT_MODES = ("log", "idm")
+AGENT_MODES = ("log", "idm", "reactive")  # "reactive": `sim.reactive.ReactiveAgents`
 _STATE_FIELDS = ("x", "y", "yaw", "speed", "vx", "vy", "acceleration", "yaw_rate")
 _MIN_PATH_LENGTH = 1.0  # [m] a vehicle that moves less than this in the recording stays as recorded
 _LOOKAHEAD_DISTANCE = 20.0  # [m] path searched for a leader beyond the front bumper, plus ...
@@ -84,7 +84,7 @@ class AgentPolicy(Protocol):
 
     @property
     def mode(self) -> str:
-        """The policy's name ("log", "idm")."""
+        """The policy's name (one of `AGENT_MODES`)."""
         ...
 
     def initial(self, step: int) -> AgentStates:

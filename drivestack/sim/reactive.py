@@ -1,0 +1,496 @@
+"""Reactive agents anchored to their recordings (agent mode "reactive").
+
+Every recorded road user that moves (vehicles that are not parked, pedestrians, bicycles; >= 2
+states, >= 1 m of recorded path) drives along its own recorded path, which lies on the lanes it
+actually drove, so it turns and changes lanes where the human did. Its route on the lane graph
+(`match_route`: the lanes `MapIndex.assign` finds along the recorded poses) gives the traffic-light
+stops on its way (`maps.stops.lane_stop`), placed on the path.
+
+Longitudinal model, all movers at once, per step:
+1. Leader: the nearest box ahead on the path within `lookahead_distance` + `lookahead_time` of
+   travel (`core.dynamics.find_leaders`: the ego, the agents, static obstacles; pedestrians and
+   bicycles see only the ego and vehicles), or the stop of a red light (red-yellow too, and a yellow
+   one it can stop for within `yellow_deceleration`) as a standing leader, whichever is nearer.
+2. Reaction: IDM's interaction term a (1 - (s*/gap)^2), s* = s0 + max(0, v T + v dv / (2 sqrt(a b))),
+   with per-agent parameters, measured against the same term in the recording at this step (the
+   agent and everything around it where they were, the recorded human included):
+   a_react = a + (a_int(now) - a_int(recorded)). A situation as recorded never makes it leave its
+   recording; a leader closer or slower than recorded, or a red light it reaches later than
+   recorded, does, by the difference. An emergency floor acts when the deceleration needed to stop
+   short of the leader exceeds the comfortable one and the recorded one by `emergency_margin`.
+3. Anchoring: an agent on its recording takes its next recorded state when nothing presses it
+   more than recorded (a_react = a) or when that state is reachable under a_react; otherwise it
+   brakes with min(a_track, a_react), where a_track tracks its time-indexed recorded progress
+   (P on speed and position, within [-b, a]), and rejoins its recording once within
+   `snap_distance` and `snap_speed` of it while the reaction does not bind.
+
+Parameters per agent are drawn once per run from `ReactiveParams.seed` (multiplicative log-normal
+spread around the defaults), so the traffic is not a fleet of clones and a seed reproduces a run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+from numpy.typing import NDArray
+
+from drivestack.core.dynamics import Obstacles, find_leaders, longitudinal_step
+from drivestack.core.geometry import wrap_angle
+from drivestack.core.map import LaneGraph
+from drivestack.core.scenario import AgentType, LightColor, RecordedEgo, Tracks, TrafficLight
+from drivestack.maps.index import MapIndex
+from drivestack.maps.stops import lane_stop
+from drivestack.sim.agents import AgentStates, RecordedPaths
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+BoolArray = NDArray[np.bool_]
+
+_MIN_PATH_LENGTH = 1.0  # [m] a road user that moves less than this in the recording stays as recorded
+_LOOKAHEAD_SAMPLES = 24
+_VRU_TYPES = (AgentType.PEDESTRIAN, AgentType.BICYCLE)
+_STOP_NEAR_PATH = 3.0  # [m] a lane's stop counts for an agent whose path passes this close to it
+_SAME_PRESSURE = 1e-6  # [m/s2] reactions that differ less than this from the recorded ones are equal
+_NO_STOP, _STOP_ON_YELLOW, _STOP = 0, 1, 2  # what a light's colour asks of the traffic behind its stop
+
+
+@dataclass(frozen=True)
+class ReactiveParams:
+    """Defaults of the reactive agents' model (see the module docstring); SI units.
+
+    Vehicles: IDM `headway_time` T [s], `min_gap` s0 [m], `accel_max` a and `decel_comfort` b
+    [m/s2]; pedestrians and bicycles: `vru_headway_time`, `vru_min_gap`, `vru_accel_max`,
+    `vru_decel_comfort`. Each agent's four values are the defaults times exp(N(0, `spread`)) clipped
+    to +-2 `spread`, drawn from `seed`. `max_braking` [m/s2] bounds any braking; `stop_margin` [m]
+    before a stop line; a yellow light stops agents that need at most `yellow_deceleration` [m/s2],
+    a red one those that need at most `red_deceleration`. Tracking of the recorded progress:
+    `speed_gain` [1/s], `position_gain` [1/s2]; rejoining within `snap_distance` [m] and
+    `snap_speed` [m/s] while its reaction does not bind, never faster than `catch_up_factor` times
+    its fastest recorded speed.
+    Leaders are searched within `lookahead_distance` [m] + `lookahead_time` [s] of travel ahead.
+    """
+
+    seed: int = 0
+    spread: float = 0.1
+    headway_time: float = 1.0
+    min_gap: float = 2.0
+    accel_max: float = 1.5
+    decel_comfort: float = 2.0
+    vru_headway_time: float = 0.5
+    vru_min_gap: float = 0.5
+    vru_accel_max: float = 1.0
+    vru_decel_comfort: float = 1.5
+    max_braking: float = 8.0
+    emergency_margin: float = 1.0
+    stop_margin: float = 0.5
+    yellow_deceleration: float = 3.0
+    red_deceleration: float = 6.0
+    speed_gain: float = 1.2
+    position_gain: float = 0.36
+    snap_distance: float = 0.1
+    snap_speed: float = 0.2
+    catch_up_factor: float = 1.2
+    lookahead_distance: float = 20.0
+    lookahead_time: float = 3.0
+
+
+@dataclass(frozen=True, eq=False)
+class DriverParams:
+    """Per-agent IDM values, each (R,): headway [s], standstill gap [m], acceleration and comfortable
+    deceleration [m/s2]."""
+
+    headway: FloatArray
+    min_gap: FloatArray
+    accel: FloatArray
+    decel: FloatArray
+
+    @staticmethod
+    def draw(vru: BoolArray, params: ReactiveParams) -> DriverParams:
+        """Values for R agents (`vru` (R,) marks pedestrians and bicycles), drawn from `params.seed`."""
+        rng = np.random.default_rng(params.seed)
+        spread = params.spread
+        factors = np.exp(np.clip(rng.normal(0.0, spread, (4, len(vru))), -2.0 * spread, 2.0 * spread))
+        defaults = np.where(
+            vru[None, :],
+            np.array(
+                [
+                    params.vru_headway_time,
+                    params.vru_min_gap,
+                    params.vru_accel_max,
+                    params.vru_decel_comfort,
+                ]
+            )[:, None],
+            np.array([params.headway_time, params.min_gap, params.accel_max, params.decel_comfort])[:, None],
+        )
+        values = defaults * factors
+        return DriverParams(values[0], values[1], values[2], values[3])
+
+    def at(self, rows: IntArray) -> DriverParams:
+        """The values of `rows`."""
+        return DriverParams(self.headway[rows], self.min_gap[rows], self.accel[rows], self.decel[rows])
+
+
+def interaction(
+    speed: FloatArray, gap: FloatArray, lead_speed: FloatArray, driver: DriverParams, max_braking: float
+) -> FloatArray:
+    """IDM's interaction term [m/s2] (R,): a (1 - (s*/gap)^2) behind a leader `gap` [m] ahead (inf:
+    none, giving a) at `lead_speed` [m/s], clipped below at -`max_braking`."""
+    closing = speed * (speed - lead_speed) / (2.0 * np.sqrt(driver.accel * driver.decel))
+    desired = driver.min_gap + np.maximum(speed * driver.headway + closing, 0.0)
+    ratio = desired / np.maximum(gap, 0.05)
+    term = np.where(np.isfinite(gap), driver.accel * (1.0 - ratio * ratio), driver.accel)
+    return np.maximum(term, -max_braking)
+
+
+def needed_deceleration(speed: FloatArray, gap: FloatArray, lead_speed: FloatArray) -> FloatArray:
+    """Constant deceleration [m/s2] (R,) that stops closing in on a leader `gap` [m] ahead driving at
+    `lead_speed` [m/s] before touching it (0 when not closing in or no leader)."""
+    closing = np.maximum(speed - lead_speed, 0.0)
+    with np.errstate(invalid="ignore"):
+        needed = closing * closing / (2.0 * np.maximum(gap, 0.05))
+    return np.where(np.isfinite(gap), needed, 0.0)
+
+
+def match_route(index: MapIndex, xy: FloatArray, yaw: FloatArray) -> tuple[int, ...]:
+    """The lanes a recorded path (P, 2) [m] with headings (P,) [rad] drives through, in order
+    (`MapIndex.assign` at every pose, off-lane poses and consecutive repeats dropped)."""
+    lanes = index.assign(xy, yaw)
+    lanes = lanes[lanes >= 0]
+    if len(lanes) == 0:
+        return ()
+    keep = np.concatenate([[True], lanes[1:] != lanes[:-1]])
+    return tuple(int(lane) for lane in lanes[keep])
+
+
+def _light_codes(lights: tuple[TrafficLight, ...], num_steps: int) -> NDArray[np.int8]:
+    """(lights, steps) what each light asks at each step: _STOP (red, red-yellow), _STOP_ON_YELLOW
+    or _NO_STOP."""
+    codes = np.zeros((len(lights), num_steps), dtype=np.int8)
+    steps = np.arange(num_steps)
+    for k, light in enumerate(lights):  # once per run
+        colors = light.colors_at(steps)
+        codes[k] = [
+            _STOP
+            if color in (LightColor.RED, LightColor.RED_YELLOW)
+            else _STOP_ON_YELLOW
+            if color is LightColor.YELLOW
+            else _NO_STOP
+            for color in colors
+        ]
+    return codes
+
+
+@dataclass(frozen=True, eq=False)
+class LightStops:
+    """The traffic-light stops on the movers' paths, each (L,): the mover (row into the movers),
+    the stop's progress along its path [m], the light (row into `codes`); `codes` (lights, steps)."""
+
+    mover: IntArray
+    s: FloatArray
+    light: IntArray
+    codes: NDArray[np.int8]
+
+    @staticmethod
+    def build(
+        routes: tuple[tuple[int, ...], ...],
+        paths: RecordedPaths,
+        graph: LaneGraph,
+        index: MapIndex,
+        lights: tuple[TrafficLight, ...],
+        num_steps: int,
+    ) -> LightStops:
+        """The stops of every mover's route lanes that serve a light of `lights`, placed on its path
+        (skipped where the path passes farther than `_STOP_NEAR_PATH` from the stop)."""
+        light_row = {light.id: k for k, light in enumerate(lights)}
+        mover, where, light = [], [], []
+        for r, route in enumerate(routes):  # once per run, a few lanes per mover
+            stops = [lane_stop(graph.lanes[lane], index) for lane in route]
+            served = [
+                (stop, light_row[i])
+                for stop in stops
+                if stop
+                for i in stop.traffic_light_ids
+                if i in light_row
+            ]
+            if not served:
+                continue
+            count = int(paths.count[r])
+            line = shapely.LineString(np.column_stack([paths.x[r, :count], paths.y[r, :count]]))
+            for stop, k in served:
+                row = index.rows(np.array([stop.lane_id]))[0]
+                point = shapely.line_interpolate_point(index.centerlines[row], stop.s)
+                if shapely.distance(line, point) <= _STOP_NEAR_PATH:
+                    mover.append(r)
+                    where.append(float(paths.s[r, 0] + shapely.line_locate_point(line, point)))
+                    light.append(k)
+        return LightStops(
+            np.array(mover, dtype=np.int64),
+            np.array(where, dtype=np.float64),
+            np.array(light, dtype=np.int64),
+            _light_codes(lights, num_steps),
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class ReactiveAgents:
+    """Agent policy "reactive" (see the module docstring). Build with `ReactiveAgents.build`.
+
+    `movers` (R,) rows of `tracks` driven by the model; `vru` (R,) marks pedestrians and bicycles;
+    `paths`, `recorded_progress` (R, steps) [m] their recorded paths and progress; `top_speed` (R,)
+    [m/s] the fastest they catch up with their recordings; `routes` their
+    matched lanes; `drivers` their parameters; `stops` the light stops on their paths; `human` the
+    recorded ego's box per step (present (T,), fields (T,)), absent without one.
+    """
+
+    tracks: Tracks
+    dt: float
+    params: ReactiveParams
+    movers: IntArray
+    vru: BoolArray
+    paths: RecordedPaths
+    recorded_progress: FloatArray
+    top_speed: FloatArray
+    routes: tuple[tuple[int, ...], ...]
+    drivers: DriverParams
+    stops: LightStops
+    statics: Obstacles
+    human: Obstacles
+    mode: str = "reactive"
+
+    @staticmethod
+    def build(
+        tracks: Tracks,
+        dt: float,
+        statics: Obstacles,
+        graph: LaneGraph,
+        index: MapIndex,
+        lights: tuple[TrafficLight, ...],
+        human: RecordedEgo | None,
+        human_size: tuple[float, float],
+        params: ReactiveParams = ReactiveParams(),
+    ) -> ReactiveAgents:
+        """Reactive agents over `tracks` at step `dt` [s] on the map `graph` (`index` its MapIndex),
+        with the scenario's `lights`, the recorded `human` (None: none) of size `human_size`
+        (length, width) [m]."""
+        types = tracks.agent_type
+        vehicle = np.array([kind.is_vehicle and kind is not AgentType.PARKED_VEHICLE for kind in types], bool)
+        vulnerable = np.array([kind in _VRU_TYPES for kind in types], dtype=bool)
+        candidates = np.flatnonzero((vehicle | vulnerable) & (tracks.valid.sum(axis=1) >= 2))
+        paths, progress = RecordedPaths.from_tracks(tracks, candidates)
+        moving = paths.s[:, -1] >= _MIN_PATH_LENGTH
+        movers = candidates[moving]
+        paths = paths.subset(moving)
+        progress = progress[moving]
+        vru = vulnerable[movers]
+        routes = tuple(
+            match_route(
+                index,
+                np.column_stack([paths.x[r, : paths.count[r]], paths.y[r, : paths.count[r]]]),
+                np.asarray(wrap_angle(paths.yaw[r, : paths.count[r]])),
+            )
+            if not vru[r]
+            else ()
+            for r in range(len(movers))
+        )
+        stops = LightStops.build(routes, paths, graph, index, lights, tracks.num_steps)
+        return ReactiveAgents(
+            tracks,
+            dt,
+            params,
+            movers,
+            vru,
+            paths,
+            progress,
+            params.catch_up_factor * _fastest(progress, dt),
+            routes,
+            DriverParams.draw(vru, params),
+            stops,
+            statics,
+            _human_boxes(human, human_size, tracks.num_steps),
+        )
+
+    def initial(self, step: int) -> AgentStates:
+        """The recorded states at `step`, movers placed at their recorded progress."""
+        states = AgentStates.from_log(self.tracks, step)
+        states.progress[self.movers] = self.recorded_progress[:, step]
+        return states
+
+    def step(self, states: AgentStates, step: int, ego: Obstacles) -> AgentStates:
+        """Every mover present at `step` and `step + 1` moves by the model; those that appear at
+        `step + 1` start from their recording; the rest replay the log."""
+        following = AgentStates.from_log(self.tracks, step + 1)
+        rows = self.movers
+        driving = states.valid[rows] & following.valid[rows]
+        appearing = following.valid[rows] & ~states.valid[rows]
+        following.progress[rows[appearing]] = self.recorded_progress[appearing, step + 1]
+        if not driving.any():
+            return following
+        index = np.flatnonzero(driving)
+        agents = rows[index]
+        tracks, params = self.tracks, self.params
+        driver = self.drivers.at(index)
+        speed, progress = states.speed[agents], states.progress[agents]
+        logged, logged_speed = self.recorded_progress[index, step], tracks.speed[agents, step]
+        now = Obstacles.concat(ego, states.obstacles(tracks), self.statics)
+        recorded = Obstacles.concat(self._human_at(step), Obstacles.from_tracks(tracks, step), self.statics)
+        gap, lead = self._leader(index, progress, speed, now, step)
+        gap_log, lead_log = self._leader(index, logged, logged_speed, recorded, step)
+        react = driver.accel + (
+            interaction(speed, gap, lead, driver, params.max_braking)
+            - interaction(logged_speed, gap_log, lead_log, driver, params.max_braking)
+        )
+        needed = needed_deceleration(speed, gap, lead)
+        urgent = (needed > driver.decel) & (
+            needed > needed_deceleration(logged_speed, gap_log, lead_log) + params.emergency_margin
+        )
+        react = np.where(urgent, np.minimum(react, -np.minimum(needed, params.max_braking)), react)
+        target = self.recorded_progress[index, step + 1]
+        reachable, _, _ = longitudinal_step(progress, speed, react, self.dt)
+        on_log = np.abs(progress - logged) <= 1e-9
+        unchanged = react >= driver.accel - _SAME_PRESSURE  # nothing ahead presses more than recorded
+        keep = on_log & (unchanged | (target <= reachable))
+        pace = (target - logged) / self.dt
+        track = np.clip(
+            np.minimum(
+                params.speed_gain * (pace - speed) + params.position_gain * (logged - progress),
+                params.speed_gain * (self.top_speed[index] - speed),
+            ),
+            -driver.decel,
+            driver.accel,
+        )
+        new_progress, new_speed, realised = longitudinal_step(
+            progress, speed, np.minimum(track, react), self.dt
+        )
+        rejoin = (
+            (track <= react)
+            & (np.abs(new_progress - target) <= params.snap_distance)
+            & (np.abs(new_speed - tracks.speed[agents, step + 1]) <= params.snap_speed)
+        )
+        logged_next = keep | rejoin
+        following.progress[agents[logged_next]] = target[logged_next]
+        moved = ~logged_next
+        if moved.any():
+            self._place(following, states, agents[moved], index[moved], new_progress[moved], new_speed[moved])
+            following.acceleration[agents[moved]] = realised[moved]
+        return following
+
+    def _place(
+        self,
+        following: AgentStates,
+        states: AgentStates,
+        agents: IntArray,
+        index: IntArray,
+        progress: FloatArray,
+        speed: FloatArray,
+    ) -> None:
+        """Write the pose at `progress` [m] on the paths of movers `index` and `speed` [m/s] for `agents`."""
+        x, y, yaw = self.paths.at(index, progress)
+        following.x[agents], following.y[agents], following.yaw[agents] = x, y, yaw
+        following.speed[agents] = speed
+        following.vx[agents], following.vy[agents] = speed * np.cos(yaw), speed * np.sin(yaw)
+        following.yaw_rate[agents] = np.asarray(wrap_angle(yaw - states.yaw[agents])) / self.dt
+        following.progress[agents] = progress
+
+    def _leader(
+        self, index: IntArray, progress: FloatArray, speed: FloatArray, obstacles: Obstacles, step: int
+    ) -> tuple[FloatArray, FloatArray]:
+        """(gap [m], leader speed [m/s]) (D,) of movers `index` (D,) at `progress` [m] and `speed` on
+        their paths among `obstacles` (the ego first, then every agent, then statics) and their light
+        stops at `step`: the nearer of the two."""
+        params = self.params
+        agents = self.movers[index]
+        length, width = self.tracks.length[agents], self.tracks.width[agents]
+        gap, lead = np.full(len(index), np.inf), np.zeros(len(index))
+        vru = self.vru[index]
+        for group, boxes in ((~vru, obstacles), (vru, self._vehicles_only(obstacles))):
+            if not group.any():
+                continue
+            ahead = params.lookahead_distance + params.lookahead_time * speed[group]
+            distance = np.linspace(0.0, 1.0, _LOOKAHEAD_SAMPLES)[None, :] * ahead[:, None]
+            px, py, pyaw = self.paths.at(
+                index[group], progress[group, None] + 0.5 * length[group, None] + distance
+            )
+            gap[group], lead[group] = find_leaders(
+                px, py, pyaw, distance, 0.5 * width[group], boxes, exclude=agents[group] + 1
+            )
+        line = self._stop_gap(index, progress + 0.5 * length, speed, step)
+        nearer = line < gap
+        return np.where(nearer, line, gap), np.where(nearer, 0.0, lead)
+
+    def _stop_gap(self, index: IntArray, front: FloatArray, speed: FloatArray, step: int) -> FloatArray:
+        """Distance [m] (D,) from the front bumpers at progress `front` to the nearest light stop that
+        holds movers `index` (D,) at `step` (less `stop_margin`, plus their standstill gap, as a
+        standing leader); inf where none does."""
+        stops, params = self.stops, self.params
+        gap = np.full(len(index), np.inf)
+        if len(stops.mover) == 0:
+            return gap
+        position = np.full(len(self.movers), -1, dtype=np.int64)
+        position[index] = np.arange(len(index))
+        where = position[stops.mover]
+        mine = where >= 0
+        code = stops.codes[stops.light[mine], step]
+        slot = where[mine]
+        ahead = stops.s[mine] - front[slot]
+        needed = speed[slot] ** 2 / (2.0 * np.maximum(ahead, 0.1))
+        holds = (ahead > -params.stop_margin) & (
+            ((code == _STOP) & (needed <= params.red_deceleration))
+            | ((code == _STOP_ON_YELLOW) & (needed <= params.yellow_deceleration))
+        )
+        standstill = self.drivers.min_gap[index][slot]
+        np.minimum.at(gap, slot[holds], (ahead - params.stop_margin + standstill)[holds])
+        return gap
+
+    def _vehicles_only(self, obstacles: Obstacles) -> Obstacles:
+        """`obstacles` (ego, agents, statics) with only the ego and vehicle agents present."""
+        count = self.tracks.num_agents
+        keep = np.zeros(len(obstacles.present), dtype=bool)
+        keep[0] = True
+        keep[1 : 1 + count] = [kind.is_vehicle for kind in self.tracks.agent_type]
+        return Obstacles(
+            obstacles.x,
+            obstacles.y,
+            obstacles.yaw,
+            obstacles.speed,
+            obstacles.length,
+            obstacles.width,
+            obstacles.present & keep,
+        )
+
+    def _human_at(self, step: int) -> Obstacles:
+        """The recorded human at `step` as one box (absent where it is not recorded)."""
+        human = self.human
+        pick = slice(step, step + 1)
+        return Obstacles(
+            human.x[pick],
+            human.y[pick],
+            human.yaw[pick],
+            human.speed[pick],
+            human.length[pick],
+            human.width[pick],
+            human.present[pick],
+        )
+
+
+def _fastest(progress: FloatArray, dt: float) -> FloatArray:
+    """The fastest recorded speed [m/s] (R,) of each row of recorded `progress` (R, steps) [m] over
+    steps of `dt` [s] (0 for rows recorded at fewer than two consecutive steps)."""
+    with np.errstate(invalid="ignore"):
+        pace = np.diff(progress, axis=1) / dt
+    return np.nanmax(np.where(np.isfinite(pace), pace, 0.0), axis=1, initial=0.0)
+
+
+def _human_boxes(human: RecordedEgo | None, size: tuple[float, float], num_steps: int) -> Obstacles:
+    """The recorded human's box at every step (T,) of the scenario grid (absent outside its recording)."""
+    x, y, yaw, speed = (np.zeros(num_steps) for _ in range(4))
+    present = np.zeros(num_steps, dtype=bool)
+    if human is not None:
+        trajectory = human.trajectory
+        steps = trajectory.steps
+        inside = (steps >= 0) & (steps < num_steps)
+        for values, name in zip((x, y, yaw, speed), ("x", "y", "yaw", "speed"), strict=True):
+            values[steps[inside]] = np.asarray(getattr(trajectory, name))[inside]
+        present[steps[inside]] = True
+    return Obstacles(x, y, yaw, speed, np.full(num_steps, size[0]), np.full(num_steps, size[1]), present)

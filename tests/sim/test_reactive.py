@@ -1,0 +1,211 @@
+"""Reactive agents: they replay their recordings while nothing differs, and react when something does
+(a braking ego, a red light they now reach late, a vehicle standing in a pedestrian's way)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import scenes
+
+from drivestack.core.geometry import box_corners, boxes_overlap
+from drivestack.core.map import StopLine
+from drivestack.core.planner import Observation, PlannerInit
+from drivestack.core.scenario import AgentType, LightColor, Scenario, TrafficLight, Trajectory
+from drivestack.metrics import evaluate
+from drivestack.plan import make_planner
+from drivestack.sim.reactive import ReactiveAgents, ReactiveParams
+from drivestack.sim.record import RunRecord
+from drivestack.sim.runner import map_index, simulate
+from drivestack.sim.world import SimConfig, agent_policy
+
+
+class Scripted:
+    """Drives a fixed timed path (x, y over the scenario's steps), whatever happens."""
+
+    name = "scripted"
+
+    def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
+        self.x, self.y = x, y
+
+    def initialize(self, init: PlannerInit) -> None:
+        pass
+
+    def plan(self, observation: Observation) -> Trajectory:
+        steps = np.arange(len(self.x), dtype=np.int64)
+        vx, vy = np.gradient(self.x, scenes.DT), np.gradient(self.y, scenes.DT)
+        yaw = np.arctan2(vy, vx)
+        return Trajectory(steps, self.x, self.y, yaw, np.hypot(vx, vy), observation.dt)
+
+
+def _boxes(record: RunRecord) -> np.ndarray:
+    """Agent boxes (A, T, 4, 2), NaN where absent."""
+    agents = record.agents
+    corners = box_corners(agents.x, agents.y, agents.yaw, agents.length[:, None], agents.width[:, None])
+    corners[~agents.valid] = np.nan
+    return corners
+
+
+def _ego_hits(record: RunRecord) -> bool:
+    ego = record.ego
+    return bool(
+        boxes_overlap(box_corners(ego.x, ego.y, ego.yaw, ego.length, ego.width)[None], _boxes(record)).any()
+    )
+
+
+def _agents_collide(record: RunRecord) -> bool:
+    boxes = _boxes(record)
+    pairs = boxes_overlap(boxes[:, None], boxes[None, :])
+    count = len(boxes)
+    pairs[np.arange(count), np.arange(count)] = False
+    return bool(pairs.any())
+
+
+def _braking_ego_scene(num_steps: int = 120) -> Scenario:
+    """One lane: a follower recorded 20 m behind the ego, both at 10 m/s; the ego is not recorded."""
+    graph = scenes.straight_road(num_lanes=1, length=400.0)
+    follower = scenes.moving(2, 40.0, 0.0, 10.0, num_steps=num_steps)
+    ego = scenes.Ego(
+        scenes.moving(scenes.EGO_ID, 60.0, 0.0, 10.0, num_steps=num_steps), recorded=False, goal=(395.0, 0.0)
+    )
+    return scenes.scenario(graph, [follower], ego, num_steps=num_steps)
+
+
+def _braking_ego(num_steps: int = 120) -> Scripted:
+    """10 m/s braking at 4 m/s2 from 1 s on, to a stop."""
+    t = np.arange(num_steps) * scenes.DT
+    braking = np.clip(t - 1.0, 0.0, 2.5)
+    x = 60.0 + 10.0 * np.minimum(t, 1.0) + 10.0 * braking - 2.0 * braking**2
+    return Scripted(x, np.zeros(num_steps))
+
+
+def test_follower_brakes_when_the_ego_brakes() -> None:
+    scenario = _braking_ego_scene()
+    record = simulate(scenario, scenes.EGO_ID, _braking_ego(), "reactive")
+    assert not _ego_hits(record)
+    follower = record.agents
+    assert follower.speed[0, -1] < 0.05  # stopped behind the stopped ego
+    gap = (record.ego.x[-1] - record.ego.length / 2) - (follower.x[0, -1] + follower.length[0] / 2)
+    assert 0.5 < gap < 4.0
+    assert follower.acceleration[0].min() > -ReactiveParams().max_braking - 1e-9
+    # the recording drives on through the ego
+    assert _ego_hits(simulate(scenario, scenes.EGO_ID, _braking_ego(), "log"))
+
+
+def test_a_seed_gives_the_same_run_and_other_seeds_other_drivers() -> None:
+    scenario = _braking_ego_scene()
+    runs = [
+        simulate(
+            scenario, scenes.EGO_ID, _braking_ego(), "reactive", SimConfig(reactive=ReactiveParams(seed=seed))
+        )
+        for seed in (3, 3, 4)
+    ]
+    np.testing.assert_array_equal(runs[0].agents.x, runs[1].agents.x)
+    np.testing.assert_array_equal(runs[0].agents.speed, runs[1].agents.speed)
+    assert not np.array_equal(runs[0].agents.x, runs[2].agents.x)  # another headway, another stop
+    policies = [
+        agent_policy(
+            scenario, "reactive", map_index(scenario.lane_graph), SimConfig(reactive=ReactiveParams(seed=s))
+        )
+        for s in (3, 4)
+    ]
+    assert isinstance(policies[0], ReactiveAgents) and isinstance(policies[1], ReactiveAgents)
+    assert policies[0].drivers.headway[0] != policies[1].drivers.headway[0]
+
+
+def _red_light_scene(num_steps: int = 420) -> Scenario:
+    """Two lanes; lane 0 meets a stop line at x = 250 m whose light is green for 23 s, red for 10 s,
+    then green. Three cars recorded at 10 m/s cross it on green; a slow ego (not recorded) ahead of
+    them in lane 0 holds them up, then leaves to lane 1, so they now reach the line on red."""
+    graph = scenes.straight_road(num_lanes=2, length=500.0, segments=2)
+    first = scenes.lane_id(0, 0)
+    line = StopLine(start=(250.0, -1.75), end=(250.0, 1.75), traffic_light_ids=(7,))
+    lanes = dict(graph.lanes)
+    lanes[first] = dataclasses.replace(lanes[first], stop_line=line, traffic_light_ids=(7,))
+    graph = dataclasses.replace(graph, lanes=lanes)
+    cycle = ((LightColor.GREEN, 230), (LightColor.RED, 100), (LightColor.GREEN, 1000))
+    light = TrafficLight(7, 250.0, -3.0, cycle)
+    queue = [scenes.moving(2 + k, 55.0 - 15.0 * k, 0.0, 10.0, num_steps=num_steps) for k in range(3)]
+    ego = scenes.Ego(
+        scenes.moving(scenes.EGO_ID, 75.0, 0.0, 3.0, num_steps=num_steps), recorded=False, goal=(495.0, 3.5)
+    )
+    return scenes.scenario(graph, queue, ego, num_steps=num_steps, lights=(light,))
+
+
+def _slow_then_aside(num_steps: int = 420) -> Scripted:
+    """3 m/s in lane 0 from x = 75 m, moving to lane 1 between 12 s and 16 s."""
+    t = np.arange(num_steps) * scenes.DT
+    shift = np.clip((t - 12.0) / 4.0, 0.0, 1.0)
+    return Scripted(75.0 + 3.0 * t, scenes.LANE_WIDTH * (3 * shift**2 - 2 * shift**3))
+
+
+def test_a_queue_held_up_until_red_stops_behind_the_line_and_goes_on_green() -> None:
+    scenario = _red_light_scene()
+    recorded_front = scenario.tracks.x + scenario.tracks.length[:, None] / 2
+    assert (recorded_front[:, 229] > 250.0).all()  # the recording crossed on green
+    record = simulate(scenario, scenes.EGO_ID, _slow_then_aside(), "reactive")
+    assert not _ego_hits(record) and not _agents_collide(record)
+    agents = record.agents
+    front = agents.x + agents.length[:, None] / 2
+    red = slice(230, 330)
+    assert (front[:, red] <= 250.0).all()  # nobody crosses on red
+    assert agents.speed[0, 329] < 0.2  # the first has come to the line when red ends ...
+    assert 245.0 < front[0, 329] <= 250.0
+    assert (np.diff(agents.x[:, 329]) < -5.0).all()  # ... the others queue behind in order
+    assert (front[:, -1] > 250.0).all()  # and all go on green
+
+
+def test_pedestrian_stops_for_a_vehicle_standing_in_its_way() -> None:
+    num_steps = 120
+    graph = scenes.straight_road(num_lanes=2, length=200.0)
+    walker = scenes.moving(
+        2, 50.0, -6.0, 0.0, 1.4, num_steps=num_steps, kind=AgentType.PEDESTRIAN, length=0.6, width=0.6
+    )
+    ego = scenes.Ego(
+        scenes.moving(scenes.EGO_ID, 50.0, 0.0, 0.0, num_steps=num_steps), recorded=False, goal=(190.0, 0.0)
+    )
+    scenario = scenes.scenario(graph, [walker], ego, num_steps=num_steps)
+    standing = Scripted(np.full(num_steps, 50.0), np.zeros(num_steps))
+    record = simulate(scenario, scenes.EGO_ID, standing, "reactive")
+    assert not _ego_hits(record)
+    assert record.agents.speed[0, -1] < 0.05
+    assert -2.5 < record.agents.y[0, -1] < -1.0  # waits a little before the car's side
+    np.testing.assert_allclose(record.agents.x[0], 50.0)  # on its recorded path
+    assert _ego_hits(simulate(scenario, scenes.EGO_ID, standing, "log"))
+
+
+@pytest.mark.parametrize("fixture", ["highd", "sind"])
+def test_replayed_human_among_reactive_agents_is_their_recording(
+    fixture: str, request: pytest.FixtureRequest
+) -> None:
+    scenario: Scenario = request.getfixturevalue(fixture)
+    problem = scenario.planning_problems[0]
+    human = scenario.recorded_ego(problem.id)
+    runs = {
+        mode: simulate(scenario, problem.id, make_planner("log-replay"), mode) for mode in ("log", "reactive")
+    }
+    logged, reactive = runs["log"].agents, runs["reactive"].agents
+    np.testing.assert_array_equal(reactive.valid, logged.valid)
+    np.testing.assert_allclose(reactive.x[reactive.valid], logged.x[logged.valid])
+    np.testing.assert_allclose(reactive.y[reactive.valid], logged.y[logged.valid])
+    metrics = evaluate(scenario, problem, runs["reactive"], human)
+    assert metrics.score == pytest.approx(evaluate(scenario, problem, runs["log"], human).score)
+
+
+def test_reactive_vehicles_keep_to_their_matched_lanes(highd: Scenario) -> None:
+    problem = highd.planning_problems[0]
+    index = map_index(highd.lane_graph)
+    record = simulate(highd, problem.id, make_planner("constant-velocity"), "reactive")
+    policy = agent_policy(highd, "reactive", index)
+    assert isinstance(policy, ReactiveAgents)
+    agents = record.agents
+    inside, total = 0, 0
+    for mover, route in zip(policy.movers, policy.routes, strict=True):
+        assert route, "a moving highD vehicle drives on lanes"
+        present = np.flatnonzero(agents.valid[mover])
+        xy = np.column_stack([agents.x[mover, present], agents.y[mover, present]])
+        on_route = [bool(set(found) & set(route)) for found in index.lanes_at(xy)]
+        inside += sum(on_route)
+        total += len(on_route)
+    assert inside / total > 0.999
