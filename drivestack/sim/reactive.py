@@ -3,7 +3,7 @@
 Every recorded road user that moves (vehicles that are not parked, pedestrians, bicycles; >= 2
 states, >= 1 m of recorded path) drives along its own recorded path, which lies on the lanes it
 actually drove, so it turns and changes lanes where the human did. Its route on the lane graph
-(`match_route`: the lanes `MapIndex.assign` finds along the recorded poses) gives the traffic-light
+(`match_routes`: the lanes `MapIndex.assign` finds along the recorded poses) gives the traffic-light
 stops on its way (`maps.stops.lane_stop`), placed on the path.
 
 Longitudinal model, all movers at once, per step:
@@ -31,6 +31,7 @@ spread around the defaults), so the traffic is not a fleet of clones and a seed 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import shapely
@@ -153,15 +154,22 @@ def needed_deceleration(speed: FloatArray, gap: FloatArray, lead_speed: FloatArr
     return np.where(np.isfinite(gap), needed, 0.0)
 
 
-def match_route(index: MapIndex, xy: FloatArray, yaw: FloatArray) -> tuple[int, ...]:
-    """The lanes a recorded path (P, 2) [m] with headings (P,) [rad] drives through, in order
-    (`MapIndex.assign` at every pose, off-lane poses and consecutive repeats dropped)."""
-    lanes = index.assign(xy, yaw)
-    lanes = lanes[lanes >= 0]
-    if len(lanes) == 0:
-        return ()
-    keep = np.concatenate([[True], lanes[1:] != lanes[:-1]])
-    return tuple(int(lane) for lane in lanes[keep])
+def match_routes(index: MapIndex, paths: RecordedPaths, skip: BoolArray) -> tuple[tuple[int, ...], ...]:
+    """The lanes each recorded path (R rows) drives through, in order: `MapIndex.assign` at every
+    recorded pose (one query for all rows), off-lane poses and consecutive repeats dropped; () for
+    the rows `skip` (R,) marks."""
+    count = paths.count
+    used = (np.arange(paths.x.shape[1])[None, :] < count[:, None]) & ~skip[:, None]
+    lanes = np.full(paths.x.shape, -1, dtype=np.int64)
+    lanes[used] = index.assign(
+        np.column_stack([paths.x[used], paths.y[used]]), np.asarray(wrap_angle(paths.yaw[used]))
+    )
+    routes = []
+    for row in lanes:  # once per run: compacting each row's lanes
+        on = row[row >= 0]
+        keep = np.concatenate([[True], on[1:] != on[:-1]]) if len(on) else np.zeros(0, dtype=bool)
+        routes.append(tuple(int(lane) for lane in on[keep]))
+    return tuple(routes)
 
 
 def _light_codes(lights: tuple[TrafficLight, ...], num_steps: int) -> NDArray[np.int8]:
@@ -239,9 +247,11 @@ class ReactiveAgents:
 
     `movers` (R,) rows of `tracks` driven by the model; `vru` (R,) marks pedestrians and bicycles;
     `paths`, `recorded_progress` (R, steps) [m] their recorded paths and progress; `top_speed` (R,)
-    [m/s] the fastest they catch up with their recordings; `routes` their
-    matched lanes; `drivers` their parameters; `stops` the light stops on their paths; `human` the
-    recorded ego's box per step (present (T,), fields (T,)), absent without one.
+    [m/s] the fastest they catch up with their recordings; `drivers` their parameters; `human` the
+    recorded ego's box per step (present (T,), fields (T,)), absent without one; `vehicle_rows` (A,)
+    marks the vehicles among all agents; `graph`, `index` the map, `lights` the scenario's lights.
+    `routes` (the vehicles' matched lanes) and `stops` (the light stops on their paths) are
+    computed when first asked for (a map query over every recorded pose: runs without lights skip it).
     """
 
     tracks: Tracks
@@ -252,11 +262,13 @@ class ReactiveAgents:
     paths: RecordedPaths
     recorded_progress: FloatArray
     top_speed: FloatArray
-    routes: tuple[tuple[int, ...], ...]
     drivers: DriverParams
-    stops: LightStops
     statics: Obstacles
     human: Obstacles
+    vehicle_rows: BoolArray
+    graph: LaneGraph
+    index: MapIndex
+    lights: tuple[TrafficLight, ...]
     mode: str = "reactive"
 
     @staticmethod
@@ -284,17 +296,6 @@ class ReactiveAgents:
         paths = paths.subset(moving)
         progress = progress[moving]
         vru = vulnerable[movers]
-        routes = tuple(
-            match_route(
-                index,
-                np.column_stack([paths.x[r, : paths.count[r]], paths.y[r, : paths.count[r]]]),
-                np.asarray(wrap_angle(paths.yaw[r, : paths.count[r]])),
-            )
-            if not vru[r]
-            else ()
-            for r in range(len(movers))
-        )
-        stops = LightStops.build(routes, paths, graph, index, lights, tracks.num_steps)
         return ReactiveAgents(
             tracks,
             dt,
@@ -304,11 +305,26 @@ class ReactiveAgents:
             paths,
             progress,
             params.catch_up_factor * _fastest(progress, dt),
-            routes,
             DriverParams.draw(vru, params),
-            stops,
             statics,
             _human_boxes(human, human_size, tracks.num_steps),
+            np.array([kind.is_vehicle for kind in types], dtype=bool),
+            graph,
+            index,
+            lights,
+        )
+
+    @cached_property
+    def routes(self) -> tuple[tuple[int, ...], ...]:
+        """Each mover's matched lanes (`match_routes`; () for pedestrians and bicycles)."""
+        return match_routes(self.index, self.paths, self.vru)
+
+    @cached_property
+    def stops(self) -> LightStops:
+        """The light stops on the vehicles' paths (none without lights: the routes stay unmatched)."""
+        routes = self.routes if self.lights else tuple(() for _ in self.movers)
+        return LightStops.build(
+            routes, self.paths, self.graph, self.index, self.lights, self.tracks.num_steps
         )
 
     def initial(self, step: int) -> AgentStates:
@@ -336,7 +352,13 @@ class ReactiveAgents:
         now = Obstacles.concat(ego, states.obstacles(tracks), self.statics)
         recorded = Obstacles.concat(self._human_at(step), Obstacles.from_tracks(tracks, step), self.statics)
         gap, lead = self._leader(index, progress, speed, now, step)
-        gap_log, lead_log = self._leader(index, logged, logged_speed, recorded, step)
+        # with no leader now nothing presses more than recorded: the recording is needed where one is
+        gap_log, lead_log = np.full(len(index), np.inf), np.zeros(len(index))
+        led = np.isfinite(gap)
+        if led.any():
+            gap_log[led], lead_log[led] = self._leader(
+                index[led], logged[led], logged_speed[led], recorded, step
+            )
         react = driver.accel + (
             interaction(speed, gap, lead, driver, params.max_braking)
             - interaction(logged_speed, gap_log, lead_log, driver, params.max_braking)
@@ -448,7 +470,7 @@ class ReactiveAgents:
         count = self.tracks.num_agents
         keep = np.zeros(len(obstacles.present), dtype=bool)
         keep[0] = True
-        keep[1 : 1 + count] = [kind.is_vehicle for kind in self.tracks.agent_type]
+        keep[1 : 1 + count] = self.vehicle_rows
         return Obstacles(
             obstacles.x,
             obstacles.y,
