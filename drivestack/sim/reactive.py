@@ -71,6 +71,10 @@ class ReactiveParams:
     `snap_speed` [m/s] while its reaction does not bind, never faster than `catch_up_factor` times
     its fastest recorded speed.
     Leaders are searched within `lookahead_distance` [m] + `lookahead_time` [s] of travel ahead.
+    Recorded paths crossing at more than `crossing_angle` [rad] are conflicts (see
+    `ReactiveAgents._crossing_gap`): arrival order within `crossing_horizon` [s], the later one
+    stopping `crossing_margin` [m] short of the other's side unless it can clear the crossing
+    `crossing_gap` [s] before the first arrives.
     """
 
     seed: int = 0
@@ -95,6 +99,10 @@ class ReactiveParams:
     catch_up_factor: float = 1.2
     lookahead_distance: float = 20.0
     lookahead_time: float = 3.0
+    crossing_angle: float = np.deg2rad(20.0)
+    crossing_horizon: float = 6.0
+    crossing_margin: float = 1.0
+    crossing_gap: float = 1.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -242,6 +250,47 @@ class LightStops:
 
 
 @dataclass(frozen=True, eq=False)
+class Crossings:
+    """Where the movers' recorded paths cross, each (C,): the two movers `first`, `second` (rows into
+    the movers, first < second) and the crossing's progress along each path `s_first`, `s_second` [m]."""
+
+    first: IntArray
+    second: IntArray
+    s_first: FloatArray
+    s_second: FloatArray
+
+    @staticmethod
+    def build(paths: RecordedPaths, skip: BoolArray, min_angle: float) -> Crossings:
+        """The first crossing (along `first`'s path) of every pair of paths that cross at an angle
+        within [`min_angle`, pi - `min_angle`] [rad]; rows `skip` (R,) take no part."""
+        rows = np.flatnonzero(~skip)
+        lines = np.array(
+            [shapely.LineString(np.column_stack([paths.x[r, : paths.count[r]], paths.y[r, : paths.count[r]]]))
+             for r in rows],
+            dtype=object,
+        )  # fmt: skip
+        empty = np.zeros(0, dtype=np.int64)
+        if len(lines) < 2:
+            return Crossings(empty, empty, np.zeros(0), np.zeros(0))
+        a, b = shapely.STRtree(lines).query(lines, predicate="intersects")
+        pairs = a < b
+        a, b = a[pairs], b[pairs]
+        coords, which = shapely.get_coordinates(shapely.intersection(lines[a], lines[b]), return_index=True)
+        points = shapely.points(coords)
+        a, b = a[which], b[which]
+        s_a, s_b = shapely.line_locate_point(lines[a], points), shapely.line_locate_point(lines[b], points)
+        yaw_a, yaw_b = paths.at(rows[a], s_a)[2], paths.at(rows[b], s_b)[2]
+        angle = np.abs(np.asarray(wrap_angle(yaw_a - yaw_b)))
+        crossing = (angle >= min_angle) & (angle <= np.pi - min_angle)
+        a, b, s_a, s_b = a[crossing], b[crossing], s_a[crossing], s_b[crossing]
+        order = np.lexsort((s_a, b, a))
+        pair = np.column_stack([a[order], b[order]])
+        first = np.unique(pair, axis=0, return_index=True)[1] if len(pair) else empty
+        pick = order[first]
+        return Crossings(rows[a[pick]], rows[b[pick]], s_a[pick], s_b[pick])
+
+
+@dataclass(frozen=True, eq=False)
 class ReactiveAgents:
     """Agent policy "reactive" (see the module docstring). Build with `ReactiveAgents.build`.
 
@@ -250,8 +299,9 @@ class ReactiveAgents:
     [m/s] the fastest they catch up with their recordings; `drivers` their parameters; `human` the
     recorded ego's box per step (present (T,), fields (T,)), absent without one; `vehicle_rows` (A,)
     marks the vehicles among all agents; `graph`, `index` the map, `lights` the scenario's lights.
-    `routes` (the vehicles' matched lanes) and `stops` (the light stops on their paths) are
-    computed when first asked for (a map query over every recorded pose: runs without lights skip it).
+    `routes` (the vehicles' matched lanes), `stops` (the light stops on their paths) and
+    `crossings` (where the vehicles' paths cross) are computed when first asked for (the routes
+    take a map query over every recorded pose: runs without lights skip it).
     """
 
     tracks: Tracks
@@ -327,6 +377,11 @@ class ReactiveAgents:
             routes, self.paths, self.graph, self.index, self.lights, self.tracks.num_steps
         )
 
+    @cached_property
+    def crossings(self) -> Crossings:
+        """Where the vehicles' recorded paths cross."""
+        return Crossings.build(self.paths, self.vru, self.params.crossing_angle)
+
     def initial(self, step: int) -> AgentStates:
         """The recorded states at `step`, movers placed at their recorded progress."""
         states = AgentStates.from_log(self.tracks, step)
@@ -351,14 +406,14 @@ class ReactiveAgents:
         logged, logged_speed = self.recorded_progress[index, step], tracks.speed[agents, step]
         now = Obstacles.concat(ego, states.obstacles(tracks), self.statics)
         recorded = Obstacles.concat(self._human_at(step), Obstacles.from_tracks(tracks, step), self.statics)
-        gap, lead = self._leader(index, progress, speed, now, step)
+        movers = (states.progress[rows], states.speed[rows], states.valid[rows])
+        as_recorded = (self.recorded_progress[:, step], tracks.speed[rows, step], tracks.valid[rows, step])
+        gap, lead = self._leader(index, now, movers, step)
         # with no leader now nothing presses more than recorded: the recording is needed where one is
         gap_log, lead_log = np.full(len(index), np.inf), np.zeros(len(index))
         led = np.isfinite(gap)
         if led.any():
-            gap_log[led], lead_log[led] = self._leader(
-                index[led], logged[led], logged_speed[led], recorded, step
-            )
+            gap_log[led], lead_log[led] = self._leader(index[led], recorded, as_recorded, step)
         react = driver.accel + (
             interaction(speed, gap, lead, driver, params.max_braking)
             - interaction(logged_speed, gap_log, lead_log, driver, params.max_braking)
@@ -416,13 +471,18 @@ class ReactiveAgents:
         following.progress[agents] = progress
 
     def _leader(
-        self, index: IntArray, progress: FloatArray, speed: FloatArray, obstacles: Obstacles, step: int
+        self,
+        index: IntArray,
+        obstacles: Obstacles,
+        movers: tuple[FloatArray, FloatArray, BoolArray],
+        step: int,
     ) -> tuple[FloatArray, FloatArray]:
-        """(gap [m], leader speed [m/s]) (D,) of movers `index` (D,) at `progress` [m] and `speed` on
-        their paths among `obstacles` (the ego first, then every agent, then statics) and their light
-        stops at `step`: the nearer of the two."""
+        """(gap [m], leader speed [m/s]) (D,) of movers `index` (D,) among `obstacles` (the ego
+        first, then every agent, then statics), their light stops at `step` and their crossings,
+        whichever is nearest; `movers` = every mover's progress [m], speed [m/s] and presence (R,)."""
         params = self.params
         agents = self.movers[index]
+        progress, speed = movers[0][index], movers[1][index]
         length, width = self.tracks.length[agents], self.tracks.width[agents]
         gap, lead = np.full(len(index), np.inf), np.zeros(len(index))
         vru = self.vru[index]
@@ -437,9 +497,53 @@ class ReactiveAgents:
             gap[group], lead[group] = find_leaders(
                 px, py, pyaw, distance, 0.5 * width[group], boxes, exclude=agents[group] + 1
             )
-        line = self._stop_gap(index, progress + 0.5 * length, speed, step)
-        nearer = line < gap
-        return np.where(nearer, line, gap), np.where(nearer, 0.0, lead)
+        standing = np.minimum(
+            self._stop_gap(index, progress + 0.5 * length, speed, step), self._crossing_gap(index, movers)
+        )
+        nearer = standing < gap
+        return np.where(nearer, standing, gap), np.where(nearer, 0.0, lead)
+
+    def _crossing_gap(self, index: IntArray, movers: tuple[FloatArray, FloatArray, BoolArray]) -> FloatArray:
+        """Distance [m] (D,) to the nearest crossing where movers `index` (D,) yield (less
+        `crossing_margin` and the other's half width, plus their standstill gap, as a standing
+        leader); inf where they yield nowhere. At a crossing of two present vehicles, neither past it
+        and one within `crossing_horizon` of it, the one arriving first at its current speed goes
+        (ties: the lower row; a standing vehicle arrives last); the other yields unless, going now at
+        full acceleration, it would clear the crossing `crossing_gap` before the first arrives (gap
+        acceptance), or can no longer stop short of it.
+        `movers` = every mover's progress [m], speed [m/s] and presence (R,)."""
+        crossings, params = self.crossings, self.params
+        gap = np.full(len(index), np.inf)
+        if len(crossings.first) == 0:
+            return gap
+        progress, speed, present = movers
+        length = self.tracks.length[self.movers]
+        side = 0.5 * self.tracks.width[self.movers] + params.crossing_margin
+        one, two = crossings.first, crossings.second
+        to_one = crossings.s_first - (progress[one] + 0.5 * length[one])
+        to_two = crossings.s_second - (progress[two] + 0.5 * length[two])
+        passed = (to_one + length[one] < -side[two]) | (to_two + length[two] < -side[one])
+        with np.errstate(invalid="ignore"):
+            t_one = np.maximum(to_one, 0.0) / np.maximum(speed[one], 0.1)
+            t_two = np.maximum(to_two, 0.0) / np.maximum(speed[two], 0.1)
+        live = present[one] & present[two] & ~passed & (np.minimum(t_one, t_two) <= params.crossing_horizon)
+        second_later = t_two >= t_one  # ties: the lower row goes first
+        first, later = np.where(second_later, one, two), np.where(second_later, two, one)
+        to_later = np.where(second_later, to_two, to_one)
+        arrival = np.where(second_later, t_one, t_two)
+        room = to_later - side[first]
+        accel, v = self.drivers.accel[later], speed[later]
+        through = np.maximum(to_later + length[later] + 2.0 * side[first], 0.0)
+        clear = (np.sqrt(v * v + 2.0 * accel * through) - v) / accel  # going now at full acceleration
+        stoppable = v * v <= 2.0 * params.red_deceleration * np.maximum(room, 0.0)
+        yields = live & (room > 0.0) & stoppable & (clear + params.crossing_gap >= arrival)
+        position = np.full(len(self.movers), -1, dtype=np.int64)
+        position[index] = np.arange(len(index))
+        slot = position[later]
+        mine = yields & (slot >= 0)
+        standstill = self.drivers.min_gap[later]
+        np.minimum.at(gap, slot[mine], (room + standstill)[mine])
+        return gap
 
     def _stop_gap(self, index: IntArray, front: FloatArray, speed: FloatArray, step: int) -> FloatArray:
         """Distance [m] (D,) from the front bumpers at progress `front` to the nearest light stop that

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import scenes
 
+from drivestack.core.dynamics import Obstacles
 from drivestack.core.geometry import box_corners, boxes_overlap
-from drivestack.core.map import StopLine
+from drivestack.core.map import LaneGraph, StopLine
 from drivestack.core.planner import Observation, PlannerInit
 from drivestack.core.scenario import AgentType, LightColor, Scenario, TrafficLight, Trajectory
 from drivestack.metrics import evaluate
@@ -19,6 +20,8 @@ from drivestack.sim.reactive import ReactiveAgents, ReactiveParams
 from drivestack.sim.record import RunRecord
 from drivestack.sim.runner import map_index, simulate
 from drivestack.sim.world import SimConfig, agent_policy
+
+LANE_HALF = scenes.LANE_WIDTH / 2
 
 
 class Scripted:
@@ -209,3 +212,37 @@ def test_reactive_vehicles_keep_to_their_matched_lanes(highd: Scenario) -> None:
         inside += sum(on_route)
         total += len(on_route)
     assert inside / total > 0.999
+
+
+def test_side_road_car_held_up_waits_for_a_gap_in_crossing_traffic_then_goes() -> None:
+    """A side-road car recorded crossing a stream (10 m/s, 6 s apart) in a gap reaches the crossing
+    35 m late (held up before the run): the stream car now due there first passes, then it goes."""
+    num_steps, start = 300, 80
+    graph = LaneGraph(
+        "crossing",
+        {
+            1: scenes.lane_between(1, (0.0, 0.0), (400.0, 0.0)),
+            2: scenes.lane_between(2, (150.0, -100.0), (150.0, 100.0)),
+        },
+    )
+    side = scenes.moving(2, 150.0, -80.0, 0.0, 6.0, num_steps=num_steps)
+    stream = [scenes.moving(10 + k, 100.0 - 60.0 * k, 0.0, 10.0, num_steps=num_steps) for k in range(5)]
+    scenario = scenes.scenario(graph, [side, *stream], None, num_steps=num_steps)
+    policy = agent_policy(scenario, "reactive", map_index(graph))
+    assert isinstance(policy, ReactiveAgents) and len(policy.crossings.first) == 5
+    states = [policy.initial(start)]
+    late = 35.0
+    states[0].progress[0] -= late
+    states[0].y[0] -= late
+    far = Obstacles(*(np.array([v]) for v in (-500.0, -500.0, 0.0, 0.0, 4.5, 1.8)), np.ones(1, dtype=bool))
+    for step in range(start, num_steps - 1):
+        states.append(policy.step(states[-1], step, far))
+    x, y, yaw, speed = (np.array([getattr(s, name) for s in states]).T for name in ("x", "y", "yaw", "speed"))
+    corners = box_corners(x, y, yaw, 4.5, 1.8)
+    assert not any(boxes_overlap(corners[0], corners[k]).any() for k in range(1, 6))
+    # the stream car due first (row 3) passes before the side car's front enters the road
+    entered = int(np.argmax(y[0] + 2.25 > -LANE_HALF))
+    assert x[3, entered] - 2.25 > 150.0 + 0.9
+    assert speed[0, :entered].min() < 4.0  # it slowed down for it ...
+    assert y[0, -1] > 50.0  # ... and went on
+    assert speed[1:, :].min() > 8.0  # the stream hardly brakes
