@@ -53,6 +53,10 @@ _MIN_PATH_LENGTH = 1.0  # [m] a road user that moves less than this in the recor
 _LOOKAHEAD_SAMPLES = 24
 _VRU_TYPES = (AgentType.PEDESTRIAN, AgentType.BICYCLE)
 _STOP_NEAR_PATH = 3.0  # [m] a lane's stop counts for an agent whose path passes this close to it
+_MERGE_LOOKBACK = 60.0  # [m] two paths merge where, this far back along each (or from its start, ...
+_MERGE_MIN_LOOKBACK = 10.0  # [m] ... if that is at least this far back), ...
+_MERGE_APART = 2.0  # [m] ... each was at least this far from the other
+_MAX_YIELD_REACH = 30.0  # [m] a yielding vehicle stops at most this far before a meeting point
 _SAME_PRESSURE = 1e-6  # [m/s2] reactions that differ less than this from the recorded ones are equal
 _NO_STOP, _STOP_ON_YELLOW, _STOP = 0, 1, 2  # what a light's colour asks of the traffic behind its stop
 
@@ -71,7 +75,7 @@ class ReactiveParams:
     `snap_speed` [m/s] while its reaction does not bind, never faster than `catch_up_factor` times
     its fastest recorded speed.
     Leaders are searched within `lookahead_distance` [m] + `lookahead_time` [s] of travel ahead.
-    Recorded paths crossing at more than `crossing_angle` [rad] are conflicts (see
+    Recorded paths crossing at more than `crossing_angle` [rad], or merging, are conflicts (see
     `ReactiveAgents._crossing_gap`): arrival order within `crossing_horizon` [s], the later one
     stopping `crossing_margin` [m] short of the other's side unless it can clear the crossing
     `crossing_gap` [s] before the first arrives.
@@ -251,18 +255,23 @@ class LightStops:
 
 @dataclass(frozen=True, eq=False)
 class Crossings:
-    """Where the movers' recorded paths cross, each (C,): the two movers `first`, `second` (rows into
-    the movers, first < second) and the crossing's progress along each path `s_first`, `s_second` [m]."""
+    """Where the movers' recorded paths cross or merge, each (C,): the two movers `first`, `second`
+    (rows into the movers, first < second) and the meeting point's progress along each path
+    `s_first`, `s_second` [m], and the sine of the angle between the paths there `sine`."""
 
     first: IntArray
     second: IntArray
     s_first: FloatArray
     s_second: FloatArray
+    sine: FloatArray
 
     @staticmethod
     def build(paths: RecordedPaths, skip: BoolArray, min_angle: float) -> Crossings:
-        """The first crossing (along `first`'s path) of every pair of paths that cross at an angle
-        within [`min_angle`, pi - `min_angle`] [rad]; rows `skip` (R,) take no part."""
+        """The first meeting point (along `first`'s path) of every pair of paths that cross there at
+        an angle within [`min_angle`, pi - `min_angle`] [rad], or merge there: both paths come from
+        at least `_MERGE_APART` [m] away from the other (`_MERGE_LOOKBACK` [m] back, or from their
+        start if that is at least `_MERGE_MIN_LOOKBACK` back; a follower's path meets its leader's
+        where the leader's begins: no merge). Rows `skip` (R,) take no part."""
         rows = np.flatnonzero(~skip)
         lines = np.array(
             [shapely.LineString(np.column_stack([paths.x[r, : paths.count[r]], paths.y[r, : paths.count[r]]]))
@@ -271,7 +280,7 @@ class Crossings:
         )  # fmt: skip
         empty = np.zeros(0, dtype=np.int64)
         if len(lines) < 2:
-            return Crossings(empty, empty, np.zeros(0), np.zeros(0))
+            return Crossings(empty, empty, np.zeros(0), np.zeros(0), np.zeros(0))
         a, b = shapely.STRtree(lines).query(lines, predicate="intersects")
         pairs = a < b
         a, b = a[pairs], b[pairs]
@@ -279,15 +288,19 @@ class Crossings:
         points = shapely.points(coords)
         a, b = a[which], b[which]
         s_a, s_b = shapely.line_locate_point(lines[a], points), shapely.line_locate_point(lines[b], points)
+        order = np.lexsort((s_a, b, a))
+        pair = np.column_stack([a[order], b[order]])
+        pick = order[np.unique(pair, axis=0, return_index=True)[1]] if len(pair) else empty
+        a, b, s_a, s_b = a[pick], b[pick], s_a[pick], s_b[pick]
         yaw_a, yaw_b = paths.at(rows[a], s_a)[2], paths.at(rows[b], s_b)[2]
         angle = np.abs(np.asarray(wrap_angle(yaw_a - yaw_b)))
         crossing = (angle >= min_angle) & (angle <= np.pi - min_angle)
-        a, b, s_a, s_b = a[crossing], b[crossing], s_a[crossing], s_b[crossing]
-        order = np.lexsort((s_a, b, a))
-        pair = np.column_stack([a[order], b[order]])
-        first = np.unique(pair, axis=0, return_index=True)[1] if len(pair) else empty
-        pick = order[first]
-        return Crossings(rows[a[pick]], rows[b[pick]], s_a[pick], s_b[pick])
+        merging = (s_a >= _MERGE_MIN_LOOKBACK) & (s_b >= _MERGE_MIN_LOOKBACK)
+        for mine, other, at in ((a, b, s_a), (b, a, s_b)):
+            x, y, _ = paths.at(rows[mine], np.maximum(at - _MERGE_LOOKBACK, 0.0))
+            merging &= shapely.distance(lines[other], shapely.points(np.column_stack([x, y]))) >= _MERGE_APART
+        kept = crossing | merging
+        return Crossings(rows[a[kept]], rows[b[kept]], s_a[kept], s_b[kept], np.sin(angle[kept]))
 
 
 @dataclass(frozen=True, eq=False)
@@ -504,13 +517,14 @@ class ReactiveAgents:
         return np.where(nearer, standing, gap), np.where(nearer, 0.0, lead)
 
     def _crossing_gap(self, index: IntArray, movers: tuple[FloatArray, FloatArray, BoolArray]) -> FloatArray:
-        """Distance [m] (D,) to the nearest crossing where movers `index` (D,) yield (less
-        `crossing_margin` and the other's half width, plus their standstill gap, as a standing
-        leader); inf where they yield nowhere. At a crossing of two present vehicles, neither past it
-        and one within `crossing_horizon` of it, the one arriving first at its current speed goes
-        (ties: the lower row; a standing vehicle arrives last); the other yields unless, going now at
-        full acceleration, it would clear the crossing `crossing_gap` before the first arrives (gap
-        acceptance), or can no longer stop short of it.
+        """Distance [m] (D,) to the nearest crossing where movers `index` (D,) yield (less how far
+        along their path the other's side plus `crossing_margin` reaches, at most `_MAX_YIELD_REACH`,
+        plus their standstill gap, as a standing leader); inf where they yield nowhere. At a crossing
+        or merge of two present vehicles, neither past it and one within `crossing_horizon` of it,
+        the one arriving first at its current speed goes (ties: the lower row; a standing vehicle
+        arrives last); the other yields unless, going now at full acceleration, it would clear the
+        crossing `crossing_gap` before the first arrives (gap acceptance), or can no longer stop
+        short of it.
         `movers` = every mover's progress [m], speed [m/s] and presence (R,)."""
         crossings, params = self.crossings, self.params
         gap = np.full(len(index), np.inf)
@@ -518,22 +532,27 @@ class ReactiveAgents:
             return gap
         progress, speed, present = movers
         length = self.tracks.length[self.movers]
-        side = 0.5 * self.tracks.width[self.movers] + params.crossing_margin
         one, two = crossings.first, crossings.second
+        # how far along each path from the meeting point the other's side (plus the margin) reaches
+        sine = np.maximum(crossings.sine, 1e-3)
+        side = 0.5 * self.tracks.width[self.movers] + params.crossing_margin
+        reach_one = np.minimum(side[two] / sine, _MAX_YIELD_REACH)
+        reach_two = np.minimum(side[one] / sine, _MAX_YIELD_REACH)
         to_one = crossings.s_first - (progress[one] + 0.5 * length[one])
         to_two = crossings.s_second - (progress[two] + 0.5 * length[two])
-        passed = (to_one + length[one] < -side[two]) | (to_two + length[two] < -side[one])
+        passed = (to_one + length[one] < -reach_one) | (to_two + length[two] < -reach_two)
         with np.errstate(invalid="ignore"):
             t_one = np.maximum(to_one, 0.0) / np.maximum(speed[one], 0.1)
             t_two = np.maximum(to_two, 0.0) / np.maximum(speed[two], 0.1)
         live = present[one] & present[two] & ~passed & (np.minimum(t_one, t_two) <= params.crossing_horizon)
         second_later = t_two >= t_one  # ties: the lower row goes first
-        first, later = np.where(second_later, one, two), np.where(second_later, two, one)
+        later = np.where(second_later, two, one)
         to_later = np.where(second_later, to_two, to_one)
         arrival = np.where(second_later, t_one, t_two)
-        room = to_later - side[first]
+        reach_later = np.where(second_later, reach_two, reach_one)
+        room = to_later - reach_later
         accel, v = self.drivers.accel[later], speed[later]
-        through = np.maximum(to_later + length[later] + 2.0 * side[first], 0.0)
+        through = np.maximum(to_later + length[later] + 2.0 * reach_later, 0.0)
         clear = (np.sqrt(v * v + 2.0 * accel * through) - v) / accel  # going now at full acceleration
         stoppable = v * v <= 2.0 * params.red_deceleration * np.maximum(room, 0.0)
         yields = live & (room > 0.0) & stoppable & (clear + params.crossing_gap >= arrival)

@@ -10,7 +10,7 @@ import pytest
 import scenes
 
 from drivestack.core.dynamics import Obstacles
-from drivestack.core.geometry import box_corners, boxes_overlap
+from drivestack.core.geometry import Polyline, box_corners, boxes_overlap
 from drivestack.core.map import LaneGraph, StopLine
 from drivestack.core.planner import Observation, PlannerInit
 from drivestack.core.scenario import AgentType, LightColor, Scenario, TrafficLight, Trajectory
@@ -246,3 +246,38 @@ def test_side_road_car_held_up_waits_for_a_gap_in_crossing_traffic_then_goes() -
     assert speed[0, :entered].min() < 4.0  # it slowed down for it ...
     assert y[0, -1] > 50.0  # ... and went on
     assert speed[1:, :].min() > 8.0  # the stream hardly brakes
+
+
+def test_on_ramp_car_held_up_yields_at_the_merge_and_merges_into_a_gap() -> None:
+    """A ramp car recorded merging (x = 150 m) between stream cars 6 s apart reaches the merge 30 m
+    late: it waits for the stream car due there first and merges behind it."""
+    num_steps, start, late = 300, 80, 30.0
+    graph = LaneGraph(
+        "ramp",
+        {
+            1: scenes.lane_between(1, (0.0, 0.0), (500.0, 0.0)),
+            2: scenes.lane_between(2, (0.0, -20.0), (150.0, 0.0)),
+        },
+    )
+    path = Polyline(np.array([[0.0, -20.0], [150.0, 0.0], [500.0, 0.0]]))
+    xy = path.interpolate(11.3 + 10.0 * np.arange(num_steps) * scenes.DT)
+    ramp = scenes.Agent(2, xy[:, 0], xy[:, 1])
+    stream = [scenes.moving(10 + k, 100.0 - 60.0 * k, 0.0, 10.0, num_steps=num_steps) for k in range(5)]
+    scenario = scenes.scenario(graph, [ramp, *stream], None, num_steps=num_steps)
+    policy = agent_policy(scenario, "reactive", map_index(graph))
+    assert isinstance(policy, ReactiveAgents)
+    states = [policy.initial(start)]
+    states[0].progress[0] -= late
+    x0, y0, yaw0 = policy.paths.at(np.array([0]), states[0].progress[:1])
+    states[0].x[0], states[0].y[0], states[0].yaw[0] = x0[0], y0[0], yaw0[0]
+    far = Obstacles(*(np.array([v]) for v in (-500.0, -500.0, 0.0, 0.0, 4.5, 1.8)), np.ones(1, dtype=bool))
+    for step in range(start, num_steps - 1):
+        states.append(policy.step(states[-1], step, far))
+    x, y, yaw, speed = (np.array([getattr(s, name) for s in states]).T for name in ("x", "y", "yaw", "speed"))
+    corners = box_corners(x, y, yaw, 4.5, 1.8)
+    assert not any(boxes_overlap(corners[0], corners[k]).any() for k in range(1, 6))
+    merged = int(np.argmax(y[0] > -1.0))
+    assert speed[0, :merged].min() < 3.0  # it waited on the ramp ...
+    assert x[3, merged] - 2.25 > x[0, merged] + 2.25 + 5.0  # ... and merged behind the car due first
+    assert y[0, -1] > -0.1 and x[0, -1] > 200.0  # then drove on in the main lane
+    assert speed[1:, :].min() > 5.0  # the stream brakes moderately at most
