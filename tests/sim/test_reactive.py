@@ -281,3 +281,29 @@ def test_on_ramp_car_held_up_yields_at_the_merge_and_merges_into_a_gap() -> None
     assert x[3, merged] - 2.25 > x[0, merged] + 2.25 + 5.0  # ... and merged behind the car due first
     assert y[0, -1] > -0.1 and x[0, -1] > 200.0  # then drove on in the main lane
     assert speed[1:, :].min() > 5.0  # the stream brakes moderately at most
+
+
+@pytest.mark.parametrize("fixture", ["highd", "sind"])
+def test_reactive_traffic_around_a_planner_stays_near_its_log_without_collisions(
+    fixture: str, request: pytest.FixtureRequest
+) -> None:
+    scenario: Scenario = request.getfixturevalue(fixture)
+    problem = scenario.planning_problems[0]
+    record = simulate(scenario, problem.id, make_planner("constant-velocity"), "reactive")
+    agents, steps = record.agents, record.steps
+    tracks = scenario.tracks
+    moved = np.hypot(agents.x - tracks.x[:, steps], agents.y - tracks.y[:, steps])[agents.valid]
+    assert np.mean(moved < 0.01) > 0.75  # what the ego does not disturb stays where it was recorded
+    vehicles = np.array([kind.is_vehicle for kind in agents.agent_type])
+    boxes = _boxes(record)[vehicles]
+    recorded = box_corners(
+        tracks.x[:, steps],
+        tracks.y[:, steps],
+        tracks.yaw[:, steps],
+        tracks.length[:, None],
+        tracks.width[:, None],
+    )[vehicles]
+    simulated_contacts = boxes_overlap(boxes[:, None], boxes[None, :]).any(axis=2)
+    recorded_contacts = boxes_overlap(recorded[:, None], recorded[None, :]).any(axis=2)
+    np.fill_diagonal(simulated_contacts, False)
+    assert not (simulated_contacts & ~recorded_contacts).any()  # no collision the recording does not have
