@@ -53,7 +53,8 @@ _LOOKAHEAD_SAMPLES = 32
 class AgentStates:
     """Every agent of the scenario at one step, each field (A,) in `Tracks` row order: centre [m],
     yaw [rad], speed [m/s], velocity [m/s], acceleration [m/s2], yaw rate [rad/s]; `valid` marks the
-    agents present; `progress` [m] along the recorded path for IDM-driven agents (NaN otherwise)."""
+    agents present; `progress` [m] along the recorded path for IDM-driven and reactive agents (NaN
+    otherwise); `rested_at` [m] the progress where a reactive agent last stood still (NaN: not yet)."""
 
     x: FloatArray
     y: FloatArray
@@ -65,13 +66,15 @@ class AgentStates:
     yaw_rate: FloatArray
     valid: BoolArray
     progress: FloatArray
+    rested_at: FloatArray
 
     @staticmethod
     def from_log(tracks: Tracks, step: int) -> AgentStates:
         """The recorded states at `step` (copies)."""
         columns = {name: getattr(tracks, name)[:, step].copy() for name in _STATE_FIELDS}
+        absent = np.full(tracks.num_agents, np.nan)
         return AgentStates(
-            **columns, valid=tracks.valid[:, step].copy(), progress=np.full(tracks.num_agents, np.nan)
+            **columns, valid=tracks.valid[:, step].copy(), progress=absent, rested_at=absent.copy()
         )
 
     def obstacles(self, tracks: Tracks) -> Obstacles:

@@ -40,7 +40,7 @@ from numpy.typing import NDArray
 from drivestack.core.dynamics import Obstacles, find_leaders, longitudinal_step
 from drivestack.core.geometry import wrap_angle
 from drivestack.core.map import LaneGraph
-from drivestack.core.scenario import AgentType, LightColor, RecordedEgo, Tracks, TrafficLight
+from drivestack.core.scenario import AgentType, LightColor, RecordedEgo, Tracks, TrafficLight, TrafficSign
 from drivestack.maps.index import MapIndex
 from drivestack.maps.stops import lane_stop
 from drivestack.sim.agents import AgentStates, RecordedPaths
@@ -57,8 +57,10 @@ _MERGE_LOOKBACK = 60.0  # [m] two paths merge where, this far back along each (o
 _MERGE_MIN_LOOKBACK = 10.0  # [m] ... if that is at least this far back), ...
 _MERGE_APART = 2.0  # [m] ... each was at least this far from the other
 _MAX_YIELD_REACH = 30.0  # [m] a yielding vehicle stops at most this far before a meeting point
+_RESTING = 0.1  # [m/s] an agent slower than this stands still
 _SAME_PRESSURE = 1e-6  # [m/s2] reactions that differ less than this from the recorded ones are equal
-_NO_STOP, _STOP_ON_YELLOW, _STOP = 0, 1, 2  # what a light's colour asks of the traffic behind its stop
+_NO_STOP, _STOP_ON_YELLOW, _STOP, _FULL_STOP = 0, 1, 2, 3  # what a stop asks of the traffic behind it
+_STOP_SIGNS = frozenset({"206", "R1-1"})  # CommonRoad traffic sign ids of stop signs (Germany, USA)
 
 
 @dataclass(frozen=True)
@@ -69,11 +71,12 @@ class ReactiveParams:
     [m/s2]; pedestrians and bicycles: `vru_headway_time`, `vru_min_gap`, `vru_accel_max`,
     `vru_decel_comfort`. Each agent's four values are the defaults times exp(N(0, `spread`)) clipped
     to +-2 `spread`, drawn from `seed`. `max_braking` [m/s2] bounds any braking; `stop_margin` [m]
-    before a stop line; a yellow light stops agents that need at most `yellow_deceleration` [m/s2],
-    a red one those that need at most `red_deceleration`. Tracking of the recorded progress:
-    `speed_gain` [1/s], `position_gain` [1/s2]; rejoining within `snap_distance` [m] and
-    `snap_speed` [m/s] while its reaction does not bind, never faster than `catch_up_factor` times
-    its fastest recorded speed.
+    before a stop line (a stop sign releases an agent that has stood still with its front within
+    `stop_margin` + `stop_settle` [m] of the line); a yellow light stops agents that need at most
+    `yellow_deceleration` [m/s2], a red one those that need at most `red_deceleration`. Tracking of
+    the recorded progress: `speed_gain` [1/s], `position_gain` [1/s2]; rejoining within
+    `snap_distance` [m] and `snap_speed` [m/s] while its reaction does not bind, never faster than
+    `catch_up_factor` times its fastest recorded speed.
     Leaders are searched within `lookahead_distance` [m] + `lookahead_time` [s] of travel ahead.
     Recorded paths crossing at more than `crossing_angle` [rad], or merging, are conflicts (see
     `ReactiveAgents._crossing_gap`): arrival order within `crossing_horizon` [s], the later one
@@ -94,6 +97,7 @@ class ReactiveParams:
     max_braking: float = 8.0
     emergency_margin: float = 1.0
     stop_margin: float = 0.5
+    stop_settle: float = 1.5
     yellow_deceleration: float = 3.0
     red_deceleration: float = 6.0
     speed_gain: float = 1.2
@@ -204,8 +208,9 @@ def _light_codes(lights: tuple[TrafficLight, ...], num_steps: int) -> NDArray[np
 
 @dataclass(frozen=True, eq=False)
 class LightStops:
-    """The traffic-light stops on the movers' paths, each (L,): the mover (row into the movers),
-    the stop's progress along its path [m], the light (row into `codes`); `codes` (lights, steps)."""
+    """The stops on the movers' paths for traffic lights and stop signs, each (L,): the mover (row
+    into the movers), the stop's progress along its path [m], the row of `codes` that says what it
+    asks; `codes` (lights + 1, steps): each light's, then _FULL_STOP throughout for stop signs."""
 
     mover: IntArray
     s: FloatArray
@@ -219,10 +224,12 @@ class LightStops:
         graph: LaneGraph,
         index: MapIndex,
         lights: tuple[TrafficLight, ...],
+        stop_signs: frozenset[int],
         num_steps: int,
     ) -> LightStops:
-        """The stops of every mover's route lanes that serve a light of `lights`, placed on its path
-        (skipped where the path passes farther than `_STOP_NEAR_PATH` from the stop)."""
+        """The stops of every mover's route lanes that serve a light of `lights` or a sign of
+        `stop_signs` (sign ids), placed on its path (skipped where the path passes farther than
+        `_STOP_NEAR_PATH` from the stop)."""
         light_row = {light.id: k for k, light in enumerate(lights)}
         mover, where, light = [], [], []
         for r, route in enumerate(routes):  # once per run, a few lanes per mover
@@ -233,7 +240,7 @@ class LightStops:
                 if stop
                 for i in stop.traffic_light_ids
                 if i in light_row
-            ]
+            ] + [(stop, len(lights)) for stop in stops if stop and stop_signs & set(stop.traffic_sign_ids)]
             if not served:
                 continue
             count = int(paths.count[r])
@@ -249,7 +256,7 @@ class LightStops:
             np.array(mover, dtype=np.int64),
             np.array(where, dtype=np.float64),
             np.array(light, dtype=np.int64),
-            _light_codes(lights, num_steps),
+            np.concatenate([_light_codes(lights, num_steps), np.full((1, num_steps), _FULL_STOP, np.int8)]),
         )
 
 
@@ -308,10 +315,12 @@ class ReactiveAgents:
     """Agent policy "reactive" (see the module docstring). Build with `ReactiveAgents.build`.
 
     `movers` (R,) rows of `tracks` driven by the model; `vru` (R,) marks pedestrians and bicycles;
-    `paths`, `recorded_progress` (R, steps) [m] their recorded paths and progress; `top_speed` (R,)
+    `paths`, `recorded_progress` (R, steps) [m] their recorded paths and progress, `recorded_rest`
+    (R, steps) [m] where they last stood still in the recording (NaN: not yet); `top_speed` (R,)
     [m/s] the fastest they catch up with their recordings; `drivers` their parameters; `human` the
     recorded ego's box per step (present (T,), fields (T,)), absent without one; `vehicle_rows` (A,)
-    marks the vehicles among all agents; `graph`, `index` the map, `lights` the scenario's lights.
+    marks the vehicles among all agents; `graph`, `index` the map, `lights` the scenario's lights,
+    `stop_signs` the ids of its stop signs.
     `routes` (the vehicles' matched lanes), `stops` (the light stops on their paths) and
     `crossings` (where the vehicles' paths cross) are computed when first asked for (the routes
     take a map query over every recorded pose: runs without lights skip it).
@@ -324,6 +333,7 @@ class ReactiveAgents:
     vru: BoolArray
     paths: RecordedPaths
     recorded_progress: FloatArray
+    recorded_rest: FloatArray
     top_speed: FloatArray
     drivers: DriverParams
     statics: Obstacles
@@ -332,6 +342,7 @@ class ReactiveAgents:
     graph: LaneGraph
     index: MapIndex
     lights: tuple[TrafficLight, ...]
+    stop_signs: frozenset[int]
     mode: str = "reactive"
 
     @staticmethod
@@ -342,13 +353,14 @@ class ReactiveAgents:
         graph: LaneGraph,
         index: MapIndex,
         lights: tuple[TrafficLight, ...],
+        signs: tuple[TrafficSign, ...],
         human: RecordedEgo | None,
         human_size: tuple[float, float],
         params: ReactiveParams = ReactiveParams(),
     ) -> ReactiveAgents:
         """Reactive agents over `tracks` at step `dt` [s] on the map `graph` (`index` its MapIndex),
-        with the scenario's `lights`, the recorded `human` (None: none) of size `human_size`
-        (length, width) [m]."""
+        with the scenario's `lights` and traffic `signs`, the recorded `human` (None: none) of size
+        `human_size` (length, width) [m]."""
         types = tracks.agent_type
         vehicle = np.array([kind.is_vehicle and kind is not AgentType.PARKED_VEHICLE for kind in types], bool)
         vulnerable = np.array([kind in _VRU_TYPES for kind in types], dtype=bool)
@@ -367,6 +379,7 @@ class ReactiveAgents:
             vru,
             paths,
             progress,
+            _last_rest(progress, tracks.speed[movers], tracks.valid[movers]),
             params.catch_up_factor * _fastest(progress, dt),
             DriverParams.draw(vru, params),
             statics,
@@ -375,6 +388,7 @@ class ReactiveAgents:
             graph,
             index,
             lights,
+            frozenset(sign.id for sign in signs if any(kind in _STOP_SIGNS for kind, _ in sign.elements)),
         )
 
     @cached_property
@@ -384,10 +398,12 @@ class ReactiveAgents:
 
     @cached_property
     def stops(self) -> LightStops:
-        """The light stops on the vehicles' paths (none without lights: the routes stay unmatched)."""
-        routes = self.routes if self.lights else tuple(() for _ in self.movers)
+        """The light and stop-sign stops on the vehicles' paths (none without lights or stop signs:
+        the routes stay unmatched)."""
+        controlled = self.lights or self.stop_signs
+        routes = self.routes if controlled else tuple(() for _ in self.movers)
         return LightStops.build(
-            routes, self.paths, self.graph, self.index, self.lights, self.tracks.num_steps
+            routes, self.paths, self.graph, self.index, self.lights, self.stop_signs, self.tracks.num_steps
         )
 
     @cached_property
@@ -419,8 +435,13 @@ class ReactiveAgents:
         logged, logged_speed = self.recorded_progress[index, step], tracks.speed[agents, step]
         now = Obstacles.concat(ego, states.obstacles(tracks), self.statics)
         recorded = Obstacles.concat(self._human_at(step), Obstacles.from_tracks(tracks, step), self.statics)
-        movers = (states.progress[rows], states.speed[rows], states.valid[rows])
-        as_recorded = (self.recorded_progress[:, step], tracks.speed[rows, step], tracks.valid[rows, step])
+        movers = (states.progress[rows], states.speed[rows], states.valid[rows], states.rested_at[rows])
+        as_recorded = (
+            self.recorded_progress[:, step],
+            tracks.speed[rows, step],
+            tracks.valid[rows, step],
+            self.recorded_rest[:, step],
+        )
         gap, lead = self._leader(index, now, movers, step)
         # with no leader now nothing presses more than recorded: the recording is needed where one is
         gap_log, lead_log = np.full(len(index), np.inf), np.zeros(len(index))
@@ -460,6 +481,10 @@ class ReactiveAgents:
         )
         logged_next = keep | rejoin
         following.progress[agents[logged_next]] = target[logged_next]
+        resting = np.where(logged_next, tracks.speed[agents, step + 1], new_speed) < _RESTING
+        following.rested_at[agents] = np.where(
+            resting, np.where(logged_next, target, new_progress), states.rested_at[agents]
+        )
         moved = ~logged_next
         if moved.any():
             self._place(following, states, agents[moved], index[moved], new_progress[moved], new_speed[moved])
@@ -487,12 +512,13 @@ class ReactiveAgents:
         self,
         index: IntArray,
         obstacles: Obstacles,
-        movers: tuple[FloatArray, FloatArray, BoolArray],
+        movers: tuple[FloatArray, FloatArray, BoolArray, FloatArray],
         step: int,
     ) -> tuple[FloatArray, FloatArray]:
         """(gap [m], leader speed [m/s]) (D,) of movers `index` (D,) among `obstacles` (the ego
         first, then every agent, then statics), their light stops at `step` and their crossings,
-        whichever is nearest; `movers` = every mover's progress [m], speed [m/s] and presence (R,)."""
+        whichever is nearest; `movers` = every mover's progress [m], speed [m/s], presence and
+        where it last stood still [m] (R,)."""
         params = self.params
         agents = self.movers[index]
         progress, speed = movers[0][index], movers[1][index]
@@ -511,12 +537,15 @@ class ReactiveAgents:
                 px, py, pyaw, distance, 0.5 * width[group], boxes, exclude=agents[group] + 1
             )
         standing = np.minimum(
-            self._stop_gap(index, progress + 0.5 * length, speed, step), self._crossing_gap(index, movers)
+            self._stop_gap(index, progress + 0.5 * length, speed, movers[3][index] + 0.5 * length, step),
+            self._crossing_gap(index, movers),
         )
         nearer = standing < gap
         return np.where(nearer, standing, gap), np.where(nearer, 0.0, lead)
 
-    def _crossing_gap(self, index: IntArray, movers: tuple[FloatArray, FloatArray, BoolArray]) -> FloatArray:
+    def _crossing_gap(
+        self, index: IntArray, movers: tuple[FloatArray, FloatArray, BoolArray, FloatArray]
+    ) -> FloatArray:
         """Distance [m] (D,) to the nearest crossing where movers `index` (D,) yield (less how far
         along their path the other's side plus `crossing_margin` reaches, at most `_MAX_YIELD_REACH`,
         plus their standstill gap, as a standing leader); inf where they yield nowhere. At a crossing
@@ -525,12 +554,12 @@ class ReactiveAgents:
         arrives last); the other yields unless, going now at full acceleration, it would clear the
         crossing `crossing_gap` before the first arrives (gap acceptance), or can no longer stop
         short of it.
-        `movers` = every mover's progress [m], speed [m/s] and presence (R,)."""
+        `movers` as `_leader`'s."""
         crossings, params = self.crossings, self.params
         gap = np.full(len(index), np.inf)
         if len(crossings.first) == 0:
             return gap
-        progress, speed, present = movers
+        progress, speed, present, _ = movers
         length = self.tracks.length[self.movers]
         one, two = crossings.first, crossings.second
         # how far along each path from the meeting point the other's side (plus the margin) reaches
@@ -564,10 +593,13 @@ class ReactiveAgents:
         np.minimum.at(gap, slot[mine], (room + standstill)[mine])
         return gap
 
-    def _stop_gap(self, index: IntArray, front: FloatArray, speed: FloatArray, step: int) -> FloatArray:
-        """Distance [m] (D,) from the front bumpers at progress `front` to the nearest light stop that
+    def _stop_gap(
+        self, index: IntArray, front: FloatArray, speed: FloatArray, rested: FloatArray, step: int
+    ) -> FloatArray:
+        """Distance [m] (D,) from the front bumpers at progress `front` to the nearest stop that
         holds movers `index` (D,) at `step` (less `stop_margin`, plus their standstill gap, as a
-        standing leader); inf where none does."""
+        standing leader); inf where none does. A stop sign no longer holds a mover whose front last
+        stood still (at progress `rested` [m], NaN: never) within `stop_settle` of its stop."""
         stops, params = self.stops, self.params
         gap = np.full(len(index), np.inf)
         if len(stops.mover) == 0:
@@ -581,9 +613,12 @@ class ReactiveAgents:
         ahead = stops.s[mine] - front[slot]
         needed = speed[slot] ** 2 / (2.0 * np.maximum(ahead, 0.1))
         holds = (ahead > -params.stop_margin) & (
-            ((code == _STOP) & (needed <= params.red_deceleration))
+            (((code == _STOP) | (code == _FULL_STOP)) & (needed <= params.red_deceleration))
             | ((code == _STOP_ON_YELLOW) & (needed <= params.yellow_deceleration))
         )
+        waited = stops.s[mine] - rested[slot]
+        released = (waited >= 0.0) & (waited <= params.stop_margin + params.stop_settle)  # NaN: False
+        holds &= (code != _FULL_STOP) | ~released
         standstill = self.drivers.min_gap[index][slot]
         np.minimum.at(gap, slot[holds], (ahead - params.stop_margin + standstill)[holds])
         return gap
@@ -617,6 +652,16 @@ class ReactiveAgents:
             human.width[pick],
             human.present[pick],
         )
+
+
+def _last_rest(progress: FloatArray, speed: FloatArray, valid: BoolArray) -> FloatArray:
+    """(R, steps) the recorded progress [m] where each row last stood still (recorded speed below
+    `_RESTING`) up to each step; NaN before its first rest."""
+    resting = valid & (speed < _RESTING)
+    steps = np.arange(progress.shape[1])
+    last = np.maximum.accumulate(np.where(resting, steps[None, :], -1), axis=1)
+    rest = np.take_along_axis(progress, np.maximum(last, 0), axis=1)
+    return np.where(last >= 0, rest, np.nan)
 
 
 def _fastest(progress: FloatArray, dt: float) -> FloatArray:

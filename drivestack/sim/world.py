@@ -163,6 +163,7 @@ def agent_policy(
             scenario.lane_graph,
             index,
             scenario.traffic_lights,
+            scenario.traffic_signs,
             human,
             (size.length, size.width),
             config.reactive,

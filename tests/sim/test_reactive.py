@@ -13,7 +13,7 @@ from drivestack.core.dynamics import Obstacles
 from drivestack.core.geometry import Polyline, box_corners, boxes_overlap
 from drivestack.core.map import LaneGraph, StopLine
 from drivestack.core.planner import Observation, PlannerInit
-from drivestack.core.scenario import AgentType, LightColor, Scenario, TrafficLight, Trajectory
+from drivestack.core.scenario import AgentType, LightColor, Scenario, TrafficLight, TrafficSign, Trajectory
 from drivestack.metrics import evaluate
 from drivestack.plan import make_planner
 from drivestack.sim.reactive import ReactiveAgents, ReactiveParams
@@ -307,3 +307,31 @@ def test_reactive_traffic_around_a_planner_stays_near_its_log_without_collisions
     recorded_contacts = boxes_overlap(recorded[:, None], recorded[None, :]).any(axis=2)
     np.fill_diagonal(simulated_contacts, False)
     assert not (simulated_contacts & ~recorded_contacts).any()  # no collision the recording does not have
+
+
+def test_car_reaching_a_stop_sign_late_stops_there_then_goes() -> None:
+    """A car recorded rolling through a stop sign at x = 150 m reaches it 30 m late (the recording is
+    past it by then): it comes to a stop at the line, then drives on."""
+    num_steps, start, late = 320, 40, 30.0
+    graph = scenes.straight_road(num_lanes=1, length=400.0, segments=2)
+    first = scenes.lane_id(0, 0)
+    lanes = dict(graph.lanes)
+    line = StopLine(start=(200.0, -1.75), end=(200.0, 1.75), traffic_sign_ids=(5,))
+    lanes[first] = dataclasses.replace(lanes[first], stop_line=line)
+    car = scenes.moving(2, 40.0, 0.0, 10.0, num_steps=num_steps)
+    scenario = scenes.scenario(dataclasses.replace(graph, lanes=lanes), [car], None, num_steps=num_steps)
+    scenario = dataclasses.replace(scenario, traffic_signs=(TrafficSign(5, 200.0, -3.0, (("206", ()),)),))
+    policy = agent_policy(scenario, "reactive", map_index(scenario.lane_graph))
+    assert isinstance(policy, ReactiveAgents) and len(policy.stops.mover) == 1
+    states = [policy.initial(start)]
+    states[0].progress[0] -= late
+    states[0].x[0] -= late
+    far = Obstacles(*(np.array([v]) for v in (-500.0, -500.0, 0.0, 0.0, 4.5, 1.8)), np.ones(1, dtype=bool))
+    for step in range(start, num_steps - 1):
+        states.append(policy.step(states[-1], step, far))
+    front = np.array([s.x[0] for s in states]) + 2.25
+    speed = np.array([s.speed[0] for s in states])
+    at_line = (front > 198.0) & (front <= 200.0)
+    assert at_line.any() and speed[at_line].min() < 0.3  # all but stopped at the line ...
+    assert front[-1] > 230.0  # ... then went on
+    assert speed[front <= 200.0].min() == speed[at_line].min()  # slowest there, not before
