@@ -35,6 +35,7 @@ from functools import cached_property
 
 import numpy as np
 import shapely
+from numba import njit
 from numpy.typing import NDArray
 
 from drivestack.core.dynamics import Obstacles, find_leaders, longitudinal_step
@@ -556,42 +557,33 @@ class ReactiveAgents:
         short of it.
         `movers` as `_leader`'s."""
         crossings, params = self.crossings, self.params
-        gap = np.full(len(index), np.inf)
         if len(crossings.first) == 0:
-            return gap
+            return np.full(len(index), np.inf)
         progress, speed, present, _ = movers
-        length = self.tracks.length[self.movers]
-        one, two = crossings.first, crossings.second
-        # how far along each path from the meeting point the other's side (plus the margin) reaches
+        gap = _crossing_kernel(
+            crossings.first,
+            crossings.second,
+            crossings.s_first,
+            crossings.s_second,
+            self._crossing_reach,
+            np.ascontiguousarray(progress),
+            np.ascontiguousarray(speed),
+            np.ascontiguousarray(present),
+            self.tracks.length[self.movers],
+            self.drivers.accel,
+            self.drivers.min_gap,
+            np.array([params.crossing_horizon, params.crossing_gap, params.red_deceleration]),
+        )
+        return gap[index]
+
+    @cached_property
+    def _crossing_reach(self) -> FloatArray:
+        """(2, C) how far along the first's and the second's path [m] from each meeting point the
+        other's side plus `crossing_margin` reaches (at most `_MAX_YIELD_REACH`)."""
+        crossings = self.crossings
+        side = 0.5 * self.tracks.width[self.movers] + self.params.crossing_margin
         sine = np.maximum(crossings.sine, 1e-3)
-        side = 0.5 * self.tracks.width[self.movers] + params.crossing_margin
-        reach_one = np.minimum(side[two] / sine, _MAX_YIELD_REACH)
-        reach_two = np.minimum(side[one] / sine, _MAX_YIELD_REACH)
-        to_one = crossings.s_first - (progress[one] + 0.5 * length[one])
-        to_two = crossings.s_second - (progress[two] + 0.5 * length[two])
-        passed = (to_one + length[one] < -reach_one) | (to_two + length[two] < -reach_two)
-        with np.errstate(invalid="ignore"):
-            t_one = np.maximum(to_one, 0.0) / np.maximum(speed[one], 0.1)
-            t_two = np.maximum(to_two, 0.0) / np.maximum(speed[two], 0.1)
-        live = present[one] & present[two] & ~passed & (np.minimum(t_one, t_two) <= params.crossing_horizon)
-        second_later = t_two >= t_one  # ties: the lower row goes first
-        later = np.where(second_later, two, one)
-        to_later = np.where(second_later, to_two, to_one)
-        arrival = np.where(second_later, t_one, t_two)
-        reach_later = np.where(second_later, reach_two, reach_one)
-        room = to_later - reach_later
-        accel, v = self.drivers.accel[later], speed[later]
-        through = np.maximum(to_later + length[later] + 2.0 * reach_later, 0.0)
-        clear = (np.sqrt(v * v + 2.0 * accel * through) - v) / accel  # going now at full acceleration
-        stoppable = v * v <= 2.0 * params.red_deceleration * np.maximum(room, 0.0)
-        yields = live & (room > 0.0) & stoppable & (clear + params.crossing_gap >= arrival)
-        position = np.full(len(self.movers), -1, dtype=np.int64)
-        position[index] = np.arange(len(index))
-        slot = position[later]
-        mine = yields & (slot >= 0)
-        standstill = self.drivers.min_gap[later]
-        np.minimum.at(gap, slot[mine], (room + standstill)[mine])
-        return gap
+        return np.minimum(np.stack([side[crossings.second], side[crossings.first]]) / sine, _MAX_YIELD_REACH)
 
     def _stop_gap(
         self, index: IntArray, front: FloatArray, speed: FloatArray, rested: FloatArray, step: int
@@ -684,3 +676,51 @@ def _human_boxes(human: RecordedEgo | None, size: tuple[float, float], num_steps
             values[steps[inside]] = np.asarray(getattr(trajectory, name))[inside]
         present[steps[inside]] = True
     return Obstacles(x, y, yaw, speed, np.full(num_steps, size[0]), np.full(num_steps, size[1]), present)
+
+
+@njit(cache=True)
+def _crossing_kernel(
+    first: IntArray,
+    second: IntArray,
+    s_first: FloatArray,
+    s_second: FloatArray,
+    reach: FloatArray,
+    progress: FloatArray,
+    speed: FloatArray,
+    present: BoolArray,
+    length: FloatArray,
+    accel: FloatArray,
+    min_gap: FloatArray,
+    limits: FloatArray,
+) -> FloatArray:
+    """`ReactiveAgents._crossing_gap` for every mover (R,): crossings (C,) as `Crossings` with
+    `reach` (2, C); movers' `progress`, `speed`, `present`, `length`, `accel`, `min_gap` (R,);
+    `limits` = (crossing_horizon, crossing_gap, red_deceleration)."""
+    horizon, gap_time, red = limits
+    gap = np.full(progress.shape[0], np.inf)
+    for c in range(first.shape[0]):
+        i, j = first[c], second[c]
+        if not (present[i] and present[j]):
+            continue
+        to_i = s_first[c] - (progress[i] + 0.5 * length[i])
+        to_j = s_second[c] - (progress[j] + 0.5 * length[j])
+        if to_i + length[i] < -reach[0, c] or to_j + length[j] < -reach[1, c]:
+            continue  # one has passed
+        t_i = max(to_i, 0.0) / max(speed[i], 0.1)
+        t_j = max(to_j, 0.0) / max(speed[j], 0.1)
+        if min(t_i, t_j) > horizon:
+            continue
+        if t_j >= t_i:  # ties: the lower row goes first
+            later, to, arrival, along = j, to_j, t_i, reach[1, c]
+        else:
+            later, to, arrival, along = i, to_i, t_j, reach[0, c]
+        room = to - along
+        v = speed[later]
+        if room <= 0.0 or v * v > 2.0 * red * room:
+            continue  # in it already, or too close to stop: it goes
+        through = max(to + length[later] + 2.0 * along, 0.0)
+        clear = (np.sqrt(v * v + 2.0 * accel[later] * through) - v) / accel[later]  # going now, full accel
+        if clear + gap_time < arrival:
+            continue  # the gap is long enough
+        gap[later] = min(gap[later], room + min_gap[later])
+    return gap
