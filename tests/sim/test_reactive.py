@@ -335,3 +335,26 @@ def test_car_reaching_a_stop_sign_late_stops_there_then_goes() -> None:
     assert at_line.any() and speed[at_line].min() < 0.3  # all but stopped at the line ...
     assert front[-1] > 230.0  # ... then went on
     assert speed[front <= 200.0].min() == speed[at_line].min()  # slowest there, not before
+
+
+def test_route_is_matched_from_the_lanes_the_path_drove() -> None:
+    """A path that drives east, then turns north at x = 50 m, matches the turning lane, not the
+    straight one that also leaves there."""
+    graph = LaneGraph(
+        "junction",
+        {
+            1: scenes.lane_between(1, (0.0, 0.0), (50.0, 0.0), successors=(2, 3)),
+            2: scenes.lane_between(2, (50.0, 0.0), (100.0, 0.0), predecessors=(1,)),
+            3: scenes.lane_between(3, (50.0, 0.0), (50.0, 50.0), predecessors=(1,)),
+        },
+    )
+    east = np.column_stack([np.linspace(5.0, 50.0, 10), np.zeros(10)])
+    north = np.column_stack([np.full(10, 50.0), np.linspace(5.0, 45.0, 10)])
+    xy = np.concatenate([east, north])
+    yaw = np.r_[np.zeros(10), np.full(10, np.pi / 2)]
+    num_steps = len(xy)
+    car = scenes.Agent(2, xy[:, 0], xy[:, 1], yaw=yaw, speed=np.full(num_steps, 5.0))
+    scenario = scenes.scenario(graph, [car], None, num_steps=num_steps)
+    policy = agent_policy(scenario, "reactive", map_index(graph))
+    assert isinstance(policy, ReactiveAgents)
+    assert policy.routes == ((1, 3),)
