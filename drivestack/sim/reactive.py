@@ -62,6 +62,8 @@ _RESTING = 0.1  # [m/s] an agent slower than this stands still
 _SAME_PRESSURE = 1e-6  # [m/s2] reactions that differ less than this from the recorded ones are equal
 _NO_STOP, _STOP_ON_YELLOW, _STOP, _FULL_STOP = 0, 1, 2, 3  # what a stop asks of the traffic behind it
 _STOP_SIGNS = frozenset({"206", "R1-1"})  # CommonRoad traffic sign ids of stop signs (Germany, USA)
+_YIELD_SIGNS = frozenset({"205", "R1-2"})  # ... and of yield signs
+_SIGN_REACH = 40.0  # [m] a stop or yield sign gives way at crossings this far beyond its stop
 
 
 @dataclass(frozen=True)
@@ -211,7 +213,8 @@ def _light_codes(lights: tuple[TrafficLight, ...], num_steps: int) -> NDArray[np
 class LightStops:
     """The stops on the movers' paths for traffic lights and stop signs, each (L,): the mover (row
     into the movers), the stop's progress along its path [m], the row of `codes` that says what it
-    asks; `codes` (lights + 1, steps): each light's, then _FULL_STOP throughout for stop signs."""
+    asks; `codes` (lights + 2, steps): each light's, then _FULL_STOP throughout for stop signs,
+    then _NO_STOP for yield signs (which only give way at crossings)."""
 
     mover: IntArray
     s: FloatArray
@@ -226,11 +229,12 @@ class LightStops:
         index: MapIndex,
         lights: tuple[TrafficLight, ...],
         stop_signs: frozenset[int],
+        yield_signs: frozenset[int],
         num_steps: int,
     ) -> LightStops:
         """The stops of every mover's route lanes that serve a light of `lights` or a sign of
-        `stop_signs` (sign ids), placed on its path (skipped where the path passes farther than
-        `_STOP_NEAR_PATH` from the stop)."""
+        `stop_signs` or `yield_signs` (sign ids), placed on its path (skipped where the path passes
+        farther than `_STOP_NEAR_PATH` from the stop)."""
         light_row = {light.id: k for k, light in enumerate(lights)}
         mover, where, light = [], [], []
         for r, route in enumerate(routes):  # once per run, a few lanes per mover
@@ -241,7 +245,13 @@ class LightStops:
                 if stop
                 for i in stop.traffic_light_ids
                 if i in light_row
-            ] + [(stop, len(lights)) for stop in stops if stop and stop_signs & set(stop.traffic_sign_ids)]
+            ]
+            served += [
+                (stop, len(lights)) for stop in stops if stop and stop_signs & set(stop.traffic_sign_ids)
+            ]
+            served += [
+                (stop, len(lights) + 1) for stop in stops if stop and yield_signs & set(stop.traffic_sign_ids)
+            ]
             if not served:
                 continue
             count = int(paths.count[r])
@@ -257,7 +267,13 @@ class LightStops:
             np.array(mover, dtype=np.int64),
             np.array(where, dtype=np.float64),
             np.array(light, dtype=np.int64),
-            np.concatenate([_light_codes(lights, num_steps), np.full((1, num_steps), _FULL_STOP, np.int8)]),
+            np.concatenate(
+                [
+                    _light_codes(lights, num_steps),
+                    np.full((1, num_steps), _FULL_STOP, np.int8),
+                    np.full((1, num_steps), _NO_STOP, np.int8),
+                ]
+            ),
         )
 
 
@@ -321,7 +337,7 @@ class ReactiveAgents:
     [m/s] the fastest they catch up with their recordings; `drivers` their parameters; `human` the
     recorded ego's box per step (present (T,), fields (T,)), absent without one; `vehicle_rows` (A,)
     marks the vehicles among all agents; `graph`, `index` the map, `lights` the scenario's lights,
-    `stop_signs` the ids of its stop signs.
+    `stop_signs`, `yield_signs` the ids of its stop and yield signs.
     `routes` (the vehicles' matched lanes), `stops` (the light stops on their paths) and
     `crossings` (where the vehicles' paths cross) are computed when first asked for (the routes
     take a map query over every recorded pose: runs without lights skip it).
@@ -344,6 +360,7 @@ class ReactiveAgents:
     index: MapIndex
     lights: tuple[TrafficLight, ...]
     stop_signs: frozenset[int]
+    yield_signs: frozenset[int]
     mode: str = "reactive"
 
     @staticmethod
@@ -389,7 +406,8 @@ class ReactiveAgents:
             graph,
             index,
             lights,
-            frozenset(sign.id for sign in signs if any(kind in _STOP_SIGNS for kind, _ in sign.elements)),
+            _signs_of(signs, _STOP_SIGNS),
+            _signs_of(signs, _YIELD_SIGNS),
         )
 
     @cached_property
@@ -401,10 +419,17 @@ class ReactiveAgents:
     def stops(self) -> LightStops:
         """The light and stop-sign stops on the vehicles' paths (none without lights or stop signs:
         the routes stay unmatched)."""
-        controlled = self.lights or self.stop_signs
+        controlled = self.lights or self.stop_signs or self.yield_signs
         routes = self.routes if controlled else tuple(() for _ in self.movers)
         return LightStops.build(
-            routes, self.paths, self.graph, self.index, self.lights, self.stop_signs, self.tracks.num_steps
+            routes,
+            self.paths,
+            self.graph,
+            self.index,
+            self.lights,
+            self.stop_signs,
+            self.yield_signs,
+            self.tracks.num_steps,
         )
 
     @cached_property
@@ -551,8 +576,9 @@ class ReactiveAgents:
         along their path the other's side plus `crossing_margin` reaches, at most `_MAX_YIELD_REACH`,
         plus their standstill gap, as a standing leader); inf where they yield nowhere. At a crossing
         or merge of two present vehicles, neither past it and one within `crossing_horizon` of it,
-        the one arriving first at its current speed goes (ties: the lower row; a standing vehicle
-        arrives last); the other yields unless, going now at full acceleration, it would clear the
+        the one on the major road goes (the other comes from a stop or yield sign), else the one
+        arriving first at its current speed (ties: the lower row; a standing vehicle arrives last);
+        the other yields unless, going now at full acceleration, it would clear the
         crossing `crossing_gap` before the first arrives (gap acceptance), or can no longer stop
         short of it.
         `movers` as `_leader`'s."""
@@ -566,6 +592,7 @@ class ReactiveAgents:
             crossings.s_first,
             crossings.s_second,
             self._crossing_reach,
+            self._crossing_minor,
             np.ascontiguousarray(progress),
             np.ascontiguousarray(speed),
             np.ascontiguousarray(present),
@@ -575,6 +602,20 @@ class ReactiveAgents:
             np.array([params.crossing_horizon, params.crossing_gap, params.red_deceleration]),
         )
         return gap[index]
+
+    @cached_property
+    def _crossing_minor(self) -> BoolArray:
+        """(2, C) whether the first and the second mover of each crossing come to it from a stop or
+        yield sign within `_SIGN_REACH` before it (the minor road: they give way)."""
+        crossings, stops = self.crossings, self.stops
+        minor = np.zeros((2, len(crossings.first)), dtype=bool)
+        signed = stops.light >= len(self.lights)
+        for side, (mover, at) in enumerate(
+            ((crossings.first, crossings.s_first), (crossings.second, crossings.s_second))
+        ):
+            for row, s in zip(stops.mover[signed].tolist(), stops.s[signed].tolist(), strict=True):
+                minor[side] |= (mover == row) & (at >= s) & (at <= s + _SIGN_REACH)
+        return minor
 
     @cached_property
     def _crossing_reach(self) -> FloatArray:
@@ -646,6 +687,11 @@ class ReactiveAgents:
         )
 
 
+def _signs_of(signs: tuple[TrafficSign, ...], kinds: frozenset[str]) -> frozenset[int]:
+    """The ids of the `signs` with an element of `kinds` (CommonRoad traffic sign ids)."""
+    return frozenset(sign.id for sign in signs if any(kind in kinds for kind, _ in sign.elements))
+
+
 def _last_rest(progress: FloatArray, speed: FloatArray, valid: BoolArray) -> FloatArray:
     """(R, steps) the recorded progress [m] where each row last stood still (recorded speed below
     `_RESTING`) up to each step; NaN before its first rest."""
@@ -685,6 +731,7 @@ def _crossing_kernel(
     s_first: FloatArray,
     s_second: FloatArray,
     reach: FloatArray,
+    minor: BoolArray,
     progress: FloatArray,
     speed: FloatArray,
     present: BoolArray,
@@ -694,7 +741,7 @@ def _crossing_kernel(
     limits: FloatArray,
 ) -> FloatArray:
     """`ReactiveAgents._crossing_gap` for every mover (R,): crossings (C,) as `Crossings` with
-    `reach` (2, C); movers' `progress`, `speed`, `present`, `length`, `accel`, `min_gap` (R,);
+    `reach` and `minor` (2, C); movers' `progress`, `speed`, `present`, `length`, `accel`, `min_gap` (R,);
     `limits` = (crossing_horizon, crossing_gap, red_deceleration)."""
     horizon, gap_time, red = limits
     gap = np.full(progress.shape[0], np.inf)
@@ -710,7 +757,8 @@ def _crossing_kernel(
         t_j = max(to_j, 0.0) / max(speed[j], 0.1)
         if min(t_i, t_j) > horizon:
             continue
-        if t_j >= t_i:  # ties: the lower row goes first
+        j_later = minor[1, c] if minor[0, c] != minor[1, c] else t_j >= t_i  # ties: the lower row first
+        if j_later:
             later, to, arrival, along = j, to_j, t_i, reach[1, c]
         else:
             later, to, arrival, along = i, to_i, t_j, reach[0, c]

@@ -21,7 +21,9 @@ from drivestack.sim.record import RunRecord
 from drivestack.sim.runner import map_index, simulate
 from drivestack.sim.world import SimConfig, agent_policy
 
-LANE_HALF = scenes.LANE_WIDTH / 2
+STREAM_SIDE = (
+    0.9 + 0.2
+)  # [m] within this of the crossing's centre line a car's front is in a stream car's way
 
 
 class Scripted:
@@ -214,24 +216,25 @@ def test_reactive_vehicles_keep_to_their_matched_lanes(highd: Scenario) -> None:
     assert inside / total > 0.999
 
 
-def test_side_road_car_held_up_waits_for_a_gap_in_crossing_traffic_then_goes() -> None:
-    """A side-road car recorded crossing a stream (10 m/s, 6 s apart) in a gap reaches the crossing
-    35 m late (held up before the run): the stream car now due there first passes, then it goes."""
+def _crossing_run(late: float, yield_sign: bool = False) -> tuple[np.ndarray, ...]:
+    """A side-road car (row 0, northbound at x = 150 m) recorded crossing a stream (rows 1-5, 10 m/s,
+    6 s apart) in a gap, started `late` metres behind its recording at step 80 (held up before),
+    its road with a yield sign 5 m before the crossing when `yield_sign`: (x, y, yaw, speed) (6, T)."""
     num_steps, start = 300, 80
-    graph = LaneGraph(
-        "crossing",
-        {
-            1: scenes.lane_between(1, (0.0, 0.0), (400.0, 0.0)),
-            2: scenes.lane_between(2, (150.0, -100.0), (150.0, 100.0)),
-        },
-    )
+    side_lane = scenes.lane_between(2, (150.0, -100.0), (150.0, 100.0))
+    signs: tuple[TrafficSign, ...] = ()
+    if yield_sign:
+        line = StopLine(start=(148.25, -5.0), end=(151.75, -5.0), traffic_sign_ids=(9,))
+        side_lane = dataclasses.replace(side_lane, stop_line=line)
+        signs = (TrafficSign(9, 153.0, -5.0, (("205", ()),)),)
+    graph = LaneGraph("crossing", {1: scenes.lane_between(1, (0.0, 0.0), (400.0, 0.0)), 2: side_lane})
     side = scenes.moving(2, 150.0, -80.0, 0.0, 6.0, num_steps=num_steps)
     stream = [scenes.moving(10 + k, 100.0 - 60.0 * k, 0.0, 10.0, num_steps=num_steps) for k in range(5)]
     scenario = scenes.scenario(graph, [side, *stream], None, num_steps=num_steps)
+    scenario = dataclasses.replace(scenario, traffic_signs=signs)
     policy = agent_policy(scenario, "reactive", map_index(graph))
     assert isinstance(policy, ReactiveAgents) and len(policy.crossings.first) == 5
     states = [policy.initial(start)]
-    late = 35.0
     states[0].progress[0] -= late
     states[0].y[0] -= late
     far = Obstacles(*(np.array([v]) for v in (-500.0, -500.0, 0.0, 0.0, 4.5, 1.8)), np.ones(1, dtype=bool))
@@ -240,12 +243,31 @@ def test_side_road_car_held_up_waits_for_a_gap_in_crossing_traffic_then_goes() -
     x, y, yaw, speed = (np.array([getattr(s, name) for s in states]).T for name in ("x", "y", "yaw", "speed"))
     corners = box_corners(x, y, yaw, 4.5, 1.8)
     assert not any(boxes_overlap(corners[0], corners[k]).any() for k in range(1, 6))
-    # the stream car due first (row 3) passes before the side car's front enters the road
-    entered = int(np.argmax(y[0] + 2.25 > -LANE_HALF))
-    assert x[3, entered] - 2.25 > 150.0 + 0.9
+    return x, y, yaw, speed
+
+
+def test_side_road_car_held_up_waits_for_a_gap_in_crossing_traffic_then_goes() -> None:
+    """35 m late, the side-road car is due at the crossing after a stream car: it waits for it."""
+    x, y, _, speed = _crossing_run(35.0)
+    entered = int(np.argmax(y[0] + 2.25 > -STREAM_SIDE))
+    assert x[3, entered] - 2.25 > 150.0 + 0.9  # the stream car due first (row 3) passed first
     assert speed[0, :entered].min() < 4.0  # it slowed down for it ...
     assert y[0, -1] > 50.0  # ... and went on
     assert speed[1:, :].min() > 8.0  # the stream hardly brakes
+
+
+def test_a_yield_sign_gives_the_stream_right_of_way() -> None:
+    """20 m late, the side-road car arrives first: without a sign the stream car gives way; with a
+    yield sign on the side road, the side-road car does and the stream keeps its speed."""
+    _, _, _, speed = _crossing_run(20.0)
+    assert speed[1:, :].min() < 9.0  # arrival order: a stream car yields
+    x, y, _, speed = _crossing_run(20.0, yield_sign=True)
+    entered = int(np.argmax(y[0] + 2.25 > -STREAM_SIDE))
+    assert x[3, entered] - 2.25 > 150.0 + 0.9  # the stream car passed first ...
+    assert speed[3].min() > 9.99  # ... without braking
+    assert speed[0, :entered].min() < 0.5  # the side-road car waited
+    assert speed[1:, :].min() > 8.0
+    assert y[0, -1] > 50.0
 
 
 def test_on_ramp_car_held_up_yields_at_the_merge_and_merges_into_a_gap() -> None:
