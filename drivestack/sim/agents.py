@@ -54,7 +54,9 @@ class AgentStates:
     """Every agent of the scenario at one step, each field (A,) in `Tracks` row order: centre [m],
     yaw [rad], speed [m/s], velocity [m/s], acceleration [m/s2], yaw rate [rad/s]; `valid` marks the
     agents present; `progress` [m] along the recorded path for IDM-driven and reactive agents (NaN
-    otherwise); `rested_at` [m] the progress where a reactive agent last stood still (NaN: not yet)."""
+    otherwise); `rested_at` [m] the progress where a reactive agent last stood still (NaN: not yet);
+    `lateral`, `lateral_speed`, `lateral_goal` [m, m/s, m] a reactive agent's offset left of its
+    recorded path, its rate, and the offset it is changing lanes to (0: its recorded lane)."""
 
     x: FloatArray
     y: FloatArray
@@ -67,14 +69,24 @@ class AgentStates:
     valid: BoolArray
     progress: FloatArray
     rested_at: FloatArray
+    lateral: FloatArray
+    lateral_speed: FloatArray
+    lateral_goal: FloatArray
 
     @staticmethod
     def from_log(tracks: Tracks, step: int) -> AgentStates:
         """The recorded states at `step` (copies)."""
         columns = {name: getattr(tracks, name)[:, step].copy() for name in _STATE_FIELDS}
         absent = np.full(tracks.num_agents, np.nan)
+        none = np.zeros(tracks.num_agents)
         return AgentStates(
-            **columns, valid=tracks.valid[:, step].copy(), progress=absent, rested_at=absent.copy()
+            **columns,
+            valid=tracks.valid[:, step].copy(),
+            progress=absent,
+            rested_at=absent.copy(),
+            lateral=none,
+            lateral_speed=none.copy(),
+            lateral_goal=none.copy(),
         )
 
     def obstacles(self, tracks: Tracks) -> Obstacles:

@@ -85,6 +85,13 @@ class ReactiveParams:
     `ReactiveAgents._crossing_gap`): arrival order within `crossing_horizon` [s], the later one
     stopping `crossing_margin` [m] short of the other's side unless it can clear the crossing
     `crossing_gap` [s] before the first arrives.
+    Lane changes (MOBIL): a vehicle held up (not as recorded) by something standing within
+    `lane_change_trigger` [m] moves to a same-direction neighbour lane when its acceleration there
+    beats the present one by `lane_change_threshold` [m/s2] plus `politeness` times the braking it
+    imposes on the new follower, who must not need more than `safe_deceleration` [m/s2]; it moves
+    back to its recorded lane once that is free and safe, and aborts a change whose gap closes.
+    The lateral offset follows a critically damped second-order law of natural frequency
+    `lateral_frequency` [rad/s] within `max_lateral_accel` [m/s2] and `max_lateral_speed` [m/s].
     """
 
     seed: int = 0
@@ -114,6 +121,13 @@ class ReactiveParams:
     crossing_horizon: float = 6.0
     crossing_margin: float = 1.0
     crossing_gap: float = 1.0
+    lane_change_trigger: float = 25.0
+    politeness: float = 0.3
+    lane_change_threshold: float = 0.2
+    safe_deceleration: float = 3.0
+    lateral_frequency: float = 1.2
+    max_lateral_accel: float = 1.5
+    max_lateral_speed: float = 1.5
 
 
 @dataclass(frozen=True, eq=False)
@@ -458,6 +472,8 @@ class ReactiveAgents:
         tracks, params = self.tracks, self.params
         driver = self.drivers.at(index)
         speed, progress = states.speed[agents], states.progress[agents]
+        offset, offset_rate = states.lateral[agents], states.lateral_speed[agents]
+        goal = states.lateral_goal[agents]
         logged, logged_speed = self.recorded_progress[index, step], tracks.speed[agents, step]
         now = Obstacles.concat(ego, states.obstacles(tracks), self.statics)
         recorded = Obstacles.concat(self._human_at(step), Obstacles.from_tracks(tracks, step), self.statics)
@@ -468,12 +484,14 @@ class ReactiveAgents:
             tracks.valid[rows, step],
             self.recorded_rest[:, step],
         )
-        gap, lead = self._leader(index, now, movers, step)
+        gap, lead = self._leader(index, now, movers, step, offset)
         # with no leader now nothing presses more than recorded: the recording is needed where one is
         gap_log, lead_log = np.full(len(index), np.inf), np.zeros(len(index))
         led = np.isfinite(gap)
         if led.any():
-            gap_log[led], lead_log[led] = self._leader(index[led], recorded, as_recorded, step)
+            gap_log[led], lead_log[led] = self._leader(
+                index[led], recorded, as_recorded, step, np.zeros(int(led.sum()))
+            )
         react = driver.accel + (
             interaction(speed, gap, lead, driver, params.max_braking)
             - interaction(logged_speed, gap_log, lead_log, driver, params.max_braking)
@@ -485,7 +503,8 @@ class ReactiveAgents:
         react = np.where(urgent, np.minimum(react, -np.minimum(needed, params.max_braking)), react)
         target = self.recorded_progress[index, step + 1]
         reachable, _, _ = longitudinal_step(progress, speed, react, self.dt)
-        on_log = np.abs(progress - logged) <= 1e-9
+        aside = (offset != 0.0) | (offset_rate != 0.0) | (goal != 0.0)
+        on_log = (np.abs(progress - logged) <= 1e-9) & ~aside
         unchanged = react >= driver.accel - _SAME_PRESSURE  # nothing ahead presses more than recorded
         keep = on_log & (unchanged | (target <= reachable))
         pace = (target - logged) / self.dt
@@ -500,8 +519,17 @@ class ReactiveAgents:
         new_progress, new_speed, realised = longitudinal_step(
             progress, speed, np.minimum(track, react), self.dt
         )
+        goal = self._lane_changes(
+            index, (progress, speed, offset, goal), now, (gap, lead, gap_log, keep), movers, step
+        )
+        offset, offset_rate = self._lateral_step(offset, offset_rate, goal)
+        aside = (offset != 0.0) | (offset_rate != 0.0) | (goal != 0.0)
+        following.lateral[agents], following.lateral_speed[agents] = offset, offset_rate
+        following.lateral_goal[agents] = goal
+        keep &= ~aside
         rejoin = (
-            (track <= react)
+            ~aside
+            & (track <= react)
             & (np.abs(new_progress - target) <= params.snap_distance)
             & (np.abs(new_speed - tracks.speed[agents, step + 1]) <= params.snap_speed)
         )
@@ -513,7 +541,15 @@ class ReactiveAgents:
         )
         moved = ~logged_next
         if moved.any():
-            self._place(following, states, agents[moved], index[moved], new_progress[moved], new_speed[moved])
+            self._place(
+                following,
+                states,
+                agents[moved],
+                index[moved],
+                new_progress[moved],
+                new_speed[moved],
+                (offset[moved], offset_rate[moved]),
+            )
             following.acceleration[agents[moved]] = realised[moved]
         return following
 
@@ -525,9 +561,14 @@ class ReactiveAgents:
         index: IntArray,
         progress: FloatArray,
         speed: FloatArray,
+        lateral: tuple[FloatArray, FloatArray],
     ) -> None:
-        """Write the pose at `progress` [m] on the paths of movers `index` and `speed` [m/s] for `agents`."""
+        """Write the pose at `progress` [m] on the paths of movers `index`, shifted `lateral[0]` [m]
+        left at `lateral[1]` [m/s], and `speed` [m/s] for `agents`."""
         x, y, yaw = self.paths.at(index, progress)
+        offset, rate = lateral
+        x, y = x - offset * np.sin(yaw), y + offset * np.cos(yaw)
+        yaw = np.asarray(wrap_angle(yaw + np.arctan2(rate, np.maximum(speed, 1.0))))
         following.x[agents], following.y[agents], following.yaw[agents] = x, y, yaw
         following.speed[agents] = speed
         following.vx[agents], following.vy[agents] = speed * np.cos(yaw), speed * np.sin(yaw)
@@ -540,34 +581,178 @@ class ReactiveAgents:
         obstacles: Obstacles,
         movers: tuple[FloatArray, FloatArray, BoolArray, FloatArray],
         step: int,
+        offset: FloatArray,
     ) -> tuple[FloatArray, FloatArray]:
-        """(gap [m], leader speed [m/s]) (D,) of movers `index` (D,) among `obstacles` (the ego
-        first, then every agent, then statics), their light stops at `step` and their crossings,
-        whichever is nearest; `movers` = every mover's progress [m], speed [m/s], presence and
-        where it last stood still [m] (R,)."""
+        """(gap [m], leader speed [m/s]) (D,) of movers `index` (D,) on their paths shifted `offset`
+        (D,) [m] left among `obstacles` (the ego first, then every agent, then statics), their light
+        stops at `step` and their crossings, whichever is nearest; `movers` = every mover's progress
+        [m], speed [m/s], presence and where it last stood still [m] (R,)."""
         params = self.params
         agents = self.movers[index]
         progress, speed = movers[0][index], movers[1][index]
-        length, width = self.tracks.length[agents], self.tracks.width[agents]
+        length = self.tracks.length[agents]
         gap, lead = np.full(len(index), np.inf), np.zeros(len(index))
         vru = self.vru[index]
         for group, boxes in ((~vru, obstacles), (vru, self._vehicles_only(obstacles))):
-            if not group.any():
-                continue
-            ahead = params.lookahead_distance + params.lookahead_time * speed[group]
-            distance = np.linspace(0.0, 1.0, _LOOKAHEAD_SAMPLES)[None, :] * ahead[:, None]
-            px, py, pyaw = self.paths.at(
-                index[group], progress[group, None] + 0.5 * length[group, None] + distance
-            )
-            gap[group], lead[group] = find_leaders(
-                px, py, pyaw, distance, 0.5 * width[group], boxes, exclude=agents[group] + 1
-            )
+            if group.any():
+                ahead = params.lookahead_distance + params.lookahead_time * speed[group]
+                gap[group], lead[group] = self._probe(
+                    index[group], progress[group] + 0.5 * length[group], ahead, offset[group], boxes, 1.0
+                )
         standing = np.minimum(
             self._stop_gap(index, progress + 0.5 * length, speed, movers[3][index] + 0.5 * length, step),
             self._crossing_gap(index, movers),
         )
         nearer = standing < gap
         return np.where(nearer, standing, gap), np.where(nearer, 0.0, lead)
+
+    def _probe(
+        self,
+        index: IntArray,
+        start: FloatArray,
+        reach: FloatArray,
+        offset: FloatArray,
+        obstacles: Obstacles,
+        direction: float,
+    ) -> tuple[FloatArray, FloatArray]:
+        """(gap [m], speed along the search [m/s]) (D,) of the nearest of `obstacles` on the paths of
+        movers `index` (D,) shifted `offset` [m] left, searched from progress `start` [m] over
+        `reach` [m] forward (`direction` 1) or backward (-1, speeds then count toward the mover)."""
+        agents = self.movers[index]
+        distance = np.linspace(0.0, 1.0, _LOOKAHEAD_SAMPLES)[None, :] * reach[:, None]
+        px, py, pyaw = self.paths.at(index, start[:, None] + direction * distance)
+        px, py = px - offset[:, None] * np.sin(pyaw), py + offset[:, None] * np.cos(pyaw)
+        heading = pyaw if direction > 0 else pyaw + np.pi
+        return find_leaders(
+            px, py, heading, distance, 0.5 * self.tracks.width[agents], obstacles, exclude=agents + 1
+        )
+
+    def _neighbour_offsets(self, index: IntArray, progress: FloatArray) -> FloatArray:
+        """(2, D) offsets [m] left of the recorded paths of movers `index` at `progress` to the
+        centre of their lane's left and right same-direction driving neighbour (NaN: none)."""
+        x, y, yaw = self.paths.at(index, progress)
+        xy = np.column_stack([x, y])
+        lanes = self.index.assign(xy, yaw)
+        found = np.full((2, len(index)), np.nan)
+        for k, lane_id in enumerate(lanes.tolist()):  # the few held-up agents only
+            if lane_id < 0:
+                continue
+            lane = self.graph.lanes[lane_id]
+            for side, neighbour in enumerate((lane.left_neighbour, lane.right_neighbour)):
+                if neighbour is None or not neighbour.same_direction:
+                    continue
+                if neighbour.lane_id not in self.index.driving_lanes:
+                    continue
+                _, d, _ = self.index.project(np.array([neighbour.lane_id]), xy[k : k + 1])
+                found[side, k] = -d[0]
+        return found
+
+    def _lane_changes(
+        self,
+        index: IntArray,
+        state: tuple[FloatArray, FloatArray, FloatArray, FloatArray],
+        now: Obstacles,
+        situation: tuple[FloatArray, FloatArray, FloatArray, BoolArray],
+        movers: tuple[FloatArray, FloatArray, BoolArray, FloatArray],
+        step: int,
+    ) -> FloatArray:
+        """The lateral goals [m] (D,) of movers `index` after this step's MOBIL decisions (see
+        `ReactiveParams`); `state` = their progress [m], speed [m/s], lateral offset and goal [m];
+        `situation` = their gap and leader speed now, gap in the recording and whether they keep
+        their recording; `movers` as `_leader`'s. A stop or crossing that holds a vehicle is no
+        reason to change lanes (a queue at a light)."""
+        progress, speed, offset, goal = state
+        gap, lead, gap_log, keep = situation
+        params = self.params
+        goal = goal.copy()
+        driver = self.drivers.at(index)
+        held = (
+            ~self.vru[index]
+            & ~keep
+            & (goal == 0.0)
+            & (offset == 0.0)
+            & (lead < 1.0)
+            & (gap < params.lane_change_trigger)
+            & (gap_log > gap + 5.0)
+        )
+        changing = goal != 0.0
+        rows = np.flatnonzero(held)
+        rows = rows[~self._held_by_rules(index[rows], movers, step)]
+        if len(rows):
+            options = self._neighbour_offsets(index[rows], progress[rows])
+            here = interaction(speed[rows], gap[rows], lead[rows], driver.at(rows), params.max_braking)
+            best, best_gain = np.zeros(len(rows)), np.full(len(rows), -np.inf)
+            for target in options:
+                usable = np.isfinite(target)
+                if not usable.any():
+                    continue
+                shift = np.where(usable, target, 0.0)
+                there, safe = self._mobil_probe(index[rows], progress[rows], speed[rows], shift, now)
+                gain = there[0] - here - params.politeness * np.maximum(-there[1], 0.0)
+                better = usable & safe & (gain > params.lane_change_threshold) & (gain > best_gain)
+                best, best_gain = np.where(better, shift, best), np.where(better, gain, best_gain)
+            goal[rows] = best
+        rows = np.flatnonzero(changing)
+        if len(rows):
+            done = np.abs(offset[rows] - goal[rows]) < 0.2
+            # a change still mostly in the recorded lane aborts when its gap closes
+            early = ~done & (np.abs(offset[rows]) < 0.5 * np.abs(goal[rows]))
+            _, safe_there = self._mobil_probe(index[rows], progress[rows], speed[rows], goal[rows], now)
+            # a finished one goes back to the recorded lane once that is free ahead and safe behind
+            (ahead_back, _), safe_back = self._mobil_probe(
+                index[rows], progress[rows], speed[rows], np.zeros(len(rows)), now
+            )
+            free = ahead_back >= driver.at(rows).accel - _SAME_PRESSURE
+            back = (early & ~safe_there) | (done & free & safe_back)
+            goal[rows] = np.where(back, 0.0, goal[rows])
+        return goal
+
+    def _held_by_rules(
+        self, index: IntArray, movers: tuple[FloatArray, FloatArray, BoolArray, FloatArray], step: int
+    ) -> BoolArray:
+        """Whether a stop or crossing within `lane_change_trigger` holds movers `index` (D,) at `step`."""
+        length = self.tracks.length[self.movers[index]]
+        progress, speed, rested = movers[0][index], movers[1][index], movers[3][index]
+        standing = np.minimum(
+            self._stop_gap(index, progress + 0.5 * length, speed, rested + 0.5 * length, step),
+            self._crossing_gap(index, movers),
+        )
+        return standing < self.params.lane_change_trigger
+
+    def _mobil_probe(
+        self, index: IntArray, progress: FloatArray, speed: FloatArray, shift: FloatArray, now: Obstacles
+    ) -> tuple[tuple[FloatArray, FloatArray], BoolArray]:
+        """((the IDM interaction [m/s2] movers `index` would have on their paths shifted `shift` [m]
+        left, the one they would impose on the follower there), whether that follower would need no
+        more than `safe_deceleration`), each (D,)."""
+        params = self.params
+        length = self.tracks.length[self.movers[index]]
+        driver = self.drivers.at(index)
+        reach = params.lookahead_distance + params.lookahead_time * speed
+        # searched from the rear bumper forward, so that a vehicle alongside counts (gap below 0)
+        from_rear, lead = self._probe(index, progress - 0.5 * length, reach + length, shift, now, 1.0)
+        gap = from_rear - length
+        gap_back, lead_back = self._probe(index, progress - 0.5 * length, reach, shift, now, -1.0)
+        there = interaction(speed, gap, lead, driver, params.max_braking)
+        follower = np.maximum(-lead_back, 0.0)  # the follower's speed toward the mover
+        imposed = interaction(follower, gap_back, speed, driver, params.max_braking)
+        return (there, imposed), (imposed >= -params.safe_deceleration) & (gap > 0.0)
+
+    def _lateral_step(
+        self, offset: FloatArray, rate: FloatArray, goal: FloatArray
+    ) -> tuple[FloatArray, FloatArray]:
+        """(offset [m], rate [m/s]) one step later, moving toward `goal` [m] (see `ReactiveParams`)."""
+        params = self.params
+        omega = params.lateral_frequency
+        accel = np.clip(
+            omega * omega * (goal - offset) - 2.0 * omega * rate,
+            -params.max_lateral_accel,
+            params.max_lateral_accel,
+        )
+        new_rate = np.clip(rate + accel * self.dt, -params.max_lateral_speed, params.max_lateral_speed)
+        new_offset = offset + new_rate * self.dt
+        settled = (np.abs(goal - new_offset) < 0.01) & (np.abs(new_rate) < 0.01)
+        return np.where(settled, goal, new_offset), np.where(settled, 0.0, new_rate)
 
     def _crossing_gap(
         self, index: IntArray, movers: tuple[FloatArray, FloatArray, BoolArray, FloatArray]

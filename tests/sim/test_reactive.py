@@ -380,3 +380,43 @@ def test_route_is_matched_from_the_lanes_the_path_drove() -> None:
     policy = agent_policy(scenario, "reactive", map_index(graph))
     assert isinstance(policy, ReactiveAgents)
     assert policy.routes == ((1, 3),)
+
+
+def _stopped_ego_ahead(num_lanes: int, others: list[scenes.Agent] | None = None) -> RunRecord:
+    """A car (row 0) recorded at 10 m/s in lane 0 from x = 20 m through where the ego (not recorded)
+    stands at x = 100 m; `others` join the traffic."""
+    num_steps = 250
+    graph = scenes.straight_road(num_lanes=num_lanes, length=500.0)
+    car = scenes.moving(2, 20.0, 0.0, 10.0, num_steps=num_steps)
+    ego = scenes.Ego(
+        scenes.moving(scenes.EGO_ID, 100.0, 0.0, 0.0, num_steps=num_steps), recorded=False, goal=(495.0, 0.0)
+    )
+    scenario = scenes.scenario(graph, [car, *(others or [])], ego, num_steps=num_steps)
+    standing = Scripted(np.full(num_steps, 100.0), np.zeros(num_steps))
+    return simulate(scenario, scenes.EGO_ID, standing, "reactive")
+
+
+def test_car_changes_lanes_around_a_stopped_vehicle_and_back() -> None:
+    record = _stopped_ego_ahead(2)
+    assert not _ego_hits(record)
+    x, y = record.agents.x[0], record.agents.y[0]
+    assert y.max() > scenes.LANE_WIDTH - 0.2 and y.max() < scenes.LANE_WIDTH + 0.2  # into the left lane
+    beside = np.abs(x - 100.0) < 5.0
+    assert beside.any() and (y[beside] > scenes.LANE_WIDTH - 0.5).all()  # passes the ego there
+    assert abs(y[-1]) < 0.1 and x[-1] > 150.0  # and returns to its recorded lane
+    assert np.abs(np.diff(y) / scenes.DT).max() <= ReactiveParams().max_lateral_speed + 1e-9  # smoothly
+    # with one lane it waits behind the ego instead
+    alone = _stopped_ego_ahead(1)
+    assert (
+        not _ego_hits(alone) and np.abs(alone.agents.y[0]).max() < 1e-9 and alone.agents.speed[0, -1] < 0.05
+    )
+
+
+def test_lane_change_waits_for_a_safe_gap() -> None:
+    """A car in the left lane alongside keeps the held-up car in its lane until it has passed."""
+    alongside = scenes.moving(3, 30.0, scenes.LANE_WIDTH, 8.0, num_steps=250)
+    record = _stopped_ego_ahead(2, [alongside])
+    assert not _ego_hits(record) and not _agents_collide(record)
+    x, y = record.agents.x, record.agents.y
+    moving_over = np.flatnonzero(y[0] > 0.5)
+    assert len(moving_over) and x[1, moving_over[0]] - 2.25 > x[0, moving_over[0]] + 2.25  # after it passed
