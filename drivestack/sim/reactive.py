@@ -3,14 +3,16 @@
 Every recorded road user that moves (vehicles that are not parked, pedestrians, bicycles; >= 2
 states, >= 1 m of recorded path) drives along its own recorded path, which lies on the lanes it
 actually drove, so it turns and changes lanes where the human did. Its route on the lane graph
-(`match_routes`: the lanes `MapIndex.assign` finds along the recorded poses) gives the traffic-light
-stops on its way (`maps.stops.lane_stop`), placed on the path.
+(`match_routes`: the lanes `MapIndex.assign` finds along the recorded poses) gives the stops on
+its way for traffic lights and stop signs (`maps.stops.lane_stop`), placed on the path; where
+vehicles' recorded paths cross or merge (`Crossings`) they may have to give way.
 
-Longitudinal model, all movers at once, per step:
+Model, all movers at once, per step:
 1. Leader: the nearest box ahead on the path within `lookahead_distance` + `lookahead_time` of
    travel (`core.dynamics.find_leaders`: the ego, the agents, static obstacles; pedestrians and
-   bicycles see only the ego and vehicles), or the stop of a red light (red-yellow too, and a yellow
-   one it can stop for within `yellow_deceleration`) as a standing leader, whichever is nearer.
+   bicycles see only the ego and vehicles), or, as a standing leader, the stop of a red light
+   (red-yellow too, and a yellow one it can stop for within `yellow_deceleration`), of a stop sign
+   it has not yet stood still at, or a crossing where it gives way, whichever is nearest.
 2. Reaction: IDM's interaction term a (1 - (s*/gap)^2), s* = s0 + max(0, v T + v dv / (2 sqrt(a b))),
    with per-agent parameters, measured against the same term in the recording at this step (the
    agent and everything around it where they were, the recorded human included):
@@ -23,6 +25,8 @@ Longitudinal model, all movers at once, per step:
    brakes with min(a_track, a_react), where a_track tracks its time-indexed recorded progress
    (P on speed and position, within [-b, a]), and rejoins its recording once within
    `snap_distance` and `snap_speed` of it while the reaction does not bind.
+4. Lane changes (MOBIL, see `ReactiveParams`): a vehicle held up by something the recording did not
+   have moves to a neighbour lane as a lateral offset of its recorded path, and back.
 
 Parameters per agent are drawn once per run from `ReactiveParams.seed` (multiplicative log-normal
 spread around the defaults), so the traffic is not a fleet of clones and a seed reproduces a run.
