@@ -2,7 +2,8 @@
 
 Run: `.venv/bin/python benchmarks/simulator.py [DATA_ROOT]` (default ../shared/data/commonroad).
 Scenarios: up to SCENARIOS_PER_DATASET per dataset with at least MIN_AGENTS agents (by index.csv),
-loaded as the bench loads them (re-timed). Runs, each with agents "log" (replayed) and "idm":
+loaded as the bench loads them (re-timed). Runs, each with agents "log" (replayed), "idm" and
+"reactive" (goal for reactive: within REACTIVE_GOAL times idm's cost; the last column compares):
 - `log-replay`: no planner to speak of, the ego replays the recorded human (highD, SinD, exiD);
 - `constant-velocity`: the cheapest real planner, on every chosen scenario (NGSIM, MONA too);
 - `idm`: the IDM baseline planner.
@@ -27,6 +28,8 @@ from drivestack.plan import make_planner
 from drivestack.sim.runner import simulate
 
 GOAL_STEPS_PER_S = 2000.0
+REACTIVE_GOAL = 2.0
+AGENT_MODES = ("log", "idm", "reactive")
 MIN_AGENTS = 50
 SCENARIOS_PER_DATASET = 6
 REPEATS = 3
@@ -74,6 +77,7 @@ COLUMNS = (
     ("steps/s sim", 12),
     ("steps/s +metrics", 17),
     ("x goal", 7),
+    ("sim x idm", 10),
 )
 
 
@@ -85,21 +89,25 @@ def main() -> None:
     print(f"{len(scenarios)} scenarios, {counts[0]}..{counts[-1]} agents (median {counts[len(counts) // 2]})")
     print(" ".join(f"{name:>{width}}" for name, width in COLUMNS))
     for planner in ("log-replay", "constant-velocity", "idm"):
-        for agents in ("log", "idm"):
+        idm_ms = float("nan")
+        for agents in AGENT_MODES:
             one_pass(scenarios, planner, agents)  # warm-up
             passes = [one_pass(scenarios, planner, agents) for _ in range(REPEATS)]
             steps, sim_s, metrics_s, runs = min(passes, key=lambda found: found[1] + found[2])
             with_metrics = steps / (sim_s + metrics_s)
+            sim_ms = 1e3 * sim_s / steps
+            idm_ms = sim_ms if agents == "idm" else idm_ms
             values = (
                 planner,
                 agents,
                 runs,
                 steps,
-                f"{1e3 * sim_s / steps:.3f}",
+                f"{sim_ms:.3f}",
                 f"{1e3 * metrics_s / steps:.3f}",
                 f"{steps / sim_s:.0f}",
                 f"{with_metrics:.0f}",
                 f"{with_metrics / GOAL_STEPS_PER_S:.2f}",
+                f"{sim_ms / idm_ms:.2f}" if agents != "log" else "",
             )
             print(" ".join(f"{value:>{width}}" for value, (_, width) in zip(values, COLUMNS, strict=True)))
 

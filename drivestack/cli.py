@@ -634,7 +634,12 @@ def simulate(
     planner: Annotated[
         str, typer.Option(help="Planner: drivestack, drivestack-vocab, idm, constant-velocity or log-replay.")
     ] = "drivestack",
-    agents: Annotated[str, typer.Option(help="Other agents: log (replayed) or idm (reactive).")] = "log",
+    agents: Annotated[
+        str,
+        typer.Option(
+            help="Other agents: log (replayed), idm (IDM on recorded paths) or reactive (log-anchored)."
+        ),
+    ] = "log",
     problem: Annotated[int | None, typer.Option(help="Planning problem id [default: each].")] = None,
     store: StoreOption = None,
     gif: Annotated[Path | None, typer.Option(help="Write the run as a GIF here.")] = None,
@@ -737,7 +742,7 @@ def bench(
         ),
     ],
     out: Annotated[Path, typer.Option(help="Output folder: manifest.json and results.parquet.")],
-    agents: Annotated[str, typer.Option(help="Agent mode(s), comma-separated: log, idm.")] = "log",
+    agents: Annotated[str, typer.Option(help="Agent mode(s), comma-separated: log, idm, reactive.")] = "log",
     workers: Annotated[int, typer.Option(min=1, help="Worker processes (1: in this process).")] = 1,
     limit: Annotated[int | None, typer.Option(min=0, help="Run only the first N scenarios.")] = None,
     store: StoreOption = None,

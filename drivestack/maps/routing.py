@@ -36,6 +36,7 @@ from drivestack.core.goal import shape_geometry
 from drivestack.core.map import Lane, LaneGraph
 from drivestack.core.scenario import Goal, Interval
 from drivestack.maps.index import MapIndex
+from drivestack.maps.stops import lane_stop
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -530,20 +531,13 @@ class Router:
         """Stop lines of the corridor's lanes, and the ends of lanes controlled by lights without one."""
         found = []
         for k, lane_id in enumerate(lanes):
-            lane = self.graph.lanes[lane_id]
-            line = lane.stop_line
-            lights = tuple(lane.traffic_light_ids) + (line.traffic_light_ids if line else ())
-            signs = tuple(lane.traffic_sign_ids) + (line.traffic_sign_ids if line else ())
-            if line is not None and line.start is not None and line.end is not None:
-                middle = 0.5 * (np.asarray(line.start) + np.asarray(line.end))
-                s, _, _ = self.index.project(np.array([lane_id]), middle[None])
-                at = float(s[0])
-            elif lights:
-                at = self._lengths[lane_id]
-            else:
-                continue
-            lights, signs = tuple(sorted(set(lights))), tuple(sorted(set(signs)))
-            found.append(StopLine(float(starts[k] + at), lane_id, lights, signs))
+            stop = lane_stop(self.graph.lanes[lane_id], self.index)
+            if stop is not None:
+                found.append(
+                    StopLine(
+                        float(starts[k] + stop.s), lane_id, stop.traffic_light_ids, stop.traffic_sign_ids
+                    )
+                )
         return tuple(found)
 
     def start_lane(self, x: float, y: float, yaw: float) -> int:

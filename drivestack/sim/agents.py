@@ -44,10 +44,12 @@ BoolArray = NDArray[np.bool_]
 
 
 class AgentMode(StrEnum):
-    """How the other agents move: `LOG` replays the recording, `IDM` drives recorded paths with IDM."""
+    """How the other agents move: `LOG` replays the recording, `IDM` drives recorded paths with IDM,
+    `REACTIVE` anchors each agent to its recording and reacts to what differs (`sim.reactive`)."""
 
     LOG = "log"
     IDM = "idm"
+    REACTIVE = "reactive"
 
 
 AGENT_MODES = tuple(mode.value for mode in AgentMode)
@@ -62,7 +64,10 @@ _LOOKAHEAD_SAMPLES = 32
 class AgentStates:
     """Every agent of the scenario at one step, each field (A,) in `Tracks` row order: centre [m],
     yaw [rad], speed [m/s], velocity [m/s], acceleration [m/s2], yaw rate [rad/s]; `valid` marks the
-    agents present; `progress` [m] along the recorded path for IDM-driven agents (NaN otherwise)."""
+    agents present; `progress` [m] along the recorded path for IDM-driven and reactive agents (NaN
+    otherwise); `rested_at` [m] the progress where a reactive agent last stood still (NaN: not yet);
+    `lateral`, `lateral_speed`, `lateral_goal` [m, m/s, m] a reactive agent's offset left of its
+    recorded path, its rate, and the offset it is changing lanes to (0: its recorded lane)."""
 
     x: FloatArray
     y: FloatArray
@@ -74,13 +79,25 @@ class AgentStates:
     yaw_rate: FloatArray
     valid: BoolArray
     progress: FloatArray
+    rested_at: FloatArray
+    lateral: FloatArray
+    lateral_speed: FloatArray
+    lateral_goal: FloatArray
 
     @staticmethod
     def from_log(tracks: Tracks, step: int) -> AgentStates:
         """The recorded states at `step` (copies)."""
         columns = {name: getattr(tracks, name)[:, step].copy() for name in _STATE_FIELDS}
+        absent = np.full(tracks.num_agents, np.nan)
+        none = np.zeros(tracks.num_agents)
         return AgentStates(
-            **columns, valid=tracks.valid[:, step].copy(), progress=np.full(tracks.num_agents, np.nan)
+            **columns,
+            valid=tracks.valid[:, step].copy(),
+            progress=absent,
+            rested_at=absent.copy(),
+            lateral=none,
+            lateral_speed=none.copy(),
+            lateral_goal=none.copy(),
         )
 
     def obstacles(self, tracks: Tracks) -> Obstacles:
@@ -93,7 +110,7 @@ class AgentPolicy(Protocol):
 
     @property
     def mode(self) -> str:
-        """The policy's name ("log", "idm")."""
+        """The policy's name (one of `AGENT_MODES`)."""
         ...
 
     def initial(self, step: int) -> AgentStates:

@@ -327,7 +327,8 @@ def simulate(
     config: SimConfig = DEFAULT_CONFIG,
     progress: Callable[[int, int], None] | None = None,
 ) -> RunRecord:
-    """Run `planner` closed-loop on planning problem `problem_id` with agents "log" or "idm";
+    """Run `planner` closed-loop on planning problem `problem_id` with agents of a mode in
+    `sim.agents.AGENT_MODES` ("log", "idm", "reactive");
     `progress(steps done, steps at most)` after each step.
 
     Raises ConfigError for an unknown problem id or agent mode; never raises for planner failures.
@@ -350,7 +351,7 @@ def simulate(
     scenario = extended(scenario, last)
     vehicle = VehicleParams.for_vehicle_type(human.vehicle_type if human is not None else None)
     index = map_index(scenario.lane_graph)
-    policy = agent_policy(scenario, agents, index, config.idm)
+    policy = agent_policy(scenario, agents, index, config, human)
     initial = dataclasses.replace(problem.initial, step=first)
     world, state = build_world(scenario, initial, policy, vehicle, config, perfect=oracle)
     recorder = _Recorder(scenario, first, last, max(1, round(config.history / scenario.dt) + 1))

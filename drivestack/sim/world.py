@@ -32,15 +32,17 @@ from drivestack.core.dynamics import (
 )
 from drivestack.core.errors import ConfigError
 from drivestack.core.limits import RunLimits
-from drivestack.core.scenario import EgoState, Scenario, Trajectory
+from drivestack.core.scenario import EgoState, RecordedEgo, Scenario, Trajectory
 from drivestack.maps.index import MapIndex
 from drivestack.sim.agents import (
     AGENT_MODES,
+    AgentMode,
     AgentPolicy,
     AgentStates,
     IdmAgents,
     LogAgents,
 )
+from drivestack.sim.reactive import ReactiveAgents, ReactiveParams
 
 
 @dataclass(frozen=True, eq=False)
@@ -109,8 +111,8 @@ class SimConfig:
     `controller`: "tracker" (the LQR tracker and the bicycle's actuator limits) or "perfect" (the
     ego lands exactly on its plan; oracle planners always run so); `history` [s] of past states in
     each observation; `fallback_deceleration` [m/s2] braking after a planner failure; `tracker`,
-    `idm` (agents' IDM) and `feasibility` (what a plan must satisfy) parameters; `limits` bound a
-    run's length (`RunLimits.max_steps`).
+    `idm` (agents' IDM), `reactive` (the reactive agents' model, its seed) and `feasibility` (what
+    a plan must satisfy) parameters; `limits` bound a run's length (`RunLimits.max_steps`).
     """
 
     controller: str = "tracker"
@@ -118,6 +120,7 @@ class SimConfig:
     fallback_deceleration: float = 5.0
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     idm: IdmParams = field(default_factory=IdmParams)
+    reactive: ReactiveParams = field(default_factory=ReactiveParams)
     feasibility: FeasibilityBounds = field(default_factory=FeasibilityBounds)
     limits: RunLimits = field(default_factory=RunLimits)
 
@@ -137,15 +140,39 @@ CONTROLLERS = ("tracker", "perfect")
 DEFAULT_CONFIG = SimConfig()
 
 
-def agent_policy(scenario: Scenario, mode: str, index: MapIndex, params: IdmParams) -> AgentPolicy:
-    """The agent policy `mode` ("log" or "idm") over the scenario's tracks; ConfigError otherwise.
+def agent_policy(
+    scenario: Scenario,
+    mode: str,
+    index: MapIndex,
+    config: SimConfig = DEFAULT_CONFIG,
+    human: RecordedEgo | None = None,
+) -> AgentPolicy:
+    """The agent policy `mode` (one of `AGENT_MODES`) over the scenario's tracks; ConfigError otherwise.
 
-    IDM agents take the speed limit of their starting lane from `index`, the map's index.
+    IDM agents take the speed limit of their starting lane from `index`, the map's index; reactive
+    agents their routes, and compare what they meet with the recording, the recorded `human` included.
     """
-    if mode == "log":
+    try:
+        chosen = AgentMode(mode)
+    except ValueError:
+        raise ConfigError(f"agents {mode!r}: expected one of {', '.join(AGENT_MODES)}") from None
+    if chosen is AgentMode.LOG:
         return LogAgents(scenario.tracks)
-    if mode != "idm":
-        raise ConfigError(f"agents {mode!r}: expected one of {', '.join(AGENT_MODES)}")
+    statics = Obstacles.from_static(scenario.static_obstacles)
+    if chosen is AgentMode.REACTIVE:
+        size = VehicleParams.for_vehicle_type(human.vehicle_type if human is not None else None)
+        return ReactiveAgents.build(
+            scenario.tracks,
+            scenario.dt,
+            statics,
+            scenario.lane_graph,
+            index,
+            scenario.traffic_lights,
+            scenario.traffic_signs,
+            human,
+            (size.length, size.width),
+            config.reactive,
+        )
     tracks = scenario.tracks
     first = np.argmax(tracks.valid, axis=1)
     rows = np.arange(tracks.num_agents)
@@ -160,9 +187,7 @@ def agent_policy(scenario: Scenario, mode: str, index: MapIndex, params: IdmPara
         ],
         dtype=np.float64,
     )
-    return IdmAgents.build(
-        tracks, scenario.dt, Obstacles.from_static(scenario.static_obstacles), limits, params
-    )
+    return IdmAgents.build(tracks, scenario.dt, statics, limits, config.idm)
 
 
 def build_world(

@@ -202,5 +202,7 @@ def test_bench_config_rejects_unknown_names() -> None:
     ) as error:
         BenchConfig(("idm", "pdm"))
     assert "[" not in str(error.value)  # names, not a Python list
-    with pytest.raises(ConfigError, match=r"^unknown agents mode crowd; expected modes among log, idm$"):
+    with pytest.raises(
+        ConfigError, match=r"^unknown agents mode crowd; expected modes among log, idm, reactive$"
+    ):
         BenchConfig(("idm",), ("crowd",))

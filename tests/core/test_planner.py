@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
 import scenes
 
+from drivestack.core.motions import MotionVocabulary, save_vocabulary
 from drivestack.core.planner import Observation, Planner, PlannerInit, is_oracle
 from drivestack.core.scenario import Scenario, Trajectory
-from drivestack.plan import PLANNERS, make_planner
+from drivestack.plan import PLANNERS, PlannerOptions, make_planner
 from drivestack.plan.baselines import ConstantVelocityPlanner
 from drivestack.sim.runner import simulate
 
@@ -113,8 +115,20 @@ def test_only_oracles_receive_the_human() -> None:
     np.testing.assert_array_equal(record.ego.x, human.x[: record.num_steps])
 
 
-def test_registered_planners_follow_the_protocol() -> None:
+def test_registered_planners_follow_the_protocol(tmp_path: Path) -> None:
+    times = np.arange(11) * 0.1  # [s]
+    straight = np.stack([10.0 * times])  # one motion: 1 s straight ahead at 10 m/s
+    vocabulary = MotionVocabulary(
+        times,
+        straight,
+        0 * straight,
+        0 * straight,
+        np.full_like(straight, 10.0),
+        np.ones(1, dtype=np.int64),
+        np.array([0.0, 45.0]),
+    )
+    options = PlannerOptions(vocabulary=str(save_vocabulary(vocabulary, tmp_path / "motions.npz")))
     for name in PLANNERS:
-        planner = make_planner(name)
+        planner = make_planner(name, options)
         assert isinstance(planner, Planner)
         assert planner.name == name

@@ -111,7 +111,7 @@ def test_runs_are_bit_identical() -> None:
 def test_world_step_is_pure() -> None:
     scenario = _scene()
     problem = scenario.planning_problems[0]
-    policy = agent_policy(scenario, "idm", map_index(scenario.lane_graph), DEFAULT_CONFIG.idm)
+    policy = agent_policy(scenario, "idm", map_index(scenario.lane_graph), DEFAULT_CONFIG)
     world, state = build_world(scenario, problem.initial, policy, VehicleParams())
     before = {name: getattr(state.ego, name).copy() for name in ("x", "speed")}
     agents_before = state.agents.x.copy()
