@@ -184,6 +184,17 @@ def test_idm_never_brakes_for_a_faster_leader() -> None:
     assert faster[0] == pytest.approx(free[0] - params.accel_max * (params.min_gap / 12.0) ** 2)
 
 
+def test_longitudinal_step_from_a_negative_recorded_speed_stands_still() -> None:
+    """A recording's negative speed (reversing, sign noise) starts from standstill: with a gentle
+    acceleration or none it neither jumps backwards nor forwards (it jumped by 3.6e11 m)."""
+    s, v, a = longitudinal_step(
+        np.array([5.0, 5.0, 5.0]), np.array([-0.6] * 3), np.array([0.0, 1e-9, 0.4]), 0.5
+    )
+    np.testing.assert_allclose(s, [5.0, 5.0, 5.0 + 0.5 * 0.4 * 0.25])
+    np.testing.assert_allclose(v, [0.0, 5e-10, 0.2])
+    np.testing.assert_allclose(a, [0.0, 1e-9, 0.4])
+
+
 def test_longitudinal_step_stops_instead_of_reversing() -> None:
     s, v, a = longitudinal_step(np.array([0.0]), np.array([1.0]), np.array([-4.0]), 1.0)
     assert (s[0], v[0], a[0]) == (pytest.approx(0.125), 0.0, -1.0)

@@ -57,10 +57,11 @@ def idm_law(speed: float, target: float, gap: float, lead_speed: float, params: 
 @njit(cache=True)
 def advance(progress: float, speed: float, accel: float, dt: float) -> tuple[float, float, float]:
     """(progress, speed, realised acceleration) after `dt` at constant `accel`, stopping rather than
-    reversing."""
+    reversing; a negative `speed` (a recording's reversing or sign noise) counts as standing still."""
+    speed = max(speed, 0.0)
     v1 = speed + accel * dt
-    if v1 < 0.0:
-        return progress + speed * speed / max(-2.0 * accel, 1e-12), 0.0, -speed / dt
+    if v1 < 0.0:  # braking (accel < 0) to a stop within dt
+        return progress + speed * speed / (-2.0 * accel), 0.0, -speed / dt
     return progress + speed * dt + 0.5 * accel * dt * dt, v1, accel
 
 
