@@ -101,6 +101,9 @@ def test_ingest_stores_each_scenario_with_its_format_dataset_and_recording(mixed
         "b@fake": "fake",
         "f@fake": "logs",
     }
+    assert {key: row["dataset"] for key, row in index.items()} == {
+        row["scenario_key"]: row["dataset"] for row in datasets
+    }
     rejected = {row["file"]: row["kind"] for row in store.read_table("rejected").to_pylist()}
     assert rejected == {
         f"{many}#bad": RejectionKind.UNREADABLE.value,

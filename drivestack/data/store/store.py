@@ -264,11 +264,15 @@ class Store:
     # ------------------------------------------------------------------ scenarios
 
     def index(self) -> dict[str, dict[str, object]]:
-        """The `scenarios` index as {scenario_key: row} (cached per committed generation)."""
+        """The `scenarios` index as {scenario_key: row}, each row with its `dataset` (the partition it is
+        stored in, as the `scenarios` view has it); cached per committed generation."""
         self.manifest  # noqa: B018 - refreshes the caches when another writer committed
         if self._index is None:
-            rows = self.read_table("scenarios").to_pylist()
-            self._index = {str(row["scenario_key"]): row for row in rows}
+            self._index = {
+                str(row["scenario_key"]): {**row, "dataset": entry.dataset}
+                for entry in self.manifest.table_files("scenarios")
+                for row in self._read_file(entry).to_pylist()
+            }
         return self._index
 
     def resolve(self, scenario_id: str) -> str:
