@@ -317,13 +317,14 @@ def leaders(
     config: DecisionConfig,
     count: int = 2,
     offset: FloatArray | None = None,
+    obstacles: Obstacles | None = None,
 ) -> tuple[FloatArray, FloatArray, IntArray]:
     """The `count` nearest obstacles ahead of the ego's front within `perception_range` on its path:
     the corridor's centerline, or `offset` (K,) [m] left of it at the `lookahead` stations. Nearest
     first: bumper gaps [m] (count,) (inf: none), speeds along the lane [m/s] and agent rows (-1:
     none or a static obstacle). The second is the leader's own leader, whose braking a driver
     anticipates before the leader reacts to it. Vehicles cutting in count where their drift puts
-    them (see `cutting_in`)."""
+    them (`obstacles`: the option's `cutting_in` boxes, computed here when None)."""
     along = lookahead(s0, scene.vehicle.length, config)
     offset = np.zeros(len(along)) if offset is None else offset
     distance = along - along[0]
@@ -331,7 +332,8 @@ def leaders(
     headings = corridor.frame.reference.heading_at(along)
     gaps, speeds = np.full(count, np.inf), np.zeros(count)
     rows = np.full(count, -1, dtype=np.int64)
-    obstacles = cutting_in(scene, corridor, along[0], along[-1], config)
+    if obstacles is None:
+        obstacles = cutting_in(scene, corridor, along[0], along[-1], config)
     present = obstacles.present.copy()
     for k in range(count):
         gap, speed = find_leaders(

@@ -31,13 +31,13 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
-from drivestack.core.dynamics import BicycleState, IdmParams, rollout
+from drivestack.core.dynamics import BicycleState, IdmParams, Obstacles, rollout
 from drivestack.core.dynamics.idm import advance, idm_law
 from drivestack.core.geometry import TWO_PI, angle_diff
 from drivestack.core.scenario import Goal
 from drivestack.maps.routing import Corridor
 from drivestack.plan.drivestack.config import DecisionConfig, DrivestackConfig, ProposalConfig
-from drivestack.plan.drivestack.decide import LaneOption, Scene, leaders, lookahead
+from drivestack.plan.drivestack.decide import LaneOption, Scene, cutting_in, leaders, lookahead
 from drivestack.plan.drivestack.stages import BRAKE, FIRM, IDM, LEADER, SLOW, STOP, WALL, Proposals
 
 FloatArray = NDArray[np.float64]
@@ -568,9 +568,12 @@ def _path_leaders(
     paths = np.column_stack([rows.option, rows.target, rows.transition])
     distinct, which = np.unique(paths[along_path], axis=0, return_inverse=True)
     chosen = np.flatnonzero(along_path)
+    boxes: dict[int, Obstacles] = {}  # per option: the cut-ins do not depend on the path
     for number, (index, target, transition) in enumerate(distinct):
         option = options[int(index)]
         along = lookahead(option.s0, scene.vehicle.length, config)
+        if int(index) not in boxes:
+            boxes[int(index)] = cutting_in(scene, option.corridor, along[0], along[-1], config)
         offset, _ = lateral_offsets(
             along[None],
             np.array([option.s0]),
@@ -579,7 +582,9 @@ def _path_leaders(
             np.array([target]),
             np.array([transition]),
         )
-        found = leaders(scene, option.corridor, option.s0, config, offset=offset[0])
+        found = leaders(
+            scene, option.corridor, option.s0, config, offset=offset[0], obstacles=boxes[int(index)]
+        )
         same = chosen[which.ravel() == number]
         width = gaps.shape[1]
         gaps[same], speeds[same], agent_rows[same] = (values[:width] for values in found)
