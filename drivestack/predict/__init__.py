@@ -14,6 +14,7 @@ from drivestack.predict.forecast import (
     LanePaths,
     constant_turn,
     constant_velocity,
+    lane_drift,
     lane_following,
 )
 
@@ -25,5 +26,6 @@ __all__ = [
     "LanePaths",
     "constant_turn",
     "constant_velocity",
+    "lane_drift",
     "lane_following",
 ]

@@ -326,3 +326,49 @@ def test_stops_at_the_end_of_the_map_and_stays_there() -> None:
     front = record.ego.x + 0.5 * record.ego.length
     stopped = int(np.argmax(record.ego.speed < 0.05))
     assert stopped > 0 and front[stopped:].max() - front[stopped] < 0.5 and front.max() < 215.0
+
+
+def test_follows_a_long_vehicle_cutting_in_before_it_crosses_the_line() -> None:
+    """A 12 m truck ahead in the next lane, slower than the ego, drifts into the ego's lane at
+    0.3 m/s: it is the ego's leader before its box crosses the lane line, and the ego stays behind
+    it instead of driving alongside into its path."""
+    graph = scenes.straight_road(num_lanes=2, length=400.0)
+    truck = scenes.moving(
+        2, 25.0, scenes.LANE_WIDTH, 6.0, -0.3, num_steps=120, kind=AgentType.TRUCK, length=12.0, width=2.5
+    )
+    scenario = _scene(graph, [truck], 0.0, 0.0, 12.0, (390.0, 0.0), 120)
+    record, planner = _run(scenario)
+    assert not evaluate(scenario, scenario.planning_problems[0], record).any_collision
+    assert _clearance(record) > 0.5
+    # the truck's near side crosses the line (y = LANE_WIDTH / 2) after about 1.7 s; its leader before
+    crossing = int(np.flatnonzero(truck.y - 0.5 * truck.width < 0.5 * scenes.LANE_WIDTH)[0])
+    early = [decision.reason for decision in planner.decisions[:crossing] if decision is not None]
+    assert any("agent 2 " in reason for reason in early)
+    rear = truck.x[: record.num_steps] - 0.5 * truck.length
+    assert (record.ego.x + 0.5 * record.ego.length < rear).all()  # never alongside
+
+
+def _wide_lane(width: float, length: float) -> LaneGraph:
+    """One straight lane `width` [m] wide along +x (as some maps draw a lane with parking beside it)."""
+    xs = np.linspace(0.0, length, 5)
+    lane = Lane(
+        id=scenes.lane_id(0),
+        left=np.stack([xs, np.full(5, 0.5 * width)], axis=1),
+        right=np.stack([xs, np.full(5, -0.5 * width)], axis=1),
+        center=np.stack([xs, np.zeros(5)], axis=1),
+    )
+    return LaneGraph(map_id="wide", lanes={lane.id: lane})
+
+
+def test_passes_a_parked_car_beside_its_path_in_a_wide_lane() -> None:
+    """A car parked 1.7 m right of a 6.5 m wide lane's centerline is within the ego's half width
+    of the centerline, but not of a path 1 m left of it: the ego passes it without stopping (the
+    leader search runs along each planned path, not along the centerline)."""
+    graph = _wide_lane(6.5, 300.0)
+    parked = scenes.moving(2, 60.0, -1.7, 0.0, num_steps=100)
+    scenario = _scene(graph, [parked], 10.0, 0.0, 8.0, (250.0, 0.0), 100, goal_size=(10.0, 6.0))
+    record, _ = _run(scenario)
+    assert not evaluate(scenario, scenario.planning_problems[0], record).any_collision
+    assert _clearance(record) > 0.3
+    assert record.ego.x[-1] > 90.0  # passed it
+    assert record.ego.speed.min() > 3.0  # without stopping behind it
