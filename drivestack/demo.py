@@ -10,7 +10,8 @@
 4. draw a seeded sample of at most `limit` scenarios as the set "demo";
 5. benchmark `planners` (drivestack against idm) with `agents` (replayed log and reactive IDM)
    over the set, in `workers` processes (OUT/bench: manifest.json, results.parquet);
-6. write the report (OUT/report.html): every run opens in its run viewer (runs re-simulated).
+6. write the report (OUT/report.html): every run opens in its run viewer (drawn from the traces the
+   benchmark kept, OUT/bench/runs).
 Each step skips what an earlier demo in the same OUT already did (the store, mining and the
 benchmark are incremental; the report is kept when its inputs, see `report_key`, are unchanged),
 so a re-run is quick.
@@ -39,7 +40,7 @@ from drivestack.data.ingest import ingest
 from drivestack.data.mining.runner import mine_store, tag_counts
 from drivestack.data.sets import create_set
 from drivestack.data.store import Store
-from drivestack.viz.report import ReportConfig, write_report
+from drivestack.viz.report import ReportConfig, build_report, resimulated_note, save_report
 
 SAMPLE = (("highway", 3), ("merge", 3), ("intersection", 4))
 """The generated sample: scenarios per kind."""
@@ -104,7 +105,7 @@ def sample_data(folder: Path, seed: int, sample: tuple[tuple[str, int], ...] = S
 
 def report_key(bench_dir: Path, config: ReportConfig) -> str:
     """A digest of what the report is made of: the benchmark's results and configuration, the
-    report's settings and drivestack's sources (the report re-simulates runs with them). The
+    report's settings and drivestack's sources (the report draws runs with them). The
     manifest's list of invocations is left out: a demo that ran nothing new keeps the report."""
     digest = hashlib.blake2b(digest_size=16)
     digest.update((bench_dir / RESULTS).read_bytes())
@@ -178,8 +179,11 @@ def run_demo(config: DemoConfig, say: Callable[[str], None] = lambda _: None) ->
     if path.is_file() and _read_text(out / REPORT_KEY) == key:
         say(f"report: {path} is up to date (same results, settings and code)")
     else:
-        say("writing the report (re-simulating the runs for its viewer)")
-        write_report(bench_dir, path, report_config, progress=lambda title: say(f"  {title}"))
+        say("writing the report")
+        built = build_report(bench_dir, report_config, progress=lambda message: say(f"  {message}"))
+        save_report(built, path, report_config.inline_bytes)
+        if built.resimulated:
+            say(f"  {resimulated_note(built.resimulated)}")
         _write_text(out / REPORT_KEY, key)
     lap("report")
     return DemoResult(

@@ -25,6 +25,7 @@ from drivestack.core.scenario import (
 )
 from drivestack.metrics import collisions, lanes, progress
 from drivestack.metrics.config import DEFAULT_CONFIG, MetricsConfig
+from drivestack.metrics.steps import StepValues
 from drivestack.sim.record import EGO_WHEELBASE, RunRecord
 
 FloatArray = NDArray[np.float64]
@@ -94,6 +95,8 @@ class MetricContext:
         self.config = config
         self.num_steps = record.num_steps
         self.dt = float(record.dt)
+        self.step_values: dict[str, StepValues] = {}
+        """Registered metrics' per-step values computed so far, by name (`registry.compute_metric`)."""
         where = f"run record {record.scenario_id} / problem {record.planning_problem_id}"
         ego = record.ego
         for name in ("x", "y", "yaw", "speed", "acceleration", "yaw_rate"):
