@@ -39,6 +39,9 @@ from drivestack.viz.report import (
 )
 from drivestack.viz.viewer import embed
 
+pytestmark = pytest.mark.xdist_group("report")
+"""One worker (of `make pytest`'s two) builds the report once and drives one Chromium."""
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [  # Playwright adds --headless; a fresh --user-data-dir comes from the persistent context
     "--no-sandbox",
