@@ -4,7 +4,7 @@
 1. data: the CommonRoad files under `data` (recorded traffic, e.g. ../shared/data/commonroad/ngsim;
    a folder that does not exist is a ConfigError); without `data`, a sample the generator makes
    (`data.generate`: highways, merges and signalised intersections with a recorded human-like ego)
-   under OUT/data;
+   under OUT/data, in `workers` processes;
 2. ingest them into a scenario store (OUT/store);
 3. mine the store (every detector: tags such as hard braking, cut-ins, dense traffic);
 4. draw a seeded sample of at most `limit` scenarios as the set "demo";
@@ -25,7 +25,7 @@ import os
 import resource
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass, field
 from pathlib import Path
 
 import drivestack
@@ -35,7 +35,7 @@ from drivestack.bench.backends import make_executor
 from drivestack.bench.replay import read_manifest
 from drivestack.bench.results import RESULTS
 from drivestack.core.errors import ConfigError
-from drivestack.data.generate import generate
+from drivestack.data.generate import GeneratedFiles, generated_files, write_generated
 from drivestack.data.ingest import ingest
 from drivestack.data.mining.runner import mine_store, tag_counts
 from drivestack.data.sets import create_set
@@ -49,20 +49,26 @@ REPORT_KEY = ".report-key"
 """The file under OUT holding `report_key` of the report last written there."""
 
 
+def default_workers() -> int:
+    """The demo's worker processes: the cores this process may use, at most 2."""
+    return max(1, min(2, len(os.sched_getaffinity(0))))
+
+
 @dataclass(frozen=True)
 class DemoConfig:
     """Where the data is (`data`: None means a generated sample), where everything goes (`out`),
     the benchmark (planners, agents, at most `limit` scenarios, `workers` processes), the
     generator's and the sample's `seed`, how many worst runs the report shows, and the generated
-    sample's scenarios per kind. One worker by default: for the demo's few scenarios a process
-    pool's start-up and each worker's own kernel compilation cost more than the work it shares."""
+    sample's scenarios per kind. By default a worker per core, at most two (`default_workers`):
+    generating and benchmarking are CPU-bound and split by scenario; each worker compiles the
+    kernels itself when the cache is empty, which costs CPU time but not wall time on free cores."""
 
     data: Path | None = None
     out: Path = Path("drivestack-demo")
     planners: tuple[str, ...] = ("drivestack", "idm")
     agents: tuple[str, ...] = ("log", "idm")
     limit: int = 24
-    workers: int = 1
+    workers: int = field(default_factory=default_workers)
     seed: int = 0
     worst: int = 6
     sample: tuple[tuple[str, int], ...] = SAMPLE
@@ -95,11 +101,25 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def sample_data(folder: Path, seed: int, sample: tuple[tuple[str, int], ...] = SAMPLE) -> Path:
-    """The generated `sample` (scenarios per kind) under `folder` (kept when already there)."""
-    for kind, count in sample:
-        if len(list((folder / "scenarios").glob(f"ZAM_{kind.capitalize()}-*"))) < count:
-            generate(folder, kind, count, seed)
+def _write_sample(item: tuple[Path, str, int, int]) -> GeneratedFiles:
+    """Generate and write one scenario of the sample: (folder, kind, seed, index)."""
+    return write_generated(*item)
+
+
+def sample_data(
+    folder: Path, seed: int, sample: tuple[tuple[str, int], ...] = SAMPLE, workers: int = 1
+) -> Path:
+    """The generated `sample` (scenarios per kind) under `folder`, in `workers` processes (each
+    scenario is simulated on its own); the scenarios already there (with their solution) are kept."""
+    missing = [
+        (folder, kind, seed, index)
+        for kind, count in sample
+        for index in range(count)
+        if not all(path.is_file() for path in astuple(generated_files(folder, kind, seed, index)))
+    ]
+    for _, result in make_executor(None, min(workers, len(missing) or 1)).map(_write_sample, missing):
+        if isinstance(result, BaseException):
+            raise result
     return folder
 
 
@@ -150,15 +170,18 @@ def run_demo(config: DemoConfig, say: Callable[[str], None] = lambda _: None) ->
     else:
         data = out / "data"
         say(f"data: none given, generating a sample under {data}")
-        sample_data(data, config.seed, config.sample)
+        sample_data(data, config.seed, config.sample, config.workers)
     lap("data")
     store = Store.open(out / "store", create=True)
     say(f"ingesting into {store.root}")
-    report = ingest([data], store, workers=config.workers)
+    # the generated sample is one dataset of ten scenarios: ingest (a batch per dataset) and mining
+    # take a few seconds in this process, less than a pool's start-up
+    local = 1 if config.data is None else config.workers
+    report = ingest([data], store, workers=local)
     say(f"  {len(report.added)} added, {len(report.skipped)} already stored, {len(report.rejected)} rejected")
     lap("ingest")
     say("mining")
-    mine_store(store, workers=config.workers)
+    mine_store(store, workers=local)
     tags = tag_counts(store)
     say("  " + (", ".join(f"{tag} {scenarios}" for tag, scenarios, _ in tags) or "no tags"))
     lap("mine")

@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 
 from drivestack.core.errors import InputError
 from drivestack.core.files import as_new_file
-from drivestack.core.scenario import AgentType
+from drivestack.core.scenario import AgentType, Trajectory
 from drivestack.metrics import METRICS, MetricContext, StepValues, compute_metric
 from drivestack.sim.record import EgoStates
 
@@ -43,6 +43,8 @@ OBJECT_REACH = 80.0
 """Objects that never come within this distance [m] of the ego are left out of a trace."""
 MAX_OBJECTS = 120
 """A trace keeps at most this many objects: the ones that come nearest the ego."""
+PLAN_POINTS = 24
+"""A plan is kept as at most this many of its points, evenly spread (the viewer draws a line through them)."""
 MAX_TRACE_BYTES = 256 * 2**20
 """Largest trace file, and largest sum of its unpacked arrays, `read_trace` accepts [bytes]."""
 _EGO_FIELDS = ("x", "y", "yaw", "speed", "acceleration", "yaw_rate", "steering_angle")
@@ -71,10 +73,11 @@ class NearObjects:
 @dataclass(frozen=True, eq=False)
 class RunTrace:
     """What the run viewer needs of one run: identity and score, the simulated `steps` (T,) on `dt`
-        [s], the ego's states, each step's plan as points (K, 2) [m] (None where the planner returned
-        none), the decision stated at each step, the failure messages, how it ended, the objects that
-        came near, and every registered metric's per-step values (`metrics.METRICS`; a trace lacking one
-    of today's metrics is unreadable, so the report re-simulates its run)."""
+    [s], the ego's states, each step's plan as at most `PLAN_POINTS` of its points (K, 2) [m] (None
+    where the planner returned none), the decision stated at each step, the failure messages, how it
+    ended, the objects that came near, and every registered metric's per-step values
+    (`metrics.METRICS`; a trace lacking one of today's metrics is unreadable, so the report
+    re-simulates its run)."""
 
     scenario_id: str
     planning_problem_id: int
@@ -116,14 +119,17 @@ def near_objects(ctx: MetricContext) -> NearObjects:
     )
 
 
+def _plan_points(plan: Trajectory) -> FloatArray:
+    """At most `PLAN_POINTS` points (K, 2) [m] of a plan, evenly spread over it, its ends included."""
+    pick = np.unique(np.linspace(0, len(plan) - 1, min(PLAN_POINTS, len(plan))).astype(int))
+    return np.column_stack([plan.x[pick], plan.y[pick]])
+
+
 def trace_run(ctx: MetricContext, score: float) -> RunTrace:
     """The trace of the run of `ctx` (scored `score`); computes every registered metric not yet
     computed in `ctx` (after `evaluate_context`, the few the score does not use)."""
     record = ctx.record
-    plans = tuple(
-        None if plan is None or len(plan) == 0 else np.column_stack([plan.x, plan.y])
-        for plan in record.planned
-    )
+    plans = tuple(None if plan is None or len(plan) == 0 else _plan_points(plan) for plan in record.planned)
     return RunTrace(
         scenario_id=record.scenario_id,
         planning_problem_id=record.planning_problem_id,

@@ -6,7 +6,8 @@ the ego came near as its box (red where it overlaps the ego), the ego's box, its
 and the recorded human's path; and, below, the ego's speed, acceleration, jerk, time to collision
 and the per-step metric flags against time. `run_view` builds what it draws and nothing more from
 the run's trace (`bench.records.RunTrace`: kept by the benchmark, or made by a re-simulation):
-coordinates rounded to centimetres, angles to milliradians, objects and lanes only near the ego.
+coordinates rounded to centimetres (plans to decimetres), angles to milliradians, objects and lanes
+only near the ego.
 `embed` turns it into JSON that is safe inside a `<script type="application/json">` element.
 """
 
@@ -32,8 +33,6 @@ IntArray = NDArray[np.int64]
 NEAR = 80.0
 """Lanes and lights farther than this [m] from the ego's path, the human's and the goal are left out
 (objects: the trace keeps those within `bench.records.OBJECT_REACH` of the ego)."""
-PLAN_POINTS = 24
-"""A plan is drawn through at most this many of its points."""
 TTC_CAP = 10.0
 """Times to collision above this [s] (or none) are drawn at it."""
 _LIGHT_CODES = {
@@ -146,13 +145,7 @@ def run_view(
         for lane in scenario.lane_graph.lanes.values()
         if _near(lane.center, anchors, NEAR)
     ]
-    plans: list[list[float] | None] = []
-    for plan in trace.plans:
-        if plan is None:
-            plans.append(None)
-            continue
-        pick = np.unique(np.linspace(0, len(plan) - 1, min(PLAN_POINTS, len(plan))).astype(int))
-        plans.append(_flat(plan[pick], 1))
+    plans = [None if plan is None else _flat(plan, 1) for plan in trace.plans]
     ttc = trace.metrics["ttc"].values
     return {
         "dt": float(trace.dt),
