@@ -801,7 +801,7 @@ def demo(
     ),
     limit: Annotated[int, typer.Option(min=1, help="Scenarios benchmarked (a seeded sample).")] = 24,
     workers: Annotated[
-        int | None, typer.Option(min=1, help="Worker processes [default: the cores, at most 2].")
+        int | None, typer.Option(min=1, help="Worker processes [default: 1, the demo is small].")
     ] = None,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the generated sample and the sample drawn.")] = 0,
     worst: Annotated[int, typer.Option(min=0, help="Lowest-scoring runs listed first in the report.")] = 6,

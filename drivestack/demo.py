@@ -4,7 +4,7 @@
 1. data: the CommonRoad files under `data` (recorded traffic, e.g. ../shared/data/commonroad/ngsim;
    a folder that does not exist is a ConfigError); without `data`, a sample the generator makes
    (`data.generate`: highways, merges and signalised intersections with a recorded human-like ego)
-   under OUT/data, in `workers` processes;
+   under OUT/data (while a second process compiles the benchmark's kernels, `bench.warm_up`);
 2. ingest them into a scenario store (OUT/store);
 3. mine the store (every detector: tags such as hard braking, cut-ins, dense traffic);
 4. draw a seeded sample of at most `limit` scenarios as the set "demo";
@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import resource
 import time
 from collections.abc import Callable
-from dataclasses import astuple, dataclass, field
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import astuple, dataclass
 from pathlib import Path
 
 import drivestack
@@ -34,6 +36,7 @@ from drivestack.bench import BenchConfig, ResultStore, bench_config_record, find
 from drivestack.bench.backends import make_executor
 from drivestack.bench.replay import read_manifest
 from drivestack.bench.results import RESULTS
+from drivestack.bench.run import warm_up
 from drivestack.core.errors import ConfigError
 from drivestack.data.generate import GeneratedFiles, generated_files, write_generated
 from drivestack.data.ingest import ingest
@@ -49,26 +52,22 @@ REPORT_KEY = ".report-key"
 """The file under OUT holding `report_key` of the report last written there."""
 
 
-def default_workers() -> int:
-    """The demo's worker processes: the cores this process may use, at most 2."""
-    return max(1, min(2, len(os.sched_getaffinity(0))))
-
-
 @dataclass(frozen=True)
 class DemoConfig:
     """Where the data is (`data`: None means a generated sample), where everything goes (`out`),
     the benchmark (planners, agents, at most `limit` scenarios, `workers` processes), the
     generator's and the sample's `seed`, how many worst runs the report shows, and the generated
-    sample's scenarios per kind. By default a worker per core, at most two (`default_workers`):
-    generating and benchmarking are CPU-bound and split by scenario; each worker compiles the
-    kernels itself when the cache is empty, which costs CPU time but not wall time on free cores."""
+    sample's scenarios per kind. One worker by default: each worker process compiles the kernels
+    itself when numba's cache is empty (20 CPU s), as much as it would share of the ten generated
+    scenarios; instead, a second process compiles them once while the sample is generated.
+    More workers generate and benchmark a scenario per process."""
 
     data: Path | None = None
     out: Path = Path("drivestack-demo")
     planners: tuple[str, ...] = ("drivestack", "idm")
     agents: tuple[str, ...] = ("log", "idm")
     limit: int = 24
-    workers: int = field(default_factory=default_workers)
+    workers: int = 1
     seed: int = 0
     worst: int = 6
     sample: tuple[tuple[str, int], ...] = SAMPLE
@@ -101,6 +100,23 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
+def _missing(
+    folder: Path, seed: int, sample: tuple[tuple[str, int], ...]
+) -> list[tuple[Path, str, int, int]]:
+    """(folder, kind, seed, index) of the sample's scenarios not yet under `folder` with their solution."""
+    return [
+        (folder, kind, seed, index)
+        for kind, count in sample
+        for index in range(count)
+        if not all(path.is_file() for path in astuple(generated_files(folder, kind, seed, index)))
+    ]
+
+
+def sample_complete(folder: Path, seed: int, sample: tuple[tuple[str, int], ...] = SAMPLE) -> bool:
+    """Whether every scenario of the sample is already under `folder`."""
+    return not _missing(folder, seed, sample)
+
+
 def _write_sample(item: tuple[Path, str, int, int]) -> GeneratedFiles:
     """Generate and write one scenario of the sample: (folder, kind, seed, index)."""
     return write_generated(*item)
@@ -111,12 +127,7 @@ def sample_data(
 ) -> Path:
     """The generated `sample` (scenarios per kind) under `folder`, in `workers` processes (each
     scenario is simulated on its own); the scenarios already there (with their solution) are kept."""
-    missing = [
-        (folder, kind, seed, index)
-        for kind, count in sample
-        for index in range(count)
-        if not all(path.is_file() for path in astuple(generated_files(folder, kind, seed, index)))
-    ]
+    missing = _missing(folder, seed, sample)
     for _, result in make_executor(None, min(workers, len(missing) or 1)).map(_write_sample, missing):
         if isinstance(result, BaseException):
             raise result
@@ -150,6 +161,19 @@ def _write_text(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
+def _generate_and_warm_up(data: Path, config: DemoConfig) -> None:
+    """Generate the sample (`sample_data`); with one worker, a second process meanwhile compiles the
+    benchmark's kernels (`bench.warm_up`; numba caches them on disk), which the benchmark would
+    otherwise compile before its first run: the second core works while the first generates."""
+    if config.workers > 1 or sample_complete(data, config.seed, config.sample):
+        sample_data(data, config.seed, config.sample, config.workers)
+        return
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        compiling = pool.submit(warm_up, BenchConfig(config.planners, config.agents))
+        sample_data(data, config.seed, config.sample)
+        compiling.result()
+
+
 def run_demo(config: DemoConfig, say: Callable[[str], None] = lambda _: None) -> DemoResult:
     """Run the demo's steps (see the module docstring); `say` hears what each step is doing."""
     out = config.out
@@ -170,7 +194,7 @@ def run_demo(config: DemoConfig, say: Callable[[str], None] = lambda _: None) ->
     else:
         data = out / "data"
         say(f"data: none given, generating a sample under {data}")
-        sample_data(data, config.seed, config.sample, config.workers)
+        _generate_and_warm_up(data, config)
     lap("data")
     store = Store.open(out / "store", create=True)
     say(f"ingesting into {store.root}")

@@ -229,6 +229,27 @@ def run_bench(
     )
 
 
+WARM_UP = ("merge", "intersection")
+"""Generated scenario kinds `warm_up` runs on: lane changes (merge), lights and give-way (intersection)."""
+WARM_UP_STEPS = 60
+"""Steps of each run `warm_up` simulates (the first merge's ego weighs a lane change at step 48)."""
+
+
+def warm_up(config: BenchConfig) -> None:
+    """Run every (planner, agents) combination of `config` for `WARM_UP_STEPS` steps on a generated
+    scenario of each `WARM_UP` kind, so that numba compiles (and caches on disk) the kernels a
+    benchmark runs: a process with a core to spare can do it while another prepares the data."""
+    from drivestack.data.generate import generate_scenario  # only the warm-up needs the generator
+
+    limits = dataclasses.replace(config.sim.limits, max_steps=WARM_UP_STEPS)
+    sim = dataclasses.replace(config.sim, limits=limits)
+    for kind in WARM_UP:
+        scenario = generate_scenario(kind)
+        for problem in scenario.planning_problems:
+            for planner, agents in config.combinations:
+                run_one(scenario, problem, planner, agents, sim)
+
+
 def bench_config_record(config: BenchConfig, target: str, limit: int | None, workers: int) -> dict[str, Any]:
     """The JSON-able configuration a manifest records."""
     return {
