@@ -161,17 +161,21 @@ def _write_text(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
-def _generate_and_warm_up(data: Path, config: DemoConfig) -> None:
+def _generate_and_warm_up(data: Path, config: DemoConfig, say: Callable[[str], None]) -> None:
     """Generate the sample (`sample_data`); with one worker, a second process meanwhile compiles the
     benchmark's kernels (`bench.warm_up`; numba caches them on disk), which the benchmark would
-    otherwise compile before its first run: the second core works while the first generates."""
+    otherwise compile before its first run: the second core works while the first generates. A
+    failed warm-up is said and otherwise ignored (the benchmark compiles what it needs)."""
     if config.workers > 1 or sample_complete(data, config.seed, config.sample):
         sample_data(data, config.seed, config.sample, config.workers)
         return
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
         compiling = pool.submit(warm_up, BenchConfig(config.planners, config.agents))
         sample_data(data, config.seed, config.sample)
-        compiling.result()
+        try:
+            compiling.result()
+        except Exception as error:  # an optimisation only: the benchmark reports real failures
+            say(f"  compiling ahead failed ({type(error).__name__}: {error}); the benchmark compiles instead")
 
 
 def run_demo(config: DemoConfig, say: Callable[[str], None] = lambda _: None) -> DemoResult:
@@ -194,7 +198,7 @@ def run_demo(config: DemoConfig, say: Callable[[str], None] = lambda _: None) ->
     else:
         data = out / "data"
         say(f"data: none given, generating a sample under {data}")
-        _generate_and_warm_up(data, config)
+        _generate_and_warm_up(data, config, say)
     lap("data")
     store = Store.open(out / "store", create=True)
     say(f"ingesting into {store.root}")
