@@ -7,6 +7,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 DATA   ?=
 STAMP  := $(VENV)/.installed
+# the test suite's processes (pytest-xdist): the machine's cores, at most 2
+PYTEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ $$n -gt 2 ] && n=2; echo $$n)
 # commonroad-io (the reference reader) pins protobuf 3.20.2, which clashes with ray: it lives in its
 # own small venv used only by the cross-check test.
 CROSSCHECK_VENV  ?= .venv-crosscheck
@@ -47,7 +49,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 pytest: $(STAMP) $(CROSSCHECK_STAMP) $(AV2_STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadgroup
 
 test: lint typecheck pytest
 

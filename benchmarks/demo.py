@@ -4,9 +4,10 @@ Each round runs, for this tree and then the baseline (alternating, the order swa
 the demo into a new folder with an empty numba cache (cold), then again into the same folder
 (warm: everything is reused). Every run is a new interpreter (`drivestack.cli.main`) with the
 tree first on PYTHONPATH; its CPU time is the children's rusage (it and its worker processes).
-Prints per run: tree, cold/warm, wall [s], CPU [s] and the demo's own per-stage line. Usage:
+Prints per run: tree, cold/warm, wall [s], CPU [s], the 1-minute load average after it (others
+share the machine) and the demo's own per-stage line. Usage:
 
-    .venv/bin/python benchmarks/demo.py BASELINE_TREE [--rounds 1] [--workers 2]
+    .venv/bin/python benchmarks/demo.py BASELINE_TREE [--rounds 1] [--workers N]
 """
 
 from __future__ import annotations
@@ -29,11 +30,13 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run(tree: Path, out: Path, cache: Path, workers: int) -> tuple[float, float, str]:
-    """Wall [s], CPU [s] and the per-stage line of one demo of `tree` into `out`."""
+def run(tree: Path, out: Path, cache: Path, workers: int | None) -> tuple[float, float, str]:
+    """Wall [s], CPU [s] and the per-stage line of one demo of `tree` into `out` (`workers`: None for
+    the demo's default, as `make demo` runs it)."""
     env = {**os.environ, "PYTHONPATH": str(tree), "NUMBA_CACHE_DIR": str(cache)}
     entry = "from drivestack.cli import main; main()"
-    command = [sys.executable, "-c", entry, "demo", "--out", str(out), "--workers", str(workers)]
+    command = [sys.executable, "-c", entry, "demo", "--out", str(out)]
+    command += ["--workers", str(workers)] if workers is not None else []
     cpu, started = _children_cpu(), time.perf_counter()
     done = subprocess.run(command, env=env, cwd=tree, capture_output=True, text=True, check=True)
     wall = time.perf_counter() - started
@@ -46,7 +49,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("baseline", type=Path)
     parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=None, help="default: the demo's own, as `make demo`")
     args = parser.parse_args()
     trees = [("this", HERE), ("baseline", args.baseline.resolve())]
     with tempfile.TemporaryDirectory() as scratch:
@@ -55,7 +58,11 @@ def main() -> None:
                 folder = Path(scratch) / f"{name}-{round_}"
                 for mode in ("cold", "warm"):
                     wall, cpu, stages = run(tree, folder / "out", folder / "numba", args.workers)
-                    print(f"{name:8} {mode}  wall {wall:6.1f} s  CPU {cpu:6.1f} s  {stages}", flush=True)
+                    load = os.getloadavg()[0]
+                    print(
+                        f"{name:8} {mode}  wall {wall:6.1f} s  CPU {cpu:6.1f} s  load {load:4.1f}  {stages}",
+                        flush=True,
+                    )
 
 
 if __name__ == "__main__":

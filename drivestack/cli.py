@@ -855,20 +855,19 @@ def report(
     baseline: Annotated[
         str | None, typer.Option(help="Planner every other is compared with [default: the first].")
     ] = None,
-    viewer: Annotated[
-        int, typer.Option(min=0, help="Runs re-simulated for the run viewer (the worst first).")
-    ] = 200,
+    viewer: Annotated[int, typer.Option(min=0, help="Runs shown in the run viewer (the worst first).")] = 200,
     store: StoreOption = None,
 ) -> None:
     """Write a self-contained HTML report of a benchmark run (or of run A against run B); click a run to
     play it back."""
-    from drivestack.viz.report import ReportConfig, write_report
+    from drivestack.viz.report import ReportConfig, build_report, report_target, resimulated_note, save_report
 
     config = ReportConfig(worst=worst, viewer=viewer, baseline=baseline, store=str(store) if store else None)
     with err_console.status("writing the report") as status:
-        target = write_report(
-            run_dir, out, config, other, lambda title: status.update(Text(f"re-simulating {title}"))
-        )
+        built = build_report(run_dir, config, other, lambda message: status.update(Text(message)))
+        target = save_report(built, report_target(run_dir, out), config.inline_bytes)
+    if built.resimulated:
+        err_console.print(resimulated_note(built.resimulated), highlight=False)
     console.print(f"report: {target}", highlight=False)
 
 

@@ -273,7 +273,8 @@ def footprint(command: str) -> int:
     for validate in one venv, 297 MB in a new clone of the same code), so budgets are relative to it."""
     xml = original(SCENARIOS[0])
     plain = Case("plain", "none", "plain.xml.gz", gzip.compress(xml, mtime=0), len(xml))
-    outcome = run(COMMANDS[command], plain, Path(tempfile.mkdtemp(prefix="drivestack-footprint-")))
+    with tempfile.TemporaryDirectory(prefix="drivestack-footprint-") as folder:
+        outcome = run(COMMANDS[command], plain, Path(folder))
     assert outcome.code == 0, f"{command} on an unmodified file: {outcome.stderr}"
     return outcome.peak_bytes
 

@@ -10,9 +10,10 @@ from typer.testing import CliRunner
 
 from drivestack.cli import app
 from drivestack.core.errors import ConfigError
+from drivestack.data.generate import generate
 from drivestack.data.sets import set_members
 from drivestack.data.store import Store
-from drivestack.demo import SET_NAME, DemoConfig, run_demo
+from drivestack.demo import SET_NAME, DemoConfig, run_demo, sample_data
 
 TINY = DemoConfig(
     data=None,
@@ -79,3 +80,17 @@ def test_cli_demo_on_a_given_folder(generated_data: Path, tmp_path: Path) -> Non
     assert {(row["planner"], row["agents"]) for row in rows} == {
         (planner, agents) for planner in ("drivestack", "idm") for agents in ("log", "idm")
     }
+
+
+def test_sample_in_two_processes_is_the_sequential_one(tmp_path: Path) -> None:
+    sample = (("highway", 1), ("intersection", 1))
+    sample_data(tmp_path / "two", 3, sample, workers=2)
+    for kind, count in sample:
+        generate(tmp_path / "one", kind, count, seed=3)
+    written = sorted(p.relative_to(tmp_path / "two") for p in (tmp_path / "two").rglob("*.xml"))
+    assert len(written) == 4  # two scenarios and their solutions
+    for path in written:
+        assert (tmp_path / "two" / path).read_bytes() == (tmp_path / "one" / path).read_bytes()
+    stamp = (tmp_path / "two" / written[0]).stat().st_mtime_ns
+    sample_data(tmp_path / "two", 3, sample, workers=2)  # all there: nothing written again
+    assert (tmp_path / "two" / written[0]).stat().st_mtime_ns == stamp

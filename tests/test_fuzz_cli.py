@@ -18,6 +18,10 @@ import pytest
 from fuzz_corpus import COMMANDS, SCENARIOS, SOLUTION, Case, Outcome, case, judge, original, run
 from lxml import etree
 
+pytestmark = pytest.mark.xdist_group("fuzz")
+"""One worker runs every case, one at a time (`make pytest` runs two workers): each case is held to
+CPU-time and memory budgets measured against the command's own footprint."""
+
 SEED = 21
 CASE_SECONDS = 10.0
 """CPU time a case may take (`benchmarks/fuzz.py` reports the cases over 10 s as hangs)."""

@@ -1,11 +1,13 @@
 """Re-running one benchmarked run to look at it: the same scenario, planner, agents and simulator
 settings as the benchmark, so the same run.
 
-A benchmark keeps one result row per run, not the run's states (1,062 scenarios x planners x agent
-modes of full records would dwarf the results). Pictures, animations, MCAP files and reports need
-the states of a few runs, and the simulator is deterministic (same inputs, bit-identical run), so
-they re-simulate those runs from the benchmark's `manifest.json` (the simulator settings) and the
-run's row in `results.parquet` (its source, planning problem, planner and agents). The re-run's
+A benchmark keeps one result row per run and a trimmed trace of it for the report's viewer
+(`records`), not the run's full record (every agent of 1,062 scenarios x planners x agent modes
+would dwarf the results). Pictures, animations and MCAP files need the full states of a few runs,
+as does a report of results whose traces are missing, and the simulator is deterministic (same
+inputs, bit-identical run), so they re-simulate those runs from the benchmark's `manifest.json`
+(the simulator settings) and the run's row in `results.parquet` (its source, planning problem,
+planner and agents). The re-run's
 score is checked against the row's: a planner that is not deterministic is reported, not hidden.
 Stored scenarios (`store:<key>` sources) are looked up in the store given (else the default one).
 """
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from drivestack.bench.records import RunTrace, trace_run
 from drivestack.bench.results import MANIFEST, RESULTS, read_results, read_run_manifest
 from drivestack.bench.sources import Source, find_scenario
 from drivestack.core.errors import ConfigError, DrivestackError
@@ -26,7 +29,7 @@ from drivestack.core.record import RunRecord
 from drivestack.core.scenario import PlanningProblem, Scenario
 from drivestack.data.formats.registry import split_label, unit_label
 from drivestack.data.store import Store
-from drivestack.metrics import ScenarioMetrics, evaluate
+from drivestack.metrics import MetricContext, ScenarioMetrics, evaluate
 from drivestack.plan import PlannerOptions, make_planner
 from drivestack.sim.runner import simulate
 from drivestack.sim.world import SimConfig
@@ -128,6 +131,11 @@ class Replay:
     record: RunRecord
     metrics: ScenarioMetrics
     row: dict[str, Any]
+
+    def trace(self) -> RunTrace:
+        """The re-run's trace, as the benchmark would have stored it (`records.trace_run`)."""
+        human = self.scenario.recorded_ego(self.problem.id)
+        return trace_run(MetricContext(self.scenario, self.problem, self.record, human), self.metrics.score)
 
 
 def replay_row(

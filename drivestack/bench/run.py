@@ -4,6 +4,7 @@ The unit of work is one scenario: a worker loads it once and runs every combinat
 for it, returning one row per (planning problem, planner, agents). Nothing a scenario does can stop
 the benchmark: a scenario that cannot be loaded, a run or a scoring that raises, all become rows
 with status "error" and the reason; a log-replay without a recorded human becomes "skipped".
+Each finished run also leaves its trace (`records`) in the benchmark folder, for the report's viewer.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from drivestack.bench.records import trace_path, trace_run, write_trace
 from drivestack.bench.results import ResultStore, aggregate
 from drivestack.bench.sources import Source
 from drivestack.core.errors import ConfigError
@@ -26,7 +29,7 @@ from drivestack.core.names import display_text
 from drivestack.core.planner import is_oracle
 from drivestack.core.record import RunRecord
 from drivestack.core.scenario import PlanningProblem, Scenario
-from drivestack.metrics import ScenarioMetrics, evaluate
+from drivestack.metrics import MetricContext, ScenarioMetrics, evaluate_context
 from drivestack.metrics.realism import realism_metrics
 from drivestack.parallel.executors import Executor
 from drivestack.plan import PLANNERS, PlannerOptions, make_planner
@@ -64,12 +67,15 @@ class BenchConfig:
 
 @dataclass(frozen=True)
 class Task:
-    """One scenario and the (planner, agents) combinations to run on it, and how planners are built."""
+    """One scenario and the (planner, agents) combinations to run on it, how planners are built, and
+    where each run's trace is written (under the benchmark folder `traces`, `records.trace_path`;
+    None: none kept)."""
 
     source: Source
     combinations: tuple[tuple[str, str], ...]
     sim: SimConfig
     planner_options: PlannerOptions = field(default_factory=PlannerOptions)
+    traces: Path | None = None
 
 
 def _reason(error: BaseException) -> str:
@@ -102,10 +108,12 @@ def run_one(
     sim: SimConfig,
     progress: Callable[[int, int], None] | None = None,
     planner_options: PlannerOptions | None = None,
+    trace_to: Path | None = None,
 ) -> dict[str, Any]:
     """The result values of one run (row columns but the identity ones): simulate (`progress` as
     `simulate`'s), then score it and measure its agents' realism (status "ok"), or why it was
-    skipped. Exceptions of the run or the scoring propagate."""
+    skipped; the run's trace is written to `trace_to` when given (`records.write_trace`).
+    Exceptions of the run or the scoring propagate."""
     planner = make_planner(planner_name, planner_options)
     human = scenario.recorded_ego(problem.id)
     if is_oracle(planner) and human is None:
@@ -113,7 +121,11 @@ def run_one(
     started = time.perf_counter()
     record: RunRecord = simulate(scenario, problem.id, planner, agents, sim, progress)
     simulated = time.perf_counter()
-    metrics: ScenarioMetrics = evaluate(scenario, problem, record, human)
+    ctx = MetricContext(scenario, problem, record, human)
+    metrics: ScenarioMetrics = evaluate_context(ctx)
+    metrics_s = time.perf_counter() - simulated
+    if trace_to is not None:
+        write_trace(trace_to, trace_run(ctx, metrics.score))
     realism = realism_metrics(scenario, record)
     planned = record.plan_ms[np.isfinite(record.plan_ms)]
     return {
@@ -126,7 +138,7 @@ def run_one(
         "plan_ms_p99": float(np.percentile(planned, 99)) if len(planned) else None,
         "plan_ms_max": float(planned.max()) if len(planned) else None,
         "sim_s": simulated - started,
-        "metrics_s": time.perf_counter() - simulated,
+        "metrics_s": metrics_s,
         **metrics.as_row(),
         **dataclasses.asdict(realism),
     }
@@ -147,7 +159,12 @@ def run_task(task: Task) -> list[dict[str, Any]]:
     for problem in scenario.planning_problems:
         for planner, agents in task.combinations:
             try:
-                values = run_one(scenario, problem, planner, agents, task.sim, None, task.planner_options)
+                trace = None
+                if task.traces is not None:
+                    trace = trace_path(task.traces, source.name, problem.id, planner, agents)
+                values = run_one(
+                    scenario, problem, planner, agents, task.sim, None, task.planner_options, trace_to=trace
+                )
             except Exception as error:  # one failing run must not lose the others
                 values = {"status": "error", "error": _reason(error), "dt": scenario.dt}
             rows.append(_row(source, scenario, problem.id, planner, agents, **values))
@@ -189,14 +206,15 @@ def run_bench(
     flush_every: int = 16,
 ) -> BenchSummary:
     """Run every missing combination of `config` on `sources`, adding rows to `store` in batches of
-    `flush_every` scenarios; `progress(done, total)` after each scenario."""
+    `flush_every` scenarios and each run's trace to its folder; `progress(done, total)` after each
+    scenario."""
     started = time.perf_counter()
     finished = store.done()
     tasks = []
     for source in sources:
         missing = tuple(c for c in config.combinations if (source.name, *c) not in finished)
         if missing:
-            tasks.append(Task(source, missing, config.sim, config.planner_options))
+            tasks.append(Task(source, missing, config.sim, config.planner_options, store.folder))
     added = 0
     for count, (task, result) in enumerate(executor.map(run_task, tasks), start=1):
         if isinstance(result, BaseException):  # the worker itself failed (e.g. died)
@@ -221,6 +239,27 @@ def run_bench(
         errors=errors,
         wall_s=time.perf_counter() - started,
     )
+
+
+WARM_UP = ("merge", "intersection")
+"""Generated scenario kinds `warm_up` runs on: lane changes (merge), lights and give-way (intersection)."""
+WARM_UP_STEPS = 60
+"""Steps of each run `warm_up` simulates (the first merge's ego weighs a lane change at step 48)."""
+
+
+def warm_up(config: BenchConfig) -> None:
+    """Run every (planner, agents) combination of `config` for `WARM_UP_STEPS` steps on a generated
+    scenario of each `WARM_UP` kind, so that numba compiles (and caches on disk) the kernels a
+    benchmark runs: a process with a core to spare can do it while another prepares the data."""
+    from drivestack.data.generate import generate_scenario  # only the warm-up needs the generator
+
+    limits = dataclasses.replace(config.sim.limits, max_steps=WARM_UP_STEPS)
+    sim = dataclasses.replace(config.sim, limits=limits)
+    for kind in WARM_UP:
+        scenario = generate_scenario(kind)
+        for problem in scenario.planning_problems:
+            for planner, agents in config.combinations:
+                run_one(scenario, problem, planner, agents, sim)
 
 
 def bench_config_record(config: BenchConfig, target: str, limit: int | None, workers: int) -> dict[str, Any]:

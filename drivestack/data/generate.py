@@ -513,18 +513,34 @@ def generate(
         raise ConfigError(f"count must be >= 0, got {count}")
     if kind not in KINDS:
         raise ConfigError(f"unknown scenario kind {kind}; expected one of {', '.join(KINDS)}")
-    root = Path(out_dir)
-    suffix = ".xml.gz" if compress else ".xml"
     written = []
     for index in range(count):
-        scenario = generate_scenario(kind, seed, index, config)
-        name = scenario.scenario_id
-        written.append(
-            GeneratedFiles(
-                scenario=write_scenario(scenario, root / "scenarios" / f"{name}{suffix}"),
-                solution=write_solution(scenario, root / "solutions" / f"{name}.solution{suffix}"),
-            )
-        )
+        written.append(write_generated(out_dir, kind, seed, index, config, compress))
         if progress is not None:
             progress(index + 1, count)
     return written
+
+
+def generated_files(
+    out_dir: str | Path, kind: str, seed: int, index: int, compress: bool = False
+) -> GeneratedFiles:
+    """Where scenario `index` of `kind` for `seed` goes under `out_dir`: scenarios/ and solutions/."""
+    root, suffix, name = Path(out_dir), ".xml.gz" if compress else ".xml", scenario_id(kind, seed, index)
+    return GeneratedFiles(
+        root / "scenarios" / f"{name}{suffix}", root / "solutions" / f"{name}.solution{suffix}"
+    )
+
+
+def write_generated(
+    out_dir: str | Path,
+    kind: str,
+    seed: int,
+    index: int,
+    config: GenerateConfig = GenerateConfig(),
+    compress: bool = False,
+) -> GeneratedFiles:
+    """Generate scenario `index` of `kind` for `seed` and write it and its solution under `out_dir`
+    (`generated_files`), each file atomically."""
+    scenario = generate_scenario(kind, seed, index, config)
+    files = generated_files(out_dir, kind, seed, index, compress)
+    return GeneratedFiles(write_scenario(scenario, files.scenario), write_solution(scenario, files.solution))

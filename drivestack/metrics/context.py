@@ -26,6 +26,7 @@ from drivestack.core.scenario import (
 )
 from drivestack.metrics import collisions, lanes, progress
 from drivestack.metrics.config import DEFAULT_CONFIG, MetricsConfig
+from drivestack.metrics.steps import StepValues
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -83,6 +84,8 @@ class MetricContext:
         self.config = config
         self.num_steps = record.num_steps
         self.dt = float(record.dt)
+        self.step_values: dict[str, StepValues] = {}
+        """Registered metrics' per-step values computed so far, by name (`registry.compute_metric`)."""
         where = f"run record {record.scenario_id} / problem {record.planning_problem_id}"
         ego = record.ego
         for name in ("x", "y", "yaw", "speed", "acceleration", "yaw_rate"):

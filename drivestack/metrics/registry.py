@@ -87,8 +87,12 @@ METRICS: Mapping[str, Metric] = MappingProxyType({metric.name: metric for metric
 
 
 def compute_metric(name: str, ctx: MetricContext) -> StepValues:
-    """Per-step values of the registered metric `name`; raises ConfigError for an unknown name."""
+    """Per-step values of the registered metric `name`, computed once per context (the score, the
+    stored run trace and the viewer ask for the same ones); raises ConfigError for an unknown name."""
     metric = METRICS.get(name)
     if metric is None:
         raise ConfigError(f"unknown metric {name!r}; expected one of {', '.join(METRICS)}")
-    return metric.compute(ctx)
+    known = ctx.step_values.get(name)
+    if known is None:
+        known = ctx.step_values[name] = metric.compute(ctx)
+    return known

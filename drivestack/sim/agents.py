@@ -190,7 +190,7 @@ class RecordedPaths:
             self.y,
             self.yaw,
             self.count,
-            np.ascontiguousarray(per_row).ravel(),
+            per_row.astype(np.int64).ravel(),  # a copy: a read-only view would compile a second kernel
             queries.ravel(),
         )
         return out[0].reshape(queries.shape), out[1].reshape(queries.shape), out[2].reshape(queries.shape)

@@ -6,8 +6,9 @@ Single run (`write_report(run_dir, out)`):
 - the agents' realism per agent mode, and every planner per agent mode side by side (`bench.modes`);
 - the score and sub-metric distributions and the planners' runtimes as plots (matplotlib, inline SVG);
 - a sortable, filterable table of every run (click a header to sort, type to filter, pick a planner
-  / agents / dataset / tag / status); a row opens the run in the viewer (`viz.viewer`), re-simulated
-  from the manifest (`bench.replay`; up to `ReportConfig.viewer` runs, the worst first);
+  / agents / dataset / tag / status); a row opens the run in the viewer (`viz.viewer`), drawn from
+  the trace the benchmark kept of it (`bench.records`; a run without one is re-simulated from the
+  manifest, `bench.replay`; up to `ReportConfig.viewer` runs, the worst first);
 - the worst runs: the `ReportConfig.worst` lowest scores below 1, with their failure events;
 - every planner against the baseline (`ReportConfig.baseline`, default the benchmark's first),
   scenario by scenario (a pair opens both runs side by side);
@@ -28,6 +29,7 @@ import html
 import io
 import itertools
 import json
+import math
 import os
 import re
 import tempfile
@@ -44,17 +46,20 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from drivestack.bench.modes import mode_order, planners_by_mode, realism_by_mode, realism_runs
+from drivestack.bench.records import RunTrace, read_trace, trace_path
 from drivestack.bench.replay import (
-    Replay,
+    SCORE_TOLERANCE,
     planner_options,
     read_manifest,
     replay_row,
     result_rows,
     sim_config,
+    source_of,
 )
 from drivestack.bench.results import aggregate
 from drivestack.core.errors import ConfigError, DrivestackError, InputError
 from drivestack.core.files import as_new_file
+from drivestack.core.scenario import PlanningProblem, Scenario
 from drivestack.data.ingest import dataset_name
 from drivestack.data.store import Store
 from drivestack.metrics.events import describe_events
@@ -95,7 +100,7 @@ PALETTE = ("#1971c2", "#e8590c", "#2f9e44", "#9c36b5", "#0c8599", "#a61e4d", "#5
 @dataclass(frozen=True)
 class ReportConfig:
     """What the report shows: the `worst` lowest-scoring runs (score below 1) listed first, at most
-    `viewer` runs re-simulated for the run viewer (the worst first, then in table order), planners
+    `viewer` runs in the run viewer (the worst first, then in table order), planners
     compared against `baseline` (None: the first planner of the benchmark), the store stored
     scenarios come from (None: the default store), and above how many bytes of viewer data the runs
     go to a folder beside the report (loaded when opened) instead of into the page."""
@@ -273,9 +278,37 @@ def run_title(row: dict[str, Any]) -> str:
     return f"{row['scenario_id']} / problem {problem} / {row['planner']} / {row['agents']} agents"
 
 
-def run_data(run: Replay) -> dict[str, Any]:
-    """What the viewer shows of a re-simulated run: its drawing data (`viewer.run_view`) and title."""
-    return {**run_view(run), "title": run_title(run.row), "tags": sorted(run.scenario.tags)}
+def run_data(
+    scenario: Scenario, problem: PlanningProblem, trace: RunTrace, row: dict[str, Any]
+) -> dict[str, Any]:
+    """What the viewer shows of a run: its drawing data (`viewer.run_view`) and title."""
+    return {**run_view(scenario, problem, trace, row), "title": run_title(row), "tags": sorted(scenario.tags)}
+
+
+def stored_trace(run_dir: Path, row: dict[str, Any]) -> RunTrace | str:
+    """The trace the benchmark kept of the run of `row`, or why there is none to use: missing (results
+    of a benchmark older than traces), unreadable, or of another run (its identity or score differs)."""
+    path = trace_path(
+        run_dir, str(row["source"]), int(row["planning_problem_id"]), row["planner"], row["agents"]
+    )
+    if not path.is_file():
+        return "no stored run trace"
+    try:
+        trace = read_trace(path)
+    except InputError as error:
+        return str(error)
+    same = (trace.planner, trace.agents_mode, trace.planning_problem_id) == (
+        row["planner"],
+        row["agents"],
+        row["planning_problem_id"],
+    )
+    if (
+        not same
+        or row["score"] is None
+        or not math.isclose(trace.score, row["score"], abs_tol=SCORE_TOLERANCE)
+    ):
+        return "its stored run trace is of another run"
+    return trace
 
 
 def viewer_runs(
@@ -285,22 +318,42 @@ def viewer_runs(
     first: Sequence[int],
     config: ReportConfig,
     progress: Callable[[str], None],
-) -> dict[str, dict[str, Any]]:
-    """Re-simulate the runs of `rows` for the viewer (indices `first` first, then the others in order,
-    at most `config.viewer` "ok" ones) under `keys` (one per row); returns their data by key (for a
-    run that could not be re-simulated, its title and the reason as `unavailable`)."""
+) -> tuple[dict[str, dict[str, Any]], int]:
+    """The viewer's data of the runs of `rows` (indices `first` first, then the others in order, at
+    most `config.viewer` "ok" ones) under `keys` (one per row), from the traces the benchmark kept;
+    a run without a usable trace is re-simulated (`bench.replay`). Returns the data by key (for a run
+    that could not be shown, its title and the reason as `unavailable`) and how many runs were
+    re-simulated."""
     manifest = read_manifest(run_dir)
     sim, options = sim_config(manifest), planner_options(manifest)
     order = list(dict.fromkeys([*first, *range(len(rows))]))
     chosen = [i for i in order if rows[i]["status"] == "ok"][: config.viewer]
     data: dict[str, dict[str, Any]] = {}
+    loaded: dict[str, Scenario] = {}  # the last scenario read, by source: a scenario's runs are neighbours
+    resimulated = 0
     for i in chosen:
-        progress(run_title(rows[i]))
+        row, title = rows[i], run_title(rows[i])
+        trace = stored_trace(run_dir, row)
         try:
-            data[keys[i]] = run_data(replay_row(rows[i], sim, config.store, run_dir=run_dir, options=options))
+            if isinstance(trace, RunTrace):
+                progress(f"reading {title}")
+                scenario = loaded.get(row["source"]) or source_of(row, config.store, run_dir).load()
+                problem = scenario.planning_problem(int(row["planning_problem_id"]))
+            else:
+                progress(f"re-simulating {title} ({trace})")
+                resimulated += 1
+                run = replay_row(row, sim, config.store, loaded.get(row["source"]), run_dir, options)
+                scenario, problem, trace = run.scenario, run.problem, run.trace()
+            loaded = {row["source"]: scenario}
+            data[keys[i]] = run_data(scenario, problem, trace, row)
         except DrivestackError as error:
-            data[keys[i]] = {"title": run_title(rows[i]), "unavailable": f"not re-simulated: {error}"}
-    return data
+            data[keys[i]] = {"title": title, "unavailable": f"not shown: {error}"}
+        except KeyError:  # the scenario read now lacks the row's planning problem
+            data[keys[i]] = {
+                "title": title,
+                "unavailable": "not shown: the scenario has no such planning problem",
+            }
+    return data, resimulated
 
 
 def link_partners(data: dict[str, dict[str, Any]], rows: dict[str, dict[str, Any]]) -> None:
@@ -688,7 +741,7 @@ def label_rows(
     rows: Sequence[dict[str, Any]], data: dict[str, dict[str, Any]], keys: Sequence[str], store: str | None
 ) -> list[dict[str, Any]]:
     """The rows with their dataset and tags (the store's for stored scenarios, else those of the
-    re-simulated scenario; "" when neither is known)."""
+    scenario read for the viewer; "" when neither is known)."""
     index: dict[str, dict[str, Any]] = {}
     if any(str(row["source"]).startswith("store:") for row in rows):
         try:
@@ -761,13 +814,15 @@ def _runs_table(rows: Sequence[dict[str, Any]], data: dict[str, Any], table_id: 
 
 @dataclass(frozen=True)
 class Report:
-    """A report before it is written: title, meta line (HTML), sections (heading, HTML) and the
-    viewer's data of every re-simulated run by key."""
+    """A report before it is written: title, meta line (HTML), sections (heading, HTML), the
+    viewer's data of every shown run by key, and how many of them had to be re-simulated (no stored
+    trace: results of an older benchmark)."""
 
     title: str
     meta: str
     sections: list[tuple[str, str]]
     runs: dict[str, dict[str, Any]]
+    resimulated: int = 0
 
 
 def _viewed(
@@ -776,14 +831,14 @@ def _viewed(
     config: ReportConfig,
     progress: Callable[[str], None],
     first: Callable[[list[dict[str, Any]]], list[int]],
-) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
-    """A benchmark's rows (labelled, each with its viewer key `view` = prefix + row number) and the
-    viewer data of its re-simulated runs (the rows `first` picks first)."""
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]], int]:
+    """A benchmark's rows (labelled, each with its viewer key `view` = prefix + row number), the
+    viewer data of its runs (the rows `first` picks first) and how many were re-simulated."""
     rows = result_rows(folder)
     keys = [f"{prefix}{i}" for i in range(len(rows))]
-    data = viewer_runs(folder, rows, keys, first(rows), config, progress)
+    data, resimulated = viewer_runs(folder, rows, keys, first(rows), config, progress)
     labelled = label_rows(rows, data, keys, config.store)
-    return [{**row, "view": key} for row, key in zip(labelled, keys, strict=True)], data
+    return [{**row, "view": key} for row, key in zip(labelled, keys, strict=True)], data, resimulated
 
 
 def build_report(
@@ -792,7 +847,7 @@ def build_report(
     compare: str | Path | None = None,
     progress: Callable[[str], None] = lambda _: None,
 ) -> Report:
-    """The report of `run_dir` (or of `run_dir` against `compare`), with its runs re-simulated."""
+    """The report of `run_dir` (or of `run_dir` against `compare`), with its runs' viewer data."""
     folder = _resolve(run_dir)
     manifest = read_manifest(folder)
     runs = manifest.get("runs")
@@ -813,8 +868,10 @@ def build_report(
             [{**r, "view": str(i)} for i, r in enumerate(plain_b)],
             with_planner,
         )
-        rows, data = _viewed(folder, "a", config, progress, lambda _: [int(p["view_a"]) for p in both])
-        rows_b, data_b = _viewed(other, "b", config, progress, lambda _: [int(p["view_b"]) for p in both])
+        rows, data, again = _viewed(folder, "a", config, progress, lambda _: [int(p["view_a"]) for p in both])
+        rows_b, data_b, again_b = _viewed(
+            other, "b", config, progress, lambda _: [int(p["view_b"]) for p in both]
+        )
         data.update(data_b)
         pairs = paired(rows, rows_b, with_planner)
         link_partners(
@@ -845,8 +902,8 @@ def build_report(
             ("Runs of A", _runs_table(rows, data, "runs")),
             ("Runs of B", _runs_table(rows_b, data, "runs-b")),
         ]
-        return Report("drivestack benchmark comparison", meta, sections, data)
-    rows, data = _viewed(
+        return Report("drivestack benchmark comparison", meta, sections, data, again + again_b)
+    rows, data, resimulated = _viewed(
         folder,
         "",
         config,
@@ -875,7 +932,7 @@ def build_report(
     if baseline is not None:
         sections += versus_sections(rows, baseline, data)
     sections.append(("Manifest", _manifest(manifest)))
-    return Report("drivestack benchmark report", meta, sections, data)
+    return Report("drivestack benchmark report", meta, sections, data, resimulated)
 
 
 def _inline(runs: dict[str, str]) -> str:
@@ -924,8 +981,22 @@ def write_report(
     """Write the report of `run_dir` (against `compare` when given) to `out` (default
     RUN_DIR/report.html), atomically; returns its path. When the viewer's data pass
     `config.inline_bytes`, each run's goes to its own script in the folder "<out>.runs" beside it."""
-    target = Path(out) if out is not None else Path(run_dir) / "report.html"
-    return save_report(build_report(run_dir, config, compare, progress), target, config.inline_bytes)
+    return save_report(
+        build_report(run_dir, config, compare, progress), report_target(run_dir, out), config.inline_bytes
+    )
+
+
+def report_target(run_dir: str | Path, out: str | Path | None) -> Path:
+    """Where a report goes: `out`, else RUN_DIR/report.html."""
+    return Path(out) if out is not None else Path(run_dir) / "report.html"
+
+
+def resimulated_note(count: int) -> str:
+    """The line telling that `count` runs were re-simulated for the viewer, having no stored trace."""
+    return (
+        f"{count} run(s) had no stored trace (results of an older `drivestack bench`) and were re-simulated "
+        "for the viewer"
+    )
 
 
 def save_report(report: Report, target: Path, inline_bytes: int = ReportConfig.inline_bytes) -> Path:

@@ -1,11 +1,13 @@
-"""The data behind the report's run viewer: one re-simulated run as compact JSON for the inlined script.
+"""The data behind the report's run viewer: one run as compact JSON for the inlined script.
 
 The viewer (`assets/viewer.js`) draws a run's bird's-eye view on an HTML canvas, step by step: the
 lanes near the run, the goal regions, the traffic lights in their colour at the step, every object
 the ego came near as its box (red where it overlaps the ego), the ego's box, its plan at the step
 and the recorded human's path; and, below, the ego's speed, acceleration, jerk, time to collision
-and the per-step metric flags against time. `run_view` builds what it draws and nothing more:
-coordinates rounded to centimetres, angles to milliradians, objects and lanes only near the ego.
+and the per-step metric flags against time. `run_view` builds what it draws and nothing more from
+the run's trace (`bench.records.RunTrace`: kept by the benchmark, or made by a re-simulation):
+coordinates rounded to centimetres (plans to decimetres), angles to milliradians, objects and lanes
+only near the ego.
 `embed` turns it into JSON that is safe inside a `<script type="application/json">` element.
 """
 
@@ -13,26 +15,24 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from drivestack.bench.replay import Replay
-from drivestack.core.scenario import LightColor
-from drivestack.metrics import MetricContext, compute_metric
+from drivestack.bench.records import NearObjects, RunTrace
+from drivestack.core.scenario import LightColor, PlanningProblem, Scenario
 from drivestack.metrics.config import DEFAULT_CONFIG
 from drivestack.metrics.events import describe_events
 from drivestack.viz.bev import AGENT_COLORS, EGO_COLOR, GOAL_COLOR, LIGHT_COLORS, agent_group, ego_drive
 
 FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
 
 NEAR = 80.0
-"""Objects and lanes farther than this [m] from the ego's path, the human's and the goal are left out."""
-MAX_OBJECTS = 120
-"""At most this many objects are drawn: the ones that come nearest the ego."""
-PLAN_POINTS = 24
-"""A plan is drawn through at most this many of its points."""
+"""Lanes and lights farther than this [m] from the ego's path, the human's and the goal are left out
+(objects: the trace keeps those within `bench.records.OBJECT_REACH` of the ego)."""
 TTC_CAP = 10.0
 """Times to collision above this [s] (or none) are drawn at it."""
 _LIGHT_CODES = {
@@ -68,56 +68,46 @@ def _near(points: FloatArray, anchors: FloatArray, reach: float) -> bool:
     return bool((gaps <= reach).any())
 
 
-def _flags(ctx: MetricContext) -> dict[str, list[int]]:
+def _flags(trace: RunTrace) -> dict[str, list[int]]:
     """Per-step metric flags (T,) as 0/1: overlap, off the drivable area, against the lane direction,
     over the speed limit, time to collision under its bound, goal satisfied."""
-    config = ctx.config
+    config, values = DEFAULT_CONFIG, {name: steps.values for name, steps in trace.metrics.items()}
     flags = {
-        "contact": compute_metric("contact", ctx).values > 0.5,
-        "off road": compute_metric("outside_drivable_area", ctx).values > config.max_outside_distance,
-        "wrong way": compute_metric("lane_progress", ctx).values < -config.direction_compliance,
-        "overspeed": compute_metric("overspeed", ctx).values > 0.0,
-        "TTC low": compute_metric("ttc", ctx).values <= config.ttc_min,
-        "goal": compute_metric("goal", ctx).values > 0.5,
+        "contact": values["contact"] > 0.5,
+        "off road": values["outside_drivable_area"] > config.max_outside_distance,
+        "wrong way": values["lane_progress"] < -config.direction_compliance,
+        "overspeed": values["overspeed"] > 0.0,
+        "TTC low": values["ttc"] <= config.ttc_min,
+        "goal": values["goal"] > 0.5,
     }
-    return {name: values.astype(int).tolist() for name, values in flags.items()}
+    return {name: flag.astype(int).tolist() for name, flag in flags.items()}
 
 
-def _objects(ctx: MetricContext) -> list[dict[str, Any]]:
-    """The objects that come within `NEAR` of the ego (at most `MAX_OBJECTS`, nearest first): id,
-    kind, box size and pose per step (None where absent), and the steps it overlaps the ego."""
-    objects = ctx.objects
-    agents = ctx.record.agents
-    ego = ctx.ego_xy
-    with np.errstate(invalid="ignore"):
-        gap = np.hypot(objects.x - ego[:, 0], objects.y - ego[:, 1])
-    nearest = np.where(objects.valid, gap, np.inf).min(axis=1, initial=np.inf)
-    order = [int(k) for k in np.argsort(nearest, kind="stable") if nearest[k] <= NEAR][:MAX_OBJECTS]
-    contact = ctx.collisions.contact
-    kinds = [(t.name.lower().replace("_", " "), agent_group(t)) for t in agents.agent_type]
+def _objects(objects: NearObjects) -> list[dict[str, Any]]:
+    """The objects that came near the ego (see `bench.records.near_objects`): id, kind, box size and
+    pose per step (None where absent), and the steps it overlaps the ego."""
     drawn = []
-    for k in sorted(order):
+    for k, kind in enumerate(objects.types):
         valid = objects.valid[k]
         drawn.append(
             {
                 "id": int(objects.ids[k]),
-                "type": kinds[k][0] if k < len(kinds) else "static obstacle",
-                "group": kinds[k][1] if k < len(kinds) else "other",
+                "type": kind.name.lower().replace("_", " ") if objects.agent[k] else "static obstacle",
+                "group": agent_group(kind) if objects.agent[k] else "other",
                 "l": round(float(np.nanmax(objects.length[k], initial=0.0)), 2),
                 "w": round(float(np.nanmax(objects.width[k], initial=0.0)), 2),
                 "x": _round(np.where(valid, objects.x[k], np.nan)),
                 "y": _round(np.where(valid, objects.y[k], np.nan)),
                 "yaw": _round(np.where(valid, objects.yaw[k], np.nan), 3),
-                "hit": np.flatnonzero(contact[k]).tolist(),
+                "hit": np.flatnonzero(objects.contact[k]).tolist(),
             }
         )
     return drawn
 
 
-def _lights(run: Replay, anchors: FloatArray) -> list[dict[str, Any]]:
-    """Traffic lights near the run: position, stop bars (ends of the lanes that refer to them) and
-    colour per step as one letter (r, y, g, ...)."""
-    scenario, steps = run.scenario, run.record.steps
+def _lights(scenario: Scenario, steps: IntArray, anchors: FloatArray) -> list[dict[str, Any]]:
+    """Traffic lights near the run (on its `steps` (T,)): position, stop bars (ends of the lanes that
+    refer to them) and colour per step as one letter (r, y, g, ...)."""
     lights = []
     for light in scenario.traffic_lights:
         if not _near(np.array([[light.x, light.y]]), anchors, NEAR):
@@ -132,11 +122,14 @@ def _lights(run: Replay, anchors: FloatArray) -> list[dict[str, Any]]:
     return lights
 
 
-def run_view(run: Replay) -> dict[str, Any]:
-    """What the viewer draws of one run (see the module docstring), JSON-ready."""
-    scenario, problem, record = run.scenario, run.problem, run.record
-    ctx = MetricContext(scenario, problem, record, scenario.recorded_ego(problem.id))
-    ego = record.ego
+def run_view(
+    scenario: Scenario, problem: PlanningProblem, trace: RunTrace, row: Mapping[str, Any]
+) -> dict[str, Any]:
+    """What the viewer draws of one run (see the module docstring), JSON-ready: from its `trace`
+    (stored by the benchmark, or of a re-simulation), the scenario as the run saw it and the
+    benchmark's result `row` (its failure events)."""
+    ego = trace.ego
+    ego_xy = np.column_stack([ego.x, ego.y])
     human = ego_drive(scenario, problem)
     goals = [
         region.outline()
@@ -145,25 +138,18 @@ def run_view(run: Replay) -> dict[str, Any]:
         if len(region.outline()) >= 3
     ]
     anchors = np.concatenate(
-        [ctx.ego_xy, *([np.column_stack([human.x, human.y])] if human is not None else []), *goals]
-    )[:: max(1, len(ctx.ego_xy) // 200)]
+        [ego_xy, *([np.column_stack([human.x, human.y])] if human is not None else []), *goals]
+    )[:: max(1, len(ego_xy) // 200)]
     lanes = [
         _flat(lane.polygon())
         for lane in scenario.lane_graph.lanes.values()
         if _near(lane.center, anchors, NEAR)
     ]
-    plans: list[list[float] | None] = []
-    for plan in record.planned:
-        if plan is None or len(plan) == 0:
-            plans.append(None)
-            continue
-        pick = np.unique(np.linspace(0, len(plan) - 1, min(PLAN_POINTS, len(plan))).astype(int))
-        plans.append(_flat(np.column_stack([plan.x[pick], plan.y[pick]]), 1))
-    ttc = compute_metric("ttc", ctx).values
-    texts = [str(decision) if decision is not None else "" for decision in record.decisions]
+    plans = [None if plan is None else _flat(plan, 1) for plan in trace.plans]
+    ttc = trace.metrics["ttc"].values
     return {
-        "dt": float(record.dt),
-        "steps": record.steps.tolist(),
+        "dt": float(trace.dt),
+        "steps": trace.steps.tolist(),
         "ego": {
             "l": round(ego.length, 2),
             "w": round(ego.width, 2),
@@ -173,20 +159,24 @@ def run_view(run: Replay) -> dict[str, Any]:
         },
         "human": _flat(np.column_stack([human.x, human.y])) if human is not None else None,
         "plans": plans,
-        "objects": _objects(ctx),
+        "objects": _objects(trace.objects),
         "lanes": lanes,
         "goals": [_flat(goal) for goal in goals],
-        "lights": _lights(run, anchors),
+        "lights": _lights(scenario, trace.steps, anchors),
         "series": {
             "speed [m/s]": _round(ego.speed),
-            "acceleration [m/s²]": _round(compute_metric("lon_accel", ctx).values),
-            "jerk [m/s³]": _round(compute_metric("jerk", ctx).values),
+            "acceleration [m/s²]": _round(trace.metrics["lon_accel"].values),
+            "jerk [m/s³]": _round(trace.metrics["jerk"].values),
             "TTC [s]": _round(np.minimum(np.where(np.isfinite(ttc), ttc, TTC_CAP), TTC_CAP)),
         },
-        "flags": _flags(ctx),
-        "decisions": [[i, text] for i, text in enumerate(texts) if text and (i == 0 or text != texts[i - 1])],
-        "failures": list(record.failures[:20]),
-        "events": event_marks(run),
+        "flags": _flags(trace),
+        "decisions": [
+            [i, decision]
+            for i, decision in enumerate(trace.decisions)
+            if decision and (i == 0 or decision != trace.decisions[i - 1])
+        ],
+        "failures": list(trace.failures[:20]),
+        "events": event_marks(row, trace.steps),
         "palette": {
             **{code: LIGHT_COLORS[color] for color, code in _LIGHT_CODES.items()},
             **AGENT_COLORS,
@@ -202,19 +192,19 @@ def embed(data: Any) -> str:
     return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
 
 
-def event_marks(run: Replay) -> dict[str, Any]:
-    """The run's named failure events (`metrics.events`): their sentences (`describe_events`) and
-    where they are on the time line, as (step index, kind) marks."""
-    events, steps = run.metrics.events, run.record.steps
+def event_marks(row: Mapping[str, Any], steps: IntArray) -> dict[str, Any]:
+    """A run's named failure events (its result row's `metrics.events` columns): their sentences
+    (`describe_events`) and where they are on the time line of `steps` (T,), as (step index, kind) marks."""
     marks = [
-        (events.collision_step, "collision"),
-        (events.drivable_violation_step, "off the drivable area"),
-        (events.direction_violation_step, "against the lane direction"),
+        (row.get("collision_step"), "collision"),
+        (row.get("drivable_violation_step"), "off the drivable area"),
+        (row.get("direction_violation_step"), "against the lane direction"),
     ]
-    if run.metrics.min_ttc < DEFAULT_CONFIG.ttc_min:
-        marks.append((events.min_ttc_step, "lowest time to collision"))
+    min_ttc = row.get("min_ttc")
+    if min_ttc is not None and min_ttc < DEFAULT_CONFIG.ttc_min:
+        marks.append((row.get("min_ttc_step"), "lowest time to collision"))
     return {
-        "text": describe_events({**run.metrics.as_row(), "dt": run.record.dt}),
+        "text": describe_events(row),
         "marks": [
             {"index": int(np.searchsorted(steps, step)), "kind": kind}
             for step, kind in marks

@@ -21,6 +21,9 @@ from drivestack.core.scenario import Scenario
 from drivestack.data.formats.commonroad import read_scenario
 from drivestack.parallel.backends import RayExecutor, make_executor
 
+pytestmark = pytest.mark.xdist_group("ray")
+"""One local Ray at a time: its tests run on one worker of `make pytest`."""
+
 CONFIG = BenchConfig(("idm", "constant-velocity", "log-replay"), ("log", "idm"))
 TIMING = ["plan_ms_p50", "plan_ms_p99", "plan_ms_max", "sim_s", "metrics_s"]
 

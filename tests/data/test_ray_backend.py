@@ -16,6 +16,9 @@ from drivestack.data.mining.runner import mine_store
 from drivestack.data.store import Store
 from drivestack.data.store.tables import SCHEMAS
 
+pytestmark = pytest.mark.xdist_group("ray")
+"""One local Ray at a time: its tests run on one worker of `make pytest`."""
+
 DETECTORS = ["hard_braking", "dense_traffic", "high_speed"]
 
 

@@ -39,6 +39,9 @@ from drivestack.viz.report import (
 )
 from drivestack.viz.viewer import embed
 
+pytestmark = pytest.mark.xdist_group("report")
+"""One worker (of `make pytest`'s two) builds the report once and drives one Chromium."""
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [  # Playwright adds --headless; a fresh --user-data-dir comes from the persistent context
     "--no-sandbox",
@@ -481,5 +484,5 @@ def test_a_run_that_replays_differently_says_why_in_the_viewer(
     page, problems = open_page(browser, save_report(built, tmp_path / "r.html"))
     page.locator(f'#runs tbody tr[data-open="{worst}"]').click()
     note = page.inner_text("#viewer .viewer-panes .note")
-    assert note.startswith(f"{rows[worst]['scenario_id']} / problem") and "not re-simulated" in note
+    assert note.startswith(f"{rows[worst]['scenario_id']} / problem") and "not shown: " in note
     assert page.locator("#viewer canvas").count() == 0 and problems == []
