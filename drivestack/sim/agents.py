@@ -66,8 +66,11 @@ class AgentStates:
     yaw [rad], speed [m/s], velocity [m/s], acceleration [m/s2], yaw rate [rad/s]; `valid` marks the
     agents present; `progress` [m] along the recorded path for IDM-driven and reactive agents (NaN
     otherwise); `rested_at` [m] the progress where a reactive agent last stood still (NaN: not yet);
-    `lateral`, `lateral_speed`, `lateral_goal` [m, m/s, m] a reactive agent's offset left of its
-    recorded path, its rate, and the offset it is changing lanes to (0: its recorded lane)."""
+    a reactive agent's lane change: `lateral` [m] the offset of its lateral reference left of its
+    recorded path, `lateral_slope` [-] and `lateral_bend` [1/m] its first and second derivatives
+    along the path, `lateral_goal` [m] the offset it moves to (0: its recorded lane),
+    `lateral_left` [s] the time left until it gets there, and `steering` [rad] the steering
+    angle of the bicycle that drives it meanwhile (0 otherwise)."""
 
     x: FloatArray
     y: FloatArray
@@ -81,8 +84,11 @@ class AgentStates:
     progress: FloatArray
     rested_at: FloatArray
     lateral: FloatArray
-    lateral_speed: FloatArray
+    lateral_slope: FloatArray
+    lateral_bend: FloatArray
     lateral_goal: FloatArray
+    lateral_left: FloatArray
+    steering: FloatArray
 
     @staticmethod
     def from_log(tracks: Tracks, step: int) -> AgentStates:
@@ -96,8 +102,11 @@ class AgentStates:
             progress=absent,
             rested_at=absent.copy(),
             lateral=none,
-            lateral_speed=none.copy(),
+            lateral_slope=none.copy(),
+            lateral_bend=none.copy(),
             lateral_goal=none.copy(),
+            lateral_left=none.copy(),
+            steering=none.copy(),
         )
 
     def obstacles(self, tracks: Tracks) -> Obstacles:
