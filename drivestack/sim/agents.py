@@ -163,25 +163,20 @@ class RecordedPaths:
     def from_tracks(tracks: Tracks, rows: IntArray) -> tuple[RecordedPaths, FloatArray]:
         """The paths of agents `rows` (R,) and their progress at every step, (R, steps) [m] (NaN where
         absent): the cumulative distance between consecutive recorded positions."""
-        steps = tracks.num_steps
-        shape = (len(rows), steps)
-        s, x, y, yaw = (np.zeros(shape) for _ in range(4))
-        count = tracks.valid[rows].sum(axis=1).astype(np.int64)
-        progress = np.full(shape, np.nan)
-        for r, agent in enumerate(rows):  # once per run: compacting each agent's valid steps
-            present = np.flatnonzero(tracks.valid[agent])
-            px, py = tracks.x[agent, present], tracks.y[agent, present]
-            along = np.concatenate([[0.0], np.cumsum(np.hypot(np.diff(px), np.diff(py)))])
-            n = len(present)
-            for target, values in (
-                (s, along),
-                (x, px),
-                (y, py),
-                (yaw, np.unwrap(tracks.yaw[agent, present])),
-            ):
-                target[r, :n] = values
-                target[r, n:] = values[-1]
-            progress[r, present] = along
+        valid = tracks.valid[rows]
+        count = valid.sum(axis=1).astype(np.int64)
+        # each row's valid steps first, in order; the padding repeats its last valid step
+        order = np.argsort(~valid, axis=1, kind="stable")
+        slot = np.minimum(np.arange(valid.shape[1])[None, :], np.maximum(count - 1, 0)[:, None])
+        steps = np.take_along_axis(order, slot, axis=1)
+        x, y = (np.take_along_axis(getattr(tracks, name)[rows], steps, axis=1) for name in ("x", "y"))
+        yaw = np.unwrap(np.take_along_axis(tracks.yaw[rows], steps, axis=1), axis=1)
+        s = np.zeros(x.shape)
+        s[:, 1:] = np.cumsum(np.hypot(np.diff(x, axis=1), np.diff(y, axis=1)), axis=1)
+        progress = np.full(x.shape, np.nan)
+        np.put_along_axis(
+            progress, order, np.where(np.arange(x.shape[1])[None, :] < count[:, None], s, np.nan), axis=1
+        )
         return RecordedPaths(s, x, y, yaw, count), progress
 
     def subset(self, keep: BoolArray) -> RecordedPaths:

@@ -68,6 +68,7 @@ BoolArray = NDArray[np.bool_]
 
 _MIN_PATH_LENGTH = 1.0  # [m] a road user that moves less than this in the recording stays as recorded
 _LOOKAHEAD_SAMPLES = 24
+_SAMPLES = np.linspace(0.0, 1.0, _LOOKAHEAD_SAMPLES)  # fractions of the reach searched for leaders
 _VRU_TYPES = (AgentType.PEDESTRIAN, AgentType.BICYCLE)
 _STOP_NEAR_PATH = 3.0  # [m] a lane's stop counts for an agent whose path passes this close to it
 _MERGE_LOOKBACK = 60.0  # [m] two paths merge where, this far back along each (or from its start, ...
@@ -626,8 +627,9 @@ class ReactiveAgents:
         length = self.tracks.length[agents]
         gap, lead = np.full(len(index), np.inf), np.zeros(len(index))
         vru = self.vru[index]
-        for group, boxes in ((~vru, obstacles), (vru, self._vehicles_only(obstacles))):
+        for group, vehicles_only in ((~vru, False), (vru, True)):
             if group.any():
+                boxes = self._vehicles_only(obstacles) if vehicles_only else obstacles
                 ahead = params.lookahead_distance + params.lookahead_time * speed[group]
                 gap[group], lead[group] = self._probe(
                     index[group], progress[group] + 0.5 * length[group], ahead, offset[group], boxes, 1.0
@@ -652,7 +654,7 @@ class ReactiveAgents:
         movers `index` (D,) shifted `offset` [m] left, searched from progress `start` [m] over
         `reach` [m] forward (`direction` 1) or backward (-1, speeds then count toward the mover)."""
         agents = self.movers[index]
-        distance = np.linspace(0.0, 1.0, _LOOKAHEAD_SAMPLES)[None, :] * reach[:, None]
+        distance = _SAMPLES[None, :] * reach[:, None]
         px, py, pyaw = self.paths.at(index, start[:, None] + direction * distance)
         px, py = px - offset[:, None] * np.sin(pyaw), py + offset[:, None] * np.cos(pyaw)
         heading = pyaw if direction > 0 else pyaw + np.pi
@@ -780,6 +782,8 @@ class ReactiveAgents:
         self, index: IntArray, movers: tuple[FloatArray, FloatArray, BoolArray, FloatArray], step: int
     ) -> BoolArray:
         """Whether a stop or crossing within `lane_change_trigger` holds movers `index` (D,) at `step`."""
+        if len(index) == 0:
+            return np.zeros(0, dtype=bool)
         length = self.tracks.length[self.movers[index]]
         progress, speed, rested = movers[0][index], movers[1][index], movers[3][index]
         standing = np.minimum(
@@ -999,10 +1003,9 @@ class ReactiveAgents:
 
     def _vehicles_only(self, obstacles: Obstacles) -> Obstacles:
         """`obstacles` (ego, agents, statics) with only the ego and vehicle agents present."""
-        count = self.tracks.num_agents
         keep = np.zeros(len(obstacles.present), dtype=bool)
         keep[0] = True
-        keep[1 : 1 + count] = self.vehicle_rows
+        keep[1 : 1 + self.tracks.num_agents] = self.vehicle_rows
         return Obstacles(
             obstacles.x,
             obstacles.y,
