@@ -275,36 +275,39 @@ class LightStops:
         `stop_signs` or `yield_signs` (sign ids), placed on its path (skipped where the path passes
         farther than `_STOP_NEAR_PATH` from the stop)."""
         light_row = {light.id: k for k, light in enumerate(lights)}
-        mover, where, light = [], [], []
+        mover, lane, at, light = [], [], [], []
         for r, route in enumerate(routes):  # once per run, a few lanes per mover
-            stops = [lane_stop(graph.lanes[lane], index) for lane in route]
+            stops = [stop for stop in (lane_stop(graph.lanes[lane], index) for lane in route) if stop]
             served = [
-                (stop, light_row[i])
-                for stop in stops
-                if stop
-                for i in stop.traffic_light_ids
-                if i in light_row
+                (stop, light_row[i]) for stop in stops for i in stop.traffic_light_ids if i in light_row
             ]
-            served += [
-                (stop, len(lights)) for stop in stops if stop and stop_signs & set(stop.traffic_sign_ids)
-            ]
-            served += [
-                (stop, len(lights) + 1) for stop in stops if stop and yield_signs & set(stop.traffic_sign_ids)
-            ]
-            if not served:
-                continue
-            count = int(paths.count[r])
-            line = shapely.LineString(np.column_stack([paths.x[r, :count], paths.y[r, :count]]))
+            served += [(stop, len(lights)) for stop in stops if stop_signs & set(stop.traffic_sign_ids)]
+            served += [(stop, len(lights) + 1) for stop in stops if yield_signs & set(stop.traffic_sign_ids)]
             for stop, k in served:
-                row = index.rows(np.array([stop.lane_id]))[0]
-                point = shapely.line_interpolate_point(index.centerlines[row], stop.s)
-                if shapely.distance(line, point) <= _STOP_NEAR_PATH:
-                    mover.append(r)
-                    where.append(float(paths.s[r, 0] + shapely.line_locate_point(line, point)))
-                    light.append(k)
+                mover.append(r)
+                lane.append(stop.lane_id)
+                at.append(stop.s)
+                light.append(k)
+        rows = np.array(mover, dtype=np.int64)
+        where = np.zeros(0)
+        if len(rows):  # one shapely call each for all the (mover, stop) pairs
+            served_rows = np.unique(rows)
+            lines = np.empty(len(paths.count), dtype=object)
+            lines[served_rows] = [
+                shapely.LineString(
+                    np.column_stack([paths.x[r, : paths.count[r]], paths.y[r, : paths.count[r]]])
+                )
+                for r in served_rows.tolist()
+            ]
+            points = shapely.line_interpolate_point(
+                index.centerlines[index.rows(np.array(lane, dtype=np.int64))], np.array(at, dtype=np.float64)
+            )
+            near = shapely.distance(lines[rows], points) <= _STOP_NEAR_PATH
+            rows, light = rows[near], list(np.array(light, dtype=np.int64)[near])
+            where = paths.s[rows, 0] + shapely.line_locate_point(lines[rows], points[near])
         return LightStops(
-            np.array(mover, dtype=np.int64),
-            np.array(where, dtype=np.float64),
+            rows,
+            np.asarray(where, dtype=np.float64),
             np.array(light, dtype=np.int64),
             np.concatenate(
                 [
