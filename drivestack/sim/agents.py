@@ -187,14 +187,14 @@ class RecordedPaths:
         """Points (x, y [m], yaw [rad]) at progress `s` on the paths of `rows`; shapes (Q,) or (Q, K)
         with rows (Q,). Beyond a path's end it continues straight along its last heading."""
         queries = np.asarray(s, dtype=np.float64)
-        per_row = np.broadcast_to(rows.reshape(rows.shape + (1,) * (queries.ndim - rows.ndim)), queries.shape)
+        per_row = np.repeat(rows, queries.size // max(rows.size, 1)) if queries.ndim > rows.ndim else rows
         out = _path_kernel(
             self.s,
             self.x,
             self.y,
             self.yaw,
             self.count,
-            np.ascontiguousarray(per_row).ravel(),
+            np.ascontiguousarray(per_row, dtype=np.int64).ravel(),
             queries.ravel(),
         )
         return out[0].reshape(queries.shape), out[1].reshape(queries.shape), out[2].reshape(queries.shape)

@@ -543,12 +543,14 @@ class ReactiveAgents:
         unchanged = react >= driver.accel - _SAME_PRESSURE  # nothing ahead presses more than recorded
         keep = on_log & (unchanged | (target <= reachable))
         pace = (target - logged) / self.dt
-        track = np.clip(
-            np.minimum(
-                params.speed_gain * (pace - speed) + params.position_gain * (logged - progress),
-                params.speed_gain * (self.top_speed[index] - speed),
+        track = np.minimum(  # within [-b, a] (np.clip costs ten times more on these small arrays)
+            np.maximum(
+                np.minimum(
+                    params.speed_gain * (pace - speed) + params.position_gain * (logged - progress),
+                    params.speed_gain * (self.top_speed[index] - speed),
+                ),
+                -driver.decel,
             ),
-            -driver.decel,
             driver.accel,
         )
         new_progress, new_speed, realised = longitudinal_step(
