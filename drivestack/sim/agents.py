@@ -66,8 +66,11 @@ class AgentStates:
     yaw [rad], speed [m/s], velocity [m/s], acceleration [m/s2], yaw rate [rad/s]; `valid` marks the
     agents present; `progress` [m] along the recorded path for IDM-driven and reactive agents (NaN
     otherwise); `rested_at` [m] the progress where a reactive agent last stood still (NaN: not yet);
-    `lateral`, `lateral_speed`, `lateral_goal` [m, m/s, m] a reactive agent's offset left of its
-    recorded path, its rate, and the offset it is changing lanes to (0: its recorded lane)."""
+    a reactive agent's lane change: `lateral` [m] the offset of its lateral reference left of its
+    recorded path, `lateral_slope` [-] and `lateral_bend` [1/m] its first and second derivatives
+    along the path, `lateral_goal` [m] the offset it moves to (0: its recorded lane),
+    `lateral_left` [s] the time left until it gets there, and `steering` [rad] the steering
+    angle of the bicycle that drives it meanwhile (0 otherwise)."""
 
     x: FloatArray
     y: FloatArray
@@ -81,8 +84,11 @@ class AgentStates:
     progress: FloatArray
     rested_at: FloatArray
     lateral: FloatArray
-    lateral_speed: FloatArray
+    lateral_slope: FloatArray
+    lateral_bend: FloatArray
     lateral_goal: FloatArray
+    lateral_left: FloatArray
+    steering: FloatArray
 
     @staticmethod
     def from_log(tracks: Tracks, step: int) -> AgentStates:
@@ -96,8 +102,11 @@ class AgentStates:
             progress=absent,
             rested_at=absent.copy(),
             lateral=none,
-            lateral_speed=none.copy(),
+            lateral_slope=none.copy(),
+            lateral_bend=none.copy(),
             lateral_goal=none.copy(),
+            lateral_left=none.copy(),
+            steering=none.copy(),
         )
 
     def obstacles(self, tracks: Tracks) -> Obstacles:
@@ -154,25 +163,20 @@ class RecordedPaths:
     def from_tracks(tracks: Tracks, rows: IntArray) -> tuple[RecordedPaths, FloatArray]:
         """The paths of agents `rows` (R,) and their progress at every step, (R, steps) [m] (NaN where
         absent): the cumulative distance between consecutive recorded positions."""
-        steps = tracks.num_steps
-        shape = (len(rows), steps)
-        s, x, y, yaw = (np.zeros(shape) for _ in range(4))
-        count = tracks.valid[rows].sum(axis=1).astype(np.int64)
-        progress = np.full(shape, np.nan)
-        for r, agent in enumerate(rows):  # once per run: compacting each agent's valid steps
-            present = np.flatnonzero(tracks.valid[agent])
-            px, py = tracks.x[agent, present], tracks.y[agent, present]
-            along = np.concatenate([[0.0], np.cumsum(np.hypot(np.diff(px), np.diff(py)))])
-            n = len(present)
-            for target, values in (
-                (s, along),
-                (x, px),
-                (y, py),
-                (yaw, np.unwrap(tracks.yaw[agent, present])),
-            ):
-                target[r, :n] = values
-                target[r, n:] = values[-1]
-            progress[r, present] = along
+        valid = tracks.valid[rows]
+        count = valid.sum(axis=1).astype(np.int64)
+        # each row's valid steps first, in order; the padding repeats its last valid step
+        order = np.argsort(~valid, axis=1, kind="stable")
+        slot = np.minimum(np.arange(valid.shape[1])[None, :], np.maximum(count - 1, 0)[:, None])
+        steps = np.take_along_axis(order, slot, axis=1)
+        x, y = (np.take_along_axis(getattr(tracks, name)[rows], steps, axis=1) for name in ("x", "y"))
+        yaw = np.unwrap(np.take_along_axis(tracks.yaw[rows], steps, axis=1), axis=1)
+        s = np.zeros(x.shape)
+        s[:, 1:] = np.cumsum(np.hypot(np.diff(x, axis=1), np.diff(y, axis=1)), axis=1)
+        progress = np.full(x.shape, np.nan)
+        np.put_along_axis(
+            progress, order, np.where(np.arange(x.shape[1])[None, :] < count[:, None], s, np.nan), axis=1
+        )
         return RecordedPaths(s, x, y, yaw, count), progress
 
     def subset(self, keep: BoolArray) -> RecordedPaths:
@@ -183,7 +187,7 @@ class RecordedPaths:
         """Points (x, y [m], yaw [rad]) at progress `s` on the paths of `rows`; shapes (Q,) or (Q, K)
         with rows (Q,). Beyond a path's end it continues straight along its last heading."""
         queries = np.asarray(s, dtype=np.float64)
-        per_row = np.broadcast_to(rows.reshape(rows.shape + (1,) * (queries.ndim - rows.ndim)), queries.shape)
+        per_row = np.repeat(rows, queries.size // max(rows.size, 1)) if queries.ndim > rows.ndim else rows
         out = _path_kernel(
             self.s,
             self.x,

@@ -26,7 +26,10 @@ Model, all movers at once, per step:
    (P on speed and position, within [-b, a]), and rejoins its recording once within
    `snap_distance` and `snap_speed` of it while the reaction does not bind.
 4. Lane changes (MOBIL, see `ReactiveParams`): a vehicle held up by something the recording did not
-   have moves to a neighbour lane as a lateral offset of its recorded path, and back.
+   have moves to a neighbour lane, and back. Its lateral reference is a quintic blend of the offset
+   from its recorded path over progress (`_lateral_step`), and while it is off its path the
+   kinematic bicycle and tracker of `core.dynamics` (the ego's) drive it along that reference, so
+   its heading, yaw rate and steering come from the vehicle model.
 
 Parameters per agent are drawn once per run from `ReactiveParams.seed` (multiplicative log-normal
 spread around the defaults), so the traffic is not a fleet of clones and a seed reproduces a run.
@@ -42,7 +45,16 @@ import shapely
 from numba import njit
 from numpy.typing import NDArray
 
-from drivestack.core.dynamics import Obstacles, find_leaders, longitudinal_step
+from drivestack.core.dynamics import (
+    BicycleState,
+    Obstacles,
+    Reference,
+    Tracker,
+    VehicleParams,
+    bicycle_step,
+    find_leaders,
+    longitudinal_step,
+)
 from drivestack.core.geometry import wrap_angle
 from drivestack.core.map import LaneGraph
 from drivestack.core.scenario import AgentType, LightColor, RecordedEgo, Tracks, TrafficLight, TrafficSign
@@ -56,6 +68,7 @@ BoolArray = NDArray[np.bool_]
 
 _MIN_PATH_LENGTH = 1.0  # [m] a road user that moves less than this in the recording stays as recorded
 _LOOKAHEAD_SAMPLES = 24
+_SAMPLES = np.linspace(0.0, 1.0, _LOOKAHEAD_SAMPLES)  # fractions of the reach searched for leaders
 _VRU_TYPES = (AgentType.PEDESTRIAN, AgentType.BICYCLE)
 _STOP_NEAR_PATH = 3.0  # [m] a lane's stop counts for an agent whose path passes this close to it
 _MERGE_LOOKBACK = 60.0  # [m] two paths merge where, this far back along each (or from its start, ...
@@ -68,6 +81,11 @@ _NO_STOP, _STOP_ON_YELLOW, _STOP, _FULL_STOP = 0, 1, 2, 3  # what a stop asks of
 _STOP_SIGNS = frozenset({"206", "R1-1"})  # CommonRoad traffic sign ids of stop signs (Germany, USA)
 _YIELD_SIGNS = frozenset({"205", "R1-2"})  # ... and of yield signs
 _SIGN_REACH = 40.0  # [m] a stop or yield sign gives way at crossings this far beyond its stop
+_QUINTIC_PEAK_ACCEL = 10.0 / np.sqrt(3.0)  # a quintic blend's peak second derivative: this x rise / span^2
+_QUINTIC_PEAK_RATE = 15.0 / 8.0  # ... and its peak first derivative: this x rise / span
+_SETTLED_DISTANCE = 0.02  # [m] a vehicle within this of its lateral reference ...
+_SETTLED_HEADING = 0.005  # [rad] ... and heading within this of it leaves the bicycle for its path
+_LATERAL_FIELDS = ("lateral", "lateral_slope", "lateral_bend", "lateral_left")
 
 
 @dataclass(frozen=True)
@@ -94,8 +112,11 @@ class ReactiveParams:
     beats the present one by `lane_change_threshold` [m/s2] plus `politeness` times the braking it
     imposes on the new follower, who must not need more than `safe_deceleration` [m/s2]; it moves
     back to its recorded lane once that is free and safe, and aborts a change whose gap closes.
-    The lateral offset follows a critically damped second-order law of natural frequency
-    `lateral_frequency` [rad/s] within `max_lateral_accel` [m/s2] and `max_lateral_speed` [m/s].
+    The lateral reference moves from its offset to the goal on a quintic of progress (zero slope
+    and bend at the goal) over max(speed x D, the length whose peak bend is `max_lateral_bend`
+    [1/m]), D [s] the shortest time that keeps the peak lateral acceleration within
+    `max_lateral_accel` [m/s2] and the peak lateral speed within `max_lateral_speed` [m/s]; a
+    change of goal (an abort) starts a new quintic from where the reference is.
     """
 
     seed: int = 0
@@ -129,9 +150,9 @@ class ReactiveParams:
     politeness: float = 0.3
     lane_change_threshold: float = 0.2
     safe_deceleration: float = 3.0
-    lateral_frequency: float = 1.2
     max_lateral_accel: float = 1.5
     max_lateral_speed: float = 1.5
+    max_lateral_bend: float = 0.2
 
 
 @dataclass(frozen=True, eq=False)
@@ -254,36 +275,39 @@ class LightStops:
         `stop_signs` or `yield_signs` (sign ids), placed on its path (skipped where the path passes
         farther than `_STOP_NEAR_PATH` from the stop)."""
         light_row = {light.id: k for k, light in enumerate(lights)}
-        mover, where, light = [], [], []
+        mover, lane, at, light = [], [], [], []
         for r, route in enumerate(routes):  # once per run, a few lanes per mover
-            stops = [lane_stop(graph.lanes[lane], index) for lane in route]
+            stops = [stop for stop in (lane_stop(graph.lanes[lane], index) for lane in route) if stop]
             served = [
-                (stop, light_row[i])
-                for stop in stops
-                if stop
-                for i in stop.traffic_light_ids
-                if i in light_row
+                (stop, light_row[i]) for stop in stops for i in stop.traffic_light_ids if i in light_row
             ]
-            served += [
-                (stop, len(lights)) for stop in stops if stop and stop_signs & set(stop.traffic_sign_ids)
-            ]
-            served += [
-                (stop, len(lights) + 1) for stop in stops if stop and yield_signs & set(stop.traffic_sign_ids)
-            ]
-            if not served:
-                continue
-            count = int(paths.count[r])
-            line = shapely.LineString(np.column_stack([paths.x[r, :count], paths.y[r, :count]]))
+            served += [(stop, len(lights)) for stop in stops if stop_signs & set(stop.traffic_sign_ids)]
+            served += [(stop, len(lights) + 1) for stop in stops if yield_signs & set(stop.traffic_sign_ids)]
             for stop, k in served:
-                row = index.rows(np.array([stop.lane_id]))[0]
-                point = shapely.line_interpolate_point(index.centerlines[row], stop.s)
-                if shapely.distance(line, point) <= _STOP_NEAR_PATH:
-                    mover.append(r)
-                    where.append(float(paths.s[r, 0] + shapely.line_locate_point(line, point)))
-                    light.append(k)
+                mover.append(r)
+                lane.append(stop.lane_id)
+                at.append(stop.s)
+                light.append(k)
+        rows = np.array(mover, dtype=np.int64)
+        where = np.zeros(0)
+        if len(rows):  # one shapely call each for all the (mover, stop) pairs
+            served_rows = np.unique(rows)
+            lines = np.empty(len(paths.count), dtype=object)
+            lines[served_rows] = [
+                shapely.LineString(
+                    np.column_stack([paths.x[r, : paths.count[r]], paths.y[r, : paths.count[r]]])
+                )
+                for r in served_rows.tolist()
+            ]
+            points = shapely.line_interpolate_point(
+                index.centerlines[index.rows(np.array(lane, dtype=np.int64))], np.array(at, dtype=np.float64)
+            )
+            near = shapely.distance(lines[rows], points) <= _STOP_NEAR_PATH
+            rows, light = rows[near], list(np.array(light, dtype=np.int64)[near])
+            where = paths.s[rows, 0] + shapely.line_locate_point(lines[rows], points[near])
         return LightStops(
-            np.array(mover, dtype=np.int64),
-            np.array(where, dtype=np.float64),
+            rows,
+            np.asarray(where, dtype=np.float64),
             np.array(light, dtype=np.int64),
             np.concatenate(
                 [
@@ -476,8 +500,13 @@ class ReactiveAgents:
         tracks, params = self.tracks, self.params
         driver = self.drivers.at(index)
         speed, progress = states.speed[agents], states.progress[agents]
-        offset, offset_rate = states.lateral[agents], states.lateral_speed[agents]
-        goal = states.lateral_goal[agents]
+        lateral = (
+            states.lateral[agents],
+            states.lateral_slope[agents],
+            states.lateral_bend[agents],
+            states.lateral_left[agents],
+        )
+        offset, goal = lateral[0], states.lateral_goal[agents]
         logged, logged_speed = self.recorded_progress[index, step], tracks.speed[agents, step]
         now = Obstacles.concat(ego, states.obstacles(tracks), self.statics)
         recorded = Obstacles.concat(self._human_at(step), Obstacles.from_tracks(tracks, step), self.statics)
@@ -496,8 +525,10 @@ class ReactiveAgents:
             gap_log[led], lead_log[led] = self._leader(
                 index[led], recorded, as_recorded, step, np.zeros(int(led.sum()))
             )
+        # a vehicle that may pull out around what holds it up keeps the room the bicycle needs for it
+        room = self._pull_out_room(index, (progress, offset, goal), (gap, lead, gap_log), movers, step)
         react = driver.accel + (
-            interaction(speed, gap, lead, driver, params.max_braking)
+            interaction(speed, gap - room, lead, driver, params.max_braking)
             - interaction(logged_speed, gap_log, lead_log, driver, params.max_braking)
         )
         needed = needed_deceleration(speed, gap, lead)
@@ -507,28 +538,32 @@ class ReactiveAgents:
         react = np.where(urgent, np.minimum(react, -np.minimum(needed, params.max_braking)), react)
         target = self.recorded_progress[index, step + 1]
         reachable, _, _ = longitudinal_step(progress, speed, react, self.dt)
-        aside = (offset != 0.0) | (offset_rate != 0.0) | (goal != 0.0)
-        on_log = (np.abs(progress - logged) <= 1e-9) & ~aside
+        was_aside = (offset != 0.0) | (lateral[3] > 0.0) | (goal != 0.0)
+        on_log = (np.abs(progress - logged) <= 1e-9) & ~was_aside
         unchanged = react >= driver.accel - _SAME_PRESSURE  # nothing ahead presses more than recorded
         keep = on_log & (unchanged | (target <= reachable))
         pace = (target - logged) / self.dt
-        track = np.clip(
-            np.minimum(
-                params.speed_gain * (pace - speed) + params.position_gain * (logged - progress),
-                params.speed_gain * (self.top_speed[index] - speed),
+        track = np.minimum(  # within [-b, a] (np.clip costs ten times more on these small arrays)
+            np.maximum(
+                np.minimum(
+                    params.speed_gain * (pace - speed) + params.position_gain * (logged - progress),
+                    params.speed_gain * (self.top_speed[index] - speed),
+                ),
+                -driver.decel,
             ),
-            -driver.decel,
             driver.accel,
         )
         new_progress, new_speed, realised = longitudinal_step(
             progress, speed, np.minimum(track, react), self.dt
         )
-        goal = self._lane_changes(
-            index, (progress, speed, offset, goal), now, (gap, lead, gap_log, keep), movers, step
+        new_goal = self._lane_changes(
+            index, (progress, speed, offset, goal), now, (gap - room, lead, gap_log, keep), movers, step
         )
-        offset, offset_rate = self._lateral_step(offset, offset_rate, goal)
-        aside = (offset != 0.0) | (offset_rate != 0.0) | (goal != 0.0)
-        following.lateral[agents], following.lateral_speed[agents] = offset, offset_rate
+        reference = self._lateral_step(lateral, goal, new_goal, speed, new_progress - progress)
+        goal = new_goal
+        aside = (reference[0] != 0.0) | (reference[3] > 0.0) | (goal != 0.0)
+        for name, values in zip(_LATERAL_FIELDS, reference, strict=True):
+            getattr(following, name)[agents] = values
         following.lateral_goal[agents] = goal
         keep &= ~aside
         rejoin = (
@@ -544,17 +579,21 @@ class ReactiveAgents:
             resting, np.where(logged_next, target, new_progress), states.rested_at[agents]
         )
         moved = ~logged_next
-        if moved.any():
+        driven = moved & (was_aside | aside)  # off its path: the bicycle drives it
+        placed = moved & ~driven
+        if placed.any():
             self._place(
+                following, states, agents[placed], index[placed], new_progress[placed], new_speed[placed]
+            )
+            following.acceleration[agents[placed]] = realised[placed]
+        if driven.any():
+            self._drive(
                 following,
                 states,
-                agents[moved],
-                index[moved],
-                new_progress[moved],
-                new_speed[moved],
-                (offset[moved], offset_rate[moved]),
+                (agents[driven], index[driven], was_aside[driven]),
+                (progress[driven], speed[driven], lateral[0][driven], lateral[1][driven]),
+                (new_progress[driven], new_speed[driven], reference[0][driven], reference[1][driven]),
             )
-            following.acceleration[agents[moved]] = realised[moved]
         return following
 
     def _place(
@@ -565,14 +604,10 @@ class ReactiveAgents:
         index: IntArray,
         progress: FloatArray,
         speed: FloatArray,
-        lateral: tuple[FloatArray, FloatArray],
     ) -> None:
-        """Write the pose at `progress` [m] on the paths of movers `index`, shifted `lateral[0]` [m]
-        left at `lateral[1]` [m/s], and `speed` [m/s] for `agents`."""
+        """Write the pose at `progress` [m] on the paths of movers `index`, and `speed` [m/s], for
+        `agents`."""
         x, y, yaw = self.paths.at(index, progress)
-        offset, rate = lateral
-        x, y = x - offset * np.sin(yaw), y + offset * np.cos(yaw)
-        yaw = np.asarray(wrap_angle(yaw + np.arctan2(rate, np.maximum(speed, 1.0))))
         following.x[agents], following.y[agents], following.yaw[agents] = x, y, yaw
         following.speed[agents] = speed
         following.vx[agents], following.vy[agents] = speed * np.cos(yaw), speed * np.sin(yaw)
@@ -597,8 +632,9 @@ class ReactiveAgents:
         length = self.tracks.length[agents]
         gap, lead = np.full(len(index), np.inf), np.zeros(len(index))
         vru = self.vru[index]
-        for group, boxes in ((~vru, obstacles), (vru, self._vehicles_only(obstacles))):
+        for group, vehicles_only in ((~vru, False), (vru, True)):
             if group.any():
+                boxes = self._vehicles_only(obstacles) if vehicles_only else obstacles
                 ahead = params.lookahead_distance + params.lookahead_time * speed[group]
                 gap[group], lead[group] = self._probe(
                     index[group], progress[group] + 0.5 * length[group], ahead, offset[group], boxes, 1.0
@@ -623,7 +659,7 @@ class ReactiveAgents:
         movers `index` (D,) shifted `offset` [m] left, searched from progress `start` [m] over
         `reach` [m] forward (`direction` 1) or backward (-1, speeds then count toward the mover)."""
         agents = self.movers[index]
-        distance = np.linspace(0.0, 1.0, _LOOKAHEAD_SAMPLES)[None, :] * reach[:, None]
+        distance = _SAMPLES[None, :] * reach[:, None]
         px, py, pyaw = self.paths.at(index, start[:, None] + direction * distance)
         px, py = px - offset[:, None] * np.sin(pyaw), py + offset[:, None] * np.cos(pyaw)
         heading = pyaw if direction > 0 else pyaw + np.pi
@@ -670,17 +706,8 @@ class ReactiveAgents:
         params = self.params
         goal = goal.copy()
         driver = self.drivers.at(index)
-        held = (
-            ~self.vru[index]
-            & ~keep
-            & (goal == 0.0)
-            & (offset == 0.0)
-            & (lead < 1.0)
-            & (gap < params.lane_change_trigger)
-            & (gap_log > gap + 5.0)
-        )
         changing = goal != 0.0
-        rows = np.flatnonzero(held)
+        rows = np.flatnonzero(self._held_up(index, offset, goal, (gap, lead, gap_log)) & ~keep)
         rows = rows[~self._held_by_rules(index[rows], movers, step)]
         if len(rows):
             options = self._neighbour_offsets(index[rows], progress[rows])
@@ -711,10 +738,57 @@ class ReactiveAgents:
             goal[rows] = np.where(back, 0.0, goal[rows])
         return goal
 
+    def _held_up(
+        self,
+        index: IntArray,
+        offset: FloatArray,
+        goal: FloatArray,
+        situation: tuple[FloatArray, FloatArray, FloatArray],
+    ) -> BoolArray:
+        """Whether vehicles `index` (D,) in their recorded lane (`offset`, `goal` 0) are held up by
+        something standing within `lane_change_trigger` that was not there in the recording;
+        `situation` = their gap [m] and leader speed [m/s] now, and their gap in the recording."""
+        gap, lead, gap_log = situation
+        return (
+            ~self.vru[index]
+            & (goal == 0.0)
+            & (offset == 0.0)
+            & (lead < 1.0)
+            & (gap < self.params.lane_change_trigger)
+            & (gap_log > gap + 5.0)
+        )
+
+    def _pull_out_room(
+        self,
+        index: IntArray,
+        state: tuple[FloatArray, FloatArray, FloatArray],
+        situation: tuple[FloatArray, FloatArray, FloatArray],
+        movers: tuple[FloatArray, FloatArray, BoolArray, FloatArray],
+        step: int,
+    ) -> FloatArray:
+        """The room [m] (D,) that vehicles `index` held up (`_held_up`, not by a stop or crossing)
+        with a neighbour lane keep before what holds them, so that the bicycle can pull out from
+        standstill within `max_lateral_bend` (0 for the others); `state` = their progress [m],
+        offset and goal [m], `situation` as `_held_up`'s, `movers` as `_leader`'s."""
+        progress, offset, goal = state
+        room = np.zeros(len(index))
+        rows = np.flatnonzero(self._held_up(index, offset, goal, situation))
+        rows = rows[~self._held_by_rules(index[rows], movers, step)]
+        if len(rows):
+            options = np.abs(self._neighbour_offsets(index[rows], progress[rows]))
+            widest = np.nanmin(np.where(np.isfinite(options), options, np.inf), axis=0)
+            reachable = np.isfinite(widest)
+            room[rows[reachable]] = np.sqrt(
+                _QUINTIC_PEAK_ACCEL * widest[reachable] / self.params.max_lateral_bend
+            )
+        return room
+
     def _held_by_rules(
         self, index: IntArray, movers: tuple[FloatArray, FloatArray, BoolArray, FloatArray], step: int
     ) -> BoolArray:
         """Whether a stop or crossing within `lane_change_trigger` holds movers `index` (D,) at `step`."""
+        if len(index) == 0:
+            return np.zeros(0, dtype=bool)
         length = self.tracks.length[self.movers[index]]
         progress, speed, rested = movers[0][index], movers[1][index], movers[3][index]
         standing = np.minimum(
@@ -743,20 +817,107 @@ class ReactiveAgents:
         return (there, imposed), (imposed >= -params.safe_deceleration) & (gap > 0.0)
 
     def _lateral_step(
-        self, offset: FloatArray, rate: FloatArray, goal: FloatArray
-    ) -> tuple[FloatArray, FloatArray]:
-        """(offset [m], rate [m/s]) one step later, moving toward `goal` [m] (see `ReactiveParams`)."""
+        self,
+        lateral: tuple[FloatArray, FloatArray, FloatArray, FloatArray],
+        goal: FloatArray,
+        new_goal: FloatArray,
+        speed: FloatArray,
+        advance: FloatArray,
+    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+        """The lateral reference (offset [m], slope [-], bend [1/m], time left [s]) (D,) after
+        `advance` [m] of progress from `lateral`, moving to `new_goal` [m] (see `ReactiveParams`); a
+        goal other than the previous `goal` starts a new blend. The blend's remaining span [m] is
+        the time left at `speed` [m/s], at least the one that keeps its bend within bounds."""
+        offset, slope, bend, left = lateral
         params = self.params
-        omega = params.lateral_frequency
-        accel = np.clip(
-            omega * omega * (goal - offset) - 2.0 * omega * rate,
-            -params.max_lateral_accel,
-            params.max_lateral_accel,
+        change = np.abs(new_goal - offset)
+        restart = new_goal != goal
+        if restart.any():
+            duration = np.maximum(
+                np.sqrt(_QUINTIC_PEAK_ACCEL * change / params.max_lateral_accel),
+                _QUINTIC_PEAK_RATE * change / params.max_lateral_speed,
+            )
+            left = np.where(restart, duration, left)
+        blending = (left > 0.0) | (offset != new_goal)
+        if not blending.any():
+            return offset, slope, bend, left
+        shortest = np.sqrt(_QUINTIC_PEAK_ACCEL * change / params.max_lateral_bend)
+        span = np.maximum(speed * left, shortest)
+        arrived = blending & (advance >= span)
+        along = np.where(blending & ~arrived, advance, 0.0)
+        blend = quintic_blend(offset, slope, bend, new_goal, np.where(blending, span, 1.0), along)
+        return (
+            np.where(arrived, new_goal, np.where(blending, blend[0], offset)),
+            np.where(arrived, 0.0, np.where(blending, blend[1], slope)),
+            np.where(arrived, 0.0, np.where(blending, blend[2], bend)),
+            np.where(blending & ~arrived, np.maximum(left - self.dt, 0.0), 0.0),
         )
-        new_rate = np.clip(rate + accel * self.dt, -params.max_lateral_speed, params.max_lateral_speed)
-        new_offset = offset + new_rate * self.dt
-        settled = (np.abs(goal - new_offset) < 0.01) & (np.abs(new_rate) < 0.01)
-        return np.where(settled, goal, new_offset), np.where(settled, 0.0, new_rate)
+
+    @cached_property
+    def _tracker(self) -> Tracker:
+        """The tracker and bicycle (the ego's defaults) that drive vehicles changing lanes."""
+        return Tracker(self.dt, VehicleParams())
+
+    def _drive(
+        self,
+        following: AgentStates,
+        states: AgentStates,
+        who: tuple[IntArray, IntArray, BoolArray],
+        before: tuple[FloatArray, FloatArray, FloatArray, FloatArray],
+        after: tuple[FloatArray, FloatArray, FloatArray, FloatArray],
+    ) -> None:
+        """Step `who` = (agents, mover rows, whether the bicycle drove them last step) (D,) with the
+        kinematic bicycle tracking their lateral reference from `before` to `after`, each (progress
+        [m], speed [m/s], offset [m] and slope [-] of the reference); one that the bicycle did not
+        drive last step starts with the steering of its yaw rate."""
+        agents, index, driven = who
+        tracker = self._tracker
+        vehicle = tracker.params
+        speed = states.speed[agents]
+        turning = np.nan_to_num(states.yaw_rate[agents]) / np.maximum(speed, 1.0)
+        steering = np.where(
+            driven,
+            states.steering[agents],
+            np.arctan(np.clip(turning, -vehicle.max_curvature, vehicle.max_curvature) * vehicle.wheelbase),
+        )
+        state = BicycleState(
+            states.x[agents],
+            states.y[agents],
+            states.yaw[agents],
+            speed,
+            np.nan_to_num(states.acceleration[agents]),
+            np.nan_to_num(states.yaw_rate[agents]),
+            steering,
+        )
+        now = self._reference_pose(index, before)
+        later = self._reference_pose(index, after)
+        reference = Reference(*now, before[1], *later, after[1])
+        moved = bicycle_step(state, *tracker.control(state, reference), vehicle, self.dt)
+        following.x[agents], following.y[agents], following.yaw[agents] = moved.x, moved.y, moved.yaw
+        following.speed[agents], following.acceleration[agents] = moved.speed, moved.acceleration
+        following.vx[agents] = moved.speed * np.cos(moved.yaw)
+        following.vy[agents] = moved.speed * np.sin(moved.yaw)
+        following.yaw_rate[agents], following.steering[agents] = moved.yaw_rate, moved.steering
+        following.progress[agents] = after[0]
+        # it stays with the bicycle until it has settled on its reference
+        apart = np.hypot(moved.x - later[0], moved.y - later[1]) > _SETTLED_DISTANCE
+        apart |= np.abs(np.asarray(wrap_angle(moved.yaw - later[2]))) > _SETTLED_HEADING
+        following.lateral_left[agents] = np.where(
+            apart, np.maximum(following.lateral_left[agents], self.dt), following.lateral_left[agents]
+        )
+
+    def _reference_pose(
+        self, index: IntArray, reference: tuple[FloatArray, FloatArray, FloatArray, FloatArray]
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """(x, y [m], yaw [rad]) (D,) of the lateral `reference` (progress [m], speed, offset [m] left
+        and slope [-]) on the paths of movers `index`."""
+        progress, _, offset, slope = reference
+        x, y, yaw = self.paths.at(index, progress)
+        return (
+            x - offset * np.sin(yaw),
+            y + offset * np.cos(yaw),
+            np.asarray(wrap_angle(yaw + np.arctan(slope))),
+        )
 
     def _crossing_gap(
         self, index: IntArray, movers: tuple[FloatArray, FloatArray, BoolArray, FloatArray]
@@ -847,10 +1008,9 @@ class ReactiveAgents:
 
     def _vehicles_only(self, obstacles: Obstacles) -> Obstacles:
         """`obstacles` (ego, agents, statics) with only the ego and vehicle agents present."""
-        count = self.tracks.num_agents
         keep = np.zeros(len(obstacles.present), dtype=bool)
         keep[0] = True
-        keep[1 : 1 + count] = self.vehicle_rows
+        keep[1 : 1 + self.tracks.num_agents] = self.vehicle_rows
         return Obstacles(
             obstacles.x,
             obstacles.y,
@@ -874,6 +1034,27 @@ class ReactiveAgents:
             human.width[pick],
             human.present[pick],
         )
+
+
+def quintic_blend(
+    start: FloatArray,
+    slope: FloatArray,
+    bend: FloatArray,
+    goal: FloatArray,
+    length: FloatArray,
+    at: FloatArray,
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """(value, slope, bend) (D,) at `at` along the quintic that goes from `start` with `slope` and
+    `bend` to `goal` with slope and bend 0 over `length` (> 0), all (D,)."""
+    rise, span = goal - start, length
+    c3 = (20.0 * rise - 12.0 * slope * span - 3.0 * bend * span**2) / (2.0 * span**3)
+    c4 = (-30.0 * rise + 16.0 * slope * span + 3.0 * bend * span**2) / (2.0 * span**4)
+    c5 = (12.0 * rise - 6.0 * slope * span - bend * span**2) / (2.0 * span**5)
+    t = at
+    value = start + t * (slope + t * (0.5 * bend + t * (c3 + t * (c4 + t * c5))))
+    rate = slope + t * (bend + t * (3.0 * c3 + t * (4.0 * c4 + t * 5.0 * c5)))
+    curve = bend + t * (6.0 * c3 + t * (12.0 * c4 + t * 20.0 * c5))
+    return value, rate, curve
 
 
 def _signs_of(signs: tuple[TrafficSign, ...], kinds: frozenset[str]) -> frozenset[int]:

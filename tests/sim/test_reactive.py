@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import scenes
 
-from drivestack.core.dynamics import Obstacles
+from drivestack.core.dynamics import Obstacles, VehicleParams
 from drivestack.core.geometry import Polyline, box_corners, boxes_overlap
 from drivestack.core.map import LaneGraph, StopLine
 from drivestack.core.planner import Observation, PlannerInit
@@ -420,3 +420,61 @@ def test_lane_change_waits_for_a_safe_gap() -> None:
     x, y = record.agents.x, record.agents.y
     moving_over = np.flatnonzero(y[0] > 0.5)
     assert len(moving_over) and x[1, moving_over[0]] - 2.25 > x[0, moving_over[0]] + 2.25  # after it passed
+
+
+def _changing_lanes(record: RunRecord) -> tuple[np.ndarray, ...]:
+    """(x, y, yaw, speed, yaw rate) of agent row 0 where it is off its recorded lane's centre (y = 0)."""
+    agents = record.agents
+    aside = agents.valid[0] & (np.abs(agents.y[0]) > 1e-9)
+    return tuple(
+        values[0, aside] for values in (agents.x, agents.y, agents.yaw, agents.speed, agents.yaw_rate)
+    )
+
+
+def test_lane_change_is_driven_by_the_bicycle_within_its_limits() -> None:
+    """Around a stopped vehicle, with its lane blocked for 100 m: the heading turns smoothly with the
+    motion (yaw rate, lateral acceleration and curvature bounded, no jumps), the car settles centred
+    in the target lane, and after returning, centred in its own."""
+    blocked = [scenes.moving(10 + k, 110.0 + 10.0 * k, 0.0, 0.0, num_steps=250) for k in range(10)]
+    record = _stopped_ego_ahead(2, blocked)
+    assert not _ego_hits(record) and not _agents_collide(record)
+    x, y, yaw, speed, yaw_rate = _changing_lanes(record)
+    vehicle = VehicleParams()
+    moving = speed > 0.5
+    assert moving.sum() > 50
+    curvature = np.abs(yaw_rate[moving]) / speed[moving]
+    assert curvature.max() <= vehicle.max_curvature  # within the bicycle's steering limit
+    assert curvature.max() <= ReactiveParams().max_lateral_bend * 1.5  # and near the planned bend
+    assert np.abs(yaw_rate).max() < 0.5  # [rad/s]
+    assert np.abs(speed * yaw_rate).max() < 2.0 * ReactiveParams().max_lateral_accel  # [m/s2]
+    assert np.abs(np.diff(yaw_rate) / scenes.DT).max() < 1.0  # [rad/s2] the heading turns smoothly
+    heading = np.arctan2(np.diff(y), np.diff(x))
+    assert np.abs(heading - yaw[1:])[moving[1:]].max() < 0.05  # it moves where it points
+    passing = (x > 150.0) & (x < 190.0)
+    assert passing.any() and np.abs(y[passing] - scenes.LANE_WIDTH).max() < 0.02  # centred in the target lane
+    assert np.abs(yaw[passing]).max() < 0.005
+    agents = record.agents
+    assert agents.x[0, -1] > 230.0 and abs(agents.y[0, -1]) < 0.05  # back to its recorded lane
+
+
+def test_lane_change_aborts_when_its_gap_closes_and_repeats_exactly() -> None:
+    """A car that appears alongside in the target lane just after the change began sends the
+    changing car back to its lane, without touching anyone; the same scene gives the same run."""
+    free = _stopped_ego_ahead(2)
+    began = int(np.flatnonzero(np.abs(free.agents.y[0]) > 1e-6)[0])
+    appear = began + 3
+    start, speed = float(free.agents.x[0, appear]), float(free.agents.speed[0, appear])
+    beside = scenes.moving(3, start - speed * appear * scenes.DT, scenes.LANE_WIDTH, speed, num_steps=250)
+    beside.x[:appear] = np.nan
+    runs = [_stopped_ego_ahead(2, [beside]) for _ in range(2)]
+    record = runs[0]
+    assert not _ego_hits(record) and not _agents_collide(record)
+    y, x = record.agents.y[0], record.agents.x[0]
+    while_alongside = np.abs(record.agents.x[1] - x) < 6.0
+    early = np.arange(len(y)) < appear + 20
+    assert y[early].max() < 0.5 * scenes.LANE_WIDTH  # the change stopped short of the gap ...
+    back = np.flatnonzero(early & while_alongside)[-1]
+    assert y[back] < y[early].max()  # ... and turned back to the recorded lane
+    assert abs(y[-1]) < 0.02 or y[-1] > scenes.LANE_WIDTH - 0.2  # settled in a lane in the end
+    for field in ("x", "y", "yaw", "speed"):
+        assert np.array_equal(getattr(runs[0].agents, field), getattr(runs[1].agents, field), equal_nan=True)
