@@ -47,6 +47,8 @@ def wrap_angle(angle: ArrayLike) -> FloatArray | float:
 
     Returns a float for scalar input, else an array of the input's shape. NaN and inf give NaN.
     """
+    if isinstance(angle, float) and -np.pi <= angle < np.pi:  # a scalar in range: no arrays
+        return float(angle)
     a = np.asarray(angle, dtype=np.float64)
     with np.errstate(invalid="ignore"):  # inf becomes NaN like NaN stays NaN
         wrapped = np.remainder(a + np.pi, TWO_PI) - np.pi
