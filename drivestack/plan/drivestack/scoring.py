@@ -564,7 +564,6 @@ class DrivestackScorer:
         run_end = steps if last is None else max(last - scene.step, 1)  # column the run ends at
         judged = min(run_end, steps - 1)  # the last column the run lives to see
         corridors = [option.corridor for option in options]
-        station = np.empty(along.shape, dtype=np.int64)
         excess_end = np.empty(proposals.count)
         lane_limit = np.empty(along.shape)
         wanted = np.empty(along.shape)
@@ -573,13 +572,13 @@ class DrivestackScorer:
         lane_right = np.empty(along.shape)
         for number, corridor in enumerate(corridors):  # at most three corridors
             rows = proposals.option == number
-            station[rows] = corridor.station(along[rows])
-            excess_end[rows] = corridor.excess[station[rows, judged]]
-            lane_limit[rows] = corridor.speed_limit[station[rows]]
-            wanted[rows] = options[number].envelope[station[rows]]
-            crossing[rows] = corridor.in_intersection[station[rows]]
-            lane_left[rows] = corridor.half_left[station[rows]]
-            lane_right[rows] = corridor.half_right[station[rows]]
+            here = corridor.station(along[rows])  # (rows, T) stations, gathered from once
+            excess_end[rows] = corridor.excess[here[:, judged]]
+            lane_limit[rows] = corridor.speed_limit[here]
+            wanted[rows] = options[number].envelope[here]
+            crossing[rows] = corridor.in_intersection[here]
+            lane_left[rows] = corridor.half_left[here]
+            lane_right[rows] = corridor.half_right[here]
         first = options[0]
         excess_now = float(first.corridor.excess[first.corridor.station(first.s0)])
         progress = (along[:, judged] - along[:, 0]) - (excess_end - excess_now)
