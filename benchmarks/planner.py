@@ -100,26 +100,22 @@ def main() -> None:
     header = (
         "dataset     calls   wall p50     p99     max |  cpu p50     p99 | agents p50 | proposals min p50"
     )
-    total = np.concatenate([np.array([s[:4] for s in samples if not s[4]]) for samples in rows.values()])
+    steady = {dataset: np.array([s[:4] for s in samples if not s[4]]) for dataset, samples in rows.items()}
+    total = np.concatenate(list(steady.values()))
     if args.summary:
-        wall, cpu = total[:, 0], total[:, 1]
         figures = {"calls": len(total), "load": os.getloadavg()[0]}
-        for name, values in (("wall", wall), ("cpu", cpu)):
+        for name, values in (("wall", total[:, 0]), ("cpu", total[:, 1])):
             figures |= {f"{name}_p50": np.percentile(values, 50), f"{name}_p99": np.percentile(values, 99)}
         print(json.dumps(figures))
         return
     print(f"plan() latency [ms] on scenarios with >= {args.min_agents} agents (first call of a run excluded)")
     print(header)
-    everything = []
-    for dataset, samples in rows.items():
-        steady = np.array([s[:4] for s in samples if not s[4]])
-        everything.append(steady)
+    for dataset, calls in steady.items():
         print(
-            f"{dataset:10s} {len(steady):6d} {percentiles(steady[:, 0])} | "
-            f"{np.percentile(steady[:, 1], 50):7.2f} {np.percentile(steady[:, 1], 99):7.2f} | "
-            f"{np.median(steady[:, 2]):10.0f} | {steady[:, 3].min():8.0f} {np.median(steady[:, 3]):4.0f}"
+            f"{dataset:10s} {len(calls):6d} {percentiles(calls[:, 0])} | "
+            f"{np.percentile(calls[:, 1], 50):7.2f} {np.percentile(calls[:, 1], 99):7.2f} | "
+            f"{np.median(calls[:, 2]):10.0f} | {calls[:, 3].min():8.0f} {np.median(calls[:, 3]):4.0f}"
         )
-    total = np.concatenate(everything)
     print(
         f"{'all':10s} {len(total):6d} {percentiles(total[:, 0])} | "
         f"{np.percentile(total[:, 1], 50):7.2f} {np.percentile(total[:, 1], 99):7.2f} | "
