@@ -32,6 +32,7 @@ from drivestack.core.dynamics import BicycleState, VehicleParams
 from drivestack.core.filters import savgol_operator, window_samples
 from drivestack.core.goal import GoalCheck
 from drivestack.core.overlap import overlap_interval
+from drivestack.core.rows import distinct_rows
 from drivestack.maps.raster import DRIVABLE, MapRaster, raster_cell
 from drivestack.plan.drivestack.config import ScoringConfig
 from drivestack.plan.drivestack.stages import BRAKE, STOP, Memory, Proposals
@@ -286,14 +287,22 @@ def check_proposals(
     def floats(values: FloatArray) -> FloatArray:
         return np.ascontiguousarray(values, dtype=np.float64)
 
+    # repeated proposals are checked once (row 0 stays first: the kernel reads the start from it)
+    first, number = distinct_rows(
+        states.x, states.y, states.yaw, states.speed, marks.wide, marks.changing, marks.checked
+    )
+
+    def flags(values: BoolArray) -> BoolArray:
+        return np.ascontiguousarray(values[first], dtype=np.bool_)
+
     out = _check_kernel(
-        floats(states.x),
-        floats(states.y),
-        floats(states.yaw),
-        floats(states.speed),
-        np.ascontiguousarray(marks.wide, dtype=np.bool_),
-        np.ascontiguousarray(marks.changing, dtype=np.bool_),
-        np.ascontiguousarray(marks.checked, dtype=np.bool_),
+        floats(states.x[first]),
+        floats(states.y[first]),
+        floats(states.yaw[first]),
+        floats(states.speed[first]),
+        flags(marks.wide),
+        flags(marks.changing),
+        flags(marks.checked),
         np.array(
             [0.5 * vehicle.length, 0.5 * vehicle.width, 0.5 * vehicle.wheelbase, config.drivable_shrink]
         ),
@@ -309,7 +318,7 @@ def check_proposals(
         stride,
         ttc_steps,
         float(dt),
-    )
+    )[:, number]
     return Checks(out[0], out[1], out[2], out[3], out[4])
 
 
