@@ -17,14 +17,13 @@ def distinct_rows(*arrays: NDArray[np.float64] | NDArray[np.bool_]) -> tuple[Int
 
     Rows are grouped by their last and middle values of every float array, then each is checked
     against its group's first row in full; a row that differs stays a row of its own."""
-    flat = [np.ascontiguousarray(array).reshape(len(array), -1) for array in arrays]
-    count = len(flat[0])
+    count = len(arrays[0])
+    flat = [np.ascontiguousarray(array).reshape(count, int(np.prod(array.shape[1:]))) for array in arrays]
     words = [row.view(np.int64) if row.dtype == np.float64 else row.view(np.uint8) for row in flat]
-    keys = [
-        word[:, column] for word in words if word.dtype == np.int64 for column in (-1, word.shape[1] // 2)
-    ]
+    floats = [word for word in words if word.dtype == np.int64 and word.shape[1] > 0]
+    keys = [word[:, column] for word in floats for column in (-1, word.shape[1] // 2)]
     everything = np.arange(count)
-    if not keys:
+    if not keys or count == 0:
         return everything, everything
     order = np.lexsort(keys[::-1])  # stable: a group's rows in row order
     ordered = np.column_stack(keys)[order]

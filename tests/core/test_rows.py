@@ -25,6 +25,8 @@ def test_distinct_rows_rebuild_every_row_bit_for_bit() -> None:
         unlike = base.copy()
         unlike[:, -1] = np.arange(len(base))  # base rows that differ in their last value ...
         assert len(distinct_rows(unlike[pick])[0]) == len(np.unique(pick))  # ... are found as such
+    first, number = distinct_rows(np.zeros((0, 5)), np.zeros((0, 5), dtype=bool))  # an empty batch
+    assert first.shape == number.shape == (0,)
     zero, negative = distinct_rows(np.array([[0.0], [-0.0]]))
     assert zero.tolist() == [0, 1] and negative.tolist() == [0, 1]  # bit for bit: -0.0 is not 0.0
 
