@@ -47,6 +47,8 @@ def wrap_angle(angle: ArrayLike) -> FloatArray | float:
 
     Returns a float for scalar input, else an array of the input's shape. NaN and inf give NaN.
     """
+    if isinstance(angle, float) and -np.pi <= angle < np.pi:  # a scalar in range: no arrays
+        return float(angle)
     a = np.asarray(angle, dtype=np.float64)
     with np.errstate(invalid="ignore"):  # inf becomes NaN like NaN stays NaN
         wrapped = np.remainder(a + np.pi, TWO_PI) - np.pi
@@ -228,6 +230,9 @@ class FrenetFrame:
     _lead: FloatArray = field(init=False, repr=False)  # (S,) start normal's component along the segment
     _shrink: FloatArray = field(init=False, repr=False)  # (S,) rate [m/m] at which the offset segment shrinks
     _weights: FloatArray = field(init=False, repr=False)  # (3, 2S) maps [x, y, 1] to (d, along) per segment
+    _last_point: dict[bytes, tuple[FloatArray, FloatArray]] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )  # the last single point's (s, d): a planning step asks for the ego's several times
 
     def __post_init__(self) -> None:
         reference = self.reference
@@ -298,6 +303,13 @@ class FrenetFrame:
         so memory stays bounded for any number of points.
         """
         xy = _points("xy", xy)
+        if xy.shape == (2,):
+            key = xy.tobytes()
+            known = self._last_point.get(key)
+            if known is None:
+                self._last_point.clear()
+                known = self._last_point[key] = self._project(xy[None] - self.reference.points[0])
+            return known[0].reshape(()).copy(), known[1].reshape(()).copy()
         flat = xy.reshape(-1, 2) - self.reference.points[0]
         s = np.empty(len(flat))
         d = np.empty(len(flat))

@@ -265,6 +265,9 @@ class Corridor:
 
     def station(self, s: FloatArray | float) -> IntArray:
         """Station index (...) of arc lengths `s` (...) [m], clipped to the tables."""
+        if isinstance(s, float) and abs(s) < 1e12:  # one arc length: no arrays (NaN goes below)
+            station = min(max(round(s / self.spacing), 0), len(self.lane_index) - 1)
+            return np.int64(station)  # type: ignore[return-value]  # numpy's scalar, as below
         k = np.rint(np.asarray(s, dtype=np.float64) / self.spacing).astype(np.int64)
         return np.minimum(np.maximum(k, 0), len(self.lane_index) - 1)
 

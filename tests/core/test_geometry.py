@@ -316,6 +316,23 @@ def test_frenet_handles_many_points_in_blocks(real_frames: list[FrenetFrame]) ->
     assert np.allclose(s_back, s, atol=1e-6) and np.allclose(d_back, d, atol=1e-6)
 
 
+def test_frenet_of_one_point_is_kept_bit_for_bit(real_frames: list[FrenetFrame]) -> None:
+    """A single point's (s, d), kept for repeated asks, is bit for bit the uncached answer (the
+    same point as a batch of one), and a caller changing the returned arrays changes no later one."""
+    rng = np.random.default_rng(11)
+    for frame in real_frames[::10]:
+        points = frame.from_frenet(
+            rng.uniform(-5.0, frame.reference.length + 5.0, 6), rng.uniform(-band(frame), band(frame), 6)
+        )
+        for point in points:
+            s_expected, d_expected = frame.to_frenet(point[None])  # (1, 2): never kept
+            for _ in range(2):  # computed, then kept
+                s, d = frame.to_frenet(point)
+                assert s.shape == d.shape == ()
+                assert s == s_expected[0] and d == d_expected[0]
+                s += 1.0  # the caller's copy only
+
+
 def test_spiked_real_centerlines_are_rejected_then_cleaned(commonroad_root: Path) -> None:
     lanes = read_scenario(commonroad_root / SPIKED_SCENARIO).lane_graph.lanes
     for lane_id in SPIKED_LANES:

@@ -236,3 +236,17 @@ def test_womd_goal_at_a_fork_routes_only_to_lanes_along_its_orientation() -> Non
             state.orientation.end - state.orientation.start
         )
         assert (lane_id in routed) != against, (lane_id, heading)
+
+
+def test_station_of_one_arc_length_equals_the_array_path() -> None:
+    """`Corridor.station` of a single float (its scalar path) equals the array path's station,
+    ties rounding to even, NaN and arc lengths beyond either end included."""
+    corridor = _router(scenes.straight_road(num_lanes=1, length=200.0), None).corridor(scenes.lane_id(0))
+    spacing, last = corridor.spacing, len(corridor.lane_index) - 1
+    values = [-3.0, -0.0, 0.0, 0.5 * spacing, 1.5 * spacing, 2.5 * spacing, 1e6, 1e300, float("nan")]
+    values += list(np.linspace(-1.0, corridor.length + 1.0, 101))
+    stations = corridor.station(np.array(values))
+    for value, expected in zip(values, stations.tolist(), strict=True):
+        found = corridor.station(float(value))
+        assert isinstance(found, np.integer) and 0 <= found <= last
+        assert found == expected, value

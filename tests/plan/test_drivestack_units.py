@@ -20,7 +20,13 @@ from drivestack.metrics.comfort import savgol
 from drivestack.metrics.config import MetricsConfig
 from drivestack.plan.drivestack.config import DecisionConfig, ProposalConfig, ScoringConfig
 from drivestack.plan.drivestack.decide import Scene, envelope, gap_check
-from drivestack.plan.drivestack.proposals import ProfileLimits, ProfileRows, lateral_offsets, speed_profiles
+from drivestack.plan.drivestack.proposals import (
+    ProfileLimits,
+    ProfileRows,
+    _distinct_rows,
+    lateral_offsets,
+    speed_profiles,
+)
 from drivestack.plan.drivestack.scoring import PastMotion, StepMarks, check_proposals, comfortable
 from drivestack.plan.drivestack.stages import BRAKE, FIRM, IDM, STOP
 from drivestack.predict import AgentStates, constant_velocity
@@ -327,3 +333,17 @@ def test_comfort_check_judges_the_heading_as_the_metric_does_at_the_runs_end() -
     calm = savgol(yaw[:6], metric.comfort.yaw_window, dt, 3, 2).values
     assert np.abs(calm).max() < metric.comfort.max_abs_yaw_accel
     assert verdict(5)
+
+
+def test_distinct_profile_rows_are_numpys_unique_rows() -> None:
+    """The rows `speed_profiles` computes once are `np.unique(axis=0)`'s: same first rows, same
+    order, same mapping back, with -0.0, NaN and inf among the values."""
+    rng = np.random.default_rng(5)
+    values = np.array([0.0, -0.0, 1.0, 2.5, -1.0, np.inf, np.nan])
+    for _ in range(300):
+        table = rng.choice(values, size=(int(rng.integers(1, 30)), int(rng.integers(1, 12))))
+        table = table[rng.integers(0, len(table), int(rng.integers(1, 250)))]  # many equal rows
+        _, first, inverse = np.unique(table, axis=0, return_index=True, return_inverse=True)
+        found_first, found_inverse = _distinct_rows(table)
+        assert np.array_equal(found_first, first)
+        assert np.array_equal(found_inverse, inverse.ravel())

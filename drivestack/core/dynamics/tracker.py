@@ -15,6 +15,7 @@ from scipy.linalg import solve_discrete_are
 
 from drivestack.core.dynamics.bicycle import BicycleState, VehicleParams, bicycle_one, wrap
 from drivestack.core.geometry import wrap_angle
+from drivestack.core.rows import distinct_rows
 from drivestack.core.scenario import (
     Trajectory,
 )
@@ -254,8 +255,10 @@ def rollout(
 ) -> BicycleState:
     """Simulate B vehicles tracking references given on the step grid, shape (B, H + 1) (column 0 =
     now), with the simulator's tracker and bicycle; returns states of shape (B, H + 1)."""
-    start = np.stack([getattr(state, name) for name in _STATE_FIELDS]).astype(np.float64)
-    reference = np.stack([x, y, yaw, speed]).astype(np.float64)
+    starts = [np.asarray(getattr(state, name)) for name in _STATE_FIELDS]
+    first, number = distinct_rows(*starts, x, y, yaw, speed)  # repeated vehicles are rolled out once
+    start = np.stack([values[first] for values in starts]).astype(np.float64)
+    reference = np.stack([x[first], y[first], yaw[first], speed[first]]).astype(np.float64)
     out = _rollout_kernel(
         start,
         reference,
@@ -264,7 +267,7 @@ def rollout(
         tracker.kernel_gains,
         float(tracker.dt),
     )
-    return BicycleState(*out)
+    return BicycleState(*(out if len(first) == len(number) else out[:, number]))
 
 
 _STATE_FIELDS = ("x", "y", "yaw", "speed", "acceleration", "yaw_rate", "steering")

@@ -260,7 +260,7 @@ def speed_profiles(
     inputs = np.column_stack(
         [rows.s0, rows.corridor, rows.kind, rows.fraction, rows.headway, rows.wall, *leaders]
     )
-    _, first, shared = np.unique(inputs, axis=0, return_index=True, return_inverse=True)
+    first, shared = _distinct_rows(inputs)
     out, binding = _profiles_kernel(
         np.asarray(rows.s0, dtype=np.float64)[first],
         float(v0),
@@ -280,8 +280,19 @@ def speed_profiles(
         float(dt),
         int(steps),
     )
-    shared = shared.ravel()
     return Profiles(out[0][shared], out[1][shared], out[2][shared], binding[shared])
+
+
+def _distinct_rows(values: FloatArray) -> tuple[IntArray, IntArray]:
+    """The rows of `values` (B, F) that differ, as `np.unique(values, axis=0)` finds them (sorted,
+    the first of equal rows, compared as floats) but without its structured-array sort: the index
+    of each distinct row (U,) and each row's distinct row number (B,)."""
+    order = np.lexsort(values.T[::-1])  # stable, column 0 first
+    ordered = values[order]
+    starts = np.concatenate([[True], (ordered[1:] != ordered[:-1]).any(axis=1)])
+    shared = np.empty(len(values), dtype=np.int64)
+    shared[order] = np.cumsum(starts) - 1
+    return order[starts], shared
 
 
 def _per_proposal(values: FloatArray, count: int) -> FloatArray:
@@ -603,4 +614,8 @@ def _lead_braking(scene: Scene, rows: IntArray, braking_threshold: float) -> Flo
 def _stack(rows: list[FloatArray]) -> FloatArray:
     """Arrays of different lengths stacked as (N, max length), padded with their last value."""
     width = max(len(row) for row in rows)
-    return np.stack([np.pad(row, (0, width - len(row)), mode="edge") for row in rows])
+    stacked = np.empty((len(rows), width))
+    for number, row in enumerate(rows):  # a handful of rows: filling beats `np.pad` per row
+        stacked[number, : len(row)] = row
+        stacked[number, len(row) :] = row[-1]
+    return stacked

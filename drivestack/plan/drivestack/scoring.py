@@ -32,6 +32,7 @@ from drivestack.core.dynamics import BicycleState, VehicleParams
 from drivestack.core.filters import savgol_operator, window_samples
 from drivestack.core.goal import GoalCheck
 from drivestack.core.overlap import overlap_interval
+from drivestack.core.rows import distinct_rows
 from drivestack.maps.raster import DRIVABLE, MapRaster, raster_cell
 from drivestack.plan.drivestack.config import ScoringConfig
 from drivestack.plan.drivestack.stages import BRAKE, STOP, Memory, Proposals
@@ -286,14 +287,22 @@ def check_proposals(
     def floats(values: FloatArray) -> FloatArray:
         return np.ascontiguousarray(values, dtype=np.float64)
 
+    # repeated proposals are checked once (row 0 stays first: the kernel reads the start from it)
+    first, number = distinct_rows(
+        states.x, states.y, states.yaw, states.speed, marks.wide, marks.changing, marks.checked
+    )
+
+    def flags(values: BoolArray) -> BoolArray:
+        return np.ascontiguousarray(values[first], dtype=np.bool_)
+
     out = _check_kernel(
-        floats(states.x),
-        floats(states.y),
-        floats(states.yaw),
-        floats(states.speed),
-        np.ascontiguousarray(marks.wide, dtype=np.bool_),
-        np.ascontiguousarray(marks.changing, dtype=np.bool_),
-        np.ascontiguousarray(marks.checked, dtype=np.bool_),
+        floats(states.x[first]),
+        floats(states.y[first]),
+        floats(states.yaw[first]),
+        floats(states.speed[first]),
+        flags(marks.wide),
+        flags(marks.changing),
+        flags(marks.checked),
         np.array(
             [0.5 * vehicle.length, 0.5 * vehicle.width, 0.5 * vehicle.wheelbase, config.drivable_shrink]
         ),
@@ -309,7 +318,7 @@ def check_proposals(
         stride,
         ttc_steps,
         float(dt),
-    )
+    )[:, number]
     return Checks(out[0], out[1], out[2], out[3], out[4])
 
 
@@ -564,7 +573,6 @@ class DrivestackScorer:
         run_end = steps if last is None else max(last - scene.step, 1)  # column the run ends at
         judged = min(run_end, steps - 1)  # the last column the run lives to see
         corridors = [option.corridor for option in options]
-        station = np.empty(along.shape, dtype=np.int64)
         excess_end = np.empty(proposals.count)
         lane_limit = np.empty(along.shape)
         wanted = np.empty(along.shape)
@@ -573,13 +581,13 @@ class DrivestackScorer:
         lane_right = np.empty(along.shape)
         for number, corridor in enumerate(corridors):  # at most three corridors
             rows = proposals.option == number
-            station[rows] = corridor.station(along[rows])
-            excess_end[rows] = corridor.excess[station[rows, judged]]
-            lane_limit[rows] = corridor.speed_limit[station[rows]]
-            wanted[rows] = options[number].envelope[station[rows]]
-            crossing[rows] = corridor.in_intersection[station[rows]]
-            lane_left[rows] = corridor.half_left[station[rows]]
-            lane_right[rows] = corridor.half_right[station[rows]]
+            here = corridor.station(along[rows])  # (rows, T) stations, gathered from once
+            excess_end[rows] = corridor.excess[here[:, judged]]
+            lane_limit[rows] = corridor.speed_limit[here]
+            wanted[rows] = options[number].envelope[here]
+            crossing[rows] = corridor.in_intersection[here]
+            lane_left[rows] = corridor.half_left[here]
+            lane_right[rows] = corridor.half_right[here]
         first = options[0]
         excess_now = float(first.corridor.excess[first.corridor.station(first.s0)])
         progress = (along[:, judged] - along[:, 0]) - (excess_end - excess_now)
