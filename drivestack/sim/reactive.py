@@ -844,13 +844,14 @@ class ReactiveAgents:
         shortest = np.sqrt(_QUINTIC_PEAK_ACCEL * change / params.max_lateral_bend)
         span = np.maximum(speed * left, shortest)
         arrived = blending & (advance >= span)
-        along = np.where(blending & ~arrived, advance, 0.0)
-        blend = quintic_blend(offset, slope, bend, new_goal, np.where(blending, span, 1.0), along)
+        moving = blending & ~arrived  # rows that arrived take the goal: no blend (their span may be 0)
+        along = np.where(moving, advance, 0.0)
+        blend = quintic_blend(offset, slope, bend, new_goal, np.where(moving, span, 1.0), along)
         return (
             np.where(arrived, new_goal, np.where(blending, blend[0], offset)),
             np.where(arrived, 0.0, np.where(blending, blend[1], slope)),
             np.where(arrived, 0.0, np.where(blending, blend[2], bend)),
-            np.where(blending & ~arrived, np.maximum(left - self.dt, 0.0), 0.0),
+            np.where(moving, np.maximum(left - self.dt, 0.0), 0.0),
         )
 
     @cached_property
