@@ -28,8 +28,7 @@ from drivestack.bench.modes import REFERENCE_PLANNER, mode_order, planners_by_mo
 from drivestack.bench.replay import result_rows
 from drivestack.core.errors import DrivestackError
 from drivestack.core.names import display_text
-from drivestack.data.store import Store
-from drivestack.viz.report import dataset_of
+from drivestack.viz.report import dataset_of, store_index
 
 HUMAN_COLUMNS = (
     ("dataset", "dataset", "s"),
@@ -91,12 +90,7 @@ def _scaled(value: Any, factor: float) -> float | None:
 def with_datasets(out: Path, store: str | None) -> pa.Table:
     """The benchmark's result rows with their `dataset`."""
     rows = result_rows(out)
-    index: dict[str, dict[str, Any]] = {}
-    if any(str(row["source"]).startswith("store:") for row in rows):
-        try:
-            index = Store.open(store).index()
-        except DrivestackError:
-            index = {}
+    index = store_index(rows, store)
     return pa.Table.from_pylist([{**row, "dataset": dataset_of(row, index)} for row in rows])
 
 

@@ -737,17 +737,23 @@ def dataset_of(row: dict[str, Any], index: dict[str, dict[str, Any]]) -> str:
     return dataset_name(Path(source))
 
 
+def store_index(rows: Sequence[dict[str, Any]], store: str | None) -> dict[str, dict[str, Any]]:
+    """The store's index ({scenario_key: row}) when any of `rows` ran a stored scenario and the store
+    opens; else empty (rows are then labelled from their files)."""
+    if not any(str(row["source"]).startswith("store:") for row in rows):
+        return {}
+    try:
+        return Store.open(store).index()
+    except DrivestackError:
+        return {}
+
+
 def label_rows(
     rows: Sequence[dict[str, Any]], data: dict[str, dict[str, Any]], keys: Sequence[str], store: str | None
 ) -> list[dict[str, Any]]:
     """The rows with their dataset and tags (the store's for stored scenarios, else those of the
     scenario read for the viewer; "" when neither is known)."""
-    index: dict[str, dict[str, Any]] = {}
-    if any(str(row["source"]).startswith("store:") for row in rows):
-        try:
-            index = Store.open(store).index()
-        except DrivestackError:
-            index = {}
+    index = store_index(rows, store)
     labelled = []
     for row, key in zip(rows, keys, strict=True):
         stored = index.get(str(row["source"]).removeprefix("store:"), {})
