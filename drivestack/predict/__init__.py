@@ -14,7 +14,6 @@ from drivestack.predict.forecast import (
     LanePaths,
     constant_turn,
     constant_velocity,
-    lane_drift,
     lane_following,
 )
 
@@ -26,6 +25,5 @@ __all__ = [
     "LanePaths",
     "constant_turn",
     "constant_velocity",
-    "lane_drift",
     "lane_following",
 ]

@@ -391,17 +391,6 @@ def _lane_modes(
     return agent, path_rows, s[repeat], d[repeat], np.where(toward, lateral[repeat], 0.0)
 
 
-def lane_drift(agents: AgentStates, paths: LanePaths, config: ForecastConfig) -> FloatArray:
-    """Each agent's sideways speed [m/s] (A,), + leftwards, off its best-aligned lane toward a
-    same-direction lane beside it (0 for agents following no lane, or moving toward none): a
-    vehicle that follows a lane converging with another has none, one leaving its lane has some."""
-    agent, _, _, _, lateral = _lane_modes(agents, paths, config)
-    drift = np.zeros(agents.count)
-    best = np.concatenate([[True], agent[1:] != agent[:-1]]) if len(agent) else np.zeros(0, bool)
-    drift[agent[best]] = lateral[best]
-    return drift
-
-
 @njit(cache=True)
 def _curve_limited(
     start: FloatArray,

@@ -16,7 +16,6 @@ from drivestack.predict import (
     LanePaths,
     constant_turn,
     constant_velocity,
-    lane_drift,
     lane_following,
 )
 
@@ -227,22 +226,3 @@ def test_accelerations_and_yaw_rates_come_from_the_recent_motion_when_the_step_i
     assert derived.yaw_rate[0] == pytest.approx(0.0, abs=1e-9)
     first = AgentStates.from_tracks(tracks, column=0, dt=scenes.DT)  # no history yet: as recorded
     assert first.acceleration[0] == pytest.approx(-10.0)
-
-
-def test_lane_drift_is_the_sideways_speed_off_a_lane_toward_one_beside() -> None:
-    """On two same-direction lanes: a car heading 5 deg left out of the right lane drifts toward the
-    left one at v sin(5 deg); one heading right out of it (no lane there), one aligned with its lane
-    and a pedestrian crossing do not drift."""
-    graph = scenes.straight_road(num_lanes=2, length=200.0)
-    paths = LanePaths(graph, MapIndex(graph))
-    left = np.deg2rad(5.0)
-    agents = _agents(
-        [
-            (50.0, 0.0, left, 10.0, 0.0, AgentType.CAR),
-            (50.0, 0.0, -left, 10.0, 0.0, AgentType.CAR),
-            (80.0, scenes.LANE_WIDTH, 0.0, 10.0, 0.0, AgentType.CAR),
-            (90.0, 0.0, np.pi / 2, 1.4, 0.0, AgentType.PEDESTRIAN),
-        ]
-    )
-    drift = lane_drift(agents, paths, ForecastConfig())
-    np.testing.assert_allclose(drift, [10.0 * np.sin(left), 0.0, 0.0, 0.0], atol=1e-9)

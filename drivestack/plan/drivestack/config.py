@@ -81,13 +81,7 @@ class DecisionConfig:
     that agent is slower than `make_room_min_speed` [m/s]; a lane pays for overtaking when the
     leader in ours is `overtake_speed_gap` [m/s] slower than desired (or stopped).
     `lane_half_width` [m] decides who is in a lane; agents beyond `perception_range` [m] are
-    ignored. A leader is an obstacle whose box comes within the ego's half width plus
-    `leader_margin` [m] of the planned path; a vehicle at least `cut_in_length` [m] long (bus, truck:
-    its body sweeps wide as it turns, which lane-following forecasts do not model) ahead whose front
-    moves sideways off its own lane toward the ego's faster than `cut_in_speed` [m/s], so that its
-    box would enter the ego's lane within `cut_in_time` [s], counts as in that lane already (it is
-    followed before it has crossed the line; shorter vehicles' lane changes are left to the
-    forecast's drifting rows).
+    ignored.
     """
 
     default_speed: float = 13.9
@@ -118,10 +112,6 @@ class DecisionConfig:
     overtake_speed_gap: float = 4.0
     lane_half_width: float = 1.6
     perception_range: float = 150.0
-    leader_margin: float = 0.2
-    cut_in_speed: float = 0.15
-    cut_in_time: float = 3.0
-    cut_in_length: float = 6.0
 
 
 @dataclass(frozen=True)

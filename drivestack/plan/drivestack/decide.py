@@ -122,8 +122,7 @@ class Scene:
     lights' colours, the desired free speed [m/s], the goal, the horizon's `times` (T,) [s] from
     now, the `tracker` proposals are rolled out with, whether the ego has `arrived` (a goal state
     holds now) and is `off_road` (off the drivable area now), the run's `last_step` (None:
-    unknown), the ego's executed motion before now and each agent's sideways `drift` (A,) [m/s] off
-    its lane toward a lane beside (`predict.lane_drift`; empty: none known)."""
+    unknown) and the ego's executed motion before now."""
 
     step: int
     dt: float
@@ -141,7 +140,6 @@ class Scene:
     off_road: bool = False
     last_step: int | None = None
     past: PastMotion = field(default_factory=PastMotion.none)
-    drift: FloatArray = field(default_factory=lambda: np.zeros(0))
 
 
 @njit(cache=True)
@@ -304,36 +302,21 @@ def free_speed(
     return float(np.clip(wanted, config.default_speed, config.max_speed))
 
 
-def lookahead(s0: float, length: float, config: DecisionConfig) -> FloatArray:
-    """Arc lengths (K,) [m] on a corridor at which the leader search samples the path ahead of the
-    front bumper of an ego of `length` [m] centred at `s0` [m], up to `perception_range`."""
-    return s0 + 0.5 * length + np.linspace(0.0, config.perception_range, _LOOKAHEAD_SAMPLES)
-
-
 def leaders(
-    scene: Scene,
-    corridor: Corridor,
-    s0: float,
-    config: DecisionConfig,
-    count: int = 2,
-    offset: FloatArray | None = None,
-    obstacles: Obstacles | None = None,
+    scene: Scene, corridor: Corridor, s0: float, config: DecisionConfig, count: int = 2
 ) -> tuple[FloatArray, FloatArray, IntArray]:
-    """The `count` nearest obstacles ahead of the ego's front within `perception_range` on its path:
-    the corridor's centerline, or `offset` (K,) [m] left of it at the `lookahead` stations. Nearest
-    first: bumper gaps [m] (count,) (inf: none), speeds along the lane [m/s] and agent rows (-1:
-    none or a static obstacle). The second is the leader's own leader, whose braking a driver
-    anticipates before the leader reacts to it. Vehicles cutting in count where their drift puts
-    them (`obstacles`: the option's `cutting_in` boxes, computed here when None)."""
-    along = lookahead(s0, scene.vehicle.length, config)
-    offset = np.zeros(len(along)) if offset is None else offset
-    distance = along - along[0]
-    points = corridor.frame.from_frenet(along, offset)
+    """The `count` nearest obstacles on the corridor's centerline ahead of the ego's front within
+    `perception_range`, nearest first: bumper gaps [m] (count,) (inf: none), speeds along the lane
+    [m/s] and agent rows (-1: none or a static obstacle). The second is the leader's own leader,
+    whose braking a driver anticipates before the leader reacts to it."""
+    front = s0 + 0.5 * scene.vehicle.length
+    distance = np.linspace(0.0, config.perception_range, _LOOKAHEAD_SAMPLES)
+    along = front + distance
+    points = corridor.frame.reference.interpolate(along)
     headings = corridor.frame.reference.heading_at(along)
     gaps, speeds = np.full(count, np.inf), np.zeros(count)
     rows = np.full(count, -1, dtype=np.int64)
-    if obstacles is None:
-        obstacles = cutting_in(scene, corridor, along[0], along[-1], config)
+    obstacles = scene.obstacles
     present = obstacles.present.copy()
     for k in range(count):
         gap, speed = find_leaders(
@@ -341,14 +324,13 @@ def leaders(
             points[None, :, 1],
             headings[None],
             distance[None],
-            np.array([0.5 * scene.vehicle.width + config.leader_margin]),
+            np.array([0.5 * scene.vehicle.width]),
             dataclasses.replace(obstacles, present=present),
         )
         if not np.isfinite(gap[0]):
             break
-        # which obstacle: the present one nearest to the gap's point on the path
-        reached = along[0] + max(float(gap[0]), 0.0)
-        spot = corridor.frame.from_frenet(reached, float(np.interp(reached, along, offset)))
+        # which obstacle: the present one nearest to the gap's point on the lane
+        spot = corridor.frame.reference.interpolate(front + max(float(gap[0]), 0.0))
         away = np.hypot(obstacles.x - spot[0], obstacles.y - spot[1])
         away[~present] = np.inf
         row = int(np.argmin(away))
@@ -356,42 +338,6 @@ def leaders(
         rows[k] = row if row < scene.agents.count else -1
         present[row] = False
     return gaps, speeds, rows
-
-
-def cutting_in(
-    scene: Scene, corridor: Corridor, front: float, reach: float, config: DecisionConfig
-) -> Obstacles:
-    """The scene's obstacle boxes with each long vehicle (at least `cut_in_length` [m]) cutting in
-    moved onto the lane's centerline: its front is ahead of the ego's (`front` [m] on the corridor,
-    up to `reach` [m]), moves sideways off its own lane (`Scene.drift`, plus its yaw rate's swing of
-    the front) toward the ego's centerline faster than `cut_in_speed` [m/s], and would bring its
-    box's near side into the lane (`lane_half_width` [m]) within `cut_in_time` [s]. A bus or truck
-    merging into the ego's lane is then a leader on every path in the lane before its box crosses
-    the line, early enough to let it in."""
-    obstacles, agents = scene.obstacles, scene.agents
-    count = agents.count
-    if count == 0:
-        return obstacles
-    s, d = project(corridor, obstacles.x[:count], obstacles.y[:count], front, reach)
-    heading = corridor.frame.reference.heading_at(np.nan_to_num(s, nan=front))
-    own = scene.drift if len(scene.drift) == count else np.zeros(count)
-    # the front's sideways speed: off its own lane, plus a long vehicle turning swings its front across
-    drift = own + agents.yaw_rate * 0.5 * agents.length * np.cos(angle_diff(agents.yaw, heading))
-    toward = (
-        ~agents.vulnerable
-        & (agents.length >= config.cut_in_length)
-        & (s + 0.5 * agents.length > front)
-        & (np.abs(drift) > config.cut_in_speed)
-        & (drift * d < 0.0)
-        & (np.abs(d) - 0.5 * agents.width - config.lane_half_width < np.abs(drift) * config.cut_in_time)
-    )
-    if not toward.any():
-        return obstacles
-    shift = np.where(toward, -d, 0.0)
-    moved_x, moved_y = obstacles.x.copy(), obstacles.y.copy()
-    moved_x[:count] -= shift * np.sin(heading)
-    moved_y[:count] += shift * np.cos(heading)
-    return dataclasses.replace(obstacles, x=moved_x, y=moved_y)
 
 
 class Gaps(NamedTuple):

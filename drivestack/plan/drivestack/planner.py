@@ -61,7 +61,7 @@ from drivestack.plan.drivestack.explain import explain
 from drivestack.plan.drivestack.proposals import RuleBasedSource
 from drivestack.plan.drivestack.scoring import DrivestackScorer, PastMotion, choose
 from drivestack.plan.drivestack.stages import Memory, Proposals, ProposalSource, Scorer
-from drivestack.predict import AgentStates, Forecast, LanePaths, lane_drift
+from drivestack.predict import AgentStates, Forecast, LanePaths
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -222,7 +222,6 @@ class DrivestackPlanner:
             off_road=not bool(run.context.raster.bits(np.array([[ego.x, ego.y]]))[0] & DRIVABLE),
             last_step=init.last_step,
             past=_past_motion(observation, init.initial.step),
-            drift=lane_drift(agents, run.context.paths, config.forecast),
         )
 
     def _static_obstacles(self, statics: tuple[StaticObstacle, ...]) -> Obstacles:

@@ -31,13 +31,13 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
-from drivestack.core.dynamics import BicycleState, IdmParams, Obstacles, rollout
+from drivestack.core.dynamics import BicycleState, IdmParams, rollout
 from drivestack.core.dynamics.idm import advance, idm_law
 from drivestack.core.geometry import TWO_PI, angle_diff
 from drivestack.core.scenario import Goal
 from drivestack.maps.routing import Corridor
-from drivestack.plan.drivestack.config import DecisionConfig, DrivestackConfig, ProposalConfig
-from drivestack.plan.drivestack.decide import LaneOption, Scene, cutting_in, leaders, lookahead
+from drivestack.plan.drivestack.config import DrivestackConfig, ProposalConfig
+from drivestack.plan.drivestack.decide import LaneOption, Scene
 from drivestack.plan.drivestack.stages import BRAKE, FIRM, IDM, LEADER, SLOW, STOP, WALL, Proposals
 
 FloatArray = NDArray[np.float64]
@@ -400,16 +400,17 @@ class RuleBasedSource:
         s0 = np.array([option.s0 for option in options])[rows.option]
         d0 = np.array([option.d0 for option in options])[rows.option]
         slope = np.array([option.slope for option in options])[rows.option]
-        lead_gap, lead_speed, lead_rows = _path_leaders(scene, options, rows, self.config.decisions)
+        braking_threshold = self.config.forecast.braking_threshold
+        lead_accel = [_lead_braking(scene, option, braking_threshold) for option in options]
         asked = ProfileRows(
             s0=s0,
             corridor=rows.option,
             kind=rows.kind,
             fraction=rows.fraction,
             headway=rows.headway,
-            lead_gap=lead_gap,
-            lead_speed=lead_speed,
-            lead_accel=_lead_braking(scene, lead_rows, self.config.forecast.braking_threshold),
+            lead_gap=_stack([option.lead_gaps for option in options])[rows.option],
+            lead_speed=_stack([option.lead_speeds for option in options])[rows.option],
+            lead_accel=_stack(lead_accel)[rows.option],
             wall=rows.wall,
         )
         envelopes = _stack([option.envelope for option in options])
@@ -563,50 +564,11 @@ def _stop_point(option: LaneOption, length: float, min_gap: float) -> float:
     return float("inf")
 
 
-def _path_leaders(
-    scene: Scene, options: list[LaneOption], rows: _Rows, config: DecisionConfig
-) -> tuple[FloatArray, FloatArray, IntArray]:
-    """Per proposal (B, L): the leaders' bumper gaps [m], speeds [m/s] and agent rows along its own
-    path: IDM rows in the ego's lane search along their offset path (an agent beside the
-    centerline that the path passes with room to spare does not hold it up), the others take
-    their option's leaders (the centerline of the lane)."""
-    gaps = _stack([option.lead_gaps for option in options])[rows.option]
-    speeds = _stack([option.lead_speeds for option in options])[rows.option]
-    agent_rows = _stack([option.lead_rows.astype(np.float64) for option in options])[rows.option].astype(
-        np.int64
-    )
-    along_path = (rows.kind == IDM) & (np.array([option.side for option in options])[rows.option] == 0)
-    paths = np.column_stack([rows.option, rows.target, rows.transition])
-    distinct, which = np.unique(paths[along_path], axis=0, return_inverse=True)
-    chosen = np.flatnonzero(along_path)
-    boxes: dict[int, Obstacles] = {}  # per option: the cut-ins do not depend on the path
-    for number, (index, target, transition) in enumerate(distinct):
-        option = options[int(index)]
-        along = lookahead(option.s0, scene.vehicle.length, config)
-        if int(index) not in boxes:
-            boxes[int(index)] = cutting_in(scene, option.corridor, along[0], along[-1], config)
-        offset, _ = lateral_offsets(
-            along[None],
-            np.array([option.s0]),
-            np.array([option.d0]),
-            np.array([option.slope]),
-            np.array([target]),
-            np.array([transition]),
-        )
-        found = leaders(
-            scene, option.corridor, option.s0, config, offset=offset[0], obstacles=boxes[int(index)]
-        )
-        same = chosen[which.ravel() == number]
-        width = gaps.shape[1]
-        gaps[same], speeds[same], agent_rows[same] = (values[:width] for values in found)
-    return gaps, speeds, agent_rows
-
-
-def _lead_braking(scene: Scene, rows: IntArray, braking_threshold: float) -> FloatArray:
-    """The decelerations [m/s2] (<= 0) (B, L) of the leaders in agent `rows` (B, L) (-1: none or a
-    static obstacle) that brake (as the forecasts count braking: below `braking_threshold`
-    [m/s2]), else 0."""
-    accel = np.zeros(rows.shape)
+def _lead_braking(scene: Scene, option: LaneOption, braking_threshold: float) -> FloatArray:
+    """The decelerations [m/s2] (<= 0) (L,) of the option's leaders that brake (as the forecasts
+    count braking: below `braking_threshold` [m/s2]), else 0."""
+    rows = option.lead_rows
+    accel = np.zeros(len(rows))
     accel[rows >= 0] = scene.agents.acceleration[rows[rows >= 0]]
     return np.where(accel < braking_threshold, accel, 0.0)
 
