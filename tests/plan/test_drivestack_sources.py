@@ -4,14 +4,13 @@ by the same scorer as the rule-based ones, and may be chosen; forecast models ar
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import numpy as np
 import pytest
 import scenes
+from watched_planner import Watched
 
 from drivestack.core.errors import ConfigError
-from drivestack.core.planner import PlannerInit
 from drivestack.core.scenario import (
     EgoState,
     Goal,
@@ -24,7 +23,6 @@ from drivestack.core.scenario import (
 )
 from drivestack.plan.drivestack import DrivestackConfig, DrivestackPlanner
 from drivestack.plan.drivestack.decide import LaneOption, Scene
-from drivestack.plan.drivestack.scoring import Scores
 from drivestack.plan.drivestack.stages import OTHER, Proposals, rolled_out
 from drivestack.predict import ForecastModel
 from drivestack.sim.runner import simulate
@@ -40,27 +38,6 @@ class ConstantVelocity:
         return rolled_out(scene, options, np.zeros(1, dtype=np.int64), x, y, yaw, speed)
 
 
-class Watched(DrivestackPlanner):
-    """The planner with the constant-velocity source, keeping every step's proposals and scores."""
-
-    def __init__(self) -> None:
-        super().__init__(extra_sources=[ConstantVelocity()])
-        self.seen: list[tuple[Proposals, Scores]] = []
-
-    def initialize(self, init: PlannerInit) -> None:
-        super().initialize(init)
-        assert self._run is not None
-        scorer, seen = self._run.scorer, self.seen
-
-        class Watching:
-            def score(self, scene: Scene, options: Any, proposals: Proposals, memory: Any) -> Scores:
-                scores = scorer.score(scene, options, proposals, memory)
-                seen.append((proposals, scores))
-                return scores
-
-        self._run = dataclasses.replace(self._run, scorer=Watching())
-
-
 def _road(agents: list[scenes.Agent], steps: int) -> Scenario:
     graph = scenes.straight_road(num_lanes=1, length=400.0)
     scenario = scenes.scenario(graph, agents, None, num_steps=steps)
@@ -74,7 +51,7 @@ def _road(agents: list[scenes.Agent], steps: int) -> Scenario:
 
 
 def test_a_constant_velocity_source_is_scored_like_the_rule_based_proposals() -> None:
-    planner = Watched()
+    planner = Watched(ConstantVelocity())
     record = simulate(_road([], 20), scenes.EGO_ID, planner)
     assert record.failures == () and len(planner.seen) == record.num_steps - 1
     for proposals, scores in planner.seen:
@@ -90,7 +67,7 @@ def test_a_constant_velocity_source_is_scored_like_the_rule_based_proposals() ->
 
 
 def test_a_source_driving_into_a_stopped_car_is_gated() -> None:
-    planner = Watched()
+    planner = Watched(ConstantVelocity())
     stopped = scenes.moving(2, 45.0, 0.0, 0.0, num_steps=20)
     record = simulate(_road([stopped], 20), scenes.EGO_ID, planner)
     proposals, scores = planner.seen[0]

@@ -6,12 +6,12 @@ from __future__ import annotations
 import csv
 import dataclasses
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 import scenes
 from cli_process import run
+from watched_planner import Watched
 
 from drivestack.bench import BenchConfig
 from drivestack.bench.replay import planner_options, read_manifest, replay_row, sim_config
@@ -20,7 +20,6 @@ from drivestack.bench.sources import Source
 from drivestack.core.errors import ConfigError, InputError
 from drivestack.core.limits import RunLimits
 from drivestack.core.motions import MotionVocabulary, load_vocabulary, save_vocabulary
-from drivestack.core.planner import PlannerInit
 from drivestack.core.scenario import (
     EgoState,
     Goal,
@@ -36,10 +35,7 @@ from drivestack.data.sets import create_set
 from drivestack.data.store import ScenarioFilter, Store
 from drivestack.data.vocabulary import VocabularyConfig, train_vocabulary
 from drivestack.plan import VOCABULARY_PLANNER, PlannerOptions, make_planner
-from drivestack.plan.drivestack import DrivestackPlanner
-from drivestack.plan.drivestack.decide import Scene
-from drivestack.plan.drivestack.scoring import Scores
-from drivestack.plan.drivestack.stages import OTHER, Proposals
+from drivestack.plan.drivestack.stages import OTHER
 from drivestack.plan.drivestack.vocabulary import VocabularySource, VocabularySourceConfig
 from drivestack.sim.runner import simulate
 from drivestack.sim.world import SimConfig
@@ -91,27 +87,6 @@ def test_a_motion_shifted_to_the_ego_speed_keeps_its_path_and_accelerations() ->
     assert slower[0, 0] == 0.0 and (slower >= 0.0).all() and slower[0, -1] == pytest.approx(7.5)
 
 
-class Watched(DrivestackPlanner):
-    """drivestack with a vocabulary source, keeping every step's proposals and scores."""
-
-    def __init__(self, vocabulary: MotionVocabulary) -> None:
-        super().__init__(extra_sources=[VocabularySource(vocabulary)])
-        self.seen: list[tuple[Proposals, Scores]] = []
-
-    def initialize(self, init: PlannerInit) -> None:
-        super().initialize(init)
-        assert self._run is not None
-        scorer, seen = self._run.scorer, self.seen
-
-        class Watching:
-            def score(self, scene: Scene, options: Any, proposals: Proposals, memory: Any) -> Scores:
-                scores = scorer.score(scene, options, proposals, memory)
-                seen.append((proposals, scores))
-                return scores
-
-        self._run = dataclasses.replace(self._run, scorer=Watching())
-
-
 def road_to_goal(steps: int) -> Scenario:
     """An empty straight road; the ego at 10 m/s, a goal region 105 m ahead (within reach in 8 s only
     when accelerating harder than the rule-based profiles do)."""
@@ -127,7 +102,7 @@ def road_to_goal(steps: int) -> Scenario:
 
 
 def test_a_learned_motion_that_reaches_the_goal_is_scored_and_chosen() -> None:
-    planner = Watched(hand_made(motion(10.0, 2.0), motion(10.0, 0.0), motion(25.0, 0.0)))
+    planner = Watched(VocabularySource(hand_made(motion(10.0, 2.0), motion(10.0, 0.0), motion(25.0, 0.0))))
     record = simulate(road_to_goal(100), scenes.EGO_ID, planner)
     assert record.failures == ()
     proposals, scores = planner.seen[0]
@@ -186,7 +161,7 @@ def test_on_a_held_out_recorded_scenario_learned_motions_are_scored_beside_the_r
     scenario = next(
         found for found in held_out if len(source.chosen(found.planning_problems[0].initial.speed))
     )
-    planner = Watched(vocabulary)
+    planner = Watched(VocabularySource(vocabulary))
     config = SimConfig(limits=RunLimits(max_steps=20))
     record = simulate(scenario, scenario.planning_problems[0].id, planner, "log", config)
     assert record.failures == ()

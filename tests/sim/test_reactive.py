@@ -17,6 +17,7 @@ from drivestack.core.record import RunRecord
 from drivestack.core.scenario import AgentType, LightColor, Scenario, TrafficLight, TrafficSign, Trajectory
 from drivestack.metrics import evaluate
 from drivestack.plan import make_planner
+from drivestack.sim.agents import AgentStates
 from drivestack.sim.reactive import ReactiveAgents, ReactiveParams
 from drivestack.sim.runner import map_index, simulate
 from drivestack.sim.world import SimConfig, agent_policy
@@ -216,6 +217,15 @@ def test_reactive_vehicles_keep_to_their_matched_lanes(highd: Scenario) -> None:
     assert inside / total > 0.999
 
 
+def _rolled(policy: ReactiveAgents, first: AgentStates, start: int, num_steps: int) -> list[AgentStates]:
+    """The agents' states after `first` (at step `start`) up to the last step, with the ego far away."""
+    far = Obstacles(*(np.array([v]) for v in (-500.0, -500.0, 0.0, 0.0, 4.5, 1.8)), np.ones(1, dtype=bool))
+    states = [first]
+    for step in range(start, num_steps - 1):
+        states.append(policy.step(states[-1], step, far))
+    return states[1:]
+
+
 def _crossing_run(late: float, yield_sign: bool = False) -> tuple[np.ndarray, ...]:
     """A side-road car (row 0, northbound at x = 150 m) recorded crossing a stream (rows 1-5, 10 m/s,
     6 s apart) in a gap, started `late` metres behind its recording at step 80 (held up before),
@@ -237,9 +247,7 @@ def _crossing_run(late: float, yield_sign: bool = False) -> tuple[np.ndarray, ..
     states = [policy.initial(start)]
     states[0].progress[0] -= late
     states[0].y[0] -= late
-    far = Obstacles(*(np.array([v]) for v in (-500.0, -500.0, 0.0, 0.0, 4.5, 1.8)), np.ones(1, dtype=bool))
-    for step in range(start, num_steps - 1):
-        states.append(policy.step(states[-1], step, far))
+    states += _rolled(policy, states[0], start, num_steps)
     x, y, yaw, speed = (np.array([getattr(s, name) for s in states]).T for name in ("x", "y", "yaw", "speed"))
     corners = box_corners(x, y, yaw, 4.5, 1.8)
     assert not any(boxes_overlap(corners[0], corners[k]).any() for k in range(1, 6))
@@ -292,9 +300,7 @@ def test_on_ramp_car_held_up_yields_at_the_merge_and_merges_into_a_gap() -> None
     states[0].progress[0] -= late
     x0, y0, yaw0 = policy.paths.at(np.array([0]), states[0].progress[:1])
     states[0].x[0], states[0].y[0], states[0].yaw[0] = x0[0], y0[0], yaw0[0]
-    far = Obstacles(*(np.array([v]) for v in (-500.0, -500.0, 0.0, 0.0, 4.5, 1.8)), np.ones(1, dtype=bool))
-    for step in range(start, num_steps - 1):
-        states.append(policy.step(states[-1], step, far))
+    states += _rolled(policy, states[0], start, num_steps)
     x, y, yaw, speed = (np.array([getattr(s, name) for s in states]).T for name in ("x", "y", "yaw", "speed"))
     corners = box_corners(x, y, yaw, 4.5, 1.8)
     assert not any(boxes_overlap(corners[0], corners[k]).any() for k in range(1, 6))
@@ -348,9 +354,7 @@ def test_car_reaching_a_stop_sign_late_stops_there_then_goes() -> None:
     states = [policy.initial(start)]
     states[0].progress[0] -= late
     states[0].x[0] -= late
-    far = Obstacles(*(np.array([v]) for v in (-500.0, -500.0, 0.0, 0.0, 4.5, 1.8)), np.ones(1, dtype=bool))
-    for step in range(start, num_steps - 1):
-        states.append(policy.step(states[-1], step, far))
+    states += _rolled(policy, states[0], start, num_steps)
     front = np.array([s.x[0] for s in states]) + 2.25
     speed = np.array([s.speed[0] for s in states])
     at_line = (front > 198.0) & (front <= 200.0)
