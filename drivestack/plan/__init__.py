@@ -20,6 +20,7 @@ from drivestack.plan.drivestack import DrivestackPlanner
 from drivestack.plan.drivestack.vocabulary import VocabularySource
 
 VOCABULARY_PLANNER = "drivestack-vocab"
+_NEEDS_VOCABULARY = f"planner {VOCABULARY_PLANNER} needs a motion vocabulary: --vocabulary FILE"
 
 
 @dataclass(frozen=True)
@@ -34,16 +35,14 @@ class PlannerOptions:
         that is missing or unreadable."""
         if VOCABULARY_PLANNER in planners:
             if self.vocabulary is None:
-                raise ConfigError(
-                    f"planner {VOCABULARY_PLANNER} needs a motion vocabulary: --vocabulary FILE"
-                )
+                raise ConfigError(_NEEDS_VOCABULARY)
             load_vocabulary(self.vocabulary)
 
 
 def _with_vocabulary(options: PlannerOptions) -> Planner:
     """drivestack proposing the vocabulary's motions too."""
     if options.vocabulary is None:
-        raise ConfigError(f"planner {VOCABULARY_PLANNER} needs a motion vocabulary: --vocabulary FILE")
+        raise ConfigError(_NEEDS_VOCABULARY)
     planner = DrivestackPlanner(extra_sources=(VocabularySource(load_vocabulary(options.vocabulary)),))
     planner.name = VOCABULARY_PLANNER
     return planner
